@@ -95,4 +95,10 @@ export interface SandboxPlugin {
   readonly name: string;
   start(cluster: ClusterAccess): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Handles a `npm run sandbox -- fault …` command the API half does not handle itself
+   * (e.g. `['kill', 'redis/redis-shared-replicas-0']`). Returns a message for the operator, or
+   * undefined when the command is not this plugin's.
+   */
+  handleFault?(args: string[]): Promise<string | undefined>;
 }
