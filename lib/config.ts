@@ -1,0 +1,268 @@
+// Every setting the runbooks read, validated once into a frozen typed object. Each variable is
+// documented in .env.example with the same default as below (a test keeps the two in step).
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import dotenv from 'dotenv';
+import { parseDuration } from './duration.ts';
+import { ipInCidr, isIPv4, parseCidr } from './network.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface Config {
+  kubeContext: string;
+  kubeconfig: string | undefined;
+  redis: {
+    namespace: string;
+    release: string;
+    port: number;
+    lbIp: string;
+    metallbPool: string;
+    privateCidr: string;
+    secretName: string;
+    secretKey: string;
+  };
+  beersystem: { namespace: string; deployment: string; container: string };
+  oldRedis: { namespace: string; deployment: string; service: string };
+  monitoring: { namespace: string; prometheusService: string; prometheusPort: number };
+  tofu: { bin: string; dir: string };
+  auditLog: string;
+  backupsDir: string;
+  reportsDir: string;
+  validationWindowMs: number;
+  timeouts: { commandMs: number; waitMs: number; lockTtlMs: number };
+}
+
+export interface ConfigProblem {
+  variable: string;
+  value: string;
+  expected: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[], source?: string) {
+    super(formatProblems(problems, source));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Kind =
+  | 'text'
+  | 'label'
+  | 'secret-key'
+  | 'ipv4'
+  | 'cidr'
+  | 'port'
+  | 'duration'
+  | 'path'
+  | 'command';
+
+interface Setting {
+  kind: Kind;
+  default: string;
+  optional?: boolean;
+}
+
+/** The variables, their kinds and defaults, in the order .env.example documents them. */
+export const SETTINGS = {
+  KUBE_CONTEXT: { kind: 'text', default: 'chocolandiadc-mvp' },
+  KUBECONFIG: { kind: 'path', default: '', optional: true },
+  REDIS_NAMESPACE: { kind: 'label', default: 'redis' },
+  REDIS_RELEASE: { kind: 'label', default: 'redis-shared' },
+  REDIS_PORT: { kind: 'port', default: '6379' },
+  REDIS_LB_IP: { kind: 'ipv4', default: '192.168.4.203' },
+  METALLB_POOL: { kind: 'label', default: 'eero-pool' },
+  PRIVATE_CIDR: { kind: 'cidr', default: '192.168.4.0/24' },
+  REDIS_SECRET_NAME: { kind: 'label', default: 'redis-credentials' },
+  REDIS_SECRET_KEY: { kind: 'secret-key', default: 'redis-password' },
+  BEERSYSTEM_NAMESPACE: { kind: 'label', default: 'beersystem' },
+  BEERSYSTEM_DEPLOYMENT: { kind: 'label', default: 'beersystem' },
+  BEERSYSTEM_CONTAINER: { kind: 'label', default: 'beersystem' },
+  OLD_REDIS_NAMESPACE: { kind: 'label', default: 'beersystem' },
+  OLD_REDIS_DEPLOYMENT: { kind: 'label', default: 'redis' },
+  OLD_REDIS_SERVICE: { kind: 'label', default: 'redis' },
+  MONITORING_NAMESPACE: { kind: 'label', default: 'monitoring' },
+  PROMETHEUS_SERVICE: { kind: 'label', default: 'kube-prometheus-stack-prometheus' },
+  PROMETHEUS_PORT: { kind: 'port', default: '9090' },
+  TOFU_BIN: { kind: 'command', default: 'tofu' },
+  TOFU_DIR: { kind: 'path', default: 'terraform/environments/chocolandiadc-mvp' },
+  AUDIT_LOG: { kind: 'path', default: 'logs/audit.jsonl' },
+  BACKUP_DIR: { kind: 'path', default: 'logs/backups' },
+  REPORT_DIR: { kind: 'path', default: 'logs/reports' },
+  VALIDATION_WINDOW: { kind: 'duration', default: '24h' },
+  COMMAND_TIMEOUT: { kind: 'duration', default: '2m' },
+  WAIT_TIMEOUT: { kind: 'duration', default: '5m' },
+  LOCK_TTL: { kind: 'duration', default: '30m' },
+} as const satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+const EXPECTED: Record<Kind, string> = {
+  text: 'a non-empty value',
+  label: 'a DNS-1123 label: lowercase letters, digits and "-", 1–63 characters, e.g. redis-shared',
+  'secret-key': 'a Secret data key: letters, digits, "-", "_" or ".", e.g. redis-password',
+  ipv4: 'an IPv4 address, four numbers 0–255, e.g. 192.168.4.203',
+  cidr: 'an IPv4 network in CIDR form, prefix 0–32, no host bits set, e.g. 192.168.4.0/24',
+  port: 'a TCP port, a whole number 1–65535, e.g. 6379',
+  duration: 'a duration such as 90s, 5m, 24h, 1h30m (units ms, s, m, h, d)',
+  path: 'a file or directory path',
+  command: 'a command name or path, e.g. tofu',
+};
+
+function checkValue(kind: Kind, value: string): string | undefined {
+  if (value === '') return 'must not be empty';
+  switch (kind) {
+    case 'label':
+      return value.length <= 63 && DNS1123_LABEL.test(value) ? undefined : 'invalid';
+    case 'secret-key':
+      return SECRET_KEY.test(value) ? undefined : 'invalid';
+    case 'ipv4':
+      return isIPv4(value) ? undefined : 'invalid';
+    case 'cidr':
+      return parseCidr(value) ? undefined : 'invalid';
+    case 'port': {
+      const n = Number(value);
+      return /^\d+$/.test(value) && n >= 1 && n <= 65535 ? undefined : 'invalid';
+    }
+    case 'duration':
+      return parseDuration(value) !== undefined ? undefined : 'invalid';
+    default:
+      return undefined;
+  }
+}
+
+export interface LoadConfigOptions {
+  /** A dotenv file to read; it must exist. Without it, `<repo>/.env` is read when present. */
+  envFile?: string;
+  /** The process environment (wins over the file). */
+  env?: Record<string, string | undefined>;
+}
+
+/** Reads the env file and the environment, validates every setting, and throws ConfigError with all problems at once. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const fromFile = readEnvFile(options.envFile);
+  const raw = {} as Record<SettingName, string>;
+  const problems: ConfigProblem[] = [];
+
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, Setting][]) {
+    const value = (env[name] ?? fromFile.values[name] ?? setting.default).trim();
+    raw[name] = value;
+    if (setting.optional && value === '') continue;
+    const problem = checkValue(setting.kind, value);
+    if (problem) {
+      problems.push({
+        variable: name,
+        value,
+        expected: problem === 'must not be empty' ? `${EXPECTED[setting.kind]}; it must not be empty` : EXPECTED[setting.kind],
+      });
+    }
+  }
+
+  const cidr = parseCidr(raw.PRIVATE_CIDR);
+  if (cidr && isIPv4(raw.REDIS_LB_IP) && !ipInCidr(raw.REDIS_LB_IP, cidr)) {
+    problems.push({
+      variable: 'REDIS_LB_IP',
+      value: raw.REDIS_LB_IP,
+      expected: `an address inside PRIVATE_CIDR ${raw.PRIVATE_CIDR}, where the private network can reach it`,
+    });
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems, fromFile.path);
+
+  // Relative paths are the repository's, so a runbook behaves the same from any directory.
+  const path = (p: string) => (isAbsolute(p) ? p : resolve(REPO_ROOT, p));
+  const duration = (name: SettingName) => parseDuration(raw[name]) as number;
+
+  return deepFreeze({
+    kubeContext: raw.KUBE_CONTEXT,
+    kubeconfig: raw.KUBECONFIG === '' ? undefined : path(raw.KUBECONFIG),
+    redis: {
+      namespace: raw.REDIS_NAMESPACE,
+      release: raw.REDIS_RELEASE,
+      port: Number(raw.REDIS_PORT),
+      lbIp: raw.REDIS_LB_IP,
+      metallbPool: raw.METALLB_POOL,
+      privateCidr: raw.PRIVATE_CIDR,
+      secretName: raw.REDIS_SECRET_NAME,
+      secretKey: raw.REDIS_SECRET_KEY,
+    },
+    beersystem: {
+      namespace: raw.BEERSYSTEM_NAMESPACE,
+      deployment: raw.BEERSYSTEM_DEPLOYMENT,
+      container: raw.BEERSYSTEM_CONTAINER,
+    },
+    oldRedis: {
+      namespace: raw.OLD_REDIS_NAMESPACE,
+      deployment: raw.OLD_REDIS_DEPLOYMENT,
+      service: raw.OLD_REDIS_SERVICE,
+    },
+    monitoring: {
+      namespace: raw.MONITORING_NAMESPACE,
+      prometheusService: raw.PROMETHEUS_SERVICE,
+      prometheusPort: Number(raw.PROMETHEUS_PORT),
+    },
+    tofu: {
+      bin: raw.TOFU_BIN.includes('/') ? path(raw.TOFU_BIN) : raw.TOFU_BIN,
+      dir: path(raw.TOFU_DIR),
+    },
+    auditLog: path(raw.AUDIT_LOG),
+    backupsDir: path(raw.BACKUP_DIR),
+    reportsDir: path(raw.REPORT_DIR),
+    validationWindowMs: duration('VALIDATION_WINDOW'),
+    timeouts: {
+      commandMs: duration('COMMAND_TIMEOUT'),
+      waitMs: duration('WAIT_TIMEOUT'),
+      lockTtlMs: duration('LOCK_TTL'),
+    },
+  });
+}
+
+function readEnvFile(envFile: string | undefined): {
+  path: string | undefined;
+  values: Record<string, string>;
+} {
+  const path = envFile ? resolve(envFile) : resolve(REPO_ROOT, '.env');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (!envFile && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { path: undefined, values: {} };
+    }
+    throw new ConfigError([
+      {
+        variable: '--env-file',
+        value: envFile ?? path,
+        expected: `a readable dotenv file (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); copy .env.example to start one`,
+      },
+    ]);
+  }
+  return { path, values: dotenv.parse(text) };
+}
+
+function formatProblems(problems: ConfigProblem[], source?: string): string {
+  const from = source ? ` (read from ${source} and the environment)` : '';
+  const lines = problems.map(
+    (p) => `  ${p.variable}=${JSON.stringify(p.value)}: expected ${p.expected}`,
+  );
+  const noun = problems.length === 1 ? 'setting is' : 'settings are';
+  return [
+    `${problems.length} ${noun} invalid${from}:`,
+    ...lines,
+    'Fix them in .env (or the file given with --env-file); .env.example documents each one.',
+  ].join('\n');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
