@@ -159,7 +159,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       problems.push({
         variable: name,
         value,
-        expected: problem === 'must not be empty' ? `${EXPECTED[setting.kind]}; it must not be empty` : EXPECTED[setting.kind],
+        expected:
+          problem === 'must not be empty'
+            ? `${EXPECTED[setting.kind]}; it must not be empty`
+            : EXPECTED[setting.kind],
       });
     }
   }

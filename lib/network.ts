@@ -31,5 +31,5 @@ export function parseCidr(text: string): Cidr | undefined {
 
 export function ipInCidr(ip: string, cidr: Cidr): boolean {
   const mask = maskOf(cidr.prefix);
-  return ((toNumber(ip) & mask) >>> 0) === ((cidr.network & mask) >>> 0);
+  return (toNumber(ip) & mask) >>> 0 === (cidr.network & mask) >>> 0;
 }
