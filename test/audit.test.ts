@@ -1,0 +1,287 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { AuditLog, GENESIS_HASH, readAuditEntries, verifyAuditLog } from '../lib/audit.ts';
+import { filterEntries, formatAuditTable, parseSince } from '../lib/audit-view.ts';
+import { REPO_ROOT } from '../lib/config.ts';
+import { clearSecretsForTests, registerSecret } from '../lib/mask.ts';
+
+const AUDIT_CLI = join(REPO_ROOT, 'runbooks/audit.mts');
+const TSX_LOADER = join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs');
+
+function tempLog(): string {
+  return join(mkdtempSync(join(tmpdir(), 'audit-test-')), 'audit.jsonl');
+}
+
+async function logWith(n: number): Promise<string> {
+  const path = tempLog();
+  const log = new AuditLog(path, {
+    run_id: 'run-1',
+    runbook: '05-migrate',
+    kube_context: 'sandbox',
+  });
+  for (let i = 1; i <= n; i++) {
+    await log.append({ event: 'step-ok', step: `T0${30 + i}`, outcome: 'ok', duration_ms: i * 10 });
+  }
+  return path;
+}
+
+function lines(path: string): string[] {
+  return readFileSync(path, 'utf8').split('\n').filter(Boolean);
+}
+
+function writeLines(path: string, rows: string[], trailingNewline = true): void {
+  writeFileSync(path, rows.join('\n') + (trailingNewline ? '\n' : ''));
+}
+
+t.test('entries chain: seq counts from 1, each prev is the previous hash', async (t) => {
+  const path = await logWith(3);
+  const entries = await readAuditEntries(path);
+  t.same(
+    entries.map((e) => e.seq),
+    [1, 2, 3],
+  );
+  t.equal(entries[0]?.prev, GENESIS_HASH);
+  t.equal(entries[1]?.prev, entries[0]?.hash);
+  t.equal(entries[2]?.prev, entries[1]?.hash);
+  t.match(entries[0], {
+    run_id: 'run-1',
+    runbook: '05-migrate',
+    kube_context: 'sandbox',
+    event: 'step-ok',
+    dry_run: false,
+    host: String,
+    operator: String,
+  });
+  t.same(
+    Object.keys(entries[0] ?? {}),
+    [
+      'seq',
+      'ts',
+      'run_id',
+      'runbook',
+      'step',
+      'event',
+      'risk',
+      'command',
+      'dry_run',
+      'operator',
+      'host',
+      'kube_context',
+      'git_rev',
+      'outcome',
+      'duration_ms',
+      'detail',
+      'prev',
+      'hash',
+    ],
+    'the fields DESIGN.md §4 names, in order',
+  );
+  t.same(await verifyAuditLog(path), { ok: true, entries: 3 });
+});
+
+t.test('an absent log lists nothing and verifies as intact', async (t) => {
+  const path = join(mkdtempSync(join(tmpdir(), 'audit-none-')), 'audit.jsonl');
+  t.same(await readAuditEntries(path), []);
+  t.same(await verifyAuditLog(path), { ok: true, entries: 0 });
+});
+
+t.test('tampering is detected and the first bad line is named', async (t) => {
+  t.test('an edited line', async (t) => {
+    const path = await logWith(4);
+    const rows = lines(path);
+    rows[1] = (rows[1] as string).replace('"outcome":"ok"', '"outcome":"failed"');
+    writeLines(path, rows);
+    t.match(await verifyAuditLog(path), { ok: false, line: 2, seq: 2, reason: 'edited' });
+  });
+  t.test('an edited line whose own hash was recomputed breaks the next link', async (t) => {
+    const path = await logWith(4);
+    const entries = await readAuditEntries(path);
+    const forged = { ...entries[1], outcome: 'forged' } as Record<string, unknown>;
+    delete forged.hash;
+    const { hashLine } = await import('../lib/audit.ts');
+    const rows = lines(path);
+    rows[1] = JSON.stringify({
+      ...forged,
+      hash: hashLine(String(forged.prev), JSON.stringify(forged)),
+    });
+    writeLines(path, rows);
+    t.match(await verifyAuditLog(path), { ok: false, line: 3, reason: 'chain-broken' });
+  });
+  t.test('a deleted line', async (t) => {
+    const path = await logWith(5);
+    const rows = lines(path);
+    rows.splice(2, 1);
+    writeLines(path, rows);
+    t.match(await verifyAuditLog(path), {
+      ok: false,
+      line: 3,
+      seq: 4,
+      reason: 'missing',
+      message: /seq 3 is missing/,
+    });
+  });
+  t.test('the first line deleted', async (t) => {
+    const path = await logWith(3);
+    writeLines(path, lines(path).slice(1));
+    t.match(await verifyAuditLog(path), { ok: false, line: 1, reason: 'missing' });
+  });
+  t.test('two lines swapped', async (t) => {
+    const path = await logWith(5);
+    const rows = lines(path);
+    [rows[2], rows[3]] = [rows[3] as string, rows[2] as string];
+    writeLines(path, rows);
+    t.match(await verifyAuditLog(path), { ok: false, line: 3, seq: 4, reason: 'reordered' });
+  });
+  t.test('the last line truncated', async (t) => {
+    const path = await logWith(3);
+    const text = readFileSync(path, 'utf8');
+    writeFileSync(path, text.slice(0, text.length - 40));
+    t.match(await verifyAuditLog(path), { ok: false, line: 3, reason: 'truncated' });
+  });
+  t.test('a line that is not JSON', async (t) => {
+    const path = await logWith(3);
+    const rows = lines(path);
+    rows.splice(1, 0, 'hello');
+    writeLines(path, rows);
+    t.match(await verifyAuditLog(path), { ok: false, line: 2, reason: 'not-json' });
+  });
+  t.end();
+});
+
+t.test(
+  'a damaged log is not appended to: the runbook stops instead of writing blind',
+  async (t) => {
+    const path = await logWith(2);
+    const text = readFileSync(path, 'utf8');
+    writeFileSync(path, text.slice(0, -10));
+    await t.rejects(new AuditLog(path).append({ event: 'run-start' }), {
+      name: 'AuditLogError',
+      message: /partial line.*audit\.mts verify/,
+    });
+  },
+);
+
+t.test('a registered secret never reaches the file', async (t) => {
+  t.teardown(clearSecretsForTests);
+  registerSecret('pw-Zq8yRkT3mX');
+  const path = tempLog();
+  await new AuditLog(path, { run_id: 'r' }).append({
+    event: 'command',
+    command: 'redis-cli -a pw-Zq8yRkT3mX PING',
+    detail: {
+      env: { REDISCLI_AUTH: 'pw-Zq8yRkT3mX' },
+      b64: Buffer.from('pw-Zq8yRkT3mX').toString('base64'),
+    },
+  });
+  const text = readFileSync(path, 'utf8');
+  t.notMatch(text, 'pw-Zq8yRkT3mX');
+  t.notMatch(text, Buffer.from('pw-Zq8yRkT3mX').toString('base64'));
+  t.match(text, 'redis-cli -a *** PING');
+  t.same(
+    await verifyAuditLog(path),
+    { ok: true, entries: 1 },
+    'masked before hashing, so it verifies',
+  );
+});
+
+t.test('2 processes × 500 concurrent appends give 1000 intact, unshuffled lines', async (t) => {
+  const path = tempLog();
+  const writer = (id: number) =>
+    new Promise<number>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          TSX_LOADER,
+          join(REPO_ROOT, 'test/fixtures/audit-writer.ts'),
+          path,
+          '500',
+          String(id),
+        ],
+        { stdio: ['ignore', 'inherit', 'inherit'] },
+      );
+      child.on('error', reject);
+      child.on('exit', (code) => resolve(code ?? -1));
+    });
+  t.same(await Promise.all([writer(1), writer(2)]), [0, 0]);
+  t.same(await verifyAuditLog(path), { ok: true, entries: 1000 });
+  const entries = await readAuditEntries(path);
+  for (const id of [1, 2]) {
+    const own = entries.filter((e) => e.step === `W${id}`).map((e) => e.command);
+    t.same(
+      own,
+      Array.from({ length: 500 }, (_, i) => `echo ${i}`),
+      `writer ${id} in its own order`,
+    );
+  }
+});
+
+t.test('list filters by runbook, step, run and since, and renders a table', async (t) => {
+  const path = tempLog();
+  await new AuditLog(path, { run_id: 'aaaa1111', runbook: '05-migrate' }).append({
+    event: 'step-ok',
+    step: 'T035',
+    command: 'kubectl scale deployment beersystem --replicas=0',
+  });
+  await new AuditLog(path, { run_id: 'bbbb2222', runbook: '06-decommission' }).append({
+    event: 'gate',
+    step: 'T044',
+    outcome: 'closed',
+    dry_run: true,
+  });
+  const entries = await readAuditEntries(path);
+  t.same(
+    filterEntries(entries, { runbook: '05' }).map((e) => e.seq),
+    [1],
+  );
+  t.same(
+    filterEntries(entries, { step: 't044' }).map((e) => e.seq),
+    [2],
+  );
+  t.same(
+    filterEntries(entries, { run: 'bbbb' }).map((e) => e.seq),
+    [2],
+  );
+  t.same(filterEntries(entries, { since: new Date(Date.now() + 60_000) }), []);
+  t.equal(filterEntries(entries, { since: parseSince('1h') }).length, 2);
+  t.equal(parseSince('yesterday'), undefined);
+  t.equal(parseSince('2026-11-22T10:00:00Z')?.toISOString(), '2026-11-22T10:00:00.000Z');
+  const table = formatAuditTable(entries, 120);
+  t.match(table, /^SEQ\s+TIME \(UTC\)\s+RUN\s+RUNBOOK/);
+  t.match(table, /aaaa1111\s+05-migrate\s+T035\s+step-ok/);
+  t.match(table, /gate \(dry\)\s+closed/);
+  t.equal(formatAuditTable([]), 'No audit entries match.');
+});
+
+t.test(
+  'audit.mts: --help, list --json, verify intact and broken, from another directory',
+  async (t) => {
+    const path = await logWith(3);
+    const run = (args: string[]) => spawnSync(AUDIT_CLI, args, { encoding: 'utf8', cwd: tmpdir() });
+    const help = run(['--help']);
+    t.equal(help.status, 0);
+    t.match(help.stdout, /Usage: \.\/runbooks\/audit\.mts/);
+    const listed = run(['--log', path, '--step', 'T032', '--json']);
+    t.equal(listed.status, 0);
+    t.same(
+      JSON.parse(listed.stdout).map((e: { seq: number }) => e.seq),
+      [2],
+    );
+    t.match(run(['list', '--log', path]).stdout, /T031/);
+    const ok = run(['verify', '--log', path]);
+    t.equal(ok.status, 0);
+    t.match(ok.stdout, /intact: 3 entries/);
+    const rows = lines(path);
+    rows[1] = (rows[1] as string).replace('T032', 'T099');
+    writeLines(path, rows);
+    const broken = run(['verify', '--log', path]);
+    t.equal(broken.status, 1);
+    t.match(broken.stdout, /line 2 \(seq 2\): edited/);
+    const bad = run(['list', '--since', 'soon', '--log', path]);
+    t.equal(bad.status, 2);
+    t.match(bad.stderr, /--since "soon"/);
+  },
+);
