@@ -1,0 +1,60 @@
+// A dry run must send no mutation, so every kubectl/tofu call is classified. Only verbs known to
+// read are `read`; anything else counts as a mutation, so a verb nobody listed is never sent
+// during a dry run by mistake.
+import type { CommandKind } from './shell.ts';
+
+const KUBECTL_READ_VERBS = new Set([
+  'get',
+  'describe',
+  'logs',
+  'wait',
+  'version',
+  'api-resources',
+  'api-versions',
+  'cluster-info',
+  'explain',
+  'top',
+  'diff',
+  'events',
+]);
+
+const KUBECTL_READ_SUBCOMMANDS: Record<string, ReadonlySet<string>> = {
+  auth: new Set(['can-i', 'whoami']),
+  config: new Set(['current-context', 'view', 'get-contexts', 'get-clusters', 'get-users']),
+  rollout: new Set(['status', 'history']),
+};
+
+// `tofu init` only fills the local .terraform directory and `plan` is the read a dry run is for.
+const TOFU_READ_VERBS = new Set([
+  'init',
+  'validate',
+  'plan',
+  'show',
+  'output',
+  'version',
+  'providers',
+  'graph',
+]);
+
+function positionals(args: readonly string[]): string[] {
+  // kubectl's global flags may precede the verb; only flags written `--flag=value` or bare
+  // switches are expected there, so anything starting with '-' is not a verb.
+  return args.filter((arg) => !arg.startsWith('-'));
+}
+
+export function kubectlCommandKind(args: readonly string[]): CommandKind {
+  const [verb, sub] = positionals(args);
+  if (verb === undefined) return 'mutation';
+  if (KUBECTL_READ_VERBS.has(verb)) return 'read';
+  const subs = KUBECTL_READ_SUBCOMMANDS[verb];
+  return subs && sub !== undefined && subs.has(sub) ? 'read' : 'mutation';
+}
+
+export function tofuCommandKind(args: readonly string[]): CommandKind {
+  const [verb, sub] = positionals(args);
+  if (verb === undefined) return 'mutation';
+  if (TOFU_READ_VERBS.has(verb)) return 'read';
+  if (verb === 'fmt') return args.includes('-check') ? 'read' : 'mutation';
+  if (verb === 'state') return sub === 'list' || sub === 'show' ? 'read' : 'mutation';
+  return 'mutation';
+}

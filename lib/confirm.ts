@@ -1,0 +1,153 @@
+// Confirmation by risk level (DESIGN.md §3).
+//
+// The rule, as printed by every runbook's --help:
+//   read          never asks.
+//   change, high  ask yes/no (default no); `high` names the impact. `--yes` answers them.
+//   irreversible  the operator types the resource name at the prompt, or passes
+//                 `--yes --confirm <name>` with exactly that name. `--yes` alone is never
+//                 enough: on a terminal the name is still asked for, without one the run refuses.
+//   no terminal   and no `--yes`: refuse at once with exit 2 and a one-line message saying what
+//                 to re-run with. Never a hang (an unanswerable prompt), never a stack trace.
+//   --dry-run     asks nothing: nothing is changed, so there is nothing to confirm.
+//
+// Prompts go to stderr, like all progress, so `--json` output on stdout stays one clean object;
+// that is why a terminal means stdin and stderr are TTYs. @inquirer/prompts never checks for a
+// TTY itself (it hangs on a silent pipe), hence the explicit check.
+import type { Risk } from './risk.ts';
+
+export interface ConfirmRequest {
+  stepId: string;
+  title: string;
+  risk: Risk;
+  /** what the operator loses if this goes wrong; shown for `high` and `irreversible` */
+  impact?: string;
+  /** the name the operator must type for an `irreversible` step */
+  resourceName?: string;
+}
+
+export interface ConfirmFlags {
+  yes: boolean;
+  /** every `--confirm <name>` given */
+  confirmNames: readonly string[];
+  dryRun: boolean;
+}
+
+/** Asks the operator; injectable so tests cover the terminal path without a terminal. */
+export interface Prompter {
+  yesNo(message: string): Promise<boolean>;
+  typeName(message: string): Promise<string>;
+}
+
+export interface ConfirmEnvironment {
+  prompter?: Prompter;
+  isInteractive?: () => boolean;
+}
+
+export type ConfirmMethod = 'not-needed' | 'dry-run' | 'yes-flag' | 'confirm-flag' | 'prompt';
+
+export interface ConfirmDecision {
+  method: ConfirmMethod;
+}
+
+/** The run stops with exit 2; the message is one line and says what to do next. */
+export class ConfirmationRefused extends Error {
+  override readonly name = 'ConfirmationRefused';
+  constructor(
+    message: string,
+    /** true when the operator pressed Ctrl-C at the prompt rather than answering */
+    readonly interrupted = false,
+  ) {
+    super(message);
+  }
+}
+
+export function isInteractiveTerminal(): boolean {
+  return Boolean(process.stdin.isTTY && process.stderr.isTTY);
+}
+
+/** The real prompts; loaded only when a question is actually asked. */
+export const inquirerPrompter: Prompter = {
+  async yesNo(message) {
+    const { confirm } = await import('@inquirer/prompts');
+    return confirm({ message, default: false }, { output: process.stderr });
+  },
+  async typeName(message) {
+    const { input } = await import('@inquirer/prompts');
+    return input({ message }, { output: process.stderr });
+  },
+};
+
+function question(request: ConfirmRequest): string {
+  const base = `${request.stepId} ${request.title}`;
+  if (request.risk === 'high') {
+    return `${base}: high risk${request.impact ? ` (${request.impact})` : ''}. Run it?`;
+  }
+  return `${base}: run it?`;
+}
+
+async function ask<T>(prompt: () => Promise<T>): Promise<T> {
+  try {
+    return await prompt();
+  } catch (err) {
+    // @inquirer/prompts rejects with ExitPromptError when Ctrl-C is pressed at the prompt.
+    if (err instanceof Error && err.name === 'ExitPromptError') {
+      throw new ConfirmationRefused('interrupted at the confirmation prompt', true);
+    }
+    throw err;
+  }
+}
+
+export async function confirmStep(
+  request: ConfirmRequest,
+  flags: ConfirmFlags,
+  environment: ConfirmEnvironment = {},
+): Promise<ConfirmDecision> {
+  if (request.risk === 'read') return { method: 'not-needed' };
+  if (flags.dryRun) return { method: 'dry-run' };
+  const prompter = environment.prompter ?? inquirerPrompter;
+  const interactive = (environment.isInteractive ?? isInteractiveTerminal)();
+
+  if (request.risk === 'irreversible') {
+    const name = request.resourceName;
+    if (!name) throw new Error(`irreversible step ${request.stepId} names no resource to confirm`);
+    const retry = `re-run with --yes --confirm ${name}`;
+    if (flags.yes && flags.confirmNames.includes(name)) return { method: 'confirm-flag' };
+    if (flags.yes && flags.confirmNames.length > 0) {
+      throw new ConfirmationRefused(
+        `--confirm ${flags.confirmNames.join(', ')} does not name ${request.stepId}'s resource: ${retry}`,
+      );
+    }
+    if (!interactive) {
+      const why = flags.yes
+        ? `--yes alone does not confirm irreversible step ${request.stepId}`
+        : `${request.stepId} is irreversible and there is no terminal to confirm on`;
+      throw new ConfirmationRefused(`${why}: ${retry}`);
+    }
+    const impact = request.impact ? ` ${request.impact}.` : '';
+    const typed = await ask(() =>
+      prompter.typeName(
+        `${request.stepId} ${request.title} cannot be undone.${impact} Type "${name}" to go ahead:`,
+      ),
+    );
+    if (typed.trim() !== name) {
+      throw new ConfirmationRefused(
+        `${request.stepId} not confirmed: "${typed.trim()}" is not "${name}"; nothing was changed by this step`,
+      );
+    }
+    return { method: 'prompt' };
+  }
+
+  if (flags.yes) return { method: 'yes-flag' };
+  if (!interactive) {
+    throw new ConfirmationRefused(
+      `${request.stepId} (${request.risk} risk) needs confirmation and there is no terminal to ask on: re-run with --yes`,
+    );
+  }
+  const answer = await ask(() => prompter.yesNo(question(request)));
+  if (!answer) {
+    throw new ConfirmationRefused(
+      `${request.stepId} not confirmed; nothing was changed by this step`,
+    );
+  }
+  return { method: 'prompt' };
+}

@@ -1,0 +1,207 @@
+// One run at a time. The engine sees only RunLock, so the coordination.k8s.io Lease (DESIGN.md
+// §3) can replace the local lock file without the engine changing.
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+
+export interface LockOwner {
+  runId: string;
+  runbook: string;
+  operator: string;
+  host: string;
+  pid: number;
+}
+
+export interface LockHolder extends LockOwner {
+  acquiredAt: string;
+  expiresAt: string;
+}
+
+export type LockResult =
+  | { acquired: true; holder: LockHolder; takenOverFrom?: LockHolder; takeoverReason?: string }
+  | { acquired: false; holder: LockHolder };
+
+export interface RunLock {
+  /** where the lock lives, for messages ("locked by … (logs/run.lock)") */
+  readonly location: string;
+  acquire(owner: LockOwner): Promise<LockResult>;
+  release(): Promise<void>;
+}
+
+export interface FileRunLockOptions {
+  ttlMs: number;
+  /** how often a held lock's expiry is pushed forward; a third of the TTL by default */
+  renewEveryMs?: number;
+  now?: () => number;
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A lock file created with O_EXCL. It expires after ttlMs unless renewed (the holder renews it
+ * while it runs), and a lock left by a process on this host that no longer exists is stale at
+ * once, so a killed run does not block the next one for a whole TTL.
+ */
+export class FileRunLock implements RunLock {
+  private held: LockHolder | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private renewing: Promise<void> | undefined;
+  private readonly now: () => number;
+
+  constructor(
+    readonly location: string,
+    private readonly options: FileRunLockOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async acquire(owner: LockOwner): Promise<LockResult> {
+    await mkdir(dirname(this.location), { recursive: true });
+    const holder = this.holderFor(owner);
+    if (await this.createExclusive(holder)) return this.granted(holder);
+
+    const current = await this.read();
+    if (!current) {
+      // Released between our attempt and the read: try once more.
+      if (await this.createExclusive(holder)) return this.granted(holder);
+      const again = await this.read();
+      if (again) return { acquired: false, holder: again.holder };
+      throw new Error(`cannot create lock file ${this.location}`);
+    }
+    const staleBecause = this.staleReason(current.holder);
+    if (!staleBecause) return { acquired: false, holder: current.holder };
+
+    // Move the stale file aside (rename is atomic: of two runs taking over, one wins), then
+    // check that what moved is the stale lock we read and not a fresh one written meanwhile.
+    const aside = `${this.location}.stale-${randomUUID()}`;
+    try {
+      await rename(this.location, aside);
+    } catch {
+      const winner = await this.read();
+      if (winner) return { acquired: false, holder: winner.holder };
+      throw new Error(`cannot take over stale lock file ${this.location}`);
+    }
+    const moved = await readFile(aside, 'utf8').catch(() => '');
+    await unlink(aside).catch(() => undefined);
+    if (moved !== current.raw) {
+      const fresh = JSON.parse(moved) as LockHolder;
+      await writeFile(this.location, moved, { flag: 'wx' }).catch(() => undefined);
+      return { acquired: false, holder: fresh };
+    }
+    if (!(await this.createExclusive(holder))) {
+      const winner = await this.read();
+      if (winner) return { acquired: false, holder: winner.holder };
+      throw new Error(`cannot create lock file ${this.location}`);
+    }
+    return { ...this.granted(holder), takenOverFrom: current.holder, takeoverReason: staleBecause };
+  }
+
+  async release(): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    // A renewal in flight would otherwise write the file back after we removed it.
+    await this.renewing;
+    const held = this.held;
+    this.held = undefined;
+    if (!held) return;
+    const current = await this.read();
+    // Never remove a lock someone else took over after ours expired.
+    if (current?.holder.runId === held.runId) await unlink(this.location).catch(() => undefined);
+  }
+
+  private holderFor(owner: LockOwner): LockHolder {
+    const now = this.now();
+    return {
+      ...owner,
+      acquiredAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + this.options.ttlMs).toISOString(),
+    };
+  }
+
+  private granted(holder: LockHolder): { acquired: true; holder: LockHolder } {
+    this.held = holder;
+    const every = this.options.renewEveryMs ?? Math.max(1_000, Math.floor(this.options.ttlMs / 3));
+    this.renewTimer = setInterval(() => {
+      this.renewing ??= this.renew()
+        .catch(() => undefined)
+        .finally(() => {
+          this.renewing = undefined;
+        });
+    }, every);
+    this.renewTimer.unref();
+    return { acquired: true, holder };
+  }
+
+  private async renew(): Promise<void> {
+    const held = this.held;
+    if (!held) return;
+    const current = await this.read();
+    if (current?.holder.runId !== held.runId) return;
+    const renewed = {
+      ...held,
+      expiresAt: new Date(this.now() + this.options.ttlMs).toISOString(),
+    };
+    this.held = renewed;
+    // Write beside and rename, so a reader never sees a half-written file.
+    const temp = `${this.location}.renew-${randomUUID()}`;
+    await writeFile(temp, JSON.stringify(renewed));
+    await rename(temp, this.location).catch(() => unlink(temp).catch(() => undefined));
+  }
+
+  private staleReason(holder: LockHolder): string | undefined {
+    const expires = Date.parse(holder.expiresAt);
+    if (!Number.isFinite(expires)) return 'the lock file is unreadable';
+    if (expires <= this.now()) return `it expired at ${holder.expiresAt}`;
+    if (holder.host === hostname() && !processIsAlive(holder.pid)) {
+      return `its process ${holder.pid} on ${holder.host} no longer exists`;
+    }
+    return undefined;
+  }
+
+  private async createExclusive(holder: LockHolder): Promise<boolean> {
+    try {
+      await writeFile(this.location, JSON.stringify(holder), { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+  }
+
+  private async read(): Promise<{ raw: string; holder: LockHolder } | undefined> {
+    let raw: string;
+    try {
+      raw = await readFile(this.location, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      return { raw, holder: JSON.parse(raw) as LockHolder };
+    } catch {
+      // A torn or hand-edited file: treat it as a lock that expired long ago.
+      const unknown = 'unknown';
+      return {
+        raw,
+        holder: {
+          runId: unknown,
+          runbook: unknown,
+          operator: unknown,
+          host: unknown,
+          pid: 0,
+          acquiredAt: unknown,
+          expiresAt: unknown,
+        },
+      };
+    }
+  }
+}
