@@ -1,0 +1,113 @@
+// What a step (and a gate) is handed: the settings, the run's flags and a command runner already
+// bound to the run's audit log, dry-run flag and interrupt signal, so a step body stays two to
+// six readable lines.
+//
+// Extension point: clients that are costly to load (client-node for `ctx.kube`, ioredis for the
+// probes) join StepContext as getters in createStepContext that `await import()` their module on
+// first use and keep the instance in `shared`, so `--help` and steps that never touch them pay
+// nothing.
+import type { AuditLog } from './audit.ts';
+import { kubectlCommandKind, tofuCommandKind } from './command-kind.ts';
+import type { Config } from './config.ts';
+import type { Risk } from './risk.ts';
+import { type CommandKind, type CommandOptions, type CommandResult, runCommand } from './shell.ts';
+
+/** Per-call options; dry-run, audit and interruption come from the run. */
+export type StepCommandOptions = Omit<CommandOptions, 'kind' | 'dryRun' | 'audit' | 'signal'> & {
+  kind?: CommandKind;
+};
+
+export interface StepLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/** Values one step leaves for a later one in the same run (e.g. a replica count to restore). */
+export type RunState = Record<string, unknown>;
+
+export interface StepContext {
+  readonly cfg: Config;
+  readonly dryRun: boolean;
+  readonly runId: string;
+  readonly runbook: string;
+  /** the step being run; null while gates are checked */
+  readonly step: { id: string; risk: Risk } | null;
+  /** the runbook's own flags (see RunbookDefinition.flags) */
+  readonly flags: Readonly<Record<string, string | boolean | undefined>>;
+  readonly state: RunState;
+  readonly log: StepLogger;
+  /** aborted when the run is interrupted (SIGINT/SIGTERM) */
+  readonly signal: AbortSignal;
+  /** the run's audit log, with run and step filled in */
+  readonly audit: AuditLog;
+  /** any command; `kind` is required because nothing can be inferred about an arbitrary program */
+  run(
+    argv: readonly string[],
+    options: StepCommandOptions & { kind: CommandKind },
+  ): Promise<CommandResult>;
+  /** kubectl pinned to the configured context; read or mutation inferred from the verb */
+  kubectl(args: readonly string[], options?: StepCommandOptions): Promise<CommandResult>;
+  /** the tofu binary in the configured working directory; kind inferred from the subcommand */
+  tofu(args: readonly string[], options?: StepCommandOptions): Promise<CommandResult>;
+}
+
+export interface StepContextInput {
+  cfg: Config;
+  dryRun: boolean;
+  runId: string;
+  runbook: string;
+  step: { id: string; risk: Risk } | null;
+  flags: Readonly<Record<string, string | boolean | undefined>>;
+  state: RunState;
+  signal: AbortSignal;
+  audit: AuditLog;
+  print: (line: string) => void;
+}
+
+/** `--context` (and `--kubeconfig`) on every kubectl call, so no call can reach another cluster. */
+export function kubectlPinArgs(cfg: Pick<Config, 'kubeContext' | 'kubeconfig'>): string[] {
+  return [
+    '--context',
+    cfg.kubeContext,
+    ...(cfg.kubeconfig ? ['--kubeconfig', cfg.kubeconfig] : []),
+  ];
+}
+
+export function createStepContext(input: StepContextInput): StepContext {
+  const { cfg } = input;
+  const audit = input.step
+    ? input.audit.with({ step: input.step.id, risk: input.step.risk })
+    : input.audit;
+  const run = (argv: readonly string[], options: StepCommandOptions & { kind: CommandKind }) =>
+    runCommand(argv, {
+      timeoutMs: cfg.timeouts.commandMs,
+      print: input.print,
+      ...options,
+      dryRun: input.dryRun,
+      audit,
+      signal: input.signal,
+    });
+  return {
+    cfg,
+    dryRun: input.dryRun,
+    runId: input.runId,
+    runbook: input.runbook,
+    step: input.step,
+    flags: input.flags,
+    state: input.state,
+    signal: input.signal,
+    audit,
+    log: {
+      info: (message) => input.print(message),
+      warn: (message) => input.print(`warning: ${message}`),
+    },
+    run,
+    kubectl: (args, options = {}) =>
+      run(['kubectl', ...kubectlPinArgs(cfg), ...args], {
+        kind: kubectlCommandKind(args),
+        ...options,
+      }),
+    tofu: (args, options = {}) =>
+      run([cfg.tofu.bin, ...args], { kind: tofuCommandKind(args), cwd: cfg.tofu.dir, ...options }),
+  };
+}
