@@ -1,0 +1,111 @@
+// Pods that are not Redis: the beersystem stand-in app, Jobs (their command run locally), and
+// anything else (a process that stays up).
+import { fileURLToPath } from 'node:url';
+import type { ClusterAccess, KubeObject, RunningPod } from '../runtime.ts';
+import { type ContainerSpec, expandReferences, resolveEnv } from './pod-env.ts';
+import { killBackoff, launchPod } from './pod-process.ts';
+import { httpOk } from './probes.ts';
+import type { WorkloadState } from './state.ts';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const TSX_LOADER = `${REPO}node_modules/tsx/dist/loader.mjs`;
+const BEERSYSTEM_APP = `${REPO}sandbox/beersystem/app.ts`;
+const BEERSYSTEM_PORT = 8080;
+
+export function startBeersystemPod(
+  pod: KubeObject,
+  cluster: ClusterAccess,
+  state: WorkloadState,
+): RunningPod {
+  const namespace = pod.metadata.namespace ?? 'default';
+  const name = pod.metadata.name;
+  const container: ContainerSpec = pod.spec?.containers?.[0] ?? {};
+  const port = container.ports?.[0]?.containerPort ?? BEERSYSTEM_PORT;
+  const logFile = state.logFile(namespace, name);
+  return launchPod({
+    state,
+    pod,
+    cluster,
+    logFile,
+    delayMs: killBackoff(state, namespace, name),
+    startMain: (record) =>
+      state.supervisor.spawn({
+        name: `${namespace}/${name}`,
+        command: process.execPath,
+        args: ['--import', TSX_LOADER, BEERSYSTEM_APP],
+        env: {
+          ...resolveEnv(container, { pod, podIP: record.ip, cluster }),
+          LISTEN_HOST: record.ip,
+          LISTEN_PORT: String(port),
+        },
+        logFile,
+        hostsFile: state.hosts.pathFor(namespace),
+      }),
+    probe: (record) => httpOk(`http://${record.ip}:${port}/healthz`),
+  });
+}
+
+export function startJobPod(
+  pod: KubeObject,
+  cluster: ClusterAccess,
+  state: WorkloadState,
+): RunningPod {
+  const namespace = pod.metadata.namespace ?? 'default';
+  const name = pod.metadata.name;
+  const container: ContainerSpec = pod.spec?.containers?.[0] ?? {};
+  const logFile = state.logFile(namespace, name);
+  return launchPod({
+    state,
+    pod,
+    cluster,
+    logFile,
+    startMain: (record) => {
+      const env = resolveEnv(container, { pod, podIP: record.ip, cluster });
+      const argv = [...(container.command ?? []), ...(container.args ?? [])].map((word: string) =>
+        expandReferences(word, env),
+      );
+      if (argv.length === 0) {
+        throw new Error(
+          `job pod ${namespace}/${name} has no command: the sandbox runs commands only`,
+        );
+      }
+      return state.supervisor.spawn({
+        name: `${namespace}/${name}`,
+        command: argv[0] as string,
+        args: argv.slice(1),
+        env,
+        logFile,
+        hostsFile: state.hosts.pathFor(namespace),
+        cwd: state.podDir(namespace, name),
+      });
+    },
+    probe: async () => true,
+  });
+}
+
+/** Any other pod: a process that stays up until stopped, ready as soon as it runs. */
+export function startIdlePod(
+  pod: KubeObject,
+  cluster: ClusterAccess,
+  state: WorkloadState,
+  probe: () => Promise<boolean> = async () => true,
+): RunningPod {
+  const namespace = pod.metadata.namespace ?? 'default';
+  const name = pod.metadata.name;
+  const logFile = state.logFile(namespace, name);
+  return launchPod({
+    state,
+    pod,
+    cluster,
+    logFile,
+    delayMs: killBackoff(state, namespace, name),
+    startMain: () =>
+      state.supervisor.spawn({
+        name: `${namespace}/${name}`,
+        command: 'sleep',
+        args: ['infinity'],
+        logFile,
+      }),
+    probe,
+  });
+}

@@ -1,0 +1,208 @@
+// A pod of the Bitnami release or of the old `redis` Deployment: a real redis-server configured
+// as the chart would (AOF on, disabled commands renamed away, password required), its data in the
+// PVC's directory, and the Redis exporter beside it when the pod has a metrics container.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ClusterAccess, KubeObject, RunningPod } from '../runtime.ts';
+import { STATEFUL_SET } from './kinds.ts';
+import { type ContainerSpec, expandReferences, resolveEnv } from './pod-env.ts';
+import { killBackoff, launchPod } from './pod-process.ts';
+import { redisPing } from './probes.ts';
+import type { WorkloadState } from './state.ts';
+
+export type RedisRole = 'master' | 'replica' | 'standalone';
+
+const REDIS_PORT = 6379;
+const EXPORTER_PORT = 9121;
+/** What the chart's `master|replica.disableCommands` default to. */
+const CHART_DISABLED_COMMANDS = ['FLUSHDB', 'FLUSHALL'];
+
+export interface RedisPodConfig {
+  ip: string;
+  port: number;
+  dataDir: string;
+  password?: string;
+  disabledCommands: string[];
+  replicaOf?: { host: string; port: number; password?: string };
+}
+
+export function startRedisPod(
+  pod: KubeObject,
+  cluster: ClusterAccess,
+  state: WorkloadState,
+  role: RedisRole,
+): RunningPod {
+  const namespace = pod.metadata.namespace ?? 'default';
+  const name = pod.metadata.name;
+  const containers: ContainerSpec[] = pod.spec?.containers ?? [];
+  const redis = containers.find((c) => !isExporter(c)) ?? {};
+  const exporter = containers.find(isExporter);
+  const logFile = state.logFile(namespace, name);
+  const dir = state.podDir(namespace, name);
+
+  return launchPod({
+    state,
+    pod,
+    cluster,
+    logFile,
+    delayMs: killBackoff(state, namespace, name),
+    startSidecars: (record) => {
+      if (!exporter) return [];
+      const env = resolveEnv(exporter, { pod, podIP: record.ip, cluster });
+      const password =
+        env.REDIS_PASSWORD ?? redisPassword(redis, { pod, podIP: record.ip, cluster });
+      const port = containerPort(exporter, EXPORTER_PORT);
+      return [
+        state.supervisor.spawn({
+          name: `${namespace}/${name}/metrics`,
+          command: 'prometheus-redis-exporter',
+          args: [
+            '-redis.addr',
+            `redis://${record.ip}:${containerPort(redis, REDIS_PORT)}`,
+            '-web.listen-address',
+            `${record.ip}:${port}`,
+          ],
+          // The exporter reads the password from its environment, never from argv.
+          env: password ? { REDIS_PASSWORD: password } : {},
+          logFile: state.logFile(namespace, name, 'metrics'),
+        }),
+      ];
+    },
+    startMain: (record) => {
+      const config = redisPodConfig(pod, cluster, state, role, record.ip, redis);
+      const configFile = join(dir, 'redis.conf');
+      writeFileSync(configFile, renderRedisConfig(config), { mode: 0o600 });
+      return state.supervisor.spawn({
+        name: `${namespace}/${name}`,
+        command: 'redis-server',
+        args: [configFile],
+        logFile,
+        hostsFile: state.hosts.pathFor(namespace),
+        cwd: config.dataDir,
+      });
+    },
+    probe: (record) => {
+      const env = resolveEnv(redis, { pod, podIP: record.ip, cluster });
+      return redisPing(record.ip, containerPort(redis, REDIS_PORT), env.REDIS_PASSWORD);
+    },
+  });
+}
+
+export function redisPodConfig(
+  pod: KubeObject,
+  cluster: ClusterAccess,
+  state: WorkloadState,
+  role: RedisRole,
+  ip: string,
+  container: ContainerSpec,
+): RedisPodConfig {
+  const namespace = pod.metadata.namespace ?? 'default';
+  const ctx = { pod, podIP: ip, cluster };
+  const env = resolveEnv(container, ctx);
+  const password = redisPassword(container, ctx);
+  const claim = claimName(pod, cluster, container);
+  const dataDir = claim
+    ? state.volumeDir(namespace, claim)
+    : join(state.podDir(namespace, pod.metadata.name), 'data');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const disabled = env.REDIS_DISABLE_COMMANDS
+    ? env.REDIS_DISABLE_COMMANDS.split(',')
+        .map((c) => c.trim())
+        .filter(Boolean)
+    : role === 'standalone'
+      ? []
+      : CHART_DISABLED_COMMANDS;
+  const config: RedisPodConfig = {
+    ip,
+    port: containerPort(container, REDIS_PORT),
+    dataDir,
+    password,
+    disabledCommands: disabled,
+  };
+  if (role === 'replica') {
+    const instance = pod.metadata.labels?.['app.kubernetes.io/instance'] ?? 'redis';
+    config.replicaOf = {
+      host: env.REDIS_MASTER_HOST ?? `${instance}-master.${namespace}.svc.cluster.local`,
+      port: Number(env.REDIS_MASTER_PORT_NUMBER ?? REDIS_PORT),
+      password: env.REDIS_MASTER_PASSWORD ?? password,
+    };
+  }
+  return config;
+}
+
+export function renderRedisConfig(config: RedisPodConfig): string {
+  const lines = [
+    `bind ${config.ip}`,
+    `port ${config.port}`,
+    'protected-mode no',
+    'daemonize no',
+    'logfile ""',
+    `dir ${quote(config.dataDir)}`,
+    'appendonly yes',
+    'appendfsync everysec',
+    // Outgoing connections (replication) leave from the pod's own address, so the Service
+    // proxies can tell which pod a connection comes from.
+    `bind-source-addr ${config.ip}`,
+  ];
+  if (config.password) lines.push(`requirepass ${quote(config.password)}`);
+  for (const command of config.disabledCommands) lines.push(`rename-command ${command} ""`);
+  if (config.replicaOf) {
+    lines.push(`replicaof ${config.replicaOf.host} ${config.replicaOf.port}`);
+    if (config.replicaOf.password) lines.push(`masterauth ${quote(config.replicaOf.password)}`);
+    lines.push(`replica-announce-ip ${config.ip}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The password a Redis container is given: REDIS_PASSWORD, or `--requirepass` in its args. */
+function redisPassword(
+  container: ContainerSpec,
+  ctx: Parameters<typeof resolveEnv>[1],
+): string | undefined {
+  const env = resolveEnv(container, ctx);
+  if (env.REDIS_PASSWORD) return env.REDIS_PASSWORD;
+  const words: string[] = [...(container?.command ?? []), ...(container?.args ?? [])].flatMap(
+    (w: string) => w.split(/\s+/),
+  );
+  const at = words.indexOf('--requirepass');
+  const value = at >= 0 ? words[at + 1] : undefined;
+  if (value) {
+    return expandReferences(value, env).replace(/^["']|["']$/g, '');
+  }
+  return undefined;
+}
+
+function claimName(
+  pod: KubeObject,
+  cluster: ClusterAccess,
+  container: ContainerSpec,
+): string | undefined {
+  // biome-ignore lint/suspicious/noExplicitAny: pod volumes as the API stores them
+  const volumes: any[] = pod.spec?.volumes ?? [];
+  const mounted = new Set<string>(
+    (container?.volumeMounts ?? []).map((m: { name: string }) => m.name),
+  );
+  const withClaim = volumes.filter((v) => v.persistentVolumeClaim?.claimName);
+  const chosen = withClaim.find((v) => mounted.has(v.name)) ?? withClaim[0];
+  if (chosen) return chosen.persistentVolumeClaim.claimName;
+  // A StatefulSet pod whose volume the API half did not spell out: the claim is named
+  // <template>-<pod>, as the StatefulSet controller names it.
+  const owner = pod.metadata.ownerReferences?.find((o) => o.kind === 'StatefulSet');
+  if (!owner) return undefined;
+  const set = cluster.get(STATEFUL_SET, pod.metadata.namespace, owner.name);
+  const template = set?.spec?.volumeClaimTemplates?.[0]?.metadata?.name;
+  return template ? `${template}-${pod.metadata.name}` : undefined;
+}
+
+function containerPort(container: ContainerSpec, fallback: number): number {
+  const port = (container?.ports ?? [])[0]?.containerPort;
+  return typeof port === 'number' ? port : fallback;
+}
+
+export function isExporter(container: ContainerSpec): boolean {
+  return container?.name === 'metrics' || /redis[-_]exporter/.test(String(container?.image ?? ''));
+}
+
+function quote(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}

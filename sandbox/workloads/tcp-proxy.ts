@@ -1,0 +1,117 @@
+// One listening address of a Service (its ClusterIP or its LoadBalancer address) forwarding each
+// connection to an endpoint chosen when it arrives. A connection from a source outside the
+// allowed ranges, or from or to a partitioned pod, is reset, as a dropped path would end it.
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { plainIPv4, sourceAllowed } from './cidr.ts';
+
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+export interface TcpProxyOptions {
+  host: string;
+  port: number;
+  /** loadBalancerSourceRanges; empty or undefined allows every source. */
+  sourceRanges?: () => readonly string[] | undefined;
+  /** The endpoints that may take a connection now (ready pods). */
+  endpoints: () => Endpoint[];
+  /** True when traffic from or to this address is cut (`fault partition`). */
+  blocked?: (ip: string) => boolean;
+  /** Where refusals and errors are reported. */
+  log?: (line: string) => void;
+}
+
+interface Connection {
+  client: Socket;
+  upstream: Socket;
+  source: string;
+  target: string;
+}
+
+export class TcpProxy {
+  readonly options: TcpProxyOptions;
+  private server?: Server;
+  private readonly connections = new Set<Connection>();
+  private next = 0;
+
+  constructor(options: TcpProxyOptions) {
+    this.options = options;
+  }
+
+  listen(): Promise<void> {
+    const server = createServer((client) => this.accept(client));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.options.log?.(`proxy ${this.address}: ${err.message}`));
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  get address(): string {
+    return `${this.options.host}:${this.options.port}`;
+  }
+
+  /** Ends the connections that a partition now cuts. */
+  enforce(): void {
+    const blocked = this.options.blocked;
+    if (!blocked) return;
+    for (const c of this.connections) {
+      if (blocked(c.source) || blocked(c.target)) this.drop(c);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.connections) this.drop(c);
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(client: Socket): void {
+    const source = plainIPv4(client.remoteAddress);
+    const ranges = this.options.sourceRanges?.();
+    if (!sourceAllowed(source, ranges)) {
+      this.options.log?.(`${this.address}: refused ${source} (not in ${ranges?.join(',')})`);
+      client.resetAndDestroy();
+      return;
+    }
+    if (this.options.blocked?.(source)) {
+      client.resetAndDestroy();
+      return;
+    }
+    const candidates = this.options.endpoints().filter((e) => !this.options.blocked?.(e.ip));
+    const endpoint = candidates[this.next++ % Math.max(candidates.length, 1)];
+    if (!endpoint) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect({ host: endpoint.ip, port: endpoint.port });
+    const connection: Connection = { client, upstream, source, target: endpoint.ip };
+    this.connections.add(connection);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => this.drop(connection);
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+  }
+
+  private drop(c: Connection): void {
+    if (!this.connections.delete(c)) return;
+    reset(c.client);
+    reset(c.upstream);
+  }
+}
+
+function reset(socket: Socket): void {
+  if (socket.destroyed) return;
+  // A socket still connecting has nothing to reset yet; resetAndDestroy would wait for it.
+  if (socket.connecting) socket.destroy();
+  else socket.resetAndDestroy();
+}
