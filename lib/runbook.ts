@@ -662,7 +662,11 @@ class RunSession {
   /** Rejects with Interrupted as soon as the run is interrupted, whatever `work` is doing. */
   private untilInterrupted<T>(work: T | Promise<T>): Promise<T> {
     const signal = this.interrupt.signal;
-    if (signal.aborted) return Promise.reject(new Interrupted('interrupted'));
+    if (signal.aborted) {
+      // Whatever `work` still does, its failure is no longer anyone's concern.
+      Promise.resolve(work).catch(() => undefined);
+      return Promise.reject(new Interrupted('interrupted'));
+    }
     return new Promise<T>((resolvePromise, reject) => {
       const onAbort = () => reject(new Interrupted('interrupted'));
       signal.addEventListener('abort', onAbort, { once: true });
