@@ -23,7 +23,7 @@ const PROBE_INTERVAL_MS = 50;
 /** Exit code reported when the pod was stopped before its main process started. */
 const STOPPED_BEFORE_START = 137;
 /** How long after `fault kill` a pod's restart waits, as the kubelet's crash back-off would. */
-export const KILL_BACKOFF_MS = 5000;
+export const KILL_BACKOFF_MS = 10_000;
 const KILL_BACKOFF_WINDOW_MS = 60_000;
 
 /** The back-off a pod's next start owes to a recent `fault kill`, if any. */
