@@ -162,7 +162,11 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
     t.equal(await before.exited, 137, 'the process was killed');
     await eventually(
       'the restarted replica',
-      async () => replica.current() !== before && (await replica.ready(), true),
+      async () => {
+        if (replica.current() === before) return false;
+        await replica.ready();
+        return true;
+      },
       30_000,
     );
     t.ok(Date.now() - started >= KILL_BACKOFF_MS - 100, 'it came back after the crash back-off');
