@@ -1,0 +1,54 @@
+// Owner references and generated names, as the real controllers write them.
+import { createHash, randomBytes } from 'node:crypto';
+import type { KubeObject } from '../runtime.ts';
+
+export type OwnerReference = NonNullable<KubeObject['metadata']['ownerReferences']>[number];
+
+export function controllerRef(owner: KubeObject): OwnerReference {
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name,
+    uid: owner.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  } as OwnerReference;
+}
+
+export function controllerOf(obj: KubeObject): OwnerReference | undefined {
+  return obj.metadata.ownerReferences?.find((o) => o.controller);
+}
+
+export function isOwnedBy(obj: KubeObject, owner: KubeObject): boolean {
+  return controllerOf(obj)?.uid === owner.metadata.uid;
+}
+
+// The alphabet the API server uses for generated suffixes (no vowels, no look-alikes).
+const SAFE = 'bcdfghjklmnpqrstvwxz2456789';
+
+export function randomSuffix(length = 5): string {
+  const bytes = randomBytes(length);
+  return [...bytes].map((b) => SAFE[b % SAFE.length]).join('');
+}
+
+/** A stable short hash of a pod template (pod-template-hash, controller-revision-hash). */
+export function templateHash(template: unknown): string {
+  const digest = createHash('sha256')
+    .update(JSON.stringify(template ?? {}))
+    .digest();
+  return [...digest.subarray(0, 10)].map((b) => SAFE[b % SAFE.length]).join('');
+}
+
+export function isPodActive(pod: KubeObject): boolean {
+  return (
+    !pod.metadata.deletionTimestamp &&
+    pod.status?.phase !== 'Succeeded' &&
+    pod.status?.phase !== 'Failed'
+  );
+}
+
+export function isPodReady(pod: KubeObject): boolean {
+  return !!pod.status?.conditions?.some(
+    (c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True',
+  );
+}

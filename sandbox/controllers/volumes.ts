@@ -1,0 +1,76 @@
+// What local-path does for a claim: bind it at once to a volume named after it, with the size
+// it asked for. The data directory itself is the workload half's business.
+import type { Store, StoreChange } from '../api/store.ts';
+import { objectKey, splitKey, WorkQueue } from './queue.ts';
+import type { Controller } from './workload-base.ts';
+import { typeOf } from './workload-base.ts';
+
+export class VolumeBinder implements Controller {
+  private readonly pvcType;
+  private readonly scType;
+  private readonly queue: WorkQueue;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly store: Store) {
+    this.pvcType = typeOf(store, '', 'PersistentVolumeClaim');
+    this.scType = typeOf(store, 'storage.k8s.io', 'StorageClass');
+    this.queue = new WorkQueue('PersistentVolumeClaim', (key) => this.bind(key));
+  }
+
+  start(): void {
+    this.unsubscribe = this.store.subscribe((change: StoreChange) => {
+      if (
+        change.resource === this.pvcType &&
+        change.type !== 'DELETED' &&
+        change.object.status?.phase !== 'Bound'
+      ) {
+        this.queue.add(objectKey(change.object.metadata.namespace, change.object.metadata.name));
+      }
+    });
+    for (const pvc of this.store.list(this.pvcType))
+      this.queue.add(objectKey(pvc.metadata.namespace, pvc.metadata.name));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.queue.stop();
+  }
+
+  private bind(key: string): void {
+    const [ns, name] = splitKey(key);
+    const pvc = this.store.get(this.pvcType, ns, name);
+    if (!pvc || pvc.status?.phase === 'Bound') return;
+    const defaultClass = this.store
+      .list(this.scType)
+      .find(
+        (sc) => sc.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true',
+      );
+    const className = pvc.spec?.storageClassName ?? defaultClass?.metadata.name;
+    if (className && !this.store.get(this.scType, undefined, className)) return;
+    const bound = this.store.mutate(this.pvcType, ns, name, (o) => {
+      o.spec = {
+        ...(o.spec ?? {}),
+        volumeName: `pvc-${o.metadata.uid}`,
+        ...(className ? { storageClassName: className } : {}),
+      };
+      o.metadata.annotations = {
+        ...o.metadata.annotations,
+        'pv.kubernetes.io/bind-completed': 'yes',
+      };
+    });
+    if (!bound) return;
+    this.store.mutate(
+      this.pvcType,
+      ns,
+      name,
+      (o) => {
+        o.status = {
+          phase: 'Bound',
+          accessModes: o.spec?.accessModes ?? ['ReadWriteOnce'],
+          capacity: { storage: o.spec?.resources?.requests?.storage ?? '1Gi' },
+        };
+      },
+      'status',
+    );
+  }
+}
