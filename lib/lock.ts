@@ -5,6 +5,8 @@ import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 
+const MAX_PASSES = 5;
+
 export interface LockOwner {
   runId: string;
   runbook: string;
@@ -67,42 +69,40 @@ export class FileRunLock implements RunLock {
   async acquire(owner: LockOwner): Promise<LockResult> {
     await mkdir(dirname(this.location), { recursive: true });
     const holder = this.holderFor(owner);
-    if (await this.createExclusive(holder)) return this.granted(holder);
-
-    const current = await this.read();
-    if (!current) {
-      // Released between our attempt and the read: try once more.
+    // Each pass either decides or saw the file change under it (another run releasing or taking
+    // over at the same moment); a few passes settle any such race.
+    for (let pass = 0; pass < MAX_PASSES; pass++) {
       if (await this.createExclusive(holder)) return this.granted(holder);
-      const again = await this.read();
-      if (again) return { acquired: false, holder: again.holder };
-      throw new Error(`cannot create lock file ${this.location}`);
-    }
-    const staleBecause = this.staleReason(current.holder);
-    if (!staleBecause) return { acquired: false, holder: current.holder };
+      const current = await this.read();
+      if (!current) continue;
+      const staleBecause = this.staleReason(current.holder);
+      if (!staleBecause) return { acquired: false, holder: current.holder };
 
-    // Move the stale file aside (rename is atomic: of two runs taking over, one wins), then
-    // check that what moved is the stale lock we read and not a fresh one written meanwhile.
-    const aside = `${this.location}.stale-${randomUUID()}`;
-    try {
-      await rename(this.location, aside);
-    } catch {
-      const winner = await this.read();
-      if (winner) return { acquired: false, holder: winner.holder };
-      throw new Error(`cannot take over stale lock file ${this.location}`);
+      // Move the stale file aside (rename is atomic: of two runs taking over, one moves it),
+      // then check that what moved is the stale lock we read and not a fresh one written since.
+      const aside = `${this.location}.stale-${randomUUID()}`;
+      try {
+        await rename(this.location, aside);
+      } catch {
+        continue;
+      }
+      const moved = await readFile(aside, 'utf8').catch(() => '');
+      await unlink(aside).catch(() => undefined);
+      if (moved !== current.raw) {
+        await writeFile(this.location, moved, { flag: 'wx' }).catch(() => undefined);
+        continue;
+      }
+      if (await this.createExclusive(holder)) {
+        return {
+          ...this.granted(holder),
+          takenOverFrom: current.holder,
+          takeoverReason: staleBecause,
+        };
+      }
     }
-    const moved = await readFile(aside, 'utf8').catch(() => '');
-    await unlink(aside).catch(() => undefined);
-    if (moved !== current.raw) {
-      const fresh = JSON.parse(moved) as LockHolder;
-      await writeFile(this.location, moved, { flag: 'wx' }).catch(() => undefined);
-      return { acquired: false, holder: fresh };
-    }
-    if (!(await this.createExclusive(holder))) {
-      const winner = await this.read();
-      if (winner) return { acquired: false, holder: winner.holder };
-      throw new Error(`cannot create lock file ${this.location}`);
-    }
-    return { ...this.granted(holder), takenOverFrom: current.holder, takeoverReason: staleBecause };
+    const winner = await this.read();
+    if (winner) return { acquired: false, holder: winner.holder };
+    throw new Error(`cannot create lock file ${this.location}`);
   }
 
   async release(): Promise<void> {
