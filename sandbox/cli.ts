@@ -1,0 +1,386 @@
+// npm run sandbox -- up [--fake] [--json] | down | status | fault … | age <duration>
+// Starts the rehearsal cluster as a background daemon (this same file, `daemon`), writes the
+// files a shell and the runbooks need, and stops it again leaving no process behind.
+import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SANDBOX_DIR = dirname(fileURLToPath(import.meta.url));
+const REPO = dirname(SANDBOX_DIR);
+/** Tests point this at a temp dir so they never touch a developer's running sandbox. */
+const RUN_DIR = resolve(process.env.SANDBOX_RUN_DIR ?? join(SANDBOX_DIR, '.run'));
+const STATE_FILE = join(RUN_DIR, 'state.json');
+const DAEMON_LOG = join(RUN_DIR, 'logs', 'daemon.log');
+// Every process the daemon starts inherits this, so `down` can find anything left behind.
+const INSTANCE_ENV = 'REDIS_SHARED_SANDBOX_INSTANCE';
+
+const USAGE = `Usage: npm run sandbox -- <command>
+
+  up [--fake] [--json]   start the sandbox cluster in the background (--fake: no real processes)
+  down                   stop it and everything it started
+  status                 is it running, where, how many objects
+  fault api-error <n> <code>
+                         fail the next n mutating API requests with that HTTP code
+  fault heal             clear every fault
+  fault <args…>          a workload fault (see sandbox/README.md), e.g. fault kill <ns>/<pod>
+  age <duration>         move the migration record back in time, e.g. age 24h
+`;
+
+export interface SandboxState {
+  pid: number;
+  url: string;
+  kubeconfig: string;
+  fake: boolean;
+  startedAt: string;
+}
+
+/** What `up --json` prints. */
+export interface UpResult {
+  url: string;
+  kubeconfig: string;
+  env: string;
+  envSandbox: string;
+  pid: number;
+}
+
+function readState(): SandboxState | undefined {
+  try {
+    return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as SandboxState;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const repoPath = (path: string) => {
+  const rel = relative(REPO, path);
+  return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
+};
+
+function writeShellFiles(url: string): UpResult & { pid: number } {
+  const kubeconfig = join(RUN_DIR, 'kubeconfig');
+  const env = join(RUN_DIR, 'env');
+  const envSandbox = join(RUN_DIR, '.env.sandbox');
+  const bin = join(SANDBOX_DIR, 'bin');
+  writeFileSync(
+    env,
+    [
+      '# Source this file: kubectl (and the tofu stand-in) then talk to the sandbox.',
+      `export KUBECONFIG='${kubeconfig}'`,
+      `export KUBECACHEDIR='${join(RUN_DIR, 'kube-cache')}'`,
+      `export PATH='${bin}':"$PATH"`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    envSandbox,
+    [
+      "# The runbooks' settings for the sandbox (see .env.example for what each one means).",
+      'KUBE_CONTEXT=sandbox',
+      `KUBECONFIG=${kubeconfig}`,
+      'REDIS_LB_IP=127.0.0.203',
+      'PRIVATE_CIDR=127.0.0.0/24',
+      'METALLB_POOL=eero-pool',
+      `TOFU_BIN=${join(bin, 'tofu')}`,
+      `AUDIT_LOG=${repoPath(join(RUN_DIR, 'audit.jsonl'))}`,
+      `BACKUP_DIR=${repoPath(join(RUN_DIR, 'backups'))}`,
+      `REPORT_DIR=${repoPath(join(RUN_DIR, 'reports'))}`,
+      '',
+    ].join('\n'),
+  );
+  return { url, kubeconfig, env, envSandbox, pid: readState()?.pid ?? 0 };
+}
+
+function printUsage(result: UpResult): void {
+  console.log(`sandbox is up at ${result.url} (pid ${result.pid})
+
+  source ${repoPath(result.env)}            # kubectl now talks to the sandbox
+  kubectl get pods -A
+  ./runbooks/01-setup.mts --env-file ${repoPath(result.envSandbox)}
+
+  npm run sandbox -- status | fault … | age 24h | down`);
+}
+
+async function up(args: string[]): Promise<number> {
+  const json = args.includes('--json');
+  const fake = args.includes('--fake');
+  const running = readState();
+  if (running && isAlive(running.pid)) {
+    const result = writeShellFiles(running.url);
+    if (json) console.log(JSON.stringify(result));
+    else printUsage(result);
+    return 0;
+  }
+  rmSync(STATE_FILE, { force: true });
+  mkdirSync(join(RUN_DIR, 'logs'), { recursive: true });
+  const log = openSync(DAEMON_LOG, 'a');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), 'daemon', ...(fake ? ['--fake'] : [])],
+    {
+      cwd: REPO,
+      detached: true,
+      stdio: ['ignore', log, log, 'ipc'],
+      env: { ...process.env, SANDBOX_RUN_DIR: RUN_DIR, [INSTANCE_ENV]: RUN_DIR },
+    },
+  );
+  const outcome = await daemonOutcome(child);
+  if (child.connected) child.disconnect();
+  child.unref();
+  if (outcome.type === 'error') {
+    console.error(`sandbox: ${outcome.message}`);
+    if (child.exitCode === null && child.pid) {
+      process.kill(child.pid, 'SIGTERM');
+    }
+    return outcome.exitCode ?? 1;
+  }
+  const result = writeShellFiles(outcome.url);
+  if (json) console.log(JSON.stringify(result));
+  else printUsage(result);
+  return 0;
+}
+
+type DaemonMessage =
+  | { type: 'ready'; url: string }
+  | { type: 'error'; message: string; exitCode?: number };
+
+function daemonOutcome(child: ChildProcess): Promise<DaemonMessage> {
+  return new Promise((resolveOutcome) => {
+    child.once('message', (msg) => resolveOutcome(msg as DaemonMessage));
+    child.once('exit', (code) => {
+      let tail = '';
+      try {
+        tail = readFileSync(DAEMON_LOG, 'utf8').trim().split('\n').slice(-15).join('\n');
+      } catch {}
+      resolveOutcome({
+        type: 'error',
+        message: `the sandbox daemon exited (code ${code}) before it was ready; its log (${DAEMON_LOG}) ends with:\n${tail}`,
+        exitCode: 1,
+      });
+    });
+  });
+}
+
+/** Processes that belong to this sandbox: the daemon's process group, or marked by its env. */
+function leftovers(daemonPid: number): number[] {
+  const found: number[] = [];
+  const marker = `${INSTANCE_ENV}=${RUN_DIR}`;
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z') continue;
+      if (Number(fields[2]) === daemonPid) {
+        found.push(pid);
+        continue;
+      }
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(marker))
+        found.push(pid);
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found;
+}
+
+async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+async function down(): Promise<number> {
+  const state = readState();
+  if (!state || !isAlive(state.pid)) {
+    rmSync(STATE_FILE, { force: true });
+    const left = state ? leftovers(state.pid) : [];
+    if (left.length === 0) {
+      console.log('sandbox is not running');
+      return 0;
+    }
+    return killLeftovers(left);
+  }
+  process.kill(state.pid, 'SIGTERM');
+  if (!(await waitGone(state.pid, 30_000))) {
+    process.kill(state.pid, 'SIGKILL');
+    console.error(`sandbox: the daemon (pid ${state.pid}) did not stop within 30 s and was killed`);
+    return killLeftovers(leftovers(state.pid)) || 1;
+  }
+  rmSync(STATE_FILE, { force: true });
+  const left = leftovers(state.pid);
+  if (left.length) return killLeftovers(left);
+  console.log(`sandbox stopped (pid ${state.pid}); nothing left running`);
+  return 0;
+}
+
+function killLeftovers(pids: number[]): number {
+  const described = pids.map((pid) => {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').slice(0, 80);
+    } catch {}
+    return `${pid} ${cmd}`;
+  });
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+  console.error(
+    `sandbox: these processes outlived the sandbox and were killed (a bug to report):\n  ${described.join('\n  ')}`,
+  );
+  return 1;
+}
+
+async function adminCall(path: string, body: unknown): Promise<number> {
+  const state = readState();
+  if (!state || !isAlive(state.pid)) {
+    console.error('sandbox: not running; start it with `npm run sandbox -- up`');
+    return 1;
+  }
+  const res = await fetch(`${state.url}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const answer = (await res.json()) as { message?: string };
+  if (!res.ok) {
+    console.error(`sandbox: ${answer.message ?? res.statusText}`);
+    return 1;
+  }
+  console.log(answer.message ?? 'ok');
+  return 0;
+}
+
+async function status(): Promise<number> {
+  const state = readState();
+  if (!state || !isAlive(state.pid)) {
+    console.log('sandbox is not running');
+    return 1;
+  }
+  try {
+    const res = await fetch(`${state.url}/sandbox/status`);
+    const info = (await res.json()) as { objects: number; pendingApiErrors: number };
+    console.log(
+      `sandbox is running at ${state.url} (pid ${state.pid}, ${state.fake ? 'fake' : 'real'} workloads, since ${state.startedAt}): ${info.objects} objects${info.pendingApiErrors ? `, ${info.pendingApiErrors} API errors armed` : ''}`,
+    );
+    return 0;
+  } catch (err) {
+    console.error(
+      `sandbox: pid ${state.pid} is alive but ${state.url} does not answer: ${(err as Error).message}`,
+    );
+    return 1;
+  }
+}
+
+async function daemon(args: string[]): Promise<void> {
+  const send = (msg: DaemonMessage) => process.send?.(msg);
+  const fake = args.includes('--fake');
+  const { startSandbox } = await import('./server.ts');
+  let runtime: import('./runtime.ts').PodRuntime | undefined;
+  let plugins: import('./runtime.ts').SandboxPlugin[] = [];
+  const workloadsModule = join(SANDBOX_DIR, 'workloads', 'index.ts');
+  if (!fake && existsSync(workloadsModule)) {
+    try {
+      const { createWorkloads } = (await import(workloadsModule)) as {
+        createWorkloads: (o: { runDir: string }) => Promise<{
+          runtime: import('./runtime.ts').PodRuntime;
+          plugins: import('./runtime.ts').SandboxPlugin[];
+        }>;
+      };
+      ({ runtime, plugins } = await createWorkloads({ runDir: RUN_DIR }));
+    } catch (err) {
+      send({ type: 'error', message: (err as Error).message, exitCode: 2 });
+      process.exit(2);
+    }
+  }
+  const sandbox = await startSandbox({ runDir: RUN_DIR, ...(runtime ? { runtime } : {}), plugins });
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await sandbox.stop();
+    rmSync(STATE_FILE, { force: true });
+    process.exit(0);
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  try {
+    await sandbox.settled(runtime ? 120_000 : 30_000);
+  } catch (err) {
+    send({ type: 'error', message: (err as Error).message, exitCode: 1 });
+    await shutdown();
+  }
+  const state: SandboxState = {
+    pid: process.pid,
+    url: sandbox.url,
+    kubeconfig: sandbox.kubeconfigPath,
+    fake: !runtime,
+    startedAt: new Date().toISOString(),
+  };
+  writeFileSync(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
+  console.log(`sandbox daemon ready at ${sandbox.url} (pid ${process.pid})`);
+  send({ type: 'ready', url: sandbox.url });
+  process.disconnect?.();
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'up':
+      return up(args);
+    case 'down':
+      return down();
+    case 'status':
+      return status();
+    case 'fault':
+      if (args.length === 0) break;
+      return adminCall('/sandbox/fault', { args });
+    case 'age':
+      if (args.length !== 1) break;
+      return adminCall('/sandbox/age', { duration: args[0] });
+    case 'daemon':
+      await daemon(args);
+      return -1;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return 0;
+  }
+  console.error(USAGE);
+  return 64;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    console.error(`sandbox: ${(err as Error).message}`);
+    process.exit(1);
+  },
+);
