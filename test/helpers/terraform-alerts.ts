@@ -75,7 +75,20 @@ export function markdownSections(markdown: string): Map<string, string[]> {
   return sections;
 }
 
+// Keywords and aggregation operators (which may be followed by `by (…)` rather than `(`).
 const PROMQL_WORDS = new Set([
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'count',
+  'group',
+  'stddev',
+  'stdvar',
+  'topk',
+  'bottomk',
+  'quantile',
+  'count_values',
   'and',
   'or',
   'unless',
