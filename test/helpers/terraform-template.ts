@@ -85,13 +85,24 @@ interface Frame {
   pos: number;
 }
 
-function renderUntil(frame: Frame, scope: TemplateVars, stops: string[]): [string, string] {
+/**
+ * Renders tokens until one of the `stops` directives. With `evaluate` false it only walks past
+ * the tokens (the body of a loop over an empty list, the branch not taken), like Terraform,
+ * which never evaluates what it does not render.
+ */
+function renderUntil(
+  frame: Frame,
+  scope: TemplateVars,
+  stops: string[],
+  evaluate = true,
+): [string, string] {
   let out = '';
   while (frame.pos < frame.tokens.length) {
     const token = frame.tokens[frame.pos++] as Token;
     if (token.kind === 'text') out += token.text;
-    else if (token.kind === 'interp') out += stringify(token.expr, lookup(token.expr, scope));
-    else {
+    else if (token.kind === 'interp') {
+      if (evaluate) out += stringify(token.expr, lookup(token.expr, scope));
+    } else {
       const [word, ...rest] = token.words as [string, ...string[]];
       if (stops.includes(word)) return [out, word];
       if (word === 'for') {
@@ -99,28 +110,23 @@ function renderUntil(frame: Frame, scope: TemplateVars, stops: string[]): [strin
         if (!name || inWord !== 'in' || !listExpr || rest.length !== 3) {
           throw new Error(`unsupported directive "%{ ${token.words.join(' ')} }"`);
         }
-        const list = lookup(listExpr, scope);
+        const list = evaluate ? lookup(listExpr, scope) : [];
         if (!Array.isArray(list)) throw new Error(`"${listExpr}" is not a list`);
         const bodyStart = frame.pos;
-        let bodyEnd = bodyStart;
-        if (list.length === 0) {
-          renderUntil(frame, scope, ['endfor']);
-          continue;
-        }
+        renderUntil(frame, scope, ['endfor'], false);
+        const bodyEnd = frame.pos;
         for (const item of list) {
           frame.pos = bodyStart;
-          const [body] = renderUntil(frame, { ...scope, [name]: item }, ['endfor']);
-          out += body;
-          bodyEnd = frame.pos;
+          out += renderUntil(frame, { ...scope, [name]: item }, ['endfor'])[0];
         }
         frame.pos = bodyEnd;
       } else if (word === 'if') {
         if (rest.length !== 1) throw new Error(`unsupported condition "${rest.join(' ')}"`);
-        const cond = lookup(rest[0] as string, scope);
+        const cond = evaluate ? lookup(rest[0] as string, scope) : false;
         if (typeof cond !== 'boolean') throw new Error(`"${rest[0]}" is not a bool`);
-        const [thenPart, stop] = renderUntil(frame, scope, ['else', 'endif']);
+        const [thenPart, stop] = renderUntil(frame, scope, ['else', 'endif'], evaluate && cond);
         let elsePart = '';
-        if (stop === 'else') [elsePart] = renderUntil(frame, scope, ['endif']);
+        if (stop === 'else') [elsePart] = renderUntil(frame, scope, ['endif'], evaluate && !cond);
         out += cond ? thenPart : elsePart;
       } else {
         throw new Error(`unexpected directive "%{ ${token.words.join(' ')} }"`);
