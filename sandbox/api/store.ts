@@ -311,7 +311,7 @@ export class Store {
         this.mutate(depType, dep.metadata.namespace, dep.metadata.name, (o) => {
           o.metadata.ownerReferences = o.metadata.ownerReferences?.filter((r) => r.uid !== uid);
         });
-      } else {
+      } else if (this.get(depType, dep.metadata.namespace, dep.metadata.name)) {
         this.delete(depType, dep.metadata.namespace, dep.metadata.name);
       }
     }
@@ -336,8 +336,14 @@ export class Store {
           'status',
         ) ?? ns;
     }
-    for (const [depType, dep] of [...this.allObjects()]) {
-      if (depType.namespaced && dep.metadata.namespace === name) {
+    // Owners first (the registry lists pods before their controllers), so no controller
+    // recreates a pod in a namespace that is going away.
+    for (const [depType, dep] of [...this.allObjects()].reverse()) {
+      if (
+        depType.namespaced &&
+        dep.metadata.namespace === name &&
+        this.get(depType, name, dep.metadata.name)
+      ) {
         this.delete(depType, name, dep.metadata.name);
       }
     }

@@ -34,6 +34,8 @@ export class WorkQueue {
       try {
         this.reconcile(key);
       } catch (err) {
+        // A namespace being deleted refuses new objects: expected while it empties.
+        if ((err as { reason?: string }).reason === 'Forbidden') continue;
         console.error(
           `sandbox: ${this.name} controller failed on ${key}: ${(err as Error).message}`,
         );
