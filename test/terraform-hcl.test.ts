@@ -1,12 +1,13 @@
 // The OpenTofu code itself: it parses, it is formatted, and the objects it declares carry the
 // names and settings the spec (and the sandbox's tofu stand-in) rely on.
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import t from 'tap';
 import { findTerraformBinary, runCli } from './helpers/terraform-cli.ts';
 import {
   block,
   type HclBody,
+  type HclModule,
   listTfFiles,
   loadModule,
   MIGRATION_DIR,
@@ -310,4 +311,82 @@ t.test('outputs name the service DNS, LB address and Secret (T006)', async (t) =
   for (const name of ['redis_master_service_dns', 'redis_lb_ip', 'redis_secret_name']) {
     t.ok(root.outputs[name], `root output ${name}`);
   }
+});
+
+/** What `tofu validate` would check without providers: every reference has a declaration. */
+async function danglingReferences(mod: HclModule, children: Record<string, HclModule> = {}) {
+  const text = (await Promise.all(mod.files.map((f) => readFile(join(mod.dir, f), 'utf8')))).join(
+    '\n',
+  );
+  const problems: string[] = [];
+  const used = (re: RegExp) => new Set([...text.matchAll(re)].map((m) => m[1] as string));
+  const usedVars = used(/\bvar\.([A-Za-z_][\w-]*)/g);
+  const usedLocals = used(/\blocal\.([A-Za-z_][\w-]*)/g);
+  for (const v of usedVars) if (!(v in mod.variables)) problems.push(`var.${v} is not declared`);
+  for (const v of Object.keys(mod.variables))
+    if (!usedVars.has(v)) problems.push(`variable ${v} is unused`);
+  for (const l of usedLocals) if (!(l in mod.locals)) problems.push(`local.${l} is not defined`);
+  for (const l of Object.keys(mod.locals))
+    if (!usedLocals.has(l)) problems.push(`local ${l} is unused`);
+  for (const m of text.matchAll(/\b((?:kubernetes|helm|random)_[a-z0-9_]+)\.([a-z0-9_]+)\b/g)) {
+    const [, type, name] = m as unknown as [string, string, string];
+    if (!mod.resources[type]?.[name]) problems.push(`${type}.${name} is not declared`);
+  }
+  for (const m of text.matchAll(/\$\{path\.module\}\/([^"]+)"/g)) {
+    await access(join(mod.dir, m[1] as string)).catch(() =>
+      problems.push(`${m[1]} (read by file/templatefile) does not exist`),
+    );
+  }
+  for (const [callName, call] of Object.entries(mod.modules)) {
+    const child = children[callName];
+    if (!child) {
+      problems.push(`module ${callName} has no loaded source`);
+      continue;
+    }
+    const meta = new Set(['source', 'count', 'depends_on', 'for_each', 'providers']);
+    for (const input of Object.keys(call)) {
+      if (!meta.has(input) && !(input in child.variables)) {
+        problems.push(`module ${callName}: input ${input} is not a variable of the module`);
+      }
+    }
+    for (const [name, variable] of Object.entries(child.variables)) {
+      if (!('default' in variable) && !(name in call)) {
+        problems.push(`module ${callName}: required variable ${name} is not set`);
+      }
+    }
+    for (const m of text.matchAll(
+      new RegExp(`module\\.${callName}(?:\\[\\d+\\])?\\.(\\w+)`, 'g'),
+    )) {
+      if (!(m[1] && m[1] in child.outputs)) {
+        problems.push(`module.${callName}.${m[1]} is not an output of the module`);
+      }
+    }
+  }
+  return problems;
+}
+
+t.test('every var., local., resource, file and module output reference resolves', async (t) => {
+  t.same(await danglingReferences(redisShared), [], 'modules/redis-shared');
+  t.same(await danglingReferences(migration), [], 'modules/beersystem-migration');
+  t.same(
+    await danglingReferences(root, { redis_shared: redisShared, beersystem_migration: migration }),
+    [],
+    'environments/chocolandiadc-mvp',
+  );
+});
+
+t.test('the reference check reports what validate would reject', async (t) => {
+  const broken: HclModule = {
+    ...migration,
+    variables: { ...migration.variables, extra: {} },
+    locals: { orphan: 'x' },
+  };
+  t.same((await danglingReferences(broken)).sort(), [
+    'local orphan is unused',
+    'variable extra is unused',
+  ]);
+  const call = { ...root, modules: { redis_shared: { source: 'x', bogus: 1 } } };
+  t.match(await danglingReferences(call, { redis_shared: redisShared }), [
+    /input bogus is not a variable/,
+  ]);
 });

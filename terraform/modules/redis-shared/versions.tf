@@ -1,6 +1,6 @@
 terraform {
-  # Cross-variable validation (lb_ip inside private_cidr) needs OpenTofu >= 1.8 / Terraform >= 1.9.
-  required_version = ">= 1.8.0"
+  # Cross-variable validation (lb_ip inside private_cidr) needs OpenTofu or Terraform >= 1.9.
+  required_version = ">= 1.9.0"
 
   required_providers {
     helm = {
