@@ -177,6 +177,10 @@ export class NetworkPlugin implements SandboxPlugin {
     const svc = cluster?.get(SERVICE, namespace, name);
     if (!cluster || !svc) return [];
     const selector: Record<string, string> | undefined = svc.spec?.selector;
+    // What the sandbox runs in a Service's place (its Prometheus) wins over the pods that
+    // stand for it in the store.
+    const external = this.state.externalEndpoints.get(`${namespace}/${name}`);
+    if (external) return [external];
     const out: Endpoint[] = [];
     if (selector && Object.keys(selector).length > 0) {
       for (const pod of cluster.list(POD, namespace, selector)) {
@@ -187,8 +191,6 @@ export class NetworkPlugin implements SandboxPlugin {
         if (target !== undefined) out.push({ ip: running.ip, port: target });
       }
     }
-    const external = this.state.externalEndpoints.get(`${namespace}/${name}`);
-    if (out.length === 0 && external) out.push(external);
     return out;
   }
 

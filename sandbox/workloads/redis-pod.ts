@@ -4,8 +4,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterAccess, KubeObject, RunningPod } from '../runtime.ts';
-import { STATEFUL_SET } from './kinds.ts';
-import { type ContainerSpec, expandReferences, resolveEnv } from './pod-env.ts';
+import { CONFIG_MAP, STATEFUL_SET } from './kinds.ts';
+import { type ContainerSpec, expandReferences, resolveEnv, secretData } from './pod-env.ts';
 import { killBackoff, launchPod } from './pod-process.ts';
 import { redisPing } from './probes.ts';
 import type { WorkloadState } from './state.ts';
@@ -18,6 +18,8 @@ const EXPORTER_PORT = 9121;
 const CHART_DISABLED_COMMANDS = ['FLUSHDB', 'FLUSHALL'];
 
 export interface RedisPodConfig {
+  /** What the chart's ConfigMap adds (commonConfiguration, the role's .conf), placed first. */
+  included?: string;
   ip: string;
   port: number;
   dataDir: string;
@@ -81,10 +83,12 @@ export function startRedisPod(
         cwd: config.dataDir,
       });
     },
-    probe: (record) => {
-      const env = resolveEnv(redis, { pod, podIP: record.ip, cluster });
-      return redisPing(record.ip, containerPort(redis, REDIS_PORT), env.REDIS_PASSWORD);
-    },
+    probe: (record) =>
+      redisPing(
+        record.ip,
+        containerPort(redis, REDIS_PORT),
+        redisPassword(redis, { pod, podIP: record.ip, cluster }),
+      ),
   });
 }
 
@@ -113,6 +117,7 @@ export function redisPodConfig(
       ? []
       : CHART_DISABLED_COMMANDS;
   const config: RedisPodConfig = {
+    included: chartConfiguration(pod, cluster, container, role),
     ip,
     port: containerPort(container, REDIS_PORT),
     dataDir,
@@ -124,7 +129,12 @@ export function redisPodConfig(
     config.replicaOf = {
       host: env.REDIS_MASTER_HOST ?? `${instance}-master.${namespace}.svc.cluster.local`,
       port: Number(env.REDIS_MASTER_PORT_NUMBER ?? REDIS_PORT),
-      password: env.REDIS_MASTER_PASSWORD ?? password,
+      password:
+        env.REDIS_MASTER_PASSWORD ??
+        (env.REDIS_MASTER_PASSWORD_FILE
+          ? mountedSecret(pod, cluster, container, env.REDIS_MASTER_PASSWORD_FILE)
+          : undefined) ??
+        password,
     };
   }
   return config;
@@ -132,6 +142,7 @@ export function redisPodConfig(
 
 export function renderRedisConfig(config: RedisPodConfig): string {
   const lines = [
+    ...(config.included ? [config.included.trim(), '# set by the sandbox for this pod'] : []),
     `bind ${config.ip}`,
     `port ${config.port}`,
     'protected-mode no',
@@ -145,7 +156,15 @@ export function renderRedisConfig(config: RedisPodConfig): string {
     `bind-source-addr ${config.ip}`,
   ];
   if (config.password) lines.push(`requirepass ${quote(config.password)}`);
-  for (const command of config.disabledCommands) lines.push(`rename-command ${command} ""`);
+  // A command renamed twice stops redis-server: skip what the included configuration renames.
+  const renamed = new Set(
+    [...(config.included ?? '').matchAll(/^rename-command\s+(\S+)/gim)].map((m) =>
+      m[1]?.toUpperCase(),
+    ),
+  );
+  for (const command of config.disabledCommands) {
+    if (!renamed.has(command.toUpperCase())) lines.push(`rename-command ${command} ""`);
+  }
   if (config.replicaOf) {
     lines.push(`replicaof ${config.replicaOf.host} ${config.replicaOf.port}`);
     if (config.replicaOf.password) lines.push(`masterauth ${quote(config.replicaOf.password)}`);
@@ -161,6 +180,8 @@ function redisPassword(
 ): string | undefined {
   const env = resolveEnv(container, ctx);
   if (env.REDIS_PASSWORD) return env.REDIS_PASSWORD;
+  if (env.REDIS_PASSWORD_FILE)
+    return mountedSecret(ctx.pod, ctx.cluster, container, env.REDIS_PASSWORD_FILE);
   const words: string[] = [...(container?.command ?? []), ...(container?.args ?? [])].flatMap(
     (w: string) => w.split(/\s+/),
   );
@@ -170,6 +191,60 @@ function redisPassword(
     return expandReferences(value, env).replace(/^["']|["']$/g, '');
   }
   return undefined;
+}
+
+/** The content of a file the container sees from a mounted Secret volume (the chart's password files). */
+function mountedSecret(
+  pod: KubeObject,
+  cluster: ClusterAccess,
+  container: ContainerSpec,
+  path: string,
+): string | undefined {
+  for (const mount of container?.volumeMounts ?? []) {
+    const dir = String(mount.mountPath).replace(/\/$/, '');
+    if (!path.startsWith(`${dir}/`)) continue;
+    // biome-ignore lint/suspicious/noExplicitAny: pod volumes as the API stores them
+    const volume = (pod.spec?.volumes ?? []).find((v: any) => v.name === mount.name);
+    if (!volume?.secret?.secretName) continue;
+    const file = path.slice(dir.length + 1);
+    // biome-ignore lint/suspicious/noExplicitAny: secret volume items
+    const key = (volume.secret.items ?? []).find((i: any) => i.path === file)?.key ?? file;
+    return secretData(cluster, pod.metadata.namespace ?? 'default', volume.secret.secretName)?.[
+      key
+    ];
+  }
+  return undefined;
+}
+
+/** redis.conf and the role's .conf from the chart's configuration ConfigMap, when mounted. */
+function chartConfiguration(
+  pod: KubeObject,
+  cluster: ClusterAccess,
+  container: ContainerSpec,
+  role: RedisRole,
+): string | undefined {
+  const mounted = new Set<string>(
+    (container?.volumeMounts ?? []).map((m: { name: string }) => m.name),
+  );
+  const volume = (pod.spec?.volumes ?? []).find(
+    // biome-ignore lint/suspicious/noExplicitAny: pod volumes as the API stores them
+    (v: any) => v.configMap?.name && mounted.has(v.name),
+  );
+  if (!volume) return undefined;
+  const data: Record<string, string> | undefined = cluster.get(
+    CONFIG_MAP,
+    pod.metadata.namespace,
+    volume.configMap.name,
+  )?.data;
+  if (!data) return undefined;
+  const parts = [data['redis.conf'], role === 'standalone' ? undefined : data[`${role}.conf`]];
+  // `dir` is the PVC's directory in the sandbox, set after this.
+  return parts
+    .filter((p): p is string => !!p)
+    .join('\n')
+    .split('\n')
+    .filter((line) => !/^\s*dir\s/.test(line))
+    .join('\n');
 }
 
 function claimName(

@@ -1,0 +1,203 @@
+// The stand-in's Kubernetes provider: plain HTTP calls to the API server named by the kubeconfig,
+// the way the kubernetes and helm providers reach a cluster.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { parse } from 'yaml';
+
+export interface KubeTarget {
+  server: string;
+  token?: string;
+  context: string;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects of every kind
+export type Manifest = Record<string, any>;
+
+export class KubeError extends Error {
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/**
+ * The cluster to talk to: $KUBECONFIG when set (the sandbox's env sets it), else the
+ * `kubeconfig_path` variable; the `kube_context` variable when that context exists in it, else
+ * its current context.
+ */
+export function resolveKubeTarget(
+  kubeconfigPath: string | undefined,
+  context: string | undefined,
+): KubeTarget {
+  const candidates = [
+    process.env.KUBECONFIG?.split(':')[0],
+    kubeconfigPath?.replace(/^~(?=\/|$)/, homedir()),
+  ];
+  const path = candidates.find((p): p is string => !!p && existsSync(p));
+  if (!path) {
+    throw new Error(
+      `no kubeconfig found (tried ${candidates.filter(Boolean).join(', ')}): source sandbox/.run/env or set KUBECONFIG`,
+    );
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: kubeconfig YAML
+  const config: any = parse(readFileSync(path, 'utf8'));
+  // biome-ignore lint/suspicious/noExplicitAny: kubeconfig YAML
+  const contexts: any[] = config.contexts ?? [];
+  const chosen =
+    contexts.find((c) => c.name === context) ??
+    contexts.find((c) => c.name === config['current-context']);
+  if (!chosen)
+    throw new Error(`kubeconfig ${path} has no context "${context}" and no current context`);
+  const cluster = (config.clusters ?? []).find(
+    // biome-ignore lint/suspicious/noExplicitAny: kubeconfig YAML
+    (c: any) => c.name === chosen.context?.cluster,
+  )?.cluster;
+  // biome-ignore lint/suspicious/noExplicitAny: kubeconfig YAML
+  const user = (config.users ?? []).find((u: any) => u.name === chosen.context?.user)?.user;
+  if (!cluster?.server)
+    throw new Error(`context ${chosen.name} in ${path} names no cluster server`);
+  return {
+    server: String(cluster.server).replace(/\/$/, ''),
+    token: user?.token,
+    context: chosen.name,
+  };
+}
+
+const CORE_KINDS: Record<string, string> = {
+  Namespace: 'namespaces',
+  Secret: 'secrets',
+  ConfigMap: 'configmaps',
+  Service: 'services',
+  ServiceAccount: 'serviceaccounts',
+  PersistentVolumeClaim: 'persistentvolumeclaims',
+  Pod: 'pods',
+};
+const GROUP_KINDS: Record<string, string> = {
+  StatefulSet: 'statefulsets',
+  Deployment: 'deployments',
+  ServiceMonitor: 'servicemonitors',
+  PrometheusRule: 'prometheusrules',
+};
+
+export class KubeClient {
+  readonly target: KubeTarget;
+
+  constructor(target: KubeTarget) {
+    this.target = target;
+  }
+
+  path(apiVersion: string, kind: string, namespace: string | undefined, name?: string): string {
+    const plural = CORE_KINDS[kind] ?? GROUP_KINDS[kind];
+    if (!plural) throw new Error(`the sandbox's tofu does not manage kind ${kind}`);
+    const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    const ns = namespace && kind !== 'Namespace' ? `/namespaces/${namespace}` : '';
+    return `${base}${ns}/${plural}${name ? `/${name}` : ''}`;
+  }
+
+  async get(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<Manifest | undefined> {
+    const res = await this.request('GET', this.path(apiVersion, kind, namespace, name));
+    return res.status === 404 ? undefined : res.body;
+  }
+
+  /** Creates the object, or merges it into the one that exists. */
+  async apply(object: Manifest): Promise<Manifest> {
+    const { apiVersion, kind, metadata } = object;
+    const existing = await this.get(apiVersion, kind, metadata.namespace, metadata.name);
+    if (!existing) {
+      return (await this.request('POST', this.path(apiVersion, kind, metadata.namespace), object))
+        .body;
+    }
+    return (
+      await this.request(
+        'PATCH',
+        this.path(apiVersion, kind, metadata.namespace, metadata.name),
+        object,
+        'application/merge-patch+json',
+      )
+    ).body;
+  }
+
+  async patch(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    patch: object,
+  ): Promise<Manifest> {
+    return (
+      await this.request(
+        'PATCH',
+        this.path(apiVersion, kind, namespace, name),
+        patch,
+        'application/merge-patch+json',
+      )
+    ).body;
+  }
+
+  /** Deletes the object; one that is already gone is fine. */
+  async delete(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<void> {
+    await this.request(
+      'DELETE',
+      this.path(apiVersion, kind, namespace, name),
+      undefined,
+      undefined,
+      [404],
+    );
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+    allowed: number[] = [],
+  ): Promise<{ status: number; body: Manifest }> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
+    if (body !== undefined) headers['content-type'] = contentType;
+    let response: Response;
+    try {
+      response = await fetch(`${this.target.server}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new Error(
+        `cannot reach the cluster at ${this.target.server}: ${(err as Error).message}`,
+      );
+    }
+    const text = await response.text();
+    const parsed = text ? safeJson(text) : {};
+    if (
+      response.ok ||
+      allowed.includes(response.status) ||
+      (method === 'GET' && response.status === 404)
+    ) {
+      return { status: response.status, body: parsed };
+    }
+    throw new KubeError(
+      `${method} ${path}: ${response.status} ${parsed?.message ?? text}`,
+      response.status,
+    );
+  }
+}
+
+function safeJson(text: string): Manifest {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text };
+  }
+}
