@@ -182,7 +182,7 @@ t.test('a created CRD registers its kind in discovery; deleting it removes the k
             served: true,
             storage: true,
             schema: {
-              openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+              openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true },
             },
           },
         ],
