@@ -10,7 +10,7 @@ import { KubeClient, resolveKubeTarget } from './kube-client.ts';
 import { desiredState } from './resources.ts';
 import { type PlannedChange, readState, type SavedPlan, statePath, writeState } from './state.ts';
 
-export const STAND_IN_VERSION = '1.8.8';
+export const STAND_IN_VERSION = '1.9.1';
 
 interface Options {
   chdir: string;

@@ -45,6 +45,19 @@ const DEFAULT_GRACE_MS = 3000;
 // so the PID recorded is the one that ends up running the program.
 const HOSTS_WRAPPER = 'mount --bind "$0" /etc/hosts && exec "$@"';
 
+// A pod's processes see their pod's environment, not the sandbox's, except for these: the PATH
+// and the mark by which `npm run sandbox -- down` recognises what belongs to the sandbox.
+const INHERITED_ENV = ['PATH', 'LANG', 'TZ', 'REDIS_SHARED_SANDBOX_INSTANCE'];
+
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin' };
+  for (const name of INHERITED_ENV) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
 export class Supervisor {
   private readonly processes = new Set<SupervisedProcess>();
   private readonly pidDir: string;
@@ -69,7 +82,7 @@ export class Supervisor {
     try {
       child = spawn('setpriv', argv, {
         cwd: options.cwd,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
+        env: { ...inheritedEnv(), ...options.env },
         stdio: ['ignore', log, log],
       });
     } finally {

@@ -1,0 +1,79 @@
+// A whole sandbox (API half + real workloads) in a temp dir for end-to-end tests, with kubectl
+// and the tofu stand-in pointed at it.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
+import { createWorkloads, type Workloads } from '../../sandbox/workloads/index.ts';
+
+const run = promisify(execFile);
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const TOFU = join(REPO, 'sandbox', 'bin', 'tofu');
+export const ENVIRONMENT_DIR = join(REPO, 'terraform', 'environments', 'chocolandiadc-mvp');
+
+export interface SandboxFixture {
+  sandbox: Sandbox;
+  workloads: Workloads;
+  runDir: string;
+  env: NodeJS.ProcessEnv;
+  kubectl(args: string[]): Promise<string>;
+  tofu(args: string[]): Promise<{ stdout: string; stderr: string }>;
+  /** POSTs an admin call (`fault`, `age`) as `npm run sandbox -- …` does. */
+  admin(path: string, body: object): Promise<{ status: number; message: string }>;
+  close(): Promise<void>;
+}
+
+export async function startWholeSandbox(): Promise<SandboxFixture> {
+  const runDir = mkdtempSync(join(tmpdir(), 'sandbox-e2e-'));
+  const workloads = await createWorkloads({ runDir });
+  const sandbox = await startSandbox({
+    runDir,
+    runtime: workloads.runtime,
+    plugins: workloads.plugins,
+  });
+  const env = {
+    ...process.env,
+    KUBECONFIG: sandbox.kubeconfigPath,
+    KUBECACHEDIR: join(runDir, 'kubecache'),
+    SANDBOX_RUN_DIR: runDir,
+  };
+  return {
+    sandbox,
+    workloads,
+    runDir,
+    env,
+    async kubectl(args) {
+      const { stdout } = await run('kubectl', args, { env, maxBuffer: 16 << 20 });
+      return stdout;
+    },
+    tofu(args) {
+      return run(TOFU, args, { env, cwd: ENVIRONMENT_DIR, maxBuffer: 16 << 20 });
+    },
+    async admin(path, body) {
+      const res = await fetch(`${sandbox.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const json = (await res.json()) as { message: string };
+      return { status: res.status, message: json.message };
+    },
+    async close() {
+      await sandbox.stop();
+      rmSync(runDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The variables that point the modules at the sandbox's loopback LoadBalancer pool. */
+export const SANDBOX_VARS = [
+  '-var',
+  'lb_ip=127.0.0.203',
+  '-var',
+  'private_cidr=127.0.0.0/24',
+  '-var',
+  'kube_context=sandbox',
+];
