@@ -28,7 +28,21 @@ interface Exporter {
 
 /** Starts redis_exporter for one server; the password reaches it through its environment. */
 async function startExporter(t: Test, server: RedisServer, password: string): Promise<Exporter> {
-  const port = await freePort();
+  // freePort() then listen is racy: another process may take the port in between, so an
+  // exporter that cannot bind is started again on a new port.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const exporter = await launchExporter(t, server, password, await freePort());
+    if (exporter) return exporter;
+  }
+  throw new Error('redis_exporter found no free port in 5 attempts');
+}
+
+async function launchExporter(
+  t: Test,
+  server: RedisServer,
+  password: string,
+  port: number,
+): Promise<Exporter | null> {
   const child: ChildProcess = spawn(
     EXPORTER,
     [
@@ -56,11 +70,15 @@ async function startExporter(t: Test, server: RedisServer, password: string): Pr
   };
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`redis_exporter exited: ${stderr}`);
+    if (child.exitCode !== null) {
+      if (/address already in use/i.test(stderr)) return null;
+      throw new Error(`redis_exporter exited: ${stderr}`);
+    }
     const body = await scrape().catch(() => '');
     if (/^redis_up 1$/m.test(body)) return { url, scrape };
-    if (Date.now() > deadline)
+    if (Date.now() > deadline) {
       throw new Error(`redis_exporter on ${port} never reported redis_up 1`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -1,4 +1,5 @@
-# Validation of every value lives in the modules' variables.tf, so it is written once.
+# T008 / T009–T015, T022–T023, T026–T027. Validation of every value lives in the modules'
+# variables.tf, so it is written once.
 module "redis_shared" {
   source = "../../modules/redis-shared"
 
@@ -17,20 +18,4 @@ module "redis_shared" {
   monitoring_namespace      = var.monitoring_namespace
   metrics_interval          = var.metrics_interval
   runbook_base_url          = var.runbook_base_url
-}
-
-module "beersystem_migration" {
-  source = "../../modules/beersystem-migration"
-  count  = var.enable_beersystem_migration ? 1 : 0
-
-  namespace       = var.beersystem_namespace
-  deployment_name = var.beersystem_deployment
-  container_name  = var.beersystem_container
-  redis_host      = module.redis_shared.master_service_dns
-  redis_port      = module.redis_shared.port
-  secret_name     = module.redis_shared.secret_name
-  secret_key      = module.redis_shared.secret_key
-
-  # The Secret copy in beersystem must exist before pods that reference it are scheduled.
-  depends_on = [module.redis_shared]
 }
