@@ -10,7 +10,7 @@ import {
   isInteractiveTerminal,
   type Prompter,
 } from '../lib/confirm.ts';
-import { REPO } from './helpers/run-cli.ts';
+import { LOADER, REPO, withoutCoverage } from './helpers/run-cli.ts';
 import { makeRunbookEnv } from './helpers/runbook-env.ts';
 
 const NO_FLAGS: ConfirmFlags = { yes: false, confirmNames: [], dryRun: false };
@@ -205,16 +205,15 @@ t.test(
   async (t) => {
     const sandbox = makeRunbookEnv(t);
     const script = join(REPO, 'test/fixtures/runbooks/markers.ts');
-    const loader = join(REPO, 'node_modules/tsx/dist/loader.mjs');
     // util-linux `script` gives the runbook a terminal on stdin and stderr; our pipe is its keyboard.
     const child = spawn(
       'script',
       [
         '-qfec',
-        `exec '${process.execPath}' --import '${loader}' '${script}' --only T001,T003`,
+        `exec '${process.execPath}' --import '${LOADER}' '${script}' --only T001,T003`,
         '/dev/null',
       ],
-      { cwd: REPO, env: { ...process.env, ...sandbox.env }, stdio: ['pipe', 'pipe', 'pipe'] },
+      { cwd: REPO, env: withoutCoverage(sandbox.env), stdio: ['pipe', 'pipe', 'pipe'] },
     );
     t.teardown(() => {
       if (child.exitCode === null) child.kill('SIGKILL');

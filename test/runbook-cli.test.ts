@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { readAuditEntries } from '../lib/audit.ts';
 import type { RunSummary } from '../lib/runbook.ts';
-import { REPO, runCli, startCli } from './helpers/run-cli.ts';
+import { LOADER, REPO, runCli, startCli, withoutCoverage } from './helpers/run-cli.ts';
 import { makeRunbookEnv } from './helpers/runbook-env.ts';
 
 const SCRIPT = join(REPO, 'test/fixtures/runbooks/markers.ts');
@@ -18,12 +18,11 @@ t.test('--help loads neither client-node, ioredis, zx nor the settings', async (
   const trace = join(sandbox.dir, 'imports.txt');
   writeFileSync(trace, '');
   const { spawnSync } = await import('node:child_process');
-  const loader = join(REPO, 'node_modules/tsx/dist/loader.mjs');
   const result = spawnSync(
     process.execPath,
     [
       '--import',
-      loader,
+      LOADER,
       '--import',
       join(REPO, 'test/fixtures/trace-imports.mjs'),
       SCRIPT,
@@ -31,7 +30,7 @@ t.test('--help loads neither client-node, ioredis, zx nor the settings', async (
     ],
     {
       cwd: REPO,
-      env: { ...process.env, ...sandbox.env, TRACE_IMPORTS: trace, REDIS_PORT: 'abc' },
+      env: withoutCoverage({ ...sandbox.env, TRACE_IMPORTS: trace, REDIS_PORT: 'abc' }),
       encoding: 'utf8',
     },
   );

@@ -1,12 +1,27 @@
-// Runs a runbook file as a real child process (node + the tsx loader, as the .mts launcher line
-// does), so exit codes, signals, stdout and stderr are the ones an operator would see.
+// Runs a runbook file as a real child process, so exit codes, signals, stdout and stderr are the
+// ones an operator would see.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const LOADER = join(REPO, 'node_modules/tsx/dist/loader.mjs');
+export const LOADER = join(REPO, 'node_modules/tsx/dist/loader.mjs');
+
+/**
+ * The environment of a runbook child process, with coverage collection switched off: V8
+ * coverage of code compiled by the tsx loader maps back as if every line of lib/ had run, and
+ * merged with the test processes' own coverage it garbles the line mapping, either way making
+ * the coverage of lib/ meaningless. The engine's coverage comes from its in-process tests
+ * (runbook.test.ts); the child processes prove what only a real process can show.
+ */
+export function withoutCoverage(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  // tap's process tracker wraps spawn and starts coverage in every child unless told not to.
+  env._TAPJS_PROCESSINFO_COVERAGE_ = '0';
+  delete env.NODE_V8_COVERAGE;
+  return env;
+}
 
 export interface CliResult {
   code: number | null;
@@ -36,7 +51,7 @@ export function startCli(
 ): RunningCli {
   const child = spawn(process.execPath, ['--import', LOADER, script, ...args], {
     cwd: options.cwd ?? REPO,
-    env: { ...process.env, ...options.env },
+    env: withoutCoverage(options.env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
