@@ -1,0 +1,317 @@
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import t from 'tap';
+import {
+  type BenchProgress,
+  formatProgress,
+  parseRedisBenchmarkCsv,
+  progressReporter,
+  runBench,
+} from '../lib/bench.ts';
+import { encodeCommand, RespConnection, replyEnd } from '../lib/bench-resp.ts';
+import { freePort, redisCli, startRedisServer } from './helpers/redis-server.ts';
+
+const PASSWORD = 'Zq7-bench-Distinctive-Pw-0815';
+
+function leaksPassword(value: unknown): boolean {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.includes(PASSWORD);
+}
+
+function percentilesOrdered(r: { p50: number; p95: number; p99: number; max: number }): boolean {
+  return r.p50 > 0 && r.p50 <= r.p95 && r.p95 <= r.p99 && r.p99 <= r.max;
+}
+
+/** A fake server: answers each write with `reply`, dribbled out one byte at a time. */
+async function dribblingServer(t: { teardown(fn: () => unknown): void }, reply: string) {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('data', async () => {
+      for (const byte of Buffer.from(reply)) {
+        if (s.destroyed) return;
+        s.write(Buffer.from([byte]));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return (server.address() as { port: number }).port;
+}
+
+t.test(
+  'SC-006: bench returns sane numbers against a real server and removes its keys',
+  async (t) => {
+    const server = await startRedisServer(t, { password: PASSWORD });
+    const r = await runBench(server.target, { connections: 8, pipeline: 1, totalOps: 5000 });
+    t.equal(r.ops, 5000, 'exactly the requested operations');
+    t.equal(r.errors, 0);
+    t.equal(r.firstError, undefined);
+    t.ok(r.opsPerSec > 0, `ops/s ${r.opsPerSec}`);
+    t.ok(r.durationMs > 0);
+    t.equal(r.connections, 8);
+    t.equal(r.pipeline, 1);
+    t.ok(percentilesOrdered(r), `0 < p50 ≤ p95 ≤ p99 ≤ max (${r.p50} ${r.p95} ${r.p99} ${r.max})`);
+    t.equal((await redisCli(server, ['DBSIZE'])).trim(), '0', 'runbook:bench: keys are cleaned up');
+    t.notOk(leaksPassword(r));
+  },
+);
+
+t.test(
+  'a pipelined run issues the exact count even when it is not a multiple of the depth',
+  async (t) => {
+    const server = await startRedisServer(t, { password: PASSWORD });
+    const r = await runBench(server.target, {
+      connections: 3,
+      pipeline: 16,
+      totalOps: 1001,
+      setRatio: 1,
+      keySpace: 50,
+      keyPrefix: 'pipetest:',
+      valueSize: 10,
+      cleanup: false,
+    });
+    t.equal(r.ops, 1001);
+    t.equal(r.errors, 0);
+    t.ok(percentilesOrdered(r), `0 < p50 ≤ p95 ≤ p99 ≤ max (${r.p50} ${r.p95} ${r.p99} ${r.max})`);
+    const keys = (await redisCli(server, ['KEYS', 'pipetest:*'])).trim().split('\n');
+    t.ok(keys.length > 1 && keys.length <= 50, `${keys.length} keys within the key space`);
+    t.match(keys[0], /^pipetest:\d{12}$/);
+    t.equal(
+      (await redisCli(server, ['GET', keys[0]!])).trim(),
+      'xxxxxxxxxx',
+      'value of valueSize bytes',
+    );
+  },
+);
+
+t.test('a duration-bound run stops by itself and reports progress', async (t) => {
+  const server = await startRedisServer(t, { password: PASSWORD });
+  const progress: BenchProgress[] = [];
+  const r = await runBench(server.target, {
+    connections: 2,
+    durationMs: 400,
+    setRatio: 0,
+    onProgress: (p) => progress.push(p),
+    progressIntervalMs: 50,
+  });
+  t.ok(r.ops > 0);
+  t.equal(r.errors, 0, 'GET of missing keys is not an error');
+  t.ok(progress.length >= 2, `${progress.length} progress reports`);
+  t.ok(
+    progress.every((p, i) => i === 0 || p.ops >= progress[i - 1]!.ops),
+    'progress only grows',
+  );
+});
+
+t.test('error replies are counted, with the first one as evidence', async (t) => {
+  const server = await startRedisServer(t, {
+    password: PASSWORD,
+    config: ['rename-command SET ""'],
+  });
+  const r = await runBench(server.target, { connections: 2, totalOps: 100, setRatio: 1 });
+  t.equal(r.ops, 100);
+  t.equal(r.errors, 100);
+  t.match(r.firstError, /unknown command/i);
+});
+
+t.test('a connection dropped by the server ends the run with an error, not a hang', async (t) => {
+  const server = await startRedisServer(t, { password: PASSWORD });
+  const running = runBench(server.target, { connections: 4, durationMs: 30_000 });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await redisCli(server, ['CLIENT', 'KILL', 'TYPE', 'normal']);
+  const r = await running;
+  t.ok(r.durationMs < 30_000, 'ended when the connections were gone');
+  t.match(r.firstError, /closed|reset/i);
+});
+
+t.test('a wrong password is refused with a masked error', async (t) => {
+  const server = await startRedisServer(t, { password: PASSWORD });
+  const err = await runBench(
+    { ...server.target, password: `${PASSWORD}x` },
+    { connections: 2 },
+  ).catch((e: Error) => e);
+  t.type(err, Error);
+  t.match(
+    (err as Error).message,
+    /benchmark could not connect: .*refused the benchmark connection: WRONGPASS/,
+  );
+  t.notOk(leaksPassword(`${(err as Error).message}${(err as Error).stack}`));
+});
+
+t.test('an unreachable server is an error, not a hang', async (t) => {
+  const port = await freePort();
+  const err = await runBench({ host: '127.0.0.1', port }, { connections: 1 }).catch(
+    (e: Error) => e,
+  );
+  t.match((err as Error).message, /benchmark could not connect: .*ECONNREFUSED/);
+});
+
+t.test('a server that never answers times out', async (t) => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => sockets.add(s));
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  const port = (silent.address() as { port: number }).port;
+  const err = await RespConnection.open({ host: '127.0.0.1', port, password: PASSWORD }, 200).catch(
+    (e: Error) => e,
+  );
+  t.match((err as Error).message, /did not answer within 200 ms/);
+});
+
+t.test('invalid options are refused before connecting', async (t) => {
+  const target = { host: '127.0.0.1', port: 1 };
+  await t.rejects(runBench(target, { connections: 0 }), RangeError);
+  await t.rejects(runBench(target, { pipeline: 1.5 }), RangeError);
+  await t.rejects(runBench(target, { setRatio: 2 }), RangeError);
+  await t.rejects(runBench(target, { valueSize: -1 }), RangeError);
+  await t.rejects(runBench(target, { keySpace: 10 ** 13 }), RangeError);
+});
+
+t.test('RESP replies split into single bytes are reassembled', async (t) => {
+  const port = await dribblingServer(t, '$5\r\nhello\r\n*2\r\n:1\r\n$-1\r\n-ERR boom\r\n+OK\r\n');
+  const conn = await RespConnection.open({ host: '127.0.0.1', port });
+  t.teardown(() => conn.close());
+  let replies = 0;
+  let errors = 0;
+  let first: string | undefined;
+  const done = new Promise<void>((resolve) => {
+    conn.onReplies((n, e, f) => {
+      replies += n;
+      errors += e;
+      first ??= f;
+      if (replies === 4) resolve();
+    });
+  });
+  conn.write(encodeCommand(['PING']));
+  await done;
+  t.equal(replies, 4, 'bulk, array, error and simple string');
+  t.equal(errors, 1);
+  t.equal(first, 'ERR boom');
+});
+
+t.test('replyEnd finds reply boundaries and asks for more when incomplete', async (t) => {
+  const b = Buffer.from('*2\r\n$3\r\nfoo\r\n:42\r\n');
+  t.equal(replyEnd(b, 0), b.length);
+  t.equal(replyEnd(b.subarray(0, 10), 0), -1);
+  t.equal(replyEnd(Buffer.from('$3\r\nfo'), 0), -1);
+  t.equal(replyEnd(Buffer.from('+OK\r'), 0), -1);
+  t.equal(replyEnd(Buffer.from(''), 0), -1);
+  t.equal(replyEnd(Buffer.from('$-1\r\n'), 0), 5);
+  t.throws(() => replyEnd(Buffer.from('?x\r\n'), 0), /unexpected RESP type/);
+  t.same(
+    encodeCommand(['SET', 'k', Buffer.from('v')]),
+    Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n'),
+  );
+});
+
+t.test(
+  'parseRedisBenchmarkCsv reads redis-benchmark 7 rows and skips what precedes the header',
+  async (t) => {
+    const csv = [
+      'Pod log preamble, ignored',
+      '"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"',
+      '"SET","71377.59","0.394","0.104","0.327","0.847","1.103","4.535"',
+      '"GET","78462.14","0.333","0.088","0.327","0.383","0.631","3.911"',
+      '"MSET (10 keys)","1000.00","1.000","0.500","0.900","1.500","2.000","3.000"',
+      '',
+    ].join('\r\n');
+    const rows = parseRedisBenchmarkCsv(csv);
+    t.equal(rows.length, 3);
+    t.same(rows[0], {
+      test: 'SET',
+      rps: 71377.59,
+      avgLatencyMs: 0.394,
+      minLatencyMs: 0.104,
+      p50LatencyMs: 0.327,
+      p95LatencyMs: 0.847,
+      p99LatencyMs: 1.103,
+      maxLatencyMs: 4.535,
+    });
+    t.equal(rows[2]?.test, 'MSET (10 keys)');
+    t.throws(
+      () => parseRedisBenchmarkCsv('SET: 1000 requests per second'),
+      /no redis-benchmark CSV header .* --csv\?/,
+    );
+    t.throws(
+      () => parseRedisBenchmarkCsv(`${csv.split('\r\n')[1]}\n"SET","fast","1","1","1","1","1","1"`),
+      /malformed redis-benchmark row/,
+    );
+  },
+);
+
+t.test('parseRedisBenchmarkCsv reads real redis-benchmark output', async (t) => {
+  const server = await startRedisServer(t);
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { stdout } = await promisify(execFile)('redis-benchmark', [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(server.port),
+    '-t',
+    'set,get',
+    '-n',
+    '2000',
+    '-c',
+    '5',
+    '--csv',
+  ]);
+  const rows = parseRedisBenchmarkCsv(stdout);
+  t.same(
+    rows.map((r) => r.test),
+    ['SET', 'GET'],
+  );
+  for (const r of rows) {
+    t.ok(r.rps > 0);
+    t.ok(
+      r.p50LatencyMs <= r.p95LatencyMs &&
+        r.p95LatencyMs <= r.p99LatencyMs &&
+        r.p99LatencyMs <= r.maxLatencyMs,
+    );
+  }
+});
+
+t.test(
+  'progress is rewritten in place on a TTY and printed at most once a second otherwise',
+  async (t) => {
+    const p = (elapsedMs: number, ops: number): BenchProgress => ({
+      elapsedMs,
+      ops,
+      opsPerSec: (ops * 1000) / elapsedMs,
+    });
+    t.equal(formatProgress(p(12_345, 456_789)), '12.3 s  456,789 ops  37,002 ops/s');
+
+    const ttyOut: string[] = [];
+    const tty = progressReporter({ isTTY: true, write: (s: string) => ttyOut.push(s) }, 'SET: ');
+    t.equal(tty.intervalMs, 200);
+    tty.report(p(200, 10));
+    tty.report(p(400, 20));
+    tty.end();
+    t.equal(ttyOut.length, 3);
+    t.match(ttyOut[0], /^\r\x1b\[2KSET: 0\.2 s {2}10 ops/);
+    t.equal(ttyOut[2], '\r\x1b[2K', 'the line is cleared at the end');
+
+    const plainOut: string[] = [];
+    const plain = progressReporter({ write: (s: string) => plainOut.push(s) });
+    t.equal(plain.intervalMs, 1000);
+    for (const ms of [100, 500, 1200, 1900, 2300]) plain.report(p(ms, ms));
+    plain.end();
+    t.same(
+      plainOut.map((l) => l.split(' ')[0]),
+      ['0.1', '1.2', '2.3'],
+      'one line per second at most, each ending in a newline',
+    );
+    t.ok(plainOut.every((l) => l.endsWith('\n')));
+  },
+);
