@@ -610,6 +610,9 @@ class RunSession {
       return undefined;
     } catch (err) {
       outcome.duration_ms = elapsed();
+      // Ctrl-C on a terminal signals the whole process group: a command may die of it and
+      // report back before our own handler has run. Give the handler that turn first.
+      await new Promise((next) => setImmediate(next));
       const interrupted =
         err instanceof Interrupted ||
         this.interrupt.signal.aborted ||

@@ -17,6 +17,7 @@ import {
   type Runbook,
   type RunbookDefinition,
   type RunSummary,
+  runMain,
   type StepContext,
 } from '../lib/runbook.ts';
 import { makeRunbookEnv, type RunbookEnv } from './helpers/runbook-env.ts';
@@ -753,4 +754,10 @@ t.test('a step that throws a plain error is reported with its message, masked', 
   t.match(out.stderr, /error: bad password \*\*\*/);
   t.match(out.stderr, /undo: nothing recorded for this step/);
   t.notMatch(out.stdout + out.stderr + readFileSync(sandbox.auditLog, 'utf8'), /very-secret-pw/);
+});
+
+t.test('runMain leaves a runbook file alone when it is imported rather than run', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  await runMain(markerRunbook(sandbox), 'file:///nowhere/imported.mts');
+  t.same(await readAuditEntries(sandbox.auditLog), [], 'nothing ran');
 });
