@@ -1,6 +1,9 @@
 // The real kubectl 1.32 against the emulator: what the runbooks run must behave as on a cluster.
+import { spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import t from 'tap';
 import { startTestSandbox } from './helpers/sandbox.ts';
 
@@ -617,3 +620,143 @@ t.test('an injected API fault fails the next mutating requests with a Status', a
   const statuses = (await fx.journal()).map((e) => e.status);
   t.same(statuses, [503, 200]);
 });
+
+t.test(
+  'kubectl create namespace, secret and configmap send protobuf, and it is read',
+  async (t) => {
+    const fx = await startTestSandbox(t);
+    await fx.kubectlOk(['create', 'namespace', 'redis']);
+    await fx.kubectlOk([
+      'create',
+      'secret',
+      'generic',
+      'redis-credentials',
+      '-n',
+      'redis',
+      '--from-literal=redis-password=not-a-real-one',
+    ]);
+    await fx.kubectlOk([
+      'create',
+      'configmap',
+      'settings',
+      '-n',
+      'redis',
+      '--from-literal=maxmemory=256mb',
+    ]);
+    const secret = await fx.kubectlOk([
+      'get',
+      'secret',
+      'redis-credentials',
+      '-n',
+      'redis',
+      '-o',
+      'jsonpath={.type} {.data.redis-password}',
+    ]);
+    t.equal(secret, `Opaque ${Buffer.from('not-a-real-one').toString('base64')}`);
+    const cm = await fx.kubectlOk([
+      'get',
+      'configmap',
+      'settings',
+      '-n',
+      'redis',
+      '-o',
+      'jsonpath={.data.maxmemory}',
+    ]);
+    t.equal(cm, '256mb');
+    const label = await fx.kubectlOk([
+      'get',
+      'namespace',
+      'redis',
+      '-o',
+      'jsonpath={.metadata.labels.kubernetes\\.io/metadata\\.name}',
+    ]);
+    t.equal(label, 'redis');
+    const refused = await fx.kubectl([
+      'create',
+      'deployment',
+      'x',
+      '--image=redis:7',
+      '-n',
+      'redis',
+    ]);
+    t.equal(refused.code, 1);
+    t.match(
+      refused.stderr,
+      /protobuf bodies of Namespaces, ConfigMaps, Secrets and ServiceAccounts only/,
+    );
+  },
+);
+
+t.test(
+  'logs --follow streams new lines until the pod goes away; --tail picks the last lines',
+  async (t) => {
+    const fx = await startTestSandbox(t);
+    const pod = (
+      await fx.kubectlOk([
+        'get',
+        'pods',
+        '-n',
+        'beersystem',
+        '-l',
+        'app=redis',
+        '-o',
+        'jsonpath={.items[0].metadata.name}',
+      ])
+    ).trim();
+    const logFile = join(fx.dir, 'logs', 'pods', `beersystem_${pod}.log`);
+    const follower = spawn('kubectl', ['logs', '-f', '-n', 'beersystem', `pod/${pod}`], {
+      env: fx.env,
+    });
+    t.teardown(() => follower.kill());
+    let out = '';
+    const seen = (text: string) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (out.includes(text)) {
+            follower.stdout.off('data', onData);
+            resolve();
+          }
+        };
+        const onData = (chunk: Buffer) => {
+          out += chunk.toString();
+          check();
+        };
+        follower.stdout.on('data', onData);
+        check();
+      });
+    await seen('(fake runtime)');
+    appendFileSync(logFile, 'Ready to accept connections tcp\n');
+    await seen('Ready to accept connections tcp');
+    const exited = new Promise<number | null>((resolve) => follower.on('exit', resolve));
+    await fx.kubectlOk(['delete', 'pod', pod, '-n', 'beersystem']);
+    t.equal(await exited, 0, 'the stream ends when the pod is gone');
+    appendFileSync(logFile, 'line two\nline three\n');
+    const replacement = (
+      await fx.kubectlOk([
+        'get',
+        'pods',
+        '-n',
+        'beersystem',
+        '-l',
+        'app=redis',
+        '-o',
+        'jsonpath={.items[0].metadata.name}',
+      ])
+    ).trim();
+    t.not(replacement, pod);
+    await fx.kubectlOk([
+      'wait',
+      '--for=condition=Ready',
+      `pod/${replacement}`,
+      '-n',
+      'beersystem',
+      '--timeout=30s',
+    ]);
+    appendFileSync(
+      join(fx.dir, 'logs', 'pods', `beersystem_${replacement}.log`),
+      'second\nthird\n',
+    );
+    const tail = await fx.kubectlOk(['logs', '--tail=2', '-n', 'beersystem', `pod/${replacement}`]);
+    t.equal(tail, 'second\nthird\n');
+  },
+);

@@ -96,7 +96,7 @@ export function admit(
       break;
     }
     case '/Secret': {
-      obj.type ??= 'Opaque';
+      if (!obj.type) obj.type = 'Opaque';
       const stringData = obj.stringData as Record<string, string> | undefined;
       if (stringData) {
         obj.data = { ...(obj.data ?? {}) };

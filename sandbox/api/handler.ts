@@ -1,13 +1,13 @@
 // The HTTP face of the emulator: routes discovery, CRUD, patch, watch and the subresources
 // (status, scale, log, service proxy) the way kube-apiserver lays out its URLs.
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { parse as parseYaml } from 'yaml';
 import type { KubeObject } from '../runtime.ts';
 import * as discovery from './discovery.ts';
 import type { ApiFaults } from './faults.ts';
 import type { Journal } from './journal.ts';
 import { type LogSource, servePodLog } from './logs.ts';
 import { applyPatch, patchTypeOf } from './patch.ts';
+import { decodeProtobuf } from './protobuf.ts';
 import type { ProxyTargets } from './proxy-targets.ts';
 import { apiVersionOf, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector, selectorString } from './selectors.ts';
@@ -52,23 +52,19 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
-function parseBody(text: string, contentType: string | undefined): unknown {
-  if (/protobuf/.test(contentType ?? '')) {
-    throw new ApiError(
-      415,
-      'UnsupportedMediaType',
-      'the sandbox reads JSON and YAML request bodies only, not protobuf',
-    );
-  }
+async function parseBody(body: Buffer, contentType: string | undefined): Promise<unknown> {
+  if (/protobuf/.test(contentType ?? '')) return body.length ? decodeProtobuf(body) : undefined;
+  const text = body.toString('utf8');
   if (!text.trim()) return undefined;
   try {
-    if (/yaml/.test(contentType ?? '')) return parseYaml(text);
+    // Loaded on first use: only server-side apply sends YAML, and start-up time counts.
+    if (/yaml/.test(contentType ?? '')) return (await import('yaml')).parse(text);
     return JSON.parse(text);
   } catch (err) {
     throw badRequest(`the request body could not be decoded: ${(err as Error).message}`);
@@ -145,7 +141,7 @@ export function createApiHandler(opts: ApiHandlerOptions) {
     }
     if (path.startsWith('/sandbox/')) {
       const body =
-        method === 'GET' ? undefined : parseBody(await readBody(req), 'application/json');
+        method === 'GET' ? undefined : await parseBody(await readBody(req), 'application/json');
       const answer = await opts.admin(path, body);
       return sendJson(res, answer.status, answer.body);
     }

@@ -1,0 +1,129 @@
+// Sandbox benchmark (issue 3 targets): `up` to ready ≤ 2 s, median `kubectl get pods` round trip
+// ≤ 150 ms with kubectl's own start-up, emulator RSS ≤ 150 MB after 1,000 objects.
+// Run with `npm run bench:sandbox` (add `--real` to also time `up` with the real workloads).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
+const CLI = join(REPO, 'sandbox', 'cli.ts');
+const KUBECTL_RUNS = 20;
+const OBJECTS = 1000;
+
+export interface SandboxBenchResult {
+  upMs: number;
+  upRealMs?: number;
+  kubectlMedianMs: number;
+  rssMbAfterObjects: number;
+}
+
+interface Up {
+  url: string;
+  kubeconfig: string;
+  pid: number;
+}
+
+function cli(
+  runDir: string,
+  args: string[],
+): { status: number | null; stdout: string; stderr: string; ms: number } {
+  const start = process.hrtime.bigint();
+  const res = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    cwd: REPO,
+    env: { ...process.env, SANDBOX_RUN_DIR: runDir },
+    encoding: 'utf8',
+  });
+  return {
+    status: res.status,
+    stdout: res.stdout,
+    stderr: res.stderr,
+    ms: Number(process.hrtime.bigint() - start) / 1e6,
+  };
+}
+
+function up(runDir: string, extra: string[]): { up: Up; ms: number } {
+  const res = cli(runDir, ['up', '--json', ...extra]);
+  if (res.status !== 0) throw new Error(`sandbox up failed (${res.status}): ${res.stderr}`);
+  return { up: JSON.parse(res.stdout) as Up, ms: res.ms };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+async function createObjects(url: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`${url}/api/v1/namespaces/default/configmaps`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `bench-${i}`, labels: { bench: 'yes' } },
+        data: { payload: 'x'.repeat(512) },
+      }),
+    });
+    if (res.status !== 201) throw new Error(`creating object ${i} answered ${res.status}`);
+  }
+}
+
+function line(label: string, value: number, unit: string, target: number): void {
+  const verdict = value <= target ? 'met' : 'MISSED';
+  console.log(
+    `${label.padEnd(34)} ${value.toFixed(0).padStart(6)} ${unit.padEnd(3)} (target ≤ ${target} ${unit}: ${verdict})`,
+  );
+}
+
+async function main(): Promise<SandboxBenchResult> {
+  const runDir = mkdtempSync(join(tmpdir(), 'sandbox-bench-'));
+  const result: Partial<SandboxBenchResult> = {};
+  try {
+    const started = up(runDir, ['--fake']);
+    result.upMs = started.ms;
+    const env = {
+      ...process.env,
+      KUBECONFIG: started.up.kubeconfig,
+      KUBECACHEDIR: join(runDir, 'kube-cache'),
+    };
+    // The first call fills kubectl's discovery cache, as an operator's first command would.
+    spawnSync('kubectl', ['get', 'pods', '-A'], { env, stdio: 'ignore' });
+    const times: number[] = [];
+    for (let i = 0; i < KUBECTL_RUNS; i++) {
+      const start = process.hrtime.bigint();
+      const res = spawnSync('kubectl', ['get', 'pods', '-A'], { env, stdio: 'ignore' });
+      if (res.status !== 0) throw new Error(`kubectl get pods exited ${res.status}`);
+      times.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    result.kubectlMedianMs = median(times);
+    await createObjects(started.up.url, OBJECTS);
+    (globalThis as { gc?: () => void }).gc?.();
+    result.rssMbAfterObjects = rssMb(started.up.pid);
+    const down = cli(runDir, ['down']);
+    if (down.status !== 0) throw new Error(`sandbox down failed: ${down.stderr}`);
+    if (process.argv.includes('--real')) {
+      const real = up(runDir, []);
+      result.upRealMs = real.ms;
+      cli(runDir, ['down']);
+    }
+  } finally {
+    cli(runDir, ['down']);
+    rmSync(runDir, { recursive: true, force: true });
+  }
+  return result as SandboxBenchResult;
+}
+
+const result = await main();
+line('up (fake workloads) to ready', result.upMs, 'ms', 2000);
+if (result.upRealMs !== undefined)
+  line('up (real workloads) to ready', result.upRealMs, 'ms', 2000);
+line(`kubectl get pods -A, median of ${KUBECTL_RUNS}`, result.kubectlMedianMs, 'ms', 150);
+line(`emulator RSS after ${OBJECTS} more objects`, result.rssMbAfterObjects, 'MB', 150);
