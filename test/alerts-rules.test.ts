@@ -39,8 +39,9 @@ const cases = parseYaml(
 const workDir = await mkdtemp(join(tmpdir(), 'alerts-test-'));
 t.teardown(() => rm(workDir, { recursive: true, force: true }));
 const rulesFile = join(workDir, 'redis-shared.rules.yaml');
-// A PrometheusRule spec is a Prometheus rule file: the same `groups:` document.
-await writeFile(rulesFile, stringify({ groups: alerts.groups }));
+// A PrometheusRule spec is a Prometheus rule file (the same `groups:` document), so promtool
+// reads the rendered alerts.yaml byte for byte as monitoring.tf applies it.
+await writeFile(rulesFile, alerts.text);
 
 function promtool(args: string[]): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
