@@ -45,6 +45,7 @@ t.test('--help loads neither client-node, ioredis, zx nor the settings', async (
     'dotenv',
     'lib/config.ts',
     'lib/shell.ts',
+    'lib/run-session.ts',
     '@inquirer',
   ]) {
     t.notOk(loaded.includes(heavy), `${heavy} is not loaded by --help`);
