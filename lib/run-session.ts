@@ -8,6 +8,7 @@ import { ConfirmationRefused, confirmStep } from './confirm.ts';
 import { requiredRunbooksGate } from './gates.ts';
 import { contextMismatch, kubectlContextReader } from './kube-context.ts';
 import { FileRunLock, type RunLock } from './lock.ts';
+import { maskSecrets } from './mask.ts';
 import type { Progress, ProgressStream, StepOutcome, StepStatus } from './progress.ts';
 import type { Risk } from './risk.ts';
 import {
@@ -21,6 +22,7 @@ import {
   type StepDefinition,
 } from './runbook.ts';
 import type { RunbookArgs } from './runbook-args.ts';
+import { shellQuote } from './shell.ts';
 import { createStepContext } from './step-context.ts';
 
 class Interrupted extends Error {
@@ -41,8 +43,6 @@ export interface SessionInfo {
   operator: string;
   host: string;
   selected: Set<string>;
-  mask: (text: string) => string;
-  quote: (arg: string) => string;
   stdout: ProgressStream;
 }
 
@@ -86,7 +86,7 @@ export class RunSession {
         return this.finish('interrupted', EXIT.interrupted, 'interrupted');
       }
       // A fault in the engine or an audit log that cannot be written: still end the run cleanly.
-      const message = this.info.mask(errorMessage(err));
+      const message = maskSecrets(errorMessage(err));
       this.progress.log(`error: ${message}`);
       return this.finish('failed', EXIT.stepFailed, message);
     }
@@ -335,7 +335,7 @@ export class RunSession {
         err instanceof Interrupted ||
         this.interrupt.signal.aborted ||
         (err instanceof ConfirmationRefused && err.interrupted);
-      const message = this.info.mask(errorMessage(err));
+      const message = maskSecrets(errorMessage(err));
       const resume = this.resumeCommand(step.id);
       if (interrupted) {
         outcome.status = 'interrupted';
@@ -377,7 +377,7 @@ export class RunSession {
     const parts = [this.info.program, '--from', stepId];
     if (this.args.envFile !== undefined) parts.push('--env-file', this.args.envFile);
     if (this.args.dryRun) parts.push('--dry-run');
-    return parts.map(this.info.quote).join(' ');
+    return parts.map(shellQuote).join(' ');
   }
 
   /** Rejects with Interrupted as soon as the run is interrupted, whatever `work` is doing. */
@@ -418,7 +418,7 @@ export class RunSession {
       try {
         await this.runbook.cleanup(this.baseContext);
       } catch (err) {
-        this.progress.log(`cleanup failed: ${this.info.mask(errorMessage(err))}`);
+        this.progress.log(`cleanup failed: ${maskSecrets(errorMessage(err))}`);
       }
     }
     try {
@@ -434,7 +434,7 @@ export class RunSession {
         },
       });
     } catch (err) {
-      this.progress.log(`the audit log could not be written: ${this.info.mask(errorMessage(err))}`);
+      this.progress.log(`the audit log could not be written: ${maskSecrets(errorMessage(err))}`);
     }
     await this.lock?.release().catch(() => undefined);
     this.progress.summary(this.runbook.id, this.outcomes, {

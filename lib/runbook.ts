@@ -228,8 +228,10 @@ export async function executeRunbook(
     return EXIT.usage;
   }
 
-  const [{ AuditLog, currentOperator, gitRevision }, { shellQuote }, { RunSession }] =
-    await Promise.all([import('./audit.ts'), import('./shell.ts'), import('./run-session.ts')]);
+  const [{ AuditLog, currentOperator, gitRevision }, { RunSession }] = await Promise.all([
+    import('./audit.ts'),
+    import('./run-session.ts'),
+  ]);
   const runId = newRunId();
   const operator = currentOperator();
   const host = hostname();
@@ -249,8 +251,6 @@ export async function executeRunbook(
     operator,
     host,
     selected,
-    mask: maskSecrets,
-    quote: shellQuote,
     stdout,
   });
   return run.execute();
