@@ -622,7 +622,7 @@ t.test('an injected API fault fails the next mutating requests with a Status', a
 });
 
 t.test(
-  'kubectl create namespace, secret and configmap send protobuf, and it is read',
+  'kubectl create namespace|secret|configmap and auth can-i send protobuf, and it is read',
   async (t) => {
     const fx = await startTestSandbox(t);
     await fx.kubectlOk(['create', 'namespace', 'redis']);
@@ -671,6 +671,8 @@ t.test(
       'jsonpath={.metadata.labels.kubernetes\\.io/metadata\\.name}',
     ]);
     t.equal(label, 'redis');
+    const canI = await fx.kubectlOk(['auth', 'can-i', 'delete', 'deployments', '-n', 'beersystem']);
+    t.equal(canI.trim(), 'yes', 'no RBAC: every access review is allowed');
     const refused = await fx.kubectl([
       'create',
       'deployment',

@@ -1,6 +1,7 @@
 // kubectl's typed clients (`kubectl create namespace|secret|configmap|serviceaccount`) send
 // protobuf bodies, whatever the server prefers. This reads the `k8s\0` envelope and the few
-// simple kinds those commands create; anything else is refused with a clear 415.
+// simple kinds those commands create (and `kubectl auth can-i`'s review); anything else is
+// refused with a clear 415.
 import type { KubeObject } from '../runtime.ts';
 import { ApiError } from './status.ts';
 
@@ -115,6 +116,26 @@ function decodeObject(apiVersion: string, kind: string, raw: Buffer): KubeObject
       if (data) obj.data = data;
       if (type) obj.type = str(type);
       if (stringData) obj.stringData = stringData;
+      return obj;
+    }
+    case 'authorization.k8s.io/v1/SelfSubjectAccessReview': {
+      const spec = f.find((x) => x.no === 2);
+      const parts = spec ? fields(bytes(spec)) : [];
+      const names = ['namespace', 'verb', 'group', 'version', 'resource', 'subresource', 'name'];
+      const resource = parts.find((x) => x.no === 1);
+      const nonResource = parts.find((x) => x.no === 2);
+      const attributes = (field: Field | undefined, keys: string[]) =>
+        Object.fromEntries(
+          fields(bytes(field!))
+            .filter((x) => x.wire === 2 && keys[x.no - 1])
+            .map((x) => [keys[x.no - 1]!, str(x)]),
+        );
+      obj.spec = {
+        ...(resource ? { resourceAttributes: attributes(resource, names) } : {}),
+        ...(nonResource
+          ? { nonResourceAttributes: attributes(nonResource, ['path', 'verb']) }
+          : {}),
+      };
       return obj;
     }
     default:

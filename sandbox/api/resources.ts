@@ -72,6 +72,14 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
   builtin('batch', 'v1', 'Job', 'jobs', true, [], ['status']),
   builtin('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false, ['sc']),
   builtin('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
+  // Answered, never stored: there is no RBAC, so every review says allowed.
+  builtin(
+    'authorization.k8s.io',
+    'v1',
+    'SelfSubjectAccessReview',
+    'selfsubjectaccessreviews',
+    false,
+  ),
   builtin(
     'apiextensions.k8s.io',
     'v1',
