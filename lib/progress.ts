@@ -96,7 +96,7 @@ export class Progress {
   summary(
     runbook: string,
     outcomes: readonly StepOutcome[],
-    footer: { outcome: string; dryRun: boolean; auditLog: string; runId: string },
+    footer: { outcome: string; dryRun: boolean; auditLog: string; runId: string; report?: string },
   ): void {
     this.stopSpinner();
     const rows = outcomes.map((o) => [
@@ -119,6 +119,7 @@ export class Progress {
         line(header),
         ...rows.map(line),
         `audit log: ${footer.auditLog} (run ${footer.runId})`,
+        ...(footer.report !== undefined ? [`report: ${footer.report}`] : []),
         '',
       ].join('\n'),
     );

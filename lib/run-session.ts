@@ -52,6 +52,7 @@ export class RunSession {
   private readonly state: Record<string, unknown> = {};
   private readonly interrupt: AbortController = new AbortController();
   private lock: RunLock | undefined;
+  private report: string | undefined;
   private baseContext: StepContext | undefined;
   private startedSteps = false;
   private readonly started = Date.now();
@@ -139,6 +140,9 @@ export class RunSession {
         signal: this.interrupt.signal,
         audit: this.audit,
         print: (line) => this.progress.log(line),
+        setReport: (path) => {
+          this.report = path;
+        },
       });
     this.baseContext = contextFor(null);
 
@@ -441,6 +445,7 @@ export class RunSession {
       outcome,
       dryRun: this.args.dryRun,
       auditLog: this.cfg.auditLog,
+      ...(this.report !== undefined ? { report: this.report } : {}),
       runId: this.info.runId,
     });
     if (this.args.json) {
@@ -451,6 +456,7 @@ export class RunSession {
         outcome,
         steps: this.outcomes,
         audit_log: this.cfg.auditLog,
+        ...(this.report !== undefined ? { report: this.report } : {}),
         ...(error !== undefined && outcome !== 'ok' ? { error } : {}),
       };
       this.info.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -131,6 +131,8 @@ export interface RunSummary {
   outcome: RunOutcome;
   steps: StepOutcome[];
   audit_log: string | null;
+  /** the report the run wrote, when it wrote one */
+  report?: string;
   error?: string;
 }
 

@@ -40,6 +40,8 @@ export interface StepContext {
   readonly signal: AbortSignal;
   /** the run's audit log, with run and step filled in */
   readonly audit: AuditLog;
+  /** names the report this run wrote, so the summary (and --json) can say where it is */
+  setReport(path: string): void;
   /** any command; `kind` is required because nothing can be inferred about an arbitrary program */
   run(
     argv: readonly string[],
@@ -62,6 +64,7 @@ export interface StepContextInput {
   signal: AbortSignal;
   audit: AuditLog;
   print: (line: string) => void;
+  setReport: (path: string) => void;
 }
 
 /** `--context` (and `--kubeconfig`) on every kubectl call, so no call can reach another cluster. */
@@ -97,6 +100,7 @@ export function createStepContext(input: StepContextInput): StepContext {
     state: input.state,
     signal: input.signal,
     audit,
+    setReport: input.setReport,
     log: {
       info: (message) => input.print(message),
       warn: (message) => input.print(`warning: ${message}`),

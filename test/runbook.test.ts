@@ -666,6 +666,7 @@ t.test(
             ctx.state.replicas = 3;
             seen.rollback = ctx.flags.rollback;
             ctx.log.warn('careful');
+            ctx.setReport('/reports/013.md');
           },
         },
         {
@@ -683,7 +684,7 @@ t.test(
     });
     const tofuDir = join(sandbox.dir, 'tofu');
     mkdirSync(tofuDir);
-    const out = await execute(runbook, sandbox, ['--dry-run', '--rollback'], {
+    const out = await execute(runbook, sandbox, ['--dry-run', '--rollback', '--json'], {
       env: { TOFU_BIN: 'echo', TOFU_DIR: tofuDir },
     });
     t.equal(out.code, 0, out.stderr);
@@ -693,6 +694,8 @@ t.test(
     t.equal(seen.rollback, true);
     t.same(seen.step, { id: 'T001', risk: 'change' });
     t.match(out.stderr, /warning: careful/);
+    t.match(out.stderr, /\nreport: \/reports\/013\.md\n/, 'the summary says where the report is');
+    t.equal(out.json?.report, '/reports/013.md');
     t.match(
       out.stderr,
       new RegExp(
