@@ -1,5 +1,6 @@
 // The workload half end to end: the sandbox's API half with real processes behind it, driven by
 // kubectl, the tofu stand-in and the sandbox's admin calls, as a runbook rehearsal would.
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import t from 'tap';
 import { isAlive } from '../sandbox/workloads/supervisor.ts';
@@ -94,7 +95,7 @@ t.test('the sandbox with real workloads', async (t) => {
       },
     };
     const file = `${fx!.runDir}/job.json`;
-    (await import('node:fs')).writeFileSync(file, JSON.stringify(job));
+    writeFileSync(file, JSON.stringify(job));
     await kubectl(['apply', '--server-side', '-f', file]);
     await kubectl([
       'wait',
