@@ -274,7 +274,12 @@ function isEntryPoint(moduleUrl: string): boolean {
  * it is audited as interrupted, cleaned up, and the process exits 130; a second signal exits at
  * once.
  */
-export async function runMain(runbook: Runbook, moduleUrl?: string): Promise<void> {
+export async function runMain(
+  runbook: Runbook,
+  moduleUrl?: string,
+  /** e.g. createLock, when the Lease lock replaces the lock file */
+  options: Omit<EngineOptions, 'signal'> = {},
+): Promise<void> {
   if (moduleUrl !== undefined && !isEntryPoint(moduleUrl)) return;
   const controller = new AbortController();
   const onSignal = () => {
@@ -285,7 +290,7 @@ export async function runMain(runbook: Runbook, moduleUrl?: string): Promise<voi
   process.on('SIGTERM', onSignal);
   let code: number;
   try {
-    code = await executeRunbook(runbook, { signal: controller.signal });
+    code = await executeRunbook(runbook, { ...options, signal: controller.signal });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`${runbook.id}: ${maskSecrets(message)}\n`);
