@@ -71,7 +71,8 @@ export interface WorkloadMeasurements {
 }
 
 /**
- * For `npm run bench:sandbox`: waits until every pod that is not a Job's is Ready, then measures
+ * For `npm run bench:sandbox`: waits until every Deployment and StatefulSet is rolled out and
+ * every pod that is not a Job's is Ready (at least one workload must exist), then measures
  * the whole sandbox's memory. Targets: readyMs ≤ 8000, rssBytes ≤ 600 MB.
  */
 export async function measureWorkloads(
@@ -94,14 +95,28 @@ export async function measureWorkloads(
   };
 }
 
+const WORKLOAD_KINDS = [
+  { group: 'apps', version: 'v1', kind: 'Deployment' },
+  { group: 'apps', version: 'v1', kind: 'StatefulSet' },
+];
+
+/** Every Deployment and StatefulSet has all its replicas Ready, and so has every other pod. */
 function allPodsReady(cluster: ClusterAccess): boolean {
-  return cluster
-    .list(POD)
-    .filter((pod) => !pod.metadata.ownerReferences?.some((o) => o.kind === 'Job'))
-    .every((pod) =>
-      // biome-ignore lint/suspicious/noExplicitAny: pod conditions as the API stores them
-      (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'),
-    );
+  const workloads = WORKLOAD_KINDS.flatMap((kind) => cluster.list(kind));
+  if (workloads.length === 0) return false;
+  const rolledOut = workloads.every(
+    (w) => (w.status?.readyReplicas ?? 0) === (w.spec?.replicas ?? 1),
+  );
+  return (
+    rolledOut &&
+    cluster
+      .list(POD)
+      .filter((pod) => !pod.metadata.ownerReferences?.some((o) => o.kind === 'Job'))
+      .every((pod) =>
+        // biome-ignore lint/suspicious/noExplicitAny: pod conditions as the API stores them
+        (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'),
+      )
+  );
 }
 
 function rssOf(pid: number): number {
