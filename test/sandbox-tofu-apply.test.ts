@@ -11,6 +11,9 @@ import { type Sandbox, startSandbox } from '../sandbox/server.ts';
 import { ENVIRONMENT_DIR, SANDBOX_VARS, TOFU } from './helpers/workloads-sandbox.ts';
 
 const run = promisify(execFile);
+// Real processes and a dozen tofu/kubectl runs: more than the default per-file timeout when
+// the machine's two cores are shared with other suites.
+t.setTimeout(240_000);
 
 t.test('tofu stand-in against the sandbox API', async (t) => {
   const runDir = mkdtempSync(join(tmpdir(), 'sandbox-tofu-'));

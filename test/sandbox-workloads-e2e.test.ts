@@ -12,6 +12,9 @@ import {
 } from './helpers/workloads-sandbox.ts';
 
 const LB_IP = '127.0.0.203';
+// Real processes and a dozen tofu/kubectl runs: more than the default per-file timeout when
+// the machine's two cores are shared with other suites.
+t.setTimeout(240_000);
 
 function pingFrom(source: string, password: string): Promise<string> {
   return new Promise((resolve) => {
