@@ -285,3 +285,59 @@ t.test(
     t.equal(calls.at(-1), 'stop', 'stopping the sandbox stops its plugins');
   },
 );
+
+t.test(
+  'a pod whose runtime cannot start it backs off and retries instead of being replaced',
+  async (t) => {
+    let attempts = 0;
+    const fake = new ControlledRuntime();
+    const runtime: PodRuntime = {
+      start(pod, cluster) {
+        if (pod.metadata.name.startsWith('flaky-')) {
+          attempts++;
+          if (attempts < 3) throw new Error('image flaky:1 is not available in the sandbox');
+        }
+        const handle = fake.start(pod);
+        fake.pods.at(-1)!.ready();
+        void cluster;
+        return handle;
+      },
+    };
+    const fx = await startTestSandbox(t, { runtime });
+    await fx.kubectlOk(
+      ['apply', '--server-side', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'flaky', namespace: 'default' },
+        spec: {
+          selector: { matchLabels: { app: 'flaky' } },
+          template: {
+            metadata: { labels: { app: 'flaky' } },
+            spec: { containers: [{ name: 'c', image: 'flaky:1' }] },
+          },
+        },
+      }),
+    );
+    await fx.kubectlOk(['rollout', 'status', 'deployment/flaky', '--timeout=30s']);
+    const pods = await fx.kubectlOk([
+      'get',
+      'pods',
+      '-l',
+      'app=flaky',
+      '-o',
+      'jsonpath={range .items[*]}{.status.containerStatuses[0].restartCount}{" "}{end}',
+    ]);
+    t.equal(pods.trim(), '2', 'one pod, started on its third attempt');
+    t.equal(attempts, 3);
+    const events = await fx.kubectlOk([
+      'get',
+      'events',
+      '--field-selector',
+      'reason=Failed',
+      '-o',
+      'jsonpath={.items[*].message}',
+    ]);
+    t.match(events, 'image flaky:1 is not available in the sandbox');
+  },
+);

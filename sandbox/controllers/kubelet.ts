@@ -5,7 +5,7 @@ import type { ResourceType } from '../api/resources.ts';
 import type { Store, StoreChange } from '../api/store.ts';
 import { nowTimestamp } from '../api/store.ts';
 import type { ClusterAccess, KubeObject, PodRuntime, RunningPod } from '../runtime.ts';
-import type { EventRecorder } from './events.ts';
+import { type EventRecorder, eventRecorder } from './events.ts';
 
 interface PodRun {
   uid: string;
@@ -30,6 +30,7 @@ export interface KubeletOptions {
 export class Kubelet {
   private readonly runs = new Map<string, PodRun>();
   private readonly podType: ResourceType;
+  private readonly recordScheduling: EventRecorder;
   private readonly nodeType: ResourceType;
   private unsubscribe: (() => void) | undefined;
   private nextNode = 0;
@@ -41,6 +42,7 @@ export class Kubelet {
   constructor(private readonly opts: KubeletOptions) {
     this.podType = opts.store.registry.byKind({ group: '', kind: 'Pod' })!;
     this.nodeType = opts.store.registry.byKind({ group: '', kind: 'Node' })!;
+    this.recordScheduling = eventRecorder(opts.store, 'default-scheduler');
   }
 
   start(): void {
@@ -84,7 +86,7 @@ export class Kubelet {
   }
 
   private schedule(pod: KubeObject): void {
-    const { store, record } = this.opts;
+    const { store } = this.opts;
     const nodes = store
       .list(this.nodeType)
       .filter((n) => !n.spec?.unschedulable)
@@ -95,7 +97,7 @@ export class Kubelet {
     const nodeName = nodes.length ? nodes[this.nextNode++ % nodes.length]! : 'sandbox';
     current.spec.nodeName = nodeName;
     const scheduled = store.update(this.podType, current);
-    record(
+    this.recordScheduling(
       scheduled,
       'Scheduled',
       `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${nodeName}`,
@@ -151,8 +153,11 @@ export class Kubelet {
     try {
       handle = this.opts.runtime.start(pod, this.opts.cluster);
     } catch (err) {
+      // A pod that cannot start is a crashing container: back-off and retry (or fail a Job's
+      // pod), never a tight loop of replacement pods.
       this.opts.record(pod, 'Failed', `Error: ${(err as Error).message}`, 'Warning');
-      this.finish(run, 1, (err as Error).message);
+      run.handle = undefined;
+      this.afterExit(run, pod, 1, (err as Error).message);
       return;
     }
     run.handle = handle;
@@ -206,7 +211,10 @@ export class Kubelet {
   ): void {
     if (run.handle !== handle || run.stopping) return;
     const pod = this.current(run);
-    if (!pod) return;
+    if (pod) this.afterExit(run, pod, code, reason);
+  }
+
+  private afterExit(run: PodRun, pod: KubeObject, code: number, reason?: string): void {
     const policy = pod.spec?.restartPolicy ?? 'Always';
     if (policy === 'Never' || (policy === 'OnFailure' && code === 0)) {
       this.finish(run, code, reason);
