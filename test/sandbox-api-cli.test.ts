@@ -162,3 +162,50 @@ t.test(
     t.match(after.stdout, 'sandbox is not running');
   },
 );
+
+t.test(
+  'up with the real workloads runs real processes, and down stops every one of them',
+  async (t) => {
+    const runDir = await mkdtemp(join(tmpdir(), 'sandbox-cli-real-'));
+    const env = { ...process.env, SANDBOX_RUN_DIR: runDir };
+    const sandbox = (...args: string[]) =>
+      run(process.execPath, ['--import', 'tsx', CLI, ...args], env);
+    t.teardown(async () => {
+      await sandbox('down');
+      for (const left of processesOf(runDir)) process.kill(left, 'SIGKILL');
+      await rm(runDir, { recursive: true, force: true });
+    });
+    const up = await sandbox('up', '--json');
+    if (up.code === 2) {
+      // The workload half refuses to start without its binaries and says how to install them.
+      t.match(up.stderr, /apt-get/);
+      return;
+    }
+    t.equal(up.code, 0, up.stderr);
+    const result = JSON.parse(up.stdout) as UpResult;
+    const kubectlEnv = {
+      ...process.env,
+      KUBECONFIG: result.kubeconfig,
+      KUBECACHEDIR: join(runDir, 'kube-cache'),
+    };
+    const ready = await run(
+      'kubectl',
+      ['wait', '--for=condition=Ready', 'pods', '--all', '-A', '--timeout=60s'],
+      kubectlEnv,
+    );
+    t.equal(ready.code, 0, ready.stderr);
+    const status = await sandbox('status');
+    t.match(status.stdout, 'real workloads');
+    const children = processesOf(runDir).filter((pid) => pid !== result.pid);
+    t.ok(children.length >= 3, `the pods run as processes (${children.length} found)`);
+    const down = await sandbox('down');
+    t.equal(down.code, 0, down.stderr);
+    t.notOk(alive(result.pid), 'the daemon is gone');
+    t.same(
+      children.filter((pid) => alive(pid)),
+      [],
+      'every process the pods ran is gone',
+    );
+    t.same(processesOf(runDir), [], 'nothing of this sandbox is left');
+  },
+);
