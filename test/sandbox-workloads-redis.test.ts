@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { assertBinaries } from '../sandbox/workloads/binaries.ts';
+import { assertBinaries, assertMountNamespaces } from '../sandbox/workloads/binaries.ts';
 import { isAlive } from '../sandbox/workloads/supervisor.ts';
 import {
   eventually,
@@ -19,6 +19,7 @@ t.test('a missing binary stops the workloads with the apt-get command to run', a
       /redis-server, redis-cli, redis-benchmark, prometheus, prometheus-redis-exporter.*apt-get install -y --no-install-recommends redis-server redis-tools prometheus prometheus-redis-exporter/,
   });
   t.doesNotThrow(() => assertBinaries());
+  t.doesNotThrow(() => assertMountNamespaces(), 'mount namespaces work here (root)');
 });
 
 t.test('Redis pods run real redis-server processes', async (t) => {

@@ -1,4 +1,5 @@
 // The Debian programs the workloads run. A missing one stops `up` with the command that installs it.
+import { execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -36,4 +37,19 @@ export function assertBinaries(path = process.env.PATH ?? ''): void {
     `the sandbox's workloads need ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not on the PATH. ` +
       `Install with: sudo apt-get install -y --no-install-recommends ${packages.join(' ')}`,
   );
+}
+
+/**
+ * The cluster DNS bind-mounts a hosts file in a mount namespace per process (hosts.ts), which
+ * takes root; say so up front rather than let every pod fail to resolve its Services.
+ */
+export function assertMountNamespaces(): void {
+  try {
+    execFileSync('unshare', ['-m', 'true'], { stdio: 'ignore' });
+  } catch {
+    throw new Error(
+      "the sandbox's workloads give each process its own /etc/hosts with `unshare -m`, which failed here " +
+        '(it needs root). Run the sandbox as root, or start it with `npm run sandbox -- up --fake` (API only).',
+    );
+  }
 }

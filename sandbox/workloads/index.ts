@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterAccess, PodRuntime, SandboxPlugin } from '../runtime.ts';
 import { AddressPool } from './addresses.ts';
-import { assertBinaries } from './binaries.ts';
+import { assertBinaries, assertMountNamespaces } from './binaries.ts';
 import { FaultPlugin } from './faults.ts';
 import { HostsFile } from './hosts.ts';
 import { POD } from './kinds.ts';
@@ -32,6 +32,7 @@ export interface Workloads {
 
 export async function createWorkloads(options: WorkloadsOptions): Promise<Workloads> {
   assertBinaries();
+  assertMountNamespaces();
   // A sandbox that died without `down` may have left processes behind.
   sweepOrphans(options.runDir);
   const supervisor = new Supervisor(options.runDir);
