@@ -131,6 +131,10 @@ export class Store {
     }
   }
 
+  countOf(type: ResourceType): number {
+    return this.objects.get(keyOf(type))?.size ?? 0;
+  }
+
   count(): number {
     let n = 0;
     for (const bucket of this.objects.values()) n += bucket.size;

@@ -12,10 +12,22 @@ export type EventRecorder = (
   type?: 'Normal' | 'Warning',
 ) => void;
 
+/** Events kept per sandbox; the oldest go first, as a cluster's event TTL would remove them. */
+export const MAX_EVENTS = 1000;
+
 export function eventRecorder(store: Store, component: string): EventRecorder {
   const eventType = store.registry.byKind({ group: '', kind: 'Event' })!;
   const nsType = store.registry.byKind({ group: '', kind: 'Namespace' })!;
   return (involved, reason, message, type = 'Normal') => {
+    if (store.countOf(eventType) >= MAX_EVENTS) {
+      const existing = store.list(eventType);
+      existing.sort(
+        (a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion),
+      );
+      for (const old of existing.slice(0, existing.length - MAX_EVENTS + 1)) {
+        store.remove(eventType, old.metadata.namespace, old.metadata.name);
+      }
+    }
     const namespace = involved.metadata.namespace ?? 'default';
     const ns = store.get(nsType, undefined, namespace);
     if (!ns || ns.metadata.deletionTimestamp) return;
