@@ -3,6 +3,8 @@
 // test/sandbox-workloads-e2e.test.ts applies it to real workloads.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,6 +41,43 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
       }),
     );
   const kubectl = async (args: string[]) => (await run('kubectl', args, { env })).stdout;
+
+  await t.test('it applies only to the sandbox, in the named context', async (t) => {
+    const noContext = await tofu([
+      'plan',
+      '-var',
+      'lb_ip=127.0.0.203',
+      '-var',
+      'private_cidr=127.0.0.0/24',
+    ]);
+    t.equal(noContext.code, 1);
+    t.match(
+      noContext.stderr,
+      /no context "chocolandiadc-mvp" \(variable kube_context; contexts there: sandbox\)/,
+    );
+    // A server that is not the sandbox's emulator, as a real cluster would be.
+    const other = createServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"kind":"Status","code":404}');
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
+    t.teardown(() => other.close());
+    const kubeconfig = join(runDir, 'other.kubeconfig');
+    const port = (other.address() as AddressInfo).port;
+    writeFileSync(
+      kubeconfig,
+      readFileSync(sandbox!.kubeconfigPath, 'utf8').replace(
+        /server: .*/,
+        `server: http://127.0.0.1:${port}`,
+      ),
+    );
+    const refused = await tofu(['apply', '-auto-approve', ...SANDBOX_VARS], {
+      KUBECONFIG: kubeconfig,
+      SANDBOX_RUN_DIR: join(runDir, 'elsewhere'),
+    });
+    t.equal(refused.code, 1);
+    t.match(refused.stderr, /is not the sandbox: this tofu is the sandbox's stand-in/);
+  });
 
   const planFile = join(runDir, 'redis.tfplan');
   await t.test('plan -out, show -json, apply of the saved plan', async (t) => {

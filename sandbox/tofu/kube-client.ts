@@ -23,8 +23,8 @@ export class KubeError extends Error {
 
 /**
  * The cluster to talk to: $KUBECONFIG when set (the sandbox's env sets it), else the
- * `kubeconfig_path` variable; the `kube_context` variable when that context exists in it, else
- * its current context.
+ * `kubeconfig_path` variable; and the context the `kube_context` variable names, never the
+ * current one, as the providers are configured (providers.tf).
  */
 export function resolveKubeTarget(
   kubeconfigPath: string | undefined,
@@ -44,11 +44,14 @@ export function resolveKubeTarget(
   const config: any = parse(readFileSync(path, 'utf8'));
   // biome-ignore lint/suspicious/noExplicitAny: kubeconfig YAML
   const contexts: any[] = config.contexts ?? [];
-  const chosen =
-    contexts.find((c) => c.name === context) ??
-    contexts.find((c) => c.name === config['current-context']);
-  if (!chosen)
-    throw new Error(`kubeconfig ${path} has no context "${context}" and no current context`);
+  const chosen = contexts.find((c) => c.name === context);
+  if (!chosen) {
+    const known = contexts.map((c) => c.name).join(', ') || 'none';
+    throw new Error(
+      `kubeconfig ${path} has no context "${context}" (variable kube_context; contexts there: ${known}). ` +
+        'Pass -var kube_context=<name> or set TF_VAR_kube_context, e.g. -var kube_context=sandbox',
+    );
+  }
   const cluster = (config.clusters ?? []).find(
     // biome-ignore lint/suspicious/noExplicitAny: kubeconfig YAML
     (c: any) => c.name === chosen.context?.cluster,
@@ -85,6 +88,32 @@ export class KubeClient {
 
   constructor(target: KubeTarget) {
     this.target = target;
+  }
+
+  /**
+   * This tofu only stands in for the real one in the sandbox: it refuses to change a cluster
+   * that is not the sandbox's emulator (which answers /sandbox/status), such as the homelab a
+   * stray kubeconfig could point at.
+   */
+  async assertSandbox(): Promise<void> {
+    let status = 0;
+    try {
+      const response = await fetch(`${this.target.server}/sandbox/status`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      await response.arrayBuffer();
+      status = response.status;
+    } catch (err) {
+      throw new Error(
+        `cannot reach the cluster at ${this.target.server}: ${(err as Error).message}`,
+      );
+    }
+    if (status !== 200) {
+      throw new Error(
+        `${this.target.server} (context ${this.target.context}) is not the sandbox: this tofu is the sandbox's ` +
+          'stand-in and changes nothing else. Source sandbox/.run/env, or use the real OpenTofu for a real cluster.',
+      );
+    }
   }
 
   path(apiVersion: string, kind: string, namespace: string | undefined, name?: string): string {

@@ -308,9 +308,11 @@ async function apply(options: Options): Promise<number> {
     String(saved.variables.kubeconfig_path ?? root?.vars.kubeconfig_path ?? ''),
     (saved.variables.kube_context ?? root?.vars.kube_context) as string | undefined,
   );
+  const client = new KubeClient(target);
+  await client.assertSandbox();
   let result: Awaited<ReturnType<typeof applyPlan>>;
   try {
-    result = await applyPlan(saved, state, new KubeClient(target), (line) => out(line));
+    result = await applyPlan(saved, state, client, (line) => out(line));
   } finally {
     // What was done before a failure stays recorded, as real state does.
     writeState(state);
