@@ -762,3 +762,45 @@ t.test(
     t.equal(tail, 'second\nthird\n');
   },
 );
+
+t.test('kubectl drain cordons a node and moves its pods elsewhere', async (t) => {
+  const fx = await startTestSandbox(t);
+  const nodeOf = async () =>
+    (
+      await fx.kubectlOk([
+        'get',
+        'pods',
+        '-n',
+        'beersystem',
+        '-l',
+        'app=redis',
+        '-o',
+        'jsonpath={.items[0].spec.nodeName}',
+      ])
+    ).trim();
+  const node = await nodeOf();
+  await fx.kubectlOk([
+    'drain',
+    node,
+    '--ignore-daemonsets',
+    '--delete-emptydir-data',
+    '--timeout=30s',
+  ]);
+  const nodes = await fx.kubectlOk(['get', 'node', node]);
+  t.match(nodes, /Ready,SchedulingDisabled/);
+  await fx.kubectlOk([
+    'rollout',
+    'status',
+    'deployment/redis',
+    '-n',
+    'beersystem',
+    '--timeout=30s',
+  ]);
+  const moved = await nodeOf();
+  t.not(moved, node, 'the replacement pod runs on another node');
+  await fx.kubectlOk(['uncordon', node]);
+  t.match(
+    await fx.kubectlOk(['get', 'node', node, '--no-headers']),
+    new RegExp(`^${node}\\s+Ready\\s`),
+  );
+});

@@ -1,7 +1,7 @@
 // kubectl's typed clients (`kubectl create namespace|secret|configmap|serviceaccount`) send
 // protobuf bodies, whatever the server prefers. This reads the `k8s\0` envelope and the few
-// simple kinds those commands create (and `kubectl auth can-i`'s review); anything else is
-// refused with a clear 415.
+// simple kinds those commands create (and `kubectl auth can-i`'s review, `kubectl drain`'s
+// DeleteOptions); anything else is refused with a clear 415.
 import type { KubeObject } from '../runtime.ts';
 import { ApiError } from './status.ts';
 
@@ -83,8 +83,23 @@ function objectMeta(buf: Buffer): KubeObject['metadata'] {
   return meta as KubeObject['metadata'];
 }
 
+/** DeleteOptions: what `kubectl drain` (and other typed deletes) send with a DELETE. */
+function deleteOptions(f: Field[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const grace = f.find((x) => x.no === 1 && x.wire === 0);
+  const propagation = f.find((x) => x.no === 4);
+  const dryRun = f.filter((x) => x.no === 5).map(str);
+  if (grace) out.gracePeriodSeconds = Number(grace.value as bigint);
+  if (propagation) out.propagationPolicy = str(propagation);
+  if (dryRun.length) out.dryRun = dryRun;
+  return out;
+}
+
 function decodeObject(apiVersion: string, kind: string, raw: Buffer): KubeObject {
   const f = fields(raw);
+  if (kind === 'DeleteOptions') {
+    return { apiVersion, kind, ...deleteOptions(f) } as unknown as KubeObject;
+  }
   const metaField = f.find((x) => x.no === 1);
   const obj: KubeObject = {
     apiVersion,

@@ -150,12 +150,14 @@ const COLUMNS: Record<string, Column[]> = {
   '/Namespace': [name, col('Status', (o) => o.status?.phase ?? 'Active'), age],
   '/Node': [
     name,
-    col('Status', (o) =>
-      o.status?.conditions?.some(
-        (c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True',
-      )
-        ? 'Ready'
-        : 'NotReady',
+    col(
+      'Status',
+      (o) =>
+        (o.status?.conditions?.some(
+          (c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True',
+        )
+          ? 'Ready'
+          : 'NotReady') + (o.spec?.unschedulable ? ',SchedulingDisabled' : ''),
     ),
     col(
       'Roles',
