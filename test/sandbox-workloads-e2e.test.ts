@@ -231,6 +231,16 @@ t.test('the sandbox with real workloads', async (t) => {
         return pods.length === 2 && pods;
       });
       t.same(up, ['redis-shared-master-0', 'redis-shared-replicas-0']);
+      t.match(
+        await kubectl([
+          'logs',
+          '-n',
+          'monitoring',
+          'prometheus-kube-prometheus-stack-prometheus-0',
+        ]),
+        /Completed loading of configuration file/,
+        "the Prometheus pod's log is the sandbox Prometheus's output, reloads included",
+      );
       const killed = await admin('/sandbox/fault', {
         args: ['kill', 'redis/redis-shared-replicas-0'],
       });

@@ -89,10 +89,11 @@ export function startIdlePod(
   cluster: ClusterAccess,
   state: WorkloadState,
   probe: () => Promise<boolean> = async () => true,
+  /** Where `kubectl logs` should look instead, when the pod stands for a process run elsewhere. */
+  logFile = state.logFile(pod.metadata.namespace ?? 'default', pod.metadata.name),
 ): RunningPod {
   const namespace = pod.metadata.namespace ?? 'default';
   const name = pod.metadata.name;
-  const logFile = state.logFile(namespace, name);
   return launchPod({
     state,
     pod,
@@ -104,7 +105,7 @@ export function startIdlePod(
         name: `${namespace}/${name}`,
         command: 'sleep',
         args: ['infinity'],
-        logFile,
+        logFile: state.logFile(namespace, name),
       }),
     probe,
   });

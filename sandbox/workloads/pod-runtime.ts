@@ -76,14 +76,20 @@ export class WorkloadRuntime implements PodRuntime {
         return startJobPod(pod, cluster, this.state);
       case 'prometheus':
         // The sandbox runs Prometheus itself (see prometheus.ts); its pod is ready when it is.
-        return startIdlePod(pod, cluster, this.state, () => {
-          const endpoint = this.state.externalEndpoints.get(
-            `${PROMETHEUS_SERVICE.namespace}/${PROMETHEUS_SERVICE.name}`,
-          );
-          return endpoint
-            ? httpOk(`http://${endpoint.ip}:${endpoint.port}/-/ready`)
-            : Promise.resolve(false);
-        });
+        return startIdlePod(
+          pod,
+          cluster,
+          this.state,
+          () => {
+            const endpoint = this.state.externalEndpoints.get(
+              `${PROMETHEUS_SERVICE.namespace}/${PROMETHEUS_SERVICE.name}`,
+            );
+            return endpoint
+              ? httpOk(`http://${endpoint.ip}:${endpoint.port}/-/ready`)
+              : Promise.resolve(false);
+          },
+          this.state.prometheusLog,
+        );
       default:
         return startIdlePod(pod, cluster, this.state);
     }

@@ -55,9 +55,9 @@ export class PrometheusPlugin implements SandboxPlugin {
         '--storage.tsdb.retention.time=2h',
         `--web.listen-address=${this.ip}:${PROMETHEUS_PORT}`,
         '--web.enable-lifecycle',
-        '--log.level=warn',
+        '--log.level=info',
       ],
-      logFile: join(this.state.logDir, 'prometheus.log'),
+      logFile: this.state.prometheusLog,
     });
     this.state.externalEndpoints.set(`${PROMETHEUS_SERVICE.namespace}/${PROMETHEUS_SERVICE.name}`, {
       ip: this.ip,
@@ -67,7 +67,7 @@ export class PrometheusPlugin implements SandboxPlugin {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (!(await httpOk(`${this.url}/-/ready`))) {
       if (!this.process.running)
-        throw new Error(`prometheus exited; see ${join(this.state.logDir, 'prometheus.log')}`);
+        throw new Error(`prometheus exited; see ${this.state.prometheusLog}`);
       if (Date.now() > deadline) throw new Error('prometheus did not become ready within 30 s');
       await new Promise((r) => setTimeout(r, 100));
     }

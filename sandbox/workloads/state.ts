@@ -55,6 +55,11 @@ export class WorkloadState extends EventEmitter {
     return dir;
   }
 
+  /** The sandbox's Prometheus output, also the log of the Prometheus pod. */
+  get prometheusLog(): string {
+    return join(this.logDir, 'prometheus.log');
+  }
+
   logFile(namespace: string, name: string, container?: string): string {
     return join(this.logDir, `${namespace}_${name}${container ? `_${container}` : ''}.log`);
   }
