@@ -1,0 +1,41 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import t from 'tap';
+
+const run = (args: string[]) =>
+  promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/compare.ts', ...args], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
+
+t.test('bench:compare runs both tools side by side and ends with the ratio line', async (t) => {
+  // A tiny run: this proves the harness, not the speed targets (those are for the benchmark).
+  const { stdout, stderr } = await run(['--rounds', '2', '--ops-p1', '2000', '--ops-p16', '16000']);
+  const lines = stdout.trim().split('\n');
+  t.match(
+    lines[0],
+    /^redis-server on 127\.0\.0\.1:\d+; 2 rounds; key space 100,000, value 3 bytes$/,
+  );
+  for (const setting of ['-c 50 -P 1', '-c 50 -P 16']) {
+    for (const tool of ['ours', 'redis-benchmark']) {
+      for (const test of ['SET', 'GET']) {
+        const row = lines.find((l) => l.startsWith(setting.padEnd(16) + tool.padEnd(17) + test));
+        t.match(
+          row,
+          /\s[\d,]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$/,
+          `${setting} ${tool} ${test} has ops/s and percentiles`,
+        );
+      }
+    }
+  }
+  t.match(stdout, /target ratio ≥ 0\.70 at -c 50 -P 1: (met|NOT met)/);
+  t.match(stdout, /target ≥ 250,000 ops\/s at -c 50 -P 16: (met|NOT met)/);
+  t.match(lines.at(-1), /^ratio \d+\.\d\d$/);
+  t.notMatch(stdout, /ops\/s\s*$/m, 'progress stays off stdout');
+  t.type(stderr, 'string');
+});
+
+t.test('bench:compare --help prints its usage', async (t) => {
+  const { stdout } = await run(['--help']);
+  t.match(stdout, /^usage: npm run bench:compare -- \[--rounds 3\]/);
+});
