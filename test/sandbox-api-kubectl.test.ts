@@ -804,3 +804,33 @@ t.test('kubectl drain cordons a node and moves its pods elsewhere', async (t) =>
     new RegExp(`^${node}\\s+Ready\\s`),
   );
 });
+
+t.test('rollout history and undo go back to the previous ReplicaSet', async (t) => {
+  const fx = await startTestSandbox(t);
+  const ns = ['-n', 'beersystem'];
+  await fx.kubectlOk(['set', 'image', 'deployment/beersystem', 'beersystem=beersystem:v2', ...ns]);
+  await fx.kubectlOk(['rollout', 'status', 'deployment/beersystem', '--timeout=30s', ...ns]);
+  const history = await fx.kubectlOk(['rollout', 'history', 'deployment/beersystem', ...ns]);
+  t.match(history, /REVISION\s+CHANGE-CAUSE\n1\s+<none>\n2\s+<none>/);
+  await fx.kubectlOk(['rollout', 'undo', 'deployment/beersystem', ...ns]);
+  await fx.kubectlOk(['rollout', 'status', 'deployment/beersystem', '--timeout=30s', ...ns]);
+  const image = await fx.kubectlOk([
+    'get',
+    'deployment',
+    'beersystem',
+    '-o',
+    'jsonpath={.spec.template.spec.containers[0].image}',
+    ...ns,
+  ]);
+  t.equal(image, 'beersystem:latest');
+  const replicaSets = await fx.kubectlOk([
+    'get',
+    'rs',
+    '-l',
+    'app=beersystem',
+    '-o',
+    'jsonpath={.items[*].metadata.name}',
+    ...ns,
+  ]);
+  t.equal(replicaSets.split(' ').length, 2, 'the first ReplicaSet is used again, no third one');
+});

@@ -7,6 +7,14 @@ import { type ControllerContext, OwnerController, typeOf } from './workload-base
 
 const REVISION = 'deployment.kubernetes.io/revision';
 
+/** The template's hash without its own label, so a template restored by `rollout undo` (which
+ * copies the ReplicaSet's template, label included) finds its old ReplicaSet again. */
+function podTemplateHash(template: KubeObject['spec']): string {
+  const copy = structuredClone(template ?? {});
+  if (copy.metadata?.labels) delete copy.metadata.labels['pod-template-hash'];
+  return templateHash(copy);
+}
+
 export class DeploymentController extends OwnerController {
   private readonly rsType;
   private readonly podType;
@@ -21,7 +29,7 @@ export class DeploymentController extends OwnerController {
   protected reconcile(dep: KubeObject): void {
     if (dep.metadata.deletionTimestamp) return;
     const { store, record } = this.ctx;
-    const hash = templateHash(dep.spec.template);
+    const hash = podTemplateHash(dep.spec.template);
     const replicaSets = this.owned(dep, this.rsType);
     let newRs = replicaSets.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash);
     const want = dep.spec.replicas ?? 1;
@@ -81,6 +89,20 @@ export class DeploymentController extends OwnerController {
           'ScalingReplicaSet',
           `Scaled ${target > from ? 'up' : 'down'} replica set ${rs.metadata.name} from ${from} to ${target}`,
         );
+      }
+      // A template that comes back (rollout undo) makes its old ReplicaSet the newest revision.
+      let revision = Number(newRs.metadata.annotations?.[REVISION] ?? 0);
+      if (revision < maxRevision) {
+        revision = maxRevision + 1;
+        store.mutate(this.rsType, newRs.metadata.namespace, newRs.metadata.name, (o) => {
+          o.metadata.annotations = { ...o.metadata.annotations, [REVISION]: String(revision) };
+        });
+      }
+      // `kubectl rollout history/undo` read and patch the revision on the Deployment itself.
+      if (dep.metadata.annotations?.[REVISION] !== String(revision)) {
+        store.mutate(this.type, dep.metadata.namespace, dep.metadata.name, (o) => {
+          o.metadata.annotations = { ...o.metadata.annotations, [REVISION]: String(revision) };
+        });
       }
     }
     this.writeStatus(dep, newRs, want);

@@ -31,10 +31,24 @@ export function randomSuffix(length = 5): string {
   return [...bytes].map((b) => SAFE[b % SAFE.length]).join('');
 }
 
+/** JSON with sorted keys and without nulls: equal templates hash equal however they were written. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== null && v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => [k, canonical(v)]),
+    );
+  }
+  return value;
+}
+
 /** A stable short hash of a pod template (pod-template-hash, controller-revision-hash). */
 export function templateHash(template: unknown): string {
   const digest = createHash('sha256')
-    .update(JSON.stringify(template ?? {}))
+    .update(JSON.stringify(canonical(template ?? {})))
     .digest();
   return [...digest.subarray(0, 10)].map((b) => SAFE[b % SAFE.length]).join('');
 }
