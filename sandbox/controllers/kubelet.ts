@@ -161,8 +161,7 @@ export class Kubelet {
       return;
     }
     run.handle = handle;
-    const logFile = handle.logFile;
-    this.logFiles.set(run.uid, logFile);
+    this.logFiles.set(run.uid, handle.logFile);
     this.opts.record(
       pod,
       'Started',
@@ -192,23 +191,18 @@ export class Kubelet {
       () => undefined,
     );
     handle.exited.then(
-      (code) => this.onExit(run, handle, code, logFile),
-      (err) => this.onExit(run, handle, 1, logFile, String(err)),
+      (code) => this.onExit(run, handle, code),
+      (err) => this.onExit(run, handle, 1, String(err)),
     );
   }
 
+  // A runtime that gives pods no address of their own (the fake one) leaves it to K3s's pod range.
   private fakePodIp(): string {
     const n = this.nextIp++;
     return `10.42.${Math.floor(n / 250)}.${(n % 250) + 2}`;
   }
 
-  private onExit(
-    run: PodRun,
-    handle: RunningPod,
-    code: number,
-    _logFile: string,
-    reason?: string,
-  ): void {
+  private onExit(run: PodRun, handle: RunningPod, code: number, reason?: string): void {
     if (run.handle !== handle || run.stopping) return;
     const pod = this.current(run);
     if (pod) this.afterExit(run, pod, code, reason);
