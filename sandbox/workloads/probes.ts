@@ -27,6 +27,48 @@ export function redisPing(host: string, port: number, password?: string): Promis
   });
 }
 
+/**
+ * True when a replica's link to its master is up, as the chart's replica readiness probe
+ * (which also pings the master) would have it.
+ */
+export async function replicaLinkUp(
+  host: string,
+  port: number,
+  password?: string,
+): Promise<boolean> {
+  const info = await redisReply(host, port, password, ['INFO', 'replication']);
+  return /master_link_status:up/.test(info);
+}
+
+/** The reply to one command (after AUTH when a password is set), as raw protocol text. */
+function redisReply(
+  host: string,
+  port: number,
+  password: string | undefined,
+  words: string[],
+): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    let reply = '';
+    const done = (text: string) => {
+      socket.destroy();
+      resolve(text);
+    };
+    socket.setTimeout(PROBE_TIMEOUT_MS, () => done(''));
+    socket.on('error', () => done(''));
+    socket.on('connect', () =>
+      socket.write(`${password ? resp(['AUTH', password]) : ''}${resp(words)}`),
+    );
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('utf8');
+      const body = password ? reply.replace(/^\+OK\r\n/, '') : reply;
+      if (body.startsWith('-')) done(body);
+      const bulk = /^\$(\d+)\r\n/.exec(body);
+      if (bulk && Buffer.byteLength(body) >= bulk[0].length + Number(bulk[1]) + 2) done(body);
+    });
+  });
+}
+
 export async function httpOk(url: string): Promise<boolean> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });

@@ -7,7 +7,7 @@ import type { ClusterAccess, KubeObject, RunningPod } from '../runtime.ts';
 import { CONFIG_MAP, STATEFUL_SET } from './kinds.ts';
 import { type ContainerSpec, expandReferences, resolveEnv, secretData } from './pod-env.ts';
 import { killBackoff, launchPod } from './pod-process.ts';
-import { redisPing } from './probes.ts';
+import { redisPing, replicaLinkUp } from './probes.ts';
 import type { WorkloadState } from './state.ts';
 
 export type RedisRole = 'master' | 'replica' | 'standalone';
@@ -83,12 +83,12 @@ export function startRedisPod(
         cwd: config.dataDir,
       });
     },
-    probe: (record) =>
-      redisPing(
-        record.ip,
-        containerPort(redis, REDIS_PORT),
-        redisPassword(redis, { pod, podIP: record.ip, cluster }),
-      ),
+    probe: async (record) => {
+      const port = containerPort(redis, REDIS_PORT);
+      const password = redisPassword(redis, { pod, podIP: record.ip, cluster });
+      if (!(await redisPing(record.ip, port, password))) return false;
+      return role !== 'replica' || replicaLinkUp(record.ip, port, password);
+    },
   });
 }
 
