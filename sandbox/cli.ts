@@ -149,18 +149,26 @@ async function up(args: string[]): Promise<number> {
   );
   const outcome = await daemonOutcome(child);
   if (child.connected) child.disconnect();
-  child.unref();
   if (outcome.type === 'error') {
     console.error(`sandbox: ${outcome.message}`);
-    if (child.exitCode === null && child.pid) {
-      process.kill(child.pid, 'SIGTERM');
-    }
+    await reap(child);
     return outcome.exitCode ?? 1;
   }
+  child.unref();
   const result = writeShellFiles(outcome.url);
   if (json) console.log(JSON.stringify(result));
   else printUsage(result);
   return 0;
+}
+
+/** Waits until a daemon that failed to start has exited (killing it if it lingers). */
+async function reap(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 type DaemonMessage =

@@ -209,3 +209,21 @@ t.test(
     t.same(processesOf(runDir), [], 'nothing of this sandbox is left');
   },
 );
+
+t.test(
+  'up without the workload binaries says what to install and exits 2, leaving nothing',
+  async (t) => {
+    const runDir = await mkdtemp(join(tmpdir(), 'sandbox-cli-missing-'));
+    t.teardown(async () => {
+      for (const left of processesOf(runDir)) process.kill(left, 'SIGKILL');
+      await rm(runDir, { recursive: true, force: true });
+    });
+    // An empty PATH hides redis-server, prometheus and the rest from the workload half.
+    const env = { ...process.env, SANDBOX_RUN_DIR: runDir, PATH: join(runDir, 'empty') };
+    const up = await run(process.execPath, ['--import', 'tsx', CLI, 'up'], env);
+    t.equal(up.code, 2);
+    t.match(up.stderr, /not on the PATH\. Install with: sudo apt-get install/);
+    t.notOk(existsSync(join(runDir, 'state.json')), 'no daemon was recorded');
+    t.same(processesOf(runDir), [], 'the daemon is gone');
+  },
+);
