@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import t from 'tap';
+import { measureWorkloads, processTreeRssBytes } from '../sandbox/workloads/index.ts';
 import { isAlive } from '../sandbox/workloads/supervisor.ts';
 import { redisCli } from './helpers/workloads-pods.ts';
 import {
@@ -67,6 +68,17 @@ t.test('the sandbox with real workloads', async (t) => {
   await sandbox.settled(30_000);
   const podIP = async (ns: string, pod: string) =>
     (await kubectl(['get', 'pod', pod, '-n', ns, '-o', 'jsonpath={.status.podIP}'])).trim();
+
+  await t.test('the bench measurements see every workload process', async (t) => {
+    const measured = await measureWorkloads(fx!.workloads, sandbox.cluster, Date.now());
+    t.ok(measured.processes >= 4, 'the sandbox, old Redis, beersystem and Prometheus');
+    t.ok(measured.rssBytes > 0);
+    // Memory moves a little between the two readings; the tree holds the same processes.
+    t.ok(
+      processTreeRssBytes(process.pid) >= measured.rssBytes * 0.9,
+      'the process tree of the sandbox holds them all',
+    );
+  });
 
   await t.test("old Redis answers a Job's redis-cli PING through cluster DNS", async (t) => {
     const job = {
