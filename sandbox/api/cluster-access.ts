@@ -51,7 +51,10 @@ export function createClusterAccess(
       store.update(type, next);
     },
     subscribe(listener: (event: StoreEvent) => void) {
-      return store.subscribe((change) => listener({ type: change.type, object: change.object }));
+      // Each listener gets its own copy: the store's watch history must not change under it.
+      return store.subscribe((change) =>
+        listener({ type: change.type, object: structuredClone(change.object) }),
+      );
     },
     setServiceProxyTarget(namespace, service, port, target) {
       proxyTargets.set(namespace, service, port, target);

@@ -247,9 +247,9 @@ export function createApiHandler(opts: ApiHandlerOptions) {
   }
 
   /** An object as the client asked for it: in the requested version of its group. */
+  // A copy: watch events share their object with the store's history.
   function render(r: ResourceRequest, obj: KubeObject): KubeObject {
-    obj.apiVersion = apiVersionOf(r.type.group, r.version);
-    return obj;
+    return { ...obj, apiVersion: apiVersionOf(r.type.group, r.version) };
   }
 
   function listMeta(extra: Record<string, unknown> = {}) {
