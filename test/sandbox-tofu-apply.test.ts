@@ -2,7 +2,7 @@
 // plan/show/apply of a saved plan, variables, -target, the migration switch, destroy.
 // test/sandbox-workloads-e2e.test.ts applies it to real workloads.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -81,7 +81,11 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
 
   const planFile = join(runDir, 'redis.tfplan');
   await t.test('plan -out, show -json, apply of the saved plan', async (t) => {
+    const journal = () =>
+      existsSync(sandbox!.journalPath) ? readFileSync(sandbox!.journalPath, 'utf8') : '';
+    const before = journal();
     const plan = await tofu(['plan', '-input=false', ...SANDBOX_VARS, `-out=${planFile}`]);
+    t.equal(journal(), before, 'plan sends no mutating request (the journal is unchanged)');
     t.match(plan.stdout, /Plan: 8 to add, 0 to change, 0 to destroy\./);
     const shown = JSON.parse((await tofu(['show', '-json', planFile])).stdout);
     const addresses = shown.resource_changes.map(
