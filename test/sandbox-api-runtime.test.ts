@@ -341,3 +341,39 @@ t.test(
     t.match(events, 'image flaky:1 is not available in the sandbox');
   },
 );
+
+t.test('a foreground delete keeps the Deployment until its pods have stopped', async (t) => {
+  const runtime = new ControlledRuntime();
+  const started = startTestSandbox(t, { runtime });
+  for (const prefix of ['beersystem-', 'redis-', 'prometheus-'])
+    void runtime.next(prefix).then((p) => p.ready());
+  const fx = await started;
+  const redis = await runtime.next('redis-');
+  redis.holdStop = true;
+  await fx.kubectlOk([
+    'delete',
+    'deployment',
+    'redis',
+    '-n',
+    'beersystem',
+    '--cascade=foreground',
+    '--wait=false',
+  ]);
+  await redis.stopRequested;
+  const held = JSON.parse(
+    await fx.kubectlOk(['get', 'deployment', 'redis', '-n', 'beersystem', '-o', 'json']),
+  );
+  t.ok(held.metadata.deletionTimestamp, 'the Deployment is Terminating');
+  t.same(held.metadata.finalizers, ['foregroundDeletion']);
+  redis.finishStop();
+  await fx.kubectlOk([
+    'wait',
+    '--for=delete',
+    'deployment/redis',
+    '-n',
+    'beersystem',
+    '--timeout=30s',
+  ]);
+  const rs = await fx.kubectlOk(['get', 'rs', '-n', 'beersystem', '-l', 'app=redis', '-o', 'name']);
+  t.equal(rs.trim(), '', 'its ReplicaSet went first');
+});

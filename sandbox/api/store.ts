@@ -35,6 +35,8 @@ export class Store {
   private readonly objects = new Map<string, Map<string, KubeObject>>();
   private readonly history: StoreChange[] = [];
   private readonly listeners = new Set<(change: StoreChange) => void>();
+  /** Owners deleted in the foreground, waiting for their dependents (by uid). */
+  private readonly foreground = new Map<string, ResourceType>();
   /**
    * Decides whether a deleted object lingers with a deletionTimestamp until its owner removes it
    * (a running pod stays until its processes have stopped, as a kubelet would keep it).
@@ -290,7 +292,58 @@ export class Store {
       current.metadata.deletionGracePeriodSeconds = opts.gracePeriodSeconds ?? 30;
       return this.update(type, current);
     }
+    if (opts.propagationPolicy === 'Foreground' && this.dependentsOf(current).length > 0) {
+      return this.deleteInForeground(type, current);
+    }
     return this.remove(type, ns, name, opts.propagationPolicy) ?? current;
+  }
+
+  private dependentsOf(owner: KubeObject): Array<[ResourceType, KubeObject]> {
+    const uid = owner.metadata.uid;
+    return [...this.allObjects()].filter(([, dep]) =>
+      dep.metadata.ownerReferences?.some((o) => o.uid === uid),
+    );
+  }
+
+  /**
+   * Foreground deletion: the owner stays, Terminating with the foregroundDeletion finalizer,
+   * until every dependent is gone (`kubectl delete --cascade=foreground` waits on exactly that).
+   */
+  private deleteInForeground(type: ResourceType, owner: KubeObject): KubeObject {
+    if (!owner.metadata.deletionTimestamp) {
+      owner.metadata.deletionTimestamp = nowTimestamp();
+      owner.metadata.finalizers = [
+        ...((owner.metadata.finalizers as string[] | undefined) ?? []),
+        'foregroundDeletion',
+      ];
+      owner = this.update(type, owner);
+    }
+    this.foreground.set(owner.metadata.uid!, type);
+    for (const [depType, dep] of this.dependentsOf(owner)) {
+      if (this.get(depType, dep.metadata.namespace, dep.metadata.name)) {
+        this.delete(depType, dep.metadata.namespace, dep.metadata.name, {
+          propagationPolicy: 'Foreground',
+        });
+      }
+    }
+    return this.get(type, owner.metadata.namespace, owner.metadata.name) ?? owner;
+  }
+
+  /** After a dependent went: an owner deleted in the foreground goes once nothing depends on it. */
+  private finishForegroundOwners(removed: KubeObject): void {
+    for (const ref of removed.metadata.ownerReferences ?? []) {
+      const type = this.foreground.get(ref.uid);
+      if (!type) continue;
+      const owner = [...(this.objects.get(keyOf(type))?.values() ?? [])].find(
+        (o) => o.metadata.uid === ref.uid,
+      );
+      if (!owner) {
+        this.foreground.delete(ref.uid);
+      } else if (this.dependentsOf(owner).length === 0) {
+        this.foreground.delete(ref.uid);
+        this.remove(type, owner.metadata.namespace, owner.metadata.name);
+      }
+    }
   }
 
   /** Removes an object for good and lets its dependents follow (garbage collection). */
@@ -319,6 +372,7 @@ export class Store {
         this.delete(depType, dep.metadata.namespace, dep.metadata.name);
       }
     }
+    this.finishForegroundOwners(current);
     if (current.metadata.namespace) this.finishNamespaceIfEmpty(current.metadata.namespace);
     return structuredClone(current);
   }
