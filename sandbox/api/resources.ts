@@ -18,6 +18,9 @@ export interface ResourceType {
   crd?: string;
 }
 
+/** The kinds `kubectl get all` lists. */
+const IN_CATEGORY_ALL = ['Pod', 'Service', 'Deployment', 'StatefulSet', 'ReplicaSet', 'Job'];
+
 const ALL_VERBS = [
   'create',
   'delete',
@@ -47,9 +50,7 @@ function builtin(
     singular: kind.toLowerCase(),
     namespaced,
     shortNames,
-    categories: ['all'].filter(() =>
-      ['Pod', 'Service', 'Deployment', 'StatefulSet', 'ReplicaSet', 'Job'].includes(kind),
-    ),
+    categories: IN_CATEGORY_ALL.includes(kind) ? ['all'] : [],
     subresources,
   };
 }
