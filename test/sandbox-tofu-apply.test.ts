@@ -146,6 +146,10 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
     t.equal(outputs.redis_master_service_dns.value, 'redis-shared-master.redis.svc.cluster.local');
     t.equal(outputs.redis_lb_ip.value, '127.0.0.203');
     t.equal((await tofu(['output', '-raw', 'redis_port'])).stdout.trim(), '6379');
+    t.match(
+      (await tofu(['state', 'list', 'module.redis_shared.kubernetes_secret_v1'])).stdout,
+      /^module\.redis_shared\.kubernetes_secret_v1\.credentials\["beersystem"\]\nmodule\.redis_shared\.kubernetes_secret_v1\.credentials\["redis"\]\n$/,
+    );
   });
 
   await t.test('no changes; variables from a var file and TF_VAR_; -target', async (t) => {

@@ -161,13 +161,18 @@ async function main(argv: string[]): Promise<number> {
       return show(options);
     case 'output':
       return output(options);
-    default:
-      process.stderr.write(
-        `Usage: tofu [-chdir=DIR] <version|init|validate|fmt|plan|apply|destroy|show|output> [options]\n` +
-          `(the sandbox's stand-in${command ? `; "${command}" is not supported` : ''})\n`,
-      );
-      return 1;
+    case 'state':
+      if (options.positional[0] !== 'list') break;
+      for (const address of Object.keys(readState().resources)) {
+        if (!options.positional[1] || address.startsWith(options.positional[1])) out(address);
+      }
+      return 0;
   }
+  process.stderr.write(
+    `Usage: tofu [-chdir=DIR] <version|init|validate|fmt|plan|apply|destroy|show|output|state list> [options]\n` +
+      `(the sandbox's stand-in${command ? `; "${[command, ...options.positional].join(' ')}" is not supported` : ''})\n`,
+  );
+  return 1;
 }
 
 function fmt(options: Options): number {
