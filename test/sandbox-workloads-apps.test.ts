@@ -225,4 +225,20 @@ t.test('beersystem stand-in and Prometheus', async (t) => {
       );
     },
   );
+
+  await t.test('a Prometheus that dies is started again', async (t) => {
+    const url = workloads.prometheusUrl();
+    const pidOf = () =>
+      workloads
+        .pids()
+        .find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('prometheus'));
+    const before = pidOf();
+    t.ok(before);
+    process.kill(before!, 'SIGKILL');
+    const after = await eventually('a new prometheus', async () => {
+      const pid = pidOf();
+      return pid !== undefined && pid !== before && (await fetch(`${url}/-/ready`)).ok && pid;
+    });
+    t.not(after, before);
+  });
 });

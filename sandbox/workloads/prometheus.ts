@@ -15,6 +15,7 @@ import type { SupervisedProcess } from './supervisor.ts';
 const PROMETHEUS_PORT = 9090;
 const SYNC_DEBOUNCE_MS = 100;
 const READY_TIMEOUT_MS = 30_000;
+const RESTART_DELAY_MS = 1000;
 const WATCHED_KINDS = new Set(['ServiceMonitor', 'PrometheusRule', 'Service', 'Pod']);
 
 export class PrometheusPlugin implements SandboxPlugin {
@@ -29,6 +30,8 @@ export class PrometheusPlugin implements SandboxPlugin {
   private ip = '';
   private lastConfig = '';
   private lastRules = '';
+  private stopping = false;
+  private restartTimer?: NodeJS.Timeout;
 
   constructor(state: WorkloadState) {
     this.state = state;
@@ -46,7 +49,31 @@ export class PrometheusPlugin implements SandboxPlugin {
     for (const sub of ['targets', 'rules', 'data'])
       mkdirSync(join(this.dir, sub), { recursive: true });
     this.writeFiles();
-    this.process = this.state.supervisor.spawn({
+    this.launch();
+    this.state.externalEndpoints.set(`${PROMETHEUS_SERVICE.namespace}/${PROMETHEUS_SERVICE.name}`, {
+      ip: this.ip,
+      port: PROMETHEUS_PORT,
+    });
+    this.unsubscribe = cluster.subscribe((event) => this.onEvent(event));
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (!(await httpOk(`${this.url}/-/ready`))) {
+      const problem = !this.process?.running
+        ? `prometheus exited; see ${this.state.prometheusLog}`
+        : Date.now() > deadline
+          ? `prometheus did not become ready within 30 s; see ${this.state.prometheusLog}`
+          : undefined;
+      if (problem) {
+        // A plugin whose start fails is not stopped by the API half: stop what this one began.
+        await this.stop();
+        throw new Error(problem);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Starts prometheus, and starts it again if it dies while the sandbox runs (as its pod would be). */
+  private launch(): void {
+    const child = this.state.supervisor.spawn({
       name: 'monitoring/prometheus',
       command: 'prometheus',
       args: [
@@ -59,21 +86,16 @@ export class PrometheusPlugin implements SandboxPlugin {
       ],
       logFile: this.state.prometheusLog,
     });
-    this.state.externalEndpoints.set(`${PROMETHEUS_SERVICE.namespace}/${PROMETHEUS_SERVICE.name}`, {
-      ip: this.ip,
-      port: PROMETHEUS_PORT,
+    this.process = child;
+    child.exited.then(() => {
+      if (this.stopping || this.process !== child) return;
+      this.restartTimer = setTimeout(() => this.launch(), RESTART_DELAY_MS);
     });
-    this.unsubscribe = cluster.subscribe((event) => this.onEvent(event));
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (!(await httpOk(`${this.url}/-/ready`))) {
-      if (!this.process.running)
-        throw new Error(`prometheus exited; see ${this.state.prometheusLog}`);
-      if (Date.now() > deadline) throw new Error('prometheus did not become ready within 30 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
     await this.syncing;
