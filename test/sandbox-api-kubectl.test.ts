@@ -453,6 +453,23 @@ t.test(
       'jsonpath={.status.phase}',
     ]);
     t.equal(kept, 'Bound', 'the claim of a removed ordinal stays');
+    const volume = await fx.kubectlOk([
+      'get',
+      'pvc',
+      'data-cache-1',
+      '-o',
+      'jsonpath={.spec.volumeName}',
+    ]);
+    const pv = await fx.kubectlOk([
+      'get',
+      'pv',
+      volume,
+      '-o',
+      'jsonpath={.status.phase} {.spec.claimRef.name} {.spec.capacity.storage}',
+    ]);
+    t.equal(pv, 'Bound data-cache-1 10Gi', 'local-path provisioned a volume for the claim');
+    await fx.kubectlOk(['delete', 'pvc', 'data-cache-1']);
+    await fx.kubectlOk(['wait', '--for=delete', `pv/${volume}`, '--timeout=30s']);
   },
 );
 

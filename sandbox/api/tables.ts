@@ -81,6 +81,16 @@ function externalIp(svc: KubeObject): string {
   return ips.length ? ips.join(',') : '<pending>';
 }
 
+function accessModes(modes: string[] | undefined): string {
+  const short: Record<string, string> = {
+    ReadWriteOnce: 'RWO',
+    ReadOnlyMany: 'ROX',
+    ReadWriteMany: 'RWX',
+    ReadWriteOncePod: 'RWOP',
+  };
+  return (modes ?? []).map((m) => short[m] ?? m).join(',');
+}
+
 function containersOf(o: KubeObject, field: 'name' | 'image'): string {
   return (o.spec?.template?.spec?.containers ?? [])
     .map((c: Record<string, string>) => c[field])
@@ -175,13 +185,18 @@ const COLUMNS: Record<string, Column[]> = {
     col('Status', (o) => o.status?.phase ?? 'Pending'),
     col('Volume', (o) => o.spec?.volumeName ?? ''),
     col('Capacity', (o) => o.status?.capacity?.storage ?? ''),
-    col('Access Modes', (o) =>
-      (o.status?.accessModes ?? [])
-        .map(
-          (m: string) =>
-            ({ ReadWriteOnce: 'RWO', ReadOnlyMany: 'ROX', ReadWriteMany: 'RWX' })[m] ?? m,
-        )
-        .join(','),
+    col('Access Modes', (o) => accessModes(o.status?.accessModes)),
+    col('StorageClass', (o) => o.spec?.storageClassName ?? ''),
+    age,
+  ],
+  '/PersistentVolume': [
+    name,
+    col('Capacity', (o) => o.spec?.capacity?.storage ?? ''),
+    col('Access Modes', (o) => accessModes(o.spec?.accessModes)),
+    col('Reclaim Policy', (o) => o.spec?.persistentVolumeReclaimPolicy ?? ''),
+    col('Status', (o) => o.status?.phase ?? 'Pending'),
+    col('Claim', (o) =>
+      o.spec?.claimRef ? `${o.spec.claimRef.namespace}/${o.spec.claimRef.name}` : '',
     ),
     col('StorageClass', (o) => o.spec?.storageClassName ?? ''),
     age,
