@@ -220,6 +220,25 @@ t.test('the sandbox with real workloads', async (t) => {
         `${sandbox.url}/api/v1/namespaces/beersystem/services/beersystem:8080/proxy/healthz`,
       );
       t.equal(health.status, 200, 'healthz through the service proxy');
+      const app = `${sandbox.url}/api/v1/namespaces/beersystem/services/beersystem:8080/proxy`;
+      const login = (await (await fetch(`${app}/login?user=rehearsal`)).json()) as {
+        session: string;
+      };
+      const session = (await (await fetch(`${app}/session?id=${login.session}`)).json()) as {
+        user: string;
+      };
+      t.equal(session.user, 'rehearsal', 'T041: login and session through the service proxy');
+      await fetch(`${app}/cache?key=beer&value=stout`);
+      t.same(
+        await (await fetch(`${app}/cache?key=beer`)).json(),
+        { key: 'beer', hit: true, value: 'stout' },
+        'T041: cache',
+      );
+      t.equal(
+        await redisCli(LB_IP, ['GET', 'beersystem:cache:beer'], password),
+        'stout',
+        'kept in redis-shared',
+      );
       t.match(
         await redisCli(LB_IP, ['CLIENT', 'LIST'], password),
         /name=beersystem/,
