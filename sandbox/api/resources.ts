@@ -14,6 +14,8 @@ export interface ResourceType {
   shortNames: string[];
   categories: string[];
   subresources: string[];
+  /** What discovery says the kind supports; every CRUD verb when absent. */
+  verbs?: string[];
   /** Set for kinds a CRD registered, so deleting the CRD removes them again. */
   crd?: string;
 }
@@ -74,13 +76,16 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
   builtin('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false, ['sc']),
   builtin('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
   // Answered, never stored: there is no RBAC, so every review says allowed.
-  builtin(
-    'authorization.k8s.io',
-    'v1',
-    'SelfSubjectAccessReview',
-    'selfsubjectaccessreviews',
-    false,
-  ),
+  {
+    ...builtin(
+      'authorization.k8s.io',
+      'v1',
+      'SelfSubjectAccessReview',
+      'selfsubjectaccessreviews',
+      false,
+    ),
+    verbs: ['create'],
+  },
   builtin(
     'apiextensions.k8s.io',
     'v1',
