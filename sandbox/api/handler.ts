@@ -259,7 +259,7 @@ export function createApiHandler(opts: ApiHandlerOptions) {
   function getOne(req: IncomingMessage, res: ServerResponse, r: ResourceRequest): void {
     const obj = store.mustGet(r.type, r.namespace, r.name!);
     if (r.subresource === 'log') {
-      servePodLog(store, opts.logs, obj, r.query, req, res);
+      servePodLog(store, opts.logs, obj, r.query, res);
       return;
     }
     if (r.subresource === 'scale') {

@@ -1,7 +1,7 @@
 // pods/<name>/log: the pod's log file as the runtime writes it, with tailLines, limitBytes and
 // follow (new lines stream until the pod stops running or the client goes away).
 import { createReadStream, existsSync, readFileSync, statSync, watch } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { KubeObject } from '../runtime.ts';
 import { badRequest } from './status.ts';
 import type { Store } from './store.ts';
@@ -16,7 +16,6 @@ export function servePodLog(
   source: LogSource,
   pod: KubeObject,
   query: URLSearchParams,
-  req: IncomingMessage,
   res: ServerResponse,
 ): void {
   const container = query.get('container') ?? pod.spec?.containers?.[0]?.name ?? '';
@@ -75,5 +74,5 @@ export function servePodLog(
     unsubscribe();
     res.end();
   };
-  req.on('close', stop);
+  res.on('close', stop);
 }
