@@ -330,6 +330,11 @@ async function daemon(args: string[]): Promise<void> {
       process.exit(2);
     }
   }
+  // A bug in one controller or plugin is logged; the daemon keeps serving so `down` still works.
+  process.on('uncaughtException', (err) => console.error(`sandbox: uncaught: ${err.stack ?? err}`));
+  process.on('unhandledRejection', (err) =>
+    console.error(`sandbox: unhandled rejection: ${(err as Error)?.stack ?? err}`),
+  );
   const sandbox = await startSandbox({ runDir: RUN_DIR, ...(runtime ? { runtime } : {}), plugins });
   let stopping = false;
   const shutdown = async () => {

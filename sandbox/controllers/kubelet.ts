@@ -53,7 +53,7 @@ export class Kubelet {
       !this.runs.get(obj.metadata.uid!)!.finished;
     this.unsubscribe = store.subscribe((change) => this.onChange(change));
     for (const pod of store.list(this.podType)) {
-      if (!pod.spec?.nodeName) setImmediate(() => this.schedule(pod));
+      if (!pod.spec?.nodeName) setImmediate(() => guarded(() => this.schedule(pod)));
     }
   }
 
@@ -64,7 +64,13 @@ export class Kubelet {
     for (const run of this.runs.values()) {
       clearTimeout(run.restartTimer);
       run.stopping = true;
-      if (run.handle) stopping.push(run.handle.stop().catch(() => undefined));
+      const handle = run.handle;
+      if (handle)
+        stopping.push(
+          Promise.resolve()
+            .then(() => handle.stop())
+            .catch(logFailure),
+        );
     }
     await Promise.all(stopping);
     this.runs.clear();
@@ -75,13 +81,13 @@ export class Kubelet {
     const pod = change.object;
     const uid = pod.metadata.uid!;
     if (change.type === 'ADDED' && !pod.spec?.nodeName) {
-      setImmediate(() => this.schedule(pod));
+      setImmediate(() => guarded(() => this.schedule(pod)));
     } else if (change.type === 'MODIFIED' && pod.metadata.deletionTimestamp) {
       const run = this.runs.get(uid);
-      if (run && !run.stopping) void this.terminate(run, true);
+      if (run && !run.stopping) this.terminate(run, true).catch(logFailure);
     } else if (change.type === 'DELETED') {
       const run = this.runs.get(uid);
-      if (run && !run.stopping) void this.terminate(run, false);
+      if (run && !run.stopping) this.terminate(run, false).catch(logFailure);
     }
   }
 
@@ -168,31 +174,32 @@ export class Kubelet {
       `Started container ${pod.spec.containers?.[0]?.name ?? 'main'}`,
     );
     handle.ready.then(
-      () => {
-        if (run.handle !== handle || run.stopping || run.finished) return;
-        const latest = this.current(run);
-        if (!latest) return;
-        this.patchStatus(latest, {
-          phase: 'Running',
-          podIP: latest.status?.podIP ?? this.fakePodIp(),
-          conditions: conditions({
-            PodScheduled: true,
-            Initialized: true,
-            ContainersReady: true,
-            Ready: true,
-          }),
-          containerStatuses: containerStatuses(latest, {
-            running: { startedAt: nowTimestamp() },
-            ready: true,
-            restartCount: run.restarts,
-          }),
-        });
-      },
+      () =>
+        guarded(() => {
+          if (run.handle !== handle || run.stopping || run.finished) return;
+          const latest = this.current(run);
+          if (!latest) return;
+          this.patchStatus(latest, {
+            phase: 'Running',
+            podIP: latest.status?.podIP ?? this.fakePodIp(),
+            conditions: conditions({
+              PodScheduled: true,
+              Initialized: true,
+              ContainersReady: true,
+              Ready: true,
+            }),
+            containerStatuses: containerStatuses(latest, {
+              running: { startedAt: nowTimestamp() },
+              ready: true,
+              restartCount: run.restarts,
+            }),
+          });
+        }),
       () => undefined,
     );
     handle.exited.then(
-      (code) => this.onExit(run, handle, code),
-      (err) => this.onExit(run, handle, 1, String(err)),
+      (code) => guarded(() => this.onExit(run, handle, code)),
+      (err) => guarded(() => this.onExit(run, handle, 1, String(err))),
     );
   }
 
@@ -245,7 +252,7 @@ export class Kubelet {
       'Warning',
     );
     const delay = Math.min(250 * 2 ** (run.restarts - 1), MAX_RESTART_BACKOFF_MS);
-    run.restartTimer = setTimeout(() => this.launch(run), delay);
+    run.restartTimer = setTimeout(() => guarded(() => this.launch(run)), delay);
   }
 
   private finish(run: PodRun, code: number, message?: string): void {
@@ -283,7 +290,9 @@ export class Kubelet {
         'Killing',
         `Stopping container ${pod.spec.containers?.[0]?.name ?? 'main'}`,
       );
-    const stopped = (run.handle?.stop() ?? Promise.resolve()).catch(() => undefined);
+    const stopped = Promise.resolve()
+      .then(() => run.handle?.stop())
+      .catch(logFailure);
     this.stops.add(stopped);
     await stopped;
     this.stops.delete(stopped);
@@ -302,6 +311,19 @@ export class Kubelet {
   isRunning(uid: string): boolean {
     const run = this.runs.get(uid);
     return !!run && !run.finished && !run.stopping;
+  }
+}
+
+function logFailure(err: unknown): void {
+  console.error(`sandbox: kubelet: ${(err as Error)?.stack ?? err}`);
+}
+
+/** Runs kubelet work from a timer or promise: a failure is logged, never a crashed sandbox. */
+function guarded(work: () => void): void {
+  try {
+    work();
+  } catch (err) {
+    logFailure(err);
   }
 }
 
