@@ -7,6 +7,7 @@ import { AuditLog, GENESIS_HASH, readAuditEntries, verifyAuditLog } from '../lib
 import { filterEntries, formatAuditTable, parseSince } from '../lib/audit-view.ts';
 import { REPO_ROOT } from '../lib/config.ts';
 import { clearSecretsForTests, registerSecret } from '../lib/mask.ts';
+import { withoutCoverage } from './helpers/run-cli.ts';
 
 const AUDIT_CLI = join(REPO_ROOT, 'runbooks/audit.mts');
 const TSX_LOADER = join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs');
@@ -201,7 +202,7 @@ t.test('2 processes × 500 concurrent appends give 1000 intact, unshuffled lines
           '500',
           String(id),
         ],
-        { stdio: ['ignore', 'inherit', 'inherit'] },
+        { stdio: ['ignore', 'inherit', 'inherit'], env: withoutCoverage() },
       );
       child.on('error', reject);
       child.on('exit', (code) => resolve(code ?? -1));
@@ -260,7 +261,8 @@ t.test(
   'audit.mts: --help, list --json, verify intact and broken, from another directory',
   async (t) => {
     const path = await logWith(3);
-    const run = (args: string[]) => spawnSync(AUDIT_CLI, args, { encoding: 'utf8', cwd: tmpdir() });
+    const run = (args: string[]) =>
+      spawnSync(AUDIT_CLI, args, { encoding: 'utf8', cwd: tmpdir(), env: withoutCoverage() });
     const help = run(['--help']);
     t.equal(help.status, 0);
     t.match(help.stdout, /Usage: \.\/runbooks\/audit\.mts/);

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { withoutCoverage } from './helpers/run-cli.ts';
 
 const run = (args: string[]) =>
   promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/compare.ts', ...args], {
     cwd: new URL('..', import.meta.url).pathname,
-    env: { ...process.env, FORCE_COLOR: '0' },
+    env: withoutCoverage({ FORCE_COLOR: '0' }),
   });
 
 t.test('bench:compare runs both tools side by side and ends with the ratio line', async (t) => {

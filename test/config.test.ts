@@ -5,6 +5,7 @@ import dotenv from 'dotenv';
 import t from 'tap';
 import { ConfigError, loadConfig, REPO_ROOT, SETTINGS } from '../lib/config.ts';
 import { formatDuration, parseDuration } from '../lib/duration.ts';
+import { withoutCoverage } from './helpers/run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'config-test-'));
 function envFile(text: string): string {
@@ -137,6 +138,7 @@ t.test('a config error from a runbook exits 2 with every problem and no stack tr
   const bad = envFile('REDIS_PORT=abc\nREDIS_LB_IP=192.168.4.300\n');
   const run = spawnSync(join(REPO_ROOT, 'runbooks/audit.mts'), ['--env-file', bad], {
     encoding: 'utf8',
+    env: withoutCoverage(),
   });
   t.equal(run.status, 2);
   t.match(run.stderr, /REDIS_PORT="abc": expected a TCP port/);
