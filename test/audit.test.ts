@@ -1,9 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { AuditLog, GENESIS_HASH, readAuditEntries, verifyAuditLog } from '../lib/audit.ts';
+import {
+  AuditLog,
+  GENESIS_HASH,
+  gitRevision,
+  readAuditEntries,
+  verifyAuditLog,
+} from '../lib/audit.ts';
 import { filterEntries, formatAuditTable, parseSince } from '../lib/audit-view.ts';
 import { REPO_ROOT } from '../lib/config.ts';
 import { clearSecretsForTests, registerSecret } from '../lib/mask.ts';
@@ -287,3 +293,57 @@ t.test(
     t.match(bad.stderr, /--since "soon"/);
   },
 );
+
+t.test('a lock left by a dead process is taken over; a live one is waited for', async (t) => {
+  const { spawnSync: run } = await import('node:child_process');
+  const { hostname } = await import('node:os');
+  const path = tempLog();
+  const dead = run('true').pid as number;
+  writeFileSync(`${path}.lock`, `${dead}@${hostname()}`);
+  const entry = await new AuditLog(path).append({ event: 'run-start' });
+  t.equal(entry.seq, 1, 'appended after removing the dead writer’s lock');
+  t.notOk(existsSync(`${path}.lock`), 'the lock is released after the append');
+
+  writeFileSync(`${path}.lock`, `${process.pid}@${hostname()}`);
+  const waiting = new AuditLog(path).append({ event: 'run-end' });
+  setTimeout(() => unlinkSync(`${path}.lock`), 100);
+  t.equal((await waiting).seq, 2, 'appended once the live holder let go');
+});
+
+t.test('a log whose last line is complete but not an entry is not appended to', async (t) => {
+  const path = tempLog();
+  writeFileSync(path, '{"hello":"world"}\n');
+  await t.rejects(new AuditLog(path).append({ event: 'run-start' }), {
+    message: /last line .* is not an audit entry/,
+  });
+});
+
+t.test('gitRevision reads HEAD through a loose ref, a packed ref or a detached head', async (t) => {
+  const { mkdirSync } = await import('node:fs');
+  const repo = mkdtempSync(join(tmpdir(), 'audit-git-'));
+  mkdirSync(join(repo, '.git/refs/heads'), { recursive: true });
+  const sha = 'abcdef0123456789abcdef0123456789abcdef01';
+  writeFileSync(join(repo, '.git/HEAD'), 'ref: refs/heads/main\n');
+  writeFileSync(join(repo, '.git/refs/heads/main'), `${sha}\n`);
+  t.equal(gitRevision(repo), 'abcdef012345');
+  unlinkSync(join(repo, '.git/refs/heads/main'));
+  writeFileSync(join(repo, '.git/packed-refs'), `# pack-refs\n${sha} refs/heads/main\n`);
+  t.equal(gitRevision(repo), 'abcdef012345');
+  writeFileSync(join(repo, '.git/HEAD'), `${sha}\n`);
+  t.equal(gitRevision(repo), 'abcdef012345');
+  t.equal(gitRevision(join(repo, 'nowhere')), null);
+  t.equal(gitRevision(REPO_ROOT)?.length, 12, 'this repository');
+});
+
+t.test('resolveAuditLogPath: --log wins, else AUDIT_LOG from the settings', async (t) => {
+  const { resolveAuditLogPath } = await import('../lib/audit-cli.ts');
+  t.equal(resolveAuditLogPath('/tmp/x/audit.jsonl', undefined), '/tmp/x/audit.jsonl');
+  const envPath = join(mkdtempSync(join(tmpdir(), 'audit-env-')), 'env');
+  writeFileSync(envPath, 'AUDIT_LOG=/var/tmp/elsewhere.jsonl\n');
+  const saved = process.env.AUDIT_LOG;
+  delete process.env.AUDIT_LOG;
+  t.teardown(() => {
+    if (saved !== undefined) process.env.AUDIT_LOG = saved;
+  });
+  t.equal(resolveAuditLogPath(undefined, envPath), '/var/tmp/elsewhere.jsonl');
+});
