@@ -92,6 +92,11 @@ function writeShellFiles(url: string): UpResult & { pid: number } {
       `export KUBECONFIG='${kubeconfig}'`,
       `export KUBECACHEDIR='${join(RUN_DIR, 'kube-cache')}'`,
       `export PATH='${bin}':"$PATH"`,
+      // The tofu stand-in applies only where its variables point, as the real root module does.
+      'export TF_VAR_kube_context=sandbox',
+      `export TF_VAR_kubeconfig_path='${kubeconfig}'`,
+      'export TF_VAR_lb_ip=127.0.0.203',
+      "export TF_VAR_private_cidr='127.0.0.0/24'",
       '',
     ].join('\n'),
   );
@@ -119,7 +124,7 @@ function printUsage(result: UpResult): void {
 
   source ${repoPath(result.env)}            # kubectl now talks to the sandbox
   kubectl get pods -A
-  ./runbooks/01-setup.mts --env-file ${repoPath(result.envSandbox)}
+  ./runbooks/<runbook>.mts --env-file ${repoPath(result.envSandbox)}
 
   npm run sandbox -- status | fault … | age 24h | down`);
 }
