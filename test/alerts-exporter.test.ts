@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parse as parseYaml } from 'yaml';
+import { renderTemplate } from '../sandbox/tofu/template.ts';
 import {
   freePort,
   type RedisServer,
@@ -16,7 +17,6 @@ import {
 } from './helpers/redis-server.ts';
 import { DASHBOARD_PATH, loadAlerts, metricNames } from './helpers/terraform-alerts.ts';
 import { loadModule, REDIS_SHARED_DIR, resolveValue } from './helpers/terraform-hcl.ts';
-import { renderTemplate } from './helpers/terraform-template.ts';
 
 const EXPORTER = process.env.REDIS_EXPORTER ?? 'prometheus-redis-exporter';
 const READY_TIMEOUT_MS = 15_000;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse as parseYaml, stringify } from 'yaml';
+import { renderTemplate, templateVariableNames } from '../sandbox/tofu/template.ts';
 import {
   ALERTS_PATH,
   CHECKLIST_PATH,
@@ -15,7 +16,6 @@ import {
 } from './helpers/terraform-alerts.ts';
 import { findTerraformBinary, renderWithCli } from './helpers/terraform-cli.ts';
 import { REPO_ROOT } from './helpers/terraform-hcl.ts';
-import { renderTemplate, templateVariableNames } from './helpers/terraform-template.ts';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'alerts');
 const PROMTOOL = process.env.PROMTOOL ?? 'promtool';

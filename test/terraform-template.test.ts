@@ -4,8 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { renderTemplate, templateVariableNames } from '../sandbox/tofu/template.ts';
 import { findTerraformBinary, renderWithCli } from './helpers/terraform-cli.ts';
-import { renderTemplate, templateVariableNames } from './helpers/terraform-template.ts';
 
 const vars = {
   name: 'redis',

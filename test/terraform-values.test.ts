@@ -5,10 +5,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
+import { renderTemplate, templateVariableNames } from '../sandbox/tofu/template.ts';
 import { redisCli, startRedisServer } from './helpers/redis-server.ts';
 import { findTerraformBinary, renderWithCli } from './helpers/terraform-cli.ts';
 import { loadModule, REDIS_SHARED_DIR, REPO_ROOT, resolveValue } from './helpers/terraform-hcl.ts';
-import { renderTemplate, templateVariableNames } from './helpers/terraform-template.ts';
 
 type Values = Record<string, unknown>;
 

@@ -1,84 +1,32 @@
-// templatefile() for the subset of Terraform's template language the modules use: `${a.b}`
-// interpolation, `%{ for x in list }…%{ endfor }`, `%{ if x }…%{ else }…%{ endif }`, the `~`
-// strip markers and the `$${` / `%%{` escapes. Anything else is an error, not a wrong rendering.
+// A renderer for the part of Terraform's template language our templates use: `${a.b.c}`
+// interpolation, `%{ for x in list }…%{ endfor }` and `%{ if name }…%{ else }…%{ endif }`, the
+// `~` whitespace strip markers and the `$${` / `%%{` escapes. Anything else is an error, so a
+// template that grows beyond this subset fails its test instead of rendering wrongly.
 
-type Token = { text: string } | { interp: string } | { directive: string[] };
+export type TemplateVars = Record<string, unknown>;
 
-export function renderTemplate(template: string, vars: Record<string, unknown>): string {
-  const tokens = tokenize(template);
-  let at = 0;
-  const render = (
-    scope: Record<string, unknown>,
-    until: string[],
-  ): { out: string; end: string } => {
-    let out = '';
-    while (at < tokens.length) {
-      const token = tokens[at++] as Token;
-      if ('text' in token) out += token.text;
-      else if ('interp' in token) out += scalar(token.interp, lookup(token.interp, scope));
-      else {
-        const [word = '', ...rest] = token.directive;
-        if (until.includes(word)) return { out, end: word };
-        if (word === 'for') {
-          const [name = '', inWord, listExpr = ''] = rest;
-          if (inWord !== 'in')
-            throw new Error(`unsupported directive %{ ${token.directive.join(' ')} }`);
-          const list = lookup(listExpr, scope);
-          if (!Array.isArray(list)) throw new Error(`"${listExpr}" is not a list`);
-          const bodyStart = at;
-          if (list.length === 0) {
-            skip(['endfor']);
-            continue;
-          }
-          for (const item of list) {
-            at = bodyStart;
-            out += render({ ...scope, [name]: item }, ['endfor']).out;
-          }
-        } else if (word === 'if') {
-          const condition = Boolean(lookup(rest.join(' '), scope));
-          if (condition) {
-            const branch = render(scope, ['else', 'endif']);
-            out += branch.out;
-            if (branch.end === 'else') skip(['endif']);
-          } else {
-            const end = skip(['else', 'endif']);
-            if (end === 'else') out += render(scope, ['endif']).out;
-          }
-        } else {
-          throw new Error(`unsupported directive %{ ${token.directive.join(' ')} }`);
-        }
-      }
-    }
-    if (until.length > 0) throw new Error(`missing %{ ${until.join(' or ')} }`);
-    return { out, end: '' };
-  };
-  // Moves past a block without rendering it, honouring nested blocks.
-  const skip = (until: string[]): string => {
-    let depth = 0;
-    while (at < tokens.length) {
-      const token = tokens[at++] as Token;
-      if (!('directive' in token)) continue;
-      const word = token.directive[0] ?? '';
-      if (word === 'for' || word === 'if') depth++;
-      else if ((word === 'endfor' || word === 'endif') && depth > 0) depth--;
-      else if (depth === 0 && until.includes(word)) return word;
-    }
-    throw new Error(`missing %{ ${until.join(' or ')} }`);
-  };
-  return render(vars, []).out;
-}
+type Token =
+  | { kind: 'text'; text: string }
+  | { kind: 'interp'; expr: string }
+  | { kind: 'directive'; words: string[] };
 
 function tokenize(template: string): Token[] {
   const tokens: Token[] = [];
   let text = '';
   let i = 0;
+  const pushText = () => {
+    if (text) tokens.push({ kind: 'text', text });
+    text = '';
+  };
   while (i < template.length) {
-    const three = template.slice(i, i + 3);
     const two = template.slice(i, i + 2);
-    if (three === '$${' || three === '%%{') {
+    const three = template.slice(i, i + 3);
+    if (three === `$\${` || three === '%%{') {
       text += three.slice(1);
       i += 3;
-    } else if (two === '${' || two === '%{') {
+      continue;
+    }
+    if (two === `\${` || two === '%{') {
       const end = template.indexOf('}', i + 2);
       if (end < 0) throw new Error(`unterminated ${two} at offset ${i}`);
       let inner = template.slice(i + 2, end);
@@ -86,40 +34,128 @@ function tokenize(template: string): Token[] {
         text = text.replace(/\s+$/, '');
         inner = inner.slice(1);
       }
-      const stripAfter = inner.endsWith('~');
-      if (stripAfter) inner = inner.slice(0, -1);
-      if (text) tokens.push({ text });
-      text = '';
+      let stripAfter = false;
+      if (inner.endsWith('~')) {
+        stripAfter = true;
+        inner = inner.slice(0, -1);
+      }
+      pushText();
       tokens.push(
-        two === '${' ? { interp: inner.trim() } : { directive: inner.trim().split(/\s+/) },
+        two === `\${`
+          ? { kind: 'interp', expr: inner.trim() }
+          : { kind: 'directive', words: inner.trim().split(/\s+/) },
       );
       i = end + 1;
-      if (stripAfter) while (i < template.length && /\s/.test(template[i] as string)) i++;
-    } else {
-      text += template[i];
-      i++;
+      if (stripAfter) {
+        while (i < template.length && /\s/.test(template[i] as string)) i++;
+      }
+      continue;
     }
+    text += template[i];
+    i++;
   }
-  if (text) tokens.push({ text });
+  pushText();
   return tokens;
 }
 
-function lookup(expr: string, scope: Record<string, unknown>): unknown {
-  if (!/^[A-Za-z_]\w*(\.\w+)*$/.test(expr))
-    throw new Error(`unsupported template expression "${expr}"`);
-  const [head = '', ...path] = expr.split('.');
+function lookup(expr: string, scope: TemplateVars): unknown {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(expr)) {
+    throw new Error(`unsupported template expression "${expr}" (only names and a.b.c paths)`);
+  }
+  const [head, ...path] = expr.split('.') as [string, ...string[]];
   if (!(head in scope)) throw new Error(`vars map does not contain key "${head}"`);
   let value = scope[head];
   for (const key of path) {
-    if (!value || typeof value !== 'object' || !(key in value))
+    if (!value || typeof value !== 'object' || !(key in value)) {
       throw new Error(`"${expr}": no attribute "${key}"`);
+    }
     value = (value as Record<string, unknown>)[key];
   }
   return value;
 }
 
-function scalar(expr: string, value: unknown): string {
+function stringify(expr: string, value: unknown): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  throw new Error(`"${expr}" is not a string, number or bool`);
+  throw new Error(`"${expr}" is not a string, number or bool and cannot be interpolated`);
+}
+
+interface Frame {
+  tokens: Token[];
+  pos: number;
+}
+
+/**
+ * Renders tokens until one of the `stops` directives. With `evaluate` false it only walks past
+ * the tokens (the body of a loop over an empty list, the branch not taken), like Terraform,
+ * which never evaluates what it does not render.
+ */
+function renderUntil(
+  frame: Frame,
+  scope: TemplateVars,
+  stops: string[],
+  evaluate = true,
+): [string, string] {
+  let out = '';
+  while (frame.pos < frame.tokens.length) {
+    const token = frame.tokens[frame.pos++] as Token;
+    if (token.kind === 'text') out += token.text;
+    else if (token.kind === 'interp') {
+      if (evaluate) out += stringify(token.expr, lookup(token.expr, scope));
+    } else {
+      const [word, ...rest] = token.words as [string, ...string[]];
+      if (stops.includes(word)) return [out, word];
+      if (word === 'for') {
+        const [name, inWord, listExpr] = rest;
+        if (!name || inWord !== 'in' || !listExpr || rest.length !== 3) {
+          throw new Error(`unsupported directive "%{ ${token.words.join(' ')} }"`);
+        }
+        const list = evaluate ? lookup(listExpr, scope) : [];
+        if (!Array.isArray(list)) throw new Error(`"${listExpr}" is not a list`);
+        const bodyStart = frame.pos;
+        renderUntil(frame, scope, ['endfor'], false);
+        const bodyEnd = frame.pos;
+        for (const item of list) {
+          frame.pos = bodyStart;
+          out += renderUntil(frame, { ...scope, [name]: item }, ['endfor'])[0];
+        }
+        frame.pos = bodyEnd;
+      } else if (word === 'if') {
+        if (rest.length !== 1) throw new Error(`unsupported condition "${rest.join(' ')}"`);
+        const cond = evaluate ? lookup(rest[0] as string, scope) : false;
+        if (typeof cond !== 'boolean') throw new Error(`"${rest[0]}" is not a bool`);
+        const [thenPart, stop] = renderUntil(frame, scope, ['else', 'endif'], evaluate && cond);
+        let elsePart = '';
+        if (stop === 'else') [elsePart] = renderUntil(frame, scope, ['endif'], evaluate && !cond);
+        out += cond ? thenPart : elsePart;
+      } else {
+        throw new Error(`unexpected directive "%{ ${token.words.join(' ')} }"`);
+      }
+    }
+  }
+  if (stops.length > 0) throw new Error(`missing %{ ${stops.join(' / ')} }`);
+  return [out, ''];
+}
+
+/** Renders like Terraform's templatefile(path, vars) for the supported subset. */
+export function renderTemplate(template: string, vars: TemplateVars): string {
+  const frame: Frame = { tokens: tokenize(template), pos: 0 };
+  return renderUntil(frame, vars, [])[0];
+}
+
+/** Names a template interpolates or loops over at top level (loop variables excluded). */
+export function templateVariableNames(template: string): string[] {
+  const names = new Set<string>();
+  const loopVars = new Set<string>();
+  for (const token of tokenize(template)) {
+    if (token.kind === 'directive' && token.words[0] === 'for') {
+      loopVars.add(token.words[1] as string);
+      names.add((token.words[3] as string).split('.')[0] as string);
+    } else if (token.kind === 'directive' && token.words[0] === 'if') {
+      names.add((token.words[1] as string).split('.')[0] as string);
+    } else if (token.kind === 'interp') {
+      names.add(token.expr.split('.')[0] as string);
+    }
+  }
+  return [...names].filter((n) => !loopVars.has(n)).sort();
 }

@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { renderTemplate, type TemplateVars } from '../../sandbox/tofu/template.ts';
 import { loadModule, REDIS_SHARED_DIR, REPO_ROOT, resolveValue } from './terraform-hcl.ts';
-import { renderTemplate, type TemplateVars } from './terraform-template.ts';
 
 export const ALERTS_PATH = join(REDIS_SHARED_DIR, 'alerts.yaml');
 export const DASHBOARD_PATH = join(REDIS_SHARED_DIR, 'dashboards', 'redis-shared.json');
