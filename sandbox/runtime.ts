@@ -79,6 +79,13 @@ export interface RunningPod {
   readonly logFile: string;
   /** Stops the pod's processes (SIGTERM, then SIGKILL after a grace period). */
   stop(): Promise<void>;
+  /**
+   * Optional: once `ready` resolved, the runtime keeps probing and tells the listener each time
+   * the pod's readiness changes (a partitioned replica goes not Ready, then Ready again), as a
+   * kubelet's periodic readiness probe would. A runtime without it leaves a pod Ready until it
+   * exits.
+   */
+  onReadinessChange?(listener: (ready: boolean) => void): void;
 }
 
 export interface PodRuntime {

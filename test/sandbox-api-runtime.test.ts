@@ -15,10 +15,13 @@ import { startTestSandbox } from './helpers/sandbox.ts';
 
 const POD: KindRef = { group: '', version: 'v1', kind: 'Pod' };
 const DEPLOYMENT: KindRef = { group: 'apps', version: 'v1', kind: 'Deployment' };
+const ENDPOINTS: KindRef = { group: '', version: 'v1', kind: 'Endpoints' };
 
 interface ControlledPod {
   pod: KubeObject;
   ready(): void;
+  /** Reports a change of readiness after `ready`, as a runtime's periodic probe would. */
+  setReady(ready: boolean): void;
   exit(code: number): void;
   stopped: boolean;
   /** When set, stop() waits for finishStop(); otherwise it stops at once. */
@@ -38,9 +41,13 @@ class ControlledRuntime implements PodRuntime {
     let exit!: (code: number) => void;
     let stopRequested!: () => void;
     let finishStop!: () => void;
+    const readinessListeners: Array<(ready: boolean) => void> = [];
     const controlled: ControlledPod = {
       pod,
       ready: () => ready(),
+      setReady: (value) => {
+        for (const listener of readinessListeners) listener(value);
+      },
       exit: (code) => exit(code),
       stopped: false,
       holdStop: false,
@@ -67,6 +74,9 @@ class ControlledRuntime implements PodRuntime {
           stopRequested();
           if (!controlled.holdStop) finishStop();
         }),
+      onReadinessChange: (listener) => {
+        readinessListeners.push(listener);
+      },
     };
     this.pods.push(controlled);
     for (const w of this.waiters.splice(0)) w(controlled);
@@ -157,6 +167,40 @@ t.test(
     await deletion;
     t.equal(cluster.get(POD, 'beersystem', name), undefined, 'gone once stopped');
     t.ok(restarted.stopped);
+  },
+);
+
+t.test(
+  'a Ready pod whose probe starts failing is not Ready and leaves the endpoints until it passes again',
+  async (t) => {
+    const runtime = new ControlledRuntime();
+    const started = startTestSandbox(t, { runtime });
+    for (const prefix of ['beersystem-', 'redis-', 'prometheus-'])
+      void runtime.next(prefix).then((p) => p.ready());
+    const fx = await started;
+    const { cluster } = fx.sandbox;
+    const redis = await runtime.next('redis-');
+    const name = redis.pod.metadata.name;
+    const endpoints = () =>
+      (cluster.get(ENDPOINTS, 'beersystem', 'redis')?.subsets ?? []) as Array<{
+        addresses?: Array<{ targetRef: { name: string } }>;
+        notReadyAddresses?: Array<{ targetRef: { name: string } }>;
+      }>;
+    const inEndpoints = (key: 'addresses' | 'notReadyAddresses') =>
+      endpoints().some((s) => (s[key] ?? []).some((a) => a.targetRef.name === name));
+    await until(cluster, ENDPOINTS, 'beersystem', () => inEndpoints('addresses'));
+
+    redis.setReady(false);
+    await until(cluster, ENDPOINTS, 'beersystem', () => inEndpoints('notReadyAddresses'));
+    const pod = cluster.get(POD, 'beersystem', name)!;
+    t.notOk(ready(pod), 'not Ready');
+    t.equal(pod.status.phase, 'Running', 'still running');
+    t.equal(pod.status.containerStatuses[0].restartCount, 0, 'not restarted');
+    t.notOk(inEndpoints('addresses'), 'no longer a ready address of its Service');
+
+    redis.setReady(true);
+    await until(cluster, ENDPOINTS, 'beersystem', () => inEndpoints('addresses'));
+    t.ok(ready(cluster.get(POD, 'beersystem', name)!), 'Ready again');
   },
 );
 

@@ -319,9 +319,35 @@ t.test('the sandbox with real workloads', async (t) => {
     });
     t.match(cut.message, /partitioned/);
     await until('replication down', async () => /master_link_status:down/.test(await info()));
+    const replicaReady = () =>
+      kubectl([
+        'get',
+        'pod',
+        'redis-shared-replicas-0',
+        '-n',
+        'redis',
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+      ]);
+    t.equal(
+      await until('the partitioned replica not Ready', async () =>
+        (await replicaReady()) === 'False' ? 'False' : undefined,
+      ),
+      'False',
+      'its readiness probe sees the cut link',
+    );
     const healed = await admin('/sandbox/fault', { args: ['heal'] });
     t.match(healed.message, /1 partition\(s\) lifted/);
     await until('replication up again', async () => /master_link_status:up/.test(await info()));
+    await kubectl([
+      'wait',
+      '--for=condition=Ready',
+      'pod/redis-shared-replicas-0',
+      '-n',
+      'redis',
+      '--timeout=30s',
+    ]);
+    t.equal(await replicaReady(), 'True', 'Ready again once healed');
     const bad = await admin('/sandbox/fault', { args: ['kill', 'redis/no-such-pod'] });
     t.equal(bad.status, 400);
     t.match(bad.message, /no running pod redis\/no-such-pod/);

@@ -173,27 +173,14 @@ export class Kubelet {
       'Started',
       `Started container ${pod.spec.containers?.[0]?.name ?? 'main'}`,
     );
+    const startedAt = nowTimestamp();
     handle.ready.then(
       () =>
         guarded(() => {
-          if (run.handle !== handle || run.stopping || run.finished) return;
-          const latest = this.current(run);
-          if (!latest) return;
-          this.patchStatus(latest, {
-            phase: 'Running',
-            podIP: latest.status?.podIP ?? this.fakePodIp(),
-            conditions: conditions({
-              PodScheduled: true,
-              Initialized: true,
-              ContainersReady: true,
-              Ready: true,
-            }),
-            containerStatuses: containerStatuses(latest, {
-              running: { startedAt: nowTimestamp() },
-              ready: true,
-              restartCount: run.restarts,
-            }),
-          });
+          this.reportReadiness(run, handle, startedAt, true);
+          handle.onReadinessChange?.((ready) =>
+            guarded(() => this.reportReadiness(run, handle, startedAt, ready)),
+          );
         }),
       () => undefined,
     );
@@ -201,6 +188,27 @@ export class Kubelet {
       (code) => guarded(() => this.onExit(run, handle, code)),
       (err) => guarded(() => this.onExit(run, handle, 1, String(err))),
     );
+  }
+
+  private reportReadiness(run: PodRun, handle: RunningPod, startedAt: string, ready: boolean) {
+    if (run.handle !== handle || run.stopping || run.finished) return;
+    const latest = this.current(run);
+    if (!latest) return;
+    this.patchStatus(latest, {
+      phase: 'Running',
+      podIP: latest.status?.podIP ?? this.fakePodIp(),
+      conditions: conditions({
+        PodScheduled: true,
+        Initialized: true,
+        ContainersReady: ready,
+        Ready: ready,
+      }),
+      containerStatuses: containerStatuses(latest, {
+        running: { startedAt },
+        ready,
+        restartCount: run.restarts,
+      }),
+    });
   }
 
   // A runtime that gives pods no address of their own (the fake one) leaves it to K3s's pod range.

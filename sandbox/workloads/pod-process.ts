@@ -20,6 +20,10 @@ export interface PodLaunch {
 }
 
 const PROBE_INTERVAL_MS = 50;
+/** How often a Ready pod is probed again (the chart's readiness probe runs every 5 s). */
+const READY_PROBE_INTERVAL_MS = 1000;
+/** Failed probes in a row before a Ready pod is reported not Ready, as `failureThreshold`. */
+const READY_FAILURE_THRESHOLD = 3;
 /** Exit code reported when the pod was stopped before its main process started. */
 const STOPPED_BEFORE_START = 137;
 /** How long after `fault kill` a pod's restart waits, as the kubelet's crash back-off would. */
@@ -58,6 +62,7 @@ export function launchPod(launch: PodLaunch): RunningPod {
   const ready = new Promise<void>((resolve) => {
     markReady = resolve;
   });
+  const readinessListeners: Array<(ready: boolean) => void> = [];
 
   const startMain = () => {
     if (stopped) return;
@@ -74,14 +79,30 @@ export function launchPod(launch: PodLaunch): RunningPod {
     void pollReadiness();
   };
 
-  // A pod that ends before it is ready never becomes ready: `ready` stays pending.
+  // A pod that ends before it is ready never becomes ready: `ready` stays pending. Once ready,
+  // the probe keeps running for as long as the main process does, so a replica whose link is
+  // cut stops being Ready (and leaves its Services' endpoints) like a cluster's would.
   const pollReadiness = async () => {
-    while (!stopped && record.main?.running) {
-      if (await launch.probe(record).catch(() => false)) {
-        if (!stopped && record.main?.running) markReady();
-        return;
+    const alive = () => !stopped && !!record.main?.running;
+    const probe = () => launch.probe(record).catch(() => false);
+    while (alive()) {
+      if (await probe()) {
+        if (alive()) markReady();
+        break;
       }
-      await new Promise((r) => setTimeout(r, PROBE_INTERVAL_MS));
+      await sleep(PROBE_INTERVAL_MS);
+    }
+    let isReady = true;
+    let failures = 0;
+    while (alive()) {
+      await sleep(READY_PROBE_INTERVAL_MS);
+      if (!alive()) return;
+      const ok = await probe();
+      failures = ok ? 0 : failures + 1;
+      const nowReady: boolean = isReady ? failures < READY_FAILURE_THRESHOLD : ok;
+      if (nowReady === isReady || !alive()) continue;
+      isReady = nowReady;
+      for (const listener of readinessListeners) listener(isReady);
     }
   };
 
@@ -105,7 +126,14 @@ export function launchPod(launch: PodLaunch): RunningPod {
       if (!record.main) settleExit(STOPPED_BEFORE_START);
       if (state.pods.get(key) === record) state.pods.delete(key);
     },
+    onReadinessChange(listener) {
+      readinessListeners.push(listener);
+    },
   };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function reportPodIP(cluster: ClusterAccess, namespace: string, name: string, ip: string): void {
