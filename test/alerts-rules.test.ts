@@ -81,32 +81,35 @@ t.test('alerts.yaml interpolates only runbook_base_url and release_name', async 
   }
 });
 
-t.test('US3 AS-2: at least 10 alerts with unique names, one per failure the module watches', async (t) => {
-  const names = alerts.rules.map((r) => r.alert);
-  t.ok(names.length >= 10, `${names.length} alerts`);
-  t.equal(new Set(names).size, names.length, 'no duplicate alert names');
-  // The module README's list: down, missing master, replication, memory, connections, rejected,
-  // persistence, evictions, hit rate, exporter scrape, then the early warnings and TN-99's
-  // slow-query and lag alerts.
-  for (const name of [
-    'RedisDown',
-    'RedisMissingMaster',
-    'RedisReplicationBroken',
-    'RedisOutOfMemory',
-    'RedisTooManyConnections',
-    'RedisRejectedConnections',
-    'RedisPersistenceFailure',
-    'RedisEvictingKeys',
-    'RedisLowHitRate',
-    'RedisExporterScrapeFailing',
-    'RedisHighMemoryUsage',
-    'RedisHighConnectionUsage',
-    'RedisSlowQueries',
-    'RedisReplicationLag',
-  ]) {
-    t.ok(names.includes(name), name);
-  }
-});
+t.test(
+  'US3 AS-2: at least 10 alerts with unique names, one per failure the module watches',
+  async (t) => {
+    const names = alerts.rules.map((r) => r.alert);
+    t.ok(names.length >= 10, `${names.length} alerts`);
+    t.equal(new Set(names).size, names.length, 'no duplicate alert names');
+    // The module README's list: down, missing master, replication, memory, connections, rejected,
+    // persistence, evictions, hit rate, exporter scrape, then the early warnings and TN-99's
+    // slow-query and lag alerts.
+    for (const name of [
+      'RedisDown',
+      'RedisMissingMaster',
+      'RedisReplicationBroken',
+      'RedisOutOfMemory',
+      'RedisTooManyConnections',
+      'RedisRejectedConnections',
+      'RedisPersistenceFailure',
+      'RedisEvictingKeys',
+      'RedisLowHitRate',
+      'RedisExporterScrapeFailing',
+      'RedisHighMemoryUsage',
+      'RedisHighConnectionUsage',
+      'RedisSlowQueries',
+      'RedisReplicationLag',
+    ]) {
+      t.ok(names.includes(name), name);
+    }
+  },
+);
 
 t.test('every alert has severity, summary, description and a runbook_url', async (t) => {
   const anchors = markdownAnchors(checklist);
