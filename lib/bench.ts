@@ -30,6 +30,11 @@ export interface BenchOptions {
   onProgress?: (progress: BenchProgress) => void;
   progressIntervalMs?: number;
   connectTimeoutMs?: number;
+  /**
+   * A connection whose replies stop for this long is closed and its commands in flight are
+   * counted as errors. Default 10,000 ms.
+   */
+  replyTimeoutMs?: number;
 }
 
 export interface BenchProgress {
@@ -158,7 +163,14 @@ function validate(opts: BenchOptions): void {
       throw new RangeError(`bench option ${name} must be a positive integer, got ${String(v)}`);
     }
   };
-  for (const k of ['connections', 'pipeline', 'totalOps', 'durationMs', 'keySpace'] as const) {
+  for (const k of [
+    'connections',
+    'pipeline',
+    'totalOps',
+    'durationMs',
+    'keySpace',
+    'replyTimeoutMs',
+  ] as const) {
     positive(k, opts[k]);
   }
   if (opts.valueSize !== undefined && (!Number.isInteger(opts.valueSize) || opts.valueSize < 0)) {
@@ -198,6 +210,7 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
   const keySpace = opts.keySpace ?? 100_000;
   const keyPrefix = opts.keyPrefix ?? 'runbook:bench:';
   const timeoutMs = opts.connectTimeoutMs ?? 2000;
+  const replyTimeoutMs = opts.replyTimeoutMs ?? 10_000;
   const key = keyPrefix + '0'.repeat(KEY_DIGITS);
   const setT = template(['SET', key, 'x'.repeat(opts.valueSize ?? 3)], 1);
   const getT = template(['GET', key], 1);
@@ -232,6 +245,16 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
       }, opts.progressIntervalMs ?? 1000)
     : undefined;
   progressTimer?.unref();
+  // A server that stops answering (paused, overloaded, a network cut that leaves the socket
+  // open) would otherwise keep the run waiting for replies forever.
+  const stallChecks: Array<(now: number) => void> = [];
+  const stallTimer = setInterval(
+    () => {
+      const now = performance.now();
+      for (const check of stallChecks) check(now);
+    },
+    Math.min(1000, Math.max(10, replyTimeoutMs / 4)),
+  );
 
   for (const conn of conns) {
     // One reusable batch buffer per connection: it is rewritten only after every reply of the
@@ -239,6 +262,7 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
     const batch = Buffer.alloc(pipeline * Math.max(setT.bytes.length, getT.bytes.length));
     let inFlight = 0;
     let sentAt = 0;
+    let lastReplyAt = 0;
     let done = false;
 
     const retire = () => {
@@ -264,11 +288,13 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
       issued += n;
       inFlight = n;
       sentAt = performance.now();
+      lastReplyAt = sentAt;
       conn.write(len === batch.length ? batch : batch.subarray(0, len));
     };
 
     conn.onReplies((replies, errs, first) => {
-      const micros = Math.max(1, Math.round((performance.now() - sentAt) * 1000));
+      lastReplyAt = performance.now();
+      const micros = Math.max(1, Math.round((lastReplyAt - sentAt) * 1000));
       histogram.recordValueWithCount(micros, replies);
       completed += replies;
       inFlight -= replies;
@@ -284,11 +310,19 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
       firstError ??= err ? err.message : 'connection closed by the server';
       retire();
     });
+    stallChecks.push((now) => {
+      if (done || inFlight <= 0 || now - lastReplyAt < replyTimeoutMs) return;
+      errors += inFlight;
+      firstError ??= `no reply from ${target.host}:${target.port} within ${replyTimeoutMs} ms`;
+      retire();
+      conn.close();
+    });
     sendBatch();
   }
 
   await finished;
   const elapsed = performance.now() - start;
+  clearInterval(stallTimer);
   if (progressTimer) clearInterval(progressTimer);
   for (const conn of conns) conn.close();
   if (opts.cleanup ?? true) await removeKeys(target, keyPrefix, timeoutMs);

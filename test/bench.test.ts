@@ -121,15 +121,65 @@ t.test('error replies are counted, with the first one as evidence', async (t) =>
   t.match(r.firstError, /unknown command/i);
 });
 
+/** Resolves at the first progress report that counts a completed operation. */
+function firstOperations(): { onProgress: (p: BenchProgress) => void; seen: Promise<void> } {
+  let seen: () => void = () => {};
+  const promise = new Promise<void>((resolve) => {
+    seen = resolve;
+  });
+  return {
+    onProgress: (p) => {
+      if (p.ops > 0) seen();
+    },
+    seen: promise,
+  };
+}
+
 t.test('a connection dropped by the server ends the run with an error, not a hang', async (t) => {
   const server = await startRedisServer(t, { password: PASSWORD });
-  const running = runBench(server.target, { connections: 4, durationMs: 30_000 });
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  const running = firstOperations();
+  // Far longer than the test's own timeout: only the dropped connections can end this run.
+  const bench = runBench(server.target, {
+    connections: 4,
+    durationMs: 3_600_000,
+    onProgress: running.onProgress,
+    progressIntervalMs: 20,
+  });
+  await running.seen;
   await redisCli(server, ['CLIENT', 'KILL', 'TYPE', 'normal']);
-  const r = await running;
-  t.ok(r.durationMs < 30_000, 'ended when the connections were gone');
+  const r = await bench;
+  t.ok(r.ops > 0);
+  t.ok(r.errors > 0, `${r.errors} commands in flight were lost and counted`);
   t.match(r.firstError, /closed|reset/i);
 });
+
+t.test(
+  'a server that stops answering mid-run ends it with the lost commands counted',
+  async (t) => {
+    const server = await startRedisServer(t, { password: PASSWORD });
+    t.teardown(() => redisCli(server, ['CLIENT', 'UNPAUSE']).catch(() => undefined));
+    const running = firstOperations();
+    const bench = runBench(server.target, {
+      connections: 3,
+      pipeline: 2,
+      setRatio: 1,
+      durationMs: 3_600_000,
+      replyTimeoutMs: 300,
+      cleanup: false,
+      onProgress: running.onProgress,
+      progressIntervalMs: 20,
+    });
+    await running.seen;
+    // Writes wait while the server is paused; the connections stay open, so only the reply
+    // timeout can end the run.
+    await redisCli(server, ['CLIENT', 'PAUSE', '3600000', 'WRITE']);
+    const r = await bench;
+    t.ok(r.ops > 0);
+    t.ok(r.errors >= 3, `${r.errors} commands without a reply counted as errors`);
+    t.match(r.firstError, /no reply from 127\.0\.0\.1:\d+ within 300 ms/);
+    t.notOk(leaksPassword(r));
+  },
+);
 
 t.test('a wrong password is refused with a masked error', async (t) => {
   const server = await startRedisServer(t, { password: PASSWORD });
@@ -176,6 +226,7 @@ t.test('invalid options are refused before connecting', async (t) => {
   await t.rejects(runBench(target, { setRatio: 2 }), RangeError);
   await t.rejects(runBench(target, { valueSize: -1 }), RangeError);
   await t.rejects(runBench(target, { keySpace: 10 ** 13 }), RangeError);
+  await t.rejects(runBench(target, { replyTimeoutMs: 0 }), RangeError);
 });
 
 t.test('RESP replies split into single bytes are reassembled', async (t) => {
