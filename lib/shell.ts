@@ -38,6 +38,8 @@ export interface CommandOptions {
   audit?: CommandAudit;
   auditReads?: boolean;
   timeoutMs?: number;
+  /** after a timeout or an interruption, how long SIGTERM has to work before SIGKILL follows */
+  killGraceMs?: number;
   /** how many times a transient failure is tried again (so at most retries + 1 attempts) */
   retries?: number;
   backoff?: BackoffPolicy;
@@ -71,6 +73,7 @@ export interface CommandResult {
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_KILL_GRACE_MS = 10_000;
 export const DEFAULT_RETRIES = 4;
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 8_000 };
 const ERROR_TAIL_CHARS = 2_000;
@@ -161,14 +164,21 @@ async function attemptOnce(argv: readonly string[], options: CommandOptions): Pr
   let timedOut = false;
   let aborted = false;
   let settled = false;
-  const kill = () => {
+  let forceKill: NodeJS.Timeout | undefined;
+  const signal = (name: 'SIGTERM' | 'SIGKILL') => {
     if (settled) return;
     try {
       // zx signals the whole process tree, so a command's own children stop too.
-      child.kill('SIGTERM').catch(() => undefined);
+      child.kill(name).catch(() => undefined);
     } catch {
       // it exited between the check and the kill
     }
+  };
+  const kill = () => {
+    if (forceKill) return;
+    signal('SIGTERM');
+    // A command that ignores SIGTERM, or takes too long over it, would make the timeout a hang.
+    forceKill = setTimeout(() => signal('SIGKILL'), options.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
   };
   const timer = setTimeout(() => {
     timedOut = true;
@@ -185,6 +195,7 @@ async function attemptOnce(argv: readonly string[], options: CommandOptions): Pr
   } finally {
     settled = true;
     clearTimeout(timer);
+    clearTimeout(forceKill);
     options.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -219,18 +219,47 @@ t.test('retries stop at the cap and the error says how many attempts were made',
   t.match(err.message, /after 3 attempts/);
 });
 
+/** `sh` that records its pid in `pidFile`, runs `prelude`, then becomes `sleep 600`. */
+function sleeper(pidFile: string, prelude = ''): string[] {
+  return ['sh', '-c', `${prelude}echo $$ > "$1"; exec sleep 600`, 'sh', pidFile];
+}
+
+function isRunning(pidFile: string): boolean {
+  // Read outside the try: a command that never started must fail the test, not pass it.
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 t.test('a command that outlives its timeout is killed and not retried', async (t) => {
-  const started = Date.now();
-  const err = (await runCommand(['sh', '-c', 'echo connection refused >&2; sleep 30'], {
+  const pidFile = join(tempDir(t), 'pid');
+  const err = (await runCommand(sleeper(pidFile, 'echo connection refused >&2; '), {
     kind: 'read',
     timeoutMs: 300,
     backoff: FAST,
   }).catch((e) => e)) as CommandError;
   t.type(err, CommandError);
   t.ok(err.timedOut);
-  t.equal(err.attempts, 1);
+  t.equal(err.attempts, 1, 'the transient-looking output did not make a timeout retried');
   t.match(err.message, /timed out after 300 ms/);
-  t.ok(Date.now() - started < 10_000, 'the sleep did not run to its end');
+  t.notOk(isRunning(pidFile), 'the command is no longer running');
+});
+
+t.test('a command that ignores SIGTERM is killed once the grace period is over', async (t) => {
+  const pidFile = join(tempDir(t), 'pid');
+  const err = (await runCommand(sleeper(pidFile, 'trap "" TERM; '), {
+    kind: 'read',
+    timeoutMs: 200,
+    killGraceMs: 200,
+  }).catch((e) => e)) as CommandError;
+  t.type(err, CommandError);
+  t.ok(err.timedOut);
+  t.match(err.message, /timed out after 200 ms/);
+  t.notOk(isRunning(pidFile), 'SIGKILL ended what SIGTERM could not');
 });
 
 t.test('aborting the signal stops a running command', async (t) => {
