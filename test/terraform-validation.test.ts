@@ -10,11 +10,13 @@ import {
   loadModule,
   MIGRATION_DIR,
   REDIS_SHARED_DIR,
+  ROOT_MODULE_DIR,
   variableDefaults,
 } from './helpers/terraform-hcl.ts';
 import {
   migrationValidations,
   redisSharedValidations,
+  rootValidations,
   type ValidationPort,
 } from './helpers/terraform-validation.ts';
 
@@ -141,6 +143,19 @@ const migrationCases: Case[] = [
   good('redis_port', 6379),
   bad('redis_port', 0),
   bad('redis_port', 70000),
+  good('secret_name', 'redis-credentials'),
+  bad('secret_name', 'Redis_Credentials'),
+  good('secret_key', 'redis.password_1'),
+  bad('secret_key', 'redis password'),
+  bad('secret_key', ''),
+];
+
+const rootCases: Case[] = [
+  good('kubeconfig_path', '/etc/rancher/k3s/k3s.yaml'),
+  bad('kubeconfig_path', ''),
+  good('kube_context', 'chocolandiadc-mvp'),
+  bad('kube_context', ''),
+  bad('kube_context', '  '),
 ];
 
 const show = (v: unknown) => JSON.stringify(v);
@@ -224,3 +239,10 @@ const redisShared = await loadModule(REDIS_SHARED_DIR);
 const migration = await loadModule(MIGRATION_DIR);
 await checkModule(t, 'redis-shared', redisShared, redisSharedValidations, redisSharedCases);
 await checkModule(t, 'beersystem-migration', migration, migrationValidations, migrationCases);
+await checkModule(
+  t,
+  'chocolandiadc-mvp',
+  await loadModule(ROOT_MODULE_DIR),
+  rootValidations,
+  rootCases,
+);

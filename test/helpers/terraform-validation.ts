@@ -122,4 +122,14 @@ export const migrationValidations: Record<string, ValidationPort> = {
   redis_host: (v) =>
     matches(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, v),
   redis_port: (v) => isWhole(v) && v >= 1 && v <= 65535,
+  secret_name: (v) => matches(DNS_SUBDOMAIN, v),
+  secret_key: (v) => matches(/^[-._a-zA-Z0-9]{1,253}$/, v),
+};
+
+const nonBlank = (v: unknown) => typeof v === 'string' && v.trim().length > 0;
+
+/** Ports of terraform/environments/chocolandiadc-mvp/variables.tf. */
+export const rootValidations: Record<string, ValidationPort> = {
+  kubeconfig_path: nonBlank,
+  kube_context: nonBlank,
 };

@@ -3,12 +3,24 @@ variable "kubeconfig_path" {
   description = "Kubeconfig the providers read."
   type        = string
   default     = "~/.kube/config"
+
+  validation {
+    condition     = length(trimspace(var.kubeconfig_path)) > 0
+    error_message = "kubeconfig_path must be the path of a kubeconfig file, e.g. \"~/.kube/config\"."
+  }
 }
 
 variable "kube_context" {
   description = "Kube context to apply to; the runbooks pin the same one (KUBE_CONTEXT)."
   type        = string
   default     = "chocolandiadc-mvp"
+
+  # An empty context makes the providers fall back to the kubeconfig's current context, which
+  # is exactly the apply-to-the-wrong-cluster accident the explicit context is there to prevent.
+  validation {
+    condition     = length(trimspace(var.kube_context)) > 0
+    error_message = "kube_context must name a context of the kubeconfig, e.g. \"chocolandiadc-mvp\" (an empty value would apply to whatever context is current)."
+  }
 }
 
 # redis-shared (013-research.md, Decisions 4, 6, 7, 9, 10)

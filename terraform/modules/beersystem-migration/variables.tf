@@ -57,10 +57,20 @@ variable "secret_name" {
   description = "Secret in the beersystem namespace that holds the password (replicated by module redis-shared)."
   type        = string
   default     = "redis-credentials"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", var.secret_name))
+    error_message = "secret_name must be a DNS-1123 subdomain naming the Secret, e.g. \"redis-credentials\"."
+  }
 }
 
 variable "secret_key" {
   description = "Key of the password inside that Secret."
   type        = string
   default     = "redis-password"
+
+  validation {
+    condition     = can(regex("^[-._a-zA-Z0-9]{1,253}$", var.secret_key))
+    error_message = "secret_key must be a Secret data key (letters, digits, '-', '_' or '.'), e.g. \"redis-password\"."
+  }
 }
