@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -18,8 +18,12 @@ import { withoutCoverage } from './helpers/run-cli.ts';
 const AUDIT_CLI = join(REPO_ROOT, 'runbooks/audit.mts');
 const TSX_LOADER = join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs');
 
+// Every log, lock and fake repository of this file lives under one directory, removed at the end.
+const root = mkdtempSync(join(tmpdir(), 'audit-test-'));
+t.teardown(() => rmSync(root, { recursive: true, force: true }));
+
 function tempLog(): string {
-  return join(mkdtempSync(join(tmpdir(), 'audit-test-')), 'audit.jsonl');
+  return join(mkdtempSync(join(root, 'log-')), 'audit.jsonl');
 }
 
 async function logWith(n: number): Promise<string> {
@@ -90,7 +94,7 @@ t.test('entries chain: seq counts from 1, each prev is the previous hash', async
 });
 
 t.test('an absent log lists nothing and verifies as intact', async (t) => {
-  const path = join(mkdtempSync(join(tmpdir(), 'audit-none-')), 'audit.jsonl');
+  const path = join(mkdtempSync(join(root, 'none-')), 'audit.jsonl');
   t.same(await readAuditEntries(path), []);
   t.same(await verifyAuditLog(path), { ok: true, entries: 0 });
 });
@@ -305,8 +309,16 @@ t.test('a lock left by a dead process is taken over; a live one is waited for', 
   t.notOk(existsSync(`${path}.lock`), 'the lock is released after the append');
 
   writeFileSync(`${path}.lock`, `${process.pid}@${hostname()}`);
-  const waiting = new AuditLog(path).append({ event: 'run-end' });
-  setTimeout(() => unlinkSync(`${path}.lock`), 100);
+  let appended = false;
+  const waiting = new AuditLog(path).append({ event: 'run-end' }).then((entry) => {
+    appended = true;
+    return entry;
+  });
+  // The live holder keeps the lock for a while; nothing may be written until it lets go.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.notOk(appended, 'no append while a live process holds the lock');
+  t.equal(readFileSync(path, 'utf8').trim().split('\n').length, 1, 'the log is untouched');
+  unlinkSync(`${path}.lock`);
   t.equal((await waiting).seq, 2, 'appended once the live holder let go');
 });
 
@@ -320,7 +332,7 @@ t.test('a log whose last line is complete but not an entry is not appended to', 
 
 t.test('gitRevision reads HEAD through a loose ref, a packed ref or a detached head', async (t) => {
   const { mkdirSync } = await import('node:fs');
-  const repo = mkdtempSync(join(tmpdir(), 'audit-git-'));
+  const repo = mkdtempSync(join(root, 'git-'));
   mkdirSync(join(repo, '.git/refs/heads'), { recursive: true });
   const sha = 'abcdef0123456789abcdef0123456789abcdef01';
   writeFileSync(join(repo, '.git/HEAD'), 'ref: refs/heads/main\n');
@@ -338,7 +350,7 @@ t.test('gitRevision reads HEAD through a loose ref, a packed ref or a detached h
 t.test('resolveAuditLogPath: --log wins, else AUDIT_LOG from the settings', async (t) => {
   const { resolveAuditLogPath } = await import('../lib/audit-cli.ts');
   t.equal(resolveAuditLogPath('/tmp/x/audit.jsonl', undefined), '/tmp/x/audit.jsonl');
-  const envPath = join(mkdtempSync(join(tmpdir(), 'audit-env-')), 'env');
+  const envPath = join(mkdtempSync(join(root, 'env-')), 'env');
   writeFileSync(envPath, 'AUDIT_LOG=/var/tmp/elsewhere.jsonl\n');
   const saved = process.env.AUDIT_LOG;
   delete process.env.AUDIT_LOG;

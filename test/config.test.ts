@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dotenv from 'dotenv';
@@ -8,6 +8,7 @@ import { formatDuration, parseDuration } from '../lib/duration.ts';
 import { withoutCoverage } from './helpers/run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'config-test-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 function envFile(text: string): string {
   const path = join(dir, `env-${Math.random().toString(36).slice(2)}`);
   writeFileSync(path, text);
