@@ -77,6 +77,11 @@ export interface RunningPod {
   readonly exited: Promise<number>;
   /** Where this pod's output is kept: `kubectl logs` reads it. */
   readonly logFile: string;
+  /**
+   * Optional: the log of a container that is not the main one (container name → file), for
+   * `kubectl logs -c <container>`; a container not named here shares `logFile`.
+   */
+  readonly containerLogFiles?: Readonly<Record<string, string>>;
   /** Stops the pod's processes (SIGTERM, then SIGKILL after a grace period). */
   stop(): Promise<void>;
   /**

@@ -777,6 +777,35 @@ t.test(
     );
     const tail = await fx.kubectlOk(['logs', '--tail=2', '-n', 'beersystem', `pod/${replacement}`]);
     t.equal(tail, 'second\nthird\n');
+    const named = await fx.kubectlOk([
+      'logs',
+      '-c',
+      'redis',
+      '-n',
+      'beersystem',
+      `pod/${replacement}`,
+    ]);
+    t.match(named, /third/, 'logs -c <the pod container> reads its log');
+    const unknown = await fx.kubectl([
+      'logs',
+      '-c',
+      'nope',
+      '-n',
+      'beersystem',
+      `pod/${replacement}`,
+    ]);
+    t.equal(unknown.code, 1);
+    t.match(unknown.stderr, `container nope is not valid for pod ${replacement}`);
+    // kubectl checks the name itself; other clients (client-node) rely on the server's answer.
+    const refused = await fetch(
+      `${fx.sandbox.url}/api/v1/namespaces/beersystem/pods/${replacement}/log?container=nope`,
+    );
+    t.equal(refused.status, 400);
+    t.match(
+      ((await refused.json()) as { message: string }).message,
+      `container nope is not valid for pod ${replacement}; its containers: redis`,
+      'the server refuses an unknown container, naming the ones there are',
+    );
   },
 );
 

@@ -262,6 +262,16 @@ t.test('the sandbox with real workloads', async (t) => {
         return pods.length === 2 && pods;
       });
       t.same(up, ['redis-shared-master-0', 'redis-shared-replicas-0']);
+      const containerLog = (container: string) =>
+        kubectl(['logs', 'redis-shared-master-0', '-n', 'redis', '-c', container]);
+      const exporterLog = await containerLog('metrics');
+      t.match(exporterLog, /Redis Metrics Exporter/, 'logs -c metrics is the exporter output');
+      t.notMatch(exporterLog, /Ready to accept connections/, 'and not the Redis log');
+      t.match(
+        await containerLog('redis'),
+        /Ready to accept connections/,
+        'logs -c redis is the Redis output',
+      );
       t.match(
         await kubectl([
           'logs',

@@ -7,7 +7,7 @@ import { badRequest } from './status.ts';
 import type { Store } from './store.ts';
 
 export interface LogSource {
-  logFileOf(uid: string): string | undefined;
+  logFileOf(uid: string, container: string): string | undefined;
   isRunning(uid: string): boolean;
 }
 
@@ -19,7 +19,13 @@ export function servePodLog(
   res: ServerResponse,
 ): void {
   const container = query.get('container') ?? pod.spec?.containers?.[0]?.name ?? '';
-  const file = source.logFileOf(pod.metadata.uid!);
+  const names: string[] = (pod.spec?.containers ?? []).map((c: { name: string }) => c.name);
+  if (!names.includes(container)) {
+    throw badRequest(
+      `container ${container} is not valid for pod ${pod.metadata.name}; its containers: ${names.join(', ')}`,
+    );
+  }
+  const file = source.logFileOf(pod.metadata.uid!, container);
   if (!file || !existsSync(file)) {
     throw badRequest(
       `container "${container}" in pod "${pod.metadata.name}" is waiting to start: ContainerCreating`,

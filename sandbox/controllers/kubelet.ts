@@ -37,7 +37,7 @@ export class Kubelet {
   private nextIp = 0;
   private readonly stops = new Set<Promise<void>>();
   // Kept after a pod finished, so a completed Job's logs stay readable.
-  private readonly logFiles = new Map<string, string>();
+  private readonly logFiles = new Map<string, Pick<RunningPod, 'logFile' | 'containerLogFiles'>>();
 
   constructor(private readonly opts: KubeletOptions) {
     this.podType = opts.store.registry.byKind({ group: '', kind: 'Pod' })!;
@@ -167,7 +167,10 @@ export class Kubelet {
       return;
     }
     run.handle = handle;
-    this.logFiles.set(run.uid, handle.logFile);
+    this.logFiles.set(run.uid, {
+      logFile: handle.logFile,
+      containerLogFiles: handle.containerLogFiles,
+    });
     this.opts.record(
       pod,
       'Started',
@@ -310,9 +313,10 @@ export class Kubelet {
     }
   }
 
-  /** The log file of a pod's current (or last) run, for `kubectl logs`. */
-  logFileOf(uid: string): string | undefined {
-    return this.logFiles.get(uid);
+  /** The log file of a container of a pod's current (or last) run, for `kubectl logs`. */
+  logFileOf(uid: string, container: string): string | undefined {
+    const files = this.logFiles.get(uid);
+    return files?.containerLogFiles?.[container] ?? files?.logFile;
   }
 
   /** True while the pod's processes may still write to its log (`logs --follow` keeps reading). */

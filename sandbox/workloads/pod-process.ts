@@ -12,6 +12,8 @@ export interface PodLaunch {
   pod: KubeObject;
   cluster: ClusterAccess;
   logFile: string;
+  /** Logs of the containers that do not write to `logFile` (the exporter sidecar's). */
+  containerLogFiles?: Record<string, string>;
   /** Milliseconds to wait before starting the main process (sidecars don't wait). */
   delayMs?: number;
   startSidecars?: (record: PodProcesses) => SupervisedProcess[];
@@ -119,6 +121,7 @@ export function launchPod(launch: PodLaunch): RunningPod {
     ready,
     exited,
     logFile: launch.logFile,
+    ...(launch.containerLogFiles ? { containerLogFiles: launch.containerLogFiles } : {}),
     async stop() {
       stopped = true;
       if (delayTimer) clearTimeout(delayTimer);

@@ -40,6 +40,7 @@ export function startRedisPod(
   const redis = containers.find((c) => !isExporter(c)) ?? {};
   const exporter = containers.find(isExporter);
   const logFile = state.logFile(namespace, name);
+  const exporterLog = state.logFile(namespace, name, 'metrics');
   const dir = state.podDir(namespace, name);
 
   return launchPod({
@@ -47,6 +48,7 @@ export function startRedisPod(
     pod,
     cluster,
     logFile,
+    containerLogFiles: exporter?.name ? { [exporter.name]: exporterLog } : undefined,
     delayMs: killBackoff(state, namespace, name),
     startSidecars: (record) => {
       if (!exporter) return [];
@@ -66,7 +68,7 @@ export function startRedisPod(
           ],
           // The exporter reads the password from its environment, never from argv.
           env: password ? { REDIS_PASSWORD: password } : {},
-          logFile: state.logFile(namespace, name, 'metrics'),
+          logFile: exporterLog,
         }),
       ];
     },
