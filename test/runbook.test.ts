@@ -22,6 +22,24 @@ import {
 } from '../lib/runbook.ts';
 import { makeRunbookEnv, type RunbookEnv } from './helpers/runbook-env.ts';
 
+/** Polls `condition` until it holds; gives up (failing the test) after `timeoutMs`. */
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 class Capture {
   text = '';
   isTTY = false;
@@ -591,6 +609,7 @@ t.test(
   async (t) => {
     const sandbox = makeRunbookEnv(t);
     const controller = new AbortController();
+    const pidFile = join(sandbox.dir, 'sleep.pid');
     let cleaned = 0;
     const blocking = markerRunbook(sandbox, {
       cleanup: () => {
@@ -604,16 +623,23 @@ t.test(
           risk: 'read',
           done: () => existsSync(join(sandbox.dir, 'two')),
           run: async (ctx) => {
-            setTimeout(() => controller.abort(), 50);
-            await ctx.run(['sleep', '60'], { kind: 'read' });
+            const sleeping = ctx.run(
+              ['sh', '-c', 'echo $$ > "$1"; exec sleep 600', 'sh', pidFile],
+              { kind: 'read' },
+            );
+            // Interrupt once the command is really running, as an operator's Ctrl-C would.
+            await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'));
+            controller.abort();
+            await sleeping;
           },
         },
       ],
     });
-    const started = Date.now();
     const out = await execute(blocking, sandbox, [...ALL, '--json'], { signal: controller.signal });
     t.equal(out.code, 130);
-    t.ok(Date.now() - started < 30_000, 'the sleep was stopped');
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await until(() => !processExists(pid));
+    t.pass('the interrupted command was stopped');
     t.equal(cleaned, 1);
     t.match(out.entries.at(-1), { event: 'run-end', outcome: 'interrupted' });
     t.match(
