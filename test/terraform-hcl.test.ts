@@ -202,6 +202,16 @@ t.test(
   },
 );
 
+t.test('US4: the migration README says what to revert and what to scale back', async (t) => {
+  const readme = await readFile(join(MIGRATION_DIR, 'README.md'), 'utf8');
+  const rollback = readme.split(/^## Rollback$/m)[1] ?? '';
+  t.ok(rollback, 'a Rollback section');
+  t.match(rollback, /kubectl scale deployment beersystem -n beersystem --replicas=0/);
+  t.match(rollback, /tofu apply -var enable_beersystem_migration=false/, 'revert by the switch');
+  t.match(rollback, /kubectl set env deployment\/beersystem -n beersystem/, 'restore old values');
+  t.match(rollback, /kubectl scale deployment redis -n beersystem --replicas=1/, 'old Redis up');
+});
+
 t.test('root module: the variable names and defaults the runbooks and sandbox use', async (t) => {
   const rdefaults = variableDefaults(root);
   t.same(Object.keys(root.variables).sort(), [

@@ -222,6 +222,17 @@ t.test(
   },
 );
 
+t.test('the README records the disabled-commands decision the values carry out', async (t) => {
+  const readme = await readFile(join(REDIS_SHARED_DIR, 'README.md'), 'utf8');
+  const decision = /^- \*\*Dangerous commands\.\*\*[\s\S]*?(?=^- \*\*|^#)/m.exec(readme)?.[0] ?? '';
+  t.ok(decision, 'a "Dangerous commands" paragraph');
+  const disabled = (at(values, 'master.disableCommands') as string[]).map((c) => `\`${c}\``);
+  const list = `${disabled.slice(0, -1).join(', ')} and ${disabled.at(-1)}`;
+  t.match(decision.replace(/\s+/g, ' '), `${list} are renamed away`, 'the disabled list, in full');
+  t.match(decision, /\*\*`CONFIG` stays enabled\*\*/, 'CONFIG is kept, and said so');
+  t.match(decision, /redis_exporter/, 'with the reason: the exporter reads CONFIG');
+});
+
 t.test('a real redis-server accepts commonConfiguration and applies it', async (t) => {
   const lines = String(values.commonConfiguration)
     .split('\n')
