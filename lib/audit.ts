@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
+import { processIsAlive } from './lock.ts';
 import { maskDeep } from './mask.ts';
 import type { Risk } from './risk.ts';
 
@@ -204,19 +205,10 @@ async function removeIfStale(lockPath: string): Promise<boolean> {
   }
   const [pidText, host] = owner.split('@');
   const pid = Number(pidText);
-  const deadOwner = host === hostname() && Number.isInteger(pid) && pid > 0 && !isAlive(pid);
+  const deadOwner = host === hostname() && Number.isInteger(pid) && pid > 0 && !processIsAlive(pid);
   if (!deadOwner && Date.now() - mtimeMs < STALE_LOCK_MS) return false;
   await unlink(lockPath).catch(() => undefined);
   return true;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export type AuditProblemReason =

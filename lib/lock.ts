@@ -38,7 +38,8 @@ export interface FileRunLockOptions {
   now?: () => number;
 }
 
-function processIsAlive(pid: number): boolean {
+/** Whether a process of this host exists; the test both lock files use for a dead holder. */
+export function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
