@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { createServer, type Socket } from 'node:net';
 import t from 'tap';
 import {
   type BenchProgress,
@@ -9,7 +7,7 @@ import {
   runBench,
 } from '../lib/bench.ts';
 import { encodeCommand, RespConnection, replyEnd } from '../lib/bench-resp.ts';
-import { freePort, redisCli, startRedisServer } from './helpers/redis-server.ts';
+import { fakeServer, freePort, redisCli, startRedisServer } from './helpers/redis-server.ts';
 
 const PASSWORD = 'Zq7-bench-Distinctive-Pw-0815';
 
@@ -20,29 +18,6 @@ function leaksPassword(value: unknown): boolean {
 
 function percentilesOrdered(r: { p50: number; p95: number; p99: number; max: number }): boolean {
   return r.p50 > 0 && r.p50 <= r.p95 && r.p95 <= r.p99 && r.p99 <= r.max;
-}
-
-/** A fake server: answers each write with `reply`, dribbled out one byte at a time. */
-async function dribblingServer(t: { teardown(fn: () => unknown): void }, reply: string) {
-  const sockets = new Set<Socket>();
-  const server = createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('data', async () => {
-      for (const byte of Buffer.from(reply)) {
-        if (s.destroyed) return;
-        s.write(Buffer.from([byte]));
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  return (server.address() as { port: number }).port;
 }
 
 t.test(
@@ -204,15 +179,7 @@ t.test('an unreachable server is an error, not a hang', async (t) => {
 });
 
 t.test('a server that never answers times out', async (t) => {
-  const sockets = new Set<Socket>();
-  const silent = createServer((s) => sockets.add(s));
-  silent.listen(0, '127.0.0.1');
-  await once(silent, 'listening');
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    silent.close();
-  });
-  const port = (silent.address() as { port: number }).port;
+  const port = await fakeServer(t);
   const err = await RespConnection.open({ host: '127.0.0.1', port, password: PASSWORD }, 200).catch(
     (e: Error) => e,
   );
@@ -230,7 +197,7 @@ t.test('invalid options are refused before connecting', async (t) => {
 });
 
 t.test('RESP replies split into single bytes are reassembled', async (t) => {
-  const port = await dribblingServer(t, '$5\r\nhello\r\n*2\r\n:1\r\n$-1\r\n-ERR boom\r\n+OK\r\n');
+  const port = await fakeServer(t, '$5\r\nhello\r\n*2\r\n:1\r\n$-1\r\n-ERR boom\r\n+OK\r\n');
   const conn = await RespConnection.open({ host: '127.0.0.1', port });
   t.teardown(() => conn.close());
   let replies = 0;

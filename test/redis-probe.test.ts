@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import {
@@ -17,6 +15,7 @@ import {
   writePersistenceMarker,
 } from '../lib/redis-probe.ts';
 import {
+  fakeServer,
   freePort,
   redisCli,
   startRedisServer,
@@ -140,18 +139,7 @@ t.test('an unreachable port returns ok: false, it does not throw', async (t) => 
 });
 
 t.test('a host that accepts but never answers returns ok: false within the timeout', async (t) => {
-  const sockets = new Set<Socket>();
-  const silent = createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-  });
-  silent.listen(0, '127.0.0.1');
-  await once(silent, 'listening');
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    silent.close();
-  });
-  const port = (silent.address() as { port: number }).port;
+  const port = await fakeServer(t);
   const result = await probeConnectivity(
     { host: '127.0.0.1', port, password: PASSWORD },
     { connectTimeoutMs: 300, commandTimeoutMs: 300 },

@@ -4,7 +4,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -51,6 +51,33 @@ export async function freePort(): Promise<number> {
   await once(server, 'close');
   if (!address || typeof address === 'string') throw new Error('no port from listen(0)');
   return address.port;
+}
+
+/**
+ * A TCP server that accepts connections and never answers (a hung Redis, a black-holing proxy);
+ * `reply`, when given, is written back byte by byte for every chunk received instead.
+ */
+export async function fakeServer(t: Teardown, reply?: string): Promise<number> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    if (reply === undefined) return;
+    s.on('data', async () => {
+      for (const byte of Buffer.from(reply)) {
+        if (s.destroyed) return;
+        s.write(Buffer.from([byte]));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return (server.address() as { port: number }).port;
 }
 
 function configText(port: number, dir: string, opts: RedisServerOptions): string {
