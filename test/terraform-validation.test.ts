@@ -156,6 +156,10 @@ const rootCases: Case[] = [
   good('kube_context', 'chocolandiadc-mvp'),
   bad('kube_context', ''),
   bad('kube_context', '  '),
+  good('beersystem_namespace', 'beersystem'),
+  good('beersystem_namespace', 'beer', { replica_namespaces: ['beer'] }),
+  bad('beersystem_namespace', 'beer'),
+  bad('beersystem_namespace', 'beersystem', { replica_namespaces: [] }),
 ];
 
 const show = (v: unknown) => JSON.stringify(v);

@@ -132,4 +132,6 @@ const nonBlank = (v: unknown) => typeof v === 'string' && v.trim().length > 0;
 export const rootValidations: Record<string, ValidationPort> = {
   kubeconfig_path: nonBlank,
   kube_context: nonBlank,
+  beersystem_namespace: (v, all) =>
+    Array.isArray(all.replica_namespaces) && all.replica_namespaces.includes(v),
 };

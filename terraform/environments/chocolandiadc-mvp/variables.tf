@@ -126,6 +126,13 @@ variable "beersystem_namespace" {
   description = "Namespace of beersystem."
   type        = string
   default     = "beersystem"
+
+  # FR-012a: beersystem's pods read the password through secretKeyRef, which only reaches a
+  # Secret in their own namespace; without the copy they would never start after phase 6.
+  validation {
+    condition     = contains(var.replica_namespaces, var.beersystem_namespace)
+    error_message = "beersystem_namespace must be one of replica_namespaces, so the redis-credentials copy its pods read exists there: add it to replica_namespaces, e.g. [\"beersystem\"]."
+  }
 }
 
 variable "beersystem_deployment" {
