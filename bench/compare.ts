@@ -40,24 +40,43 @@ const KEY_SPACE = 100_000;
 const VALUE_SIZE = 3;
 const HOST = '127.0.0.1';
 
-const { values: args } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    'ops-p1': { type: 'string', default: '200000' },
-    'ops-p16': { type: 'string', default: '1000000' },
-    help: { type: 'boolean', default: false },
-  },
-});
+const USAGE = 'usage: npm run bench:compare -- [--rounds 3] [--ops-p1 200000] [--ops-p16 1000000]';
+
+function usageError(message: string): never {
+  process.stderr.write(`bench:compare: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+let args: { rounds: string; 'ops-p1': string; 'ops-p16': string; help: boolean };
+try {
+  args = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      'ops-p1': { type: 'string', default: '200000' },
+      'ops-p16': { type: 'string', default: '1000000' },
+      help: { type: 'boolean', default: false },
+    },
+  }).values;
+} catch (err) {
+  usageError((err as Error).message);
+}
 if (args.help) {
-  process.stdout.write(
-    'usage: npm run bench:compare -- [--rounds 3] [--ops-p1 200000] [--ops-p16 1000000]\n',
-  );
+  process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
-const rounds = Number(args.rounds);
+
+/** A whole number ≥ 1, or a usage error: NaN rounds would end in a meaningless `ratio NaN`. */
+function count(flag: 'rounds' | 'ops-p1' | 'ops-p16'): number {
+  const n = Number(args[flag]);
+  if (!/^\d+$/.test(args[flag]) || n < 1) {
+    usageError(`--${flag} "${args[flag]}" must be a whole number of at least 1`);
+  }
+  return n;
+}
+const rounds = count('rounds');
 const settings: Setting[] = [
-  { clients: 50, pipeline: 1, ops: Number(args['ops-p1']) },
-  { clients: 50, pipeline: 16, ops: Number(args['ops-p16']) },
+  { clients: 50, pipeline: 1, ops: count('ops-p1') },
+  { clients: 50, pipeline: 16, ops: count('ops-p16') },
 ];
 
 async function freePort(): Promise<number> {

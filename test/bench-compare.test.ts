@@ -40,3 +40,25 @@ t.test('bench:compare --help prints its usage', async (t) => {
   const { stdout } = await run(['--help']);
   t.match(stdout, /^usage: npm run bench:compare -- \[--rounds 3\]/);
 });
+
+t.test(
+  'bench:compare refuses a count that is not a whole number, before starting anything',
+  async (t) => {
+    for (const args of [
+      ['--rounds', 'three'],
+      ['--ops-p1', '0'],
+      ['--ops-p16', '1e6'],
+      ['--bogus'],
+    ]) {
+      const err = (await run(args).catch((e) => e)) as {
+        code: number;
+        stderr: string;
+        stdout: string;
+      };
+      t.equal(err.code, 2, `${args.join(' ')} exits 2`);
+      t.match(err.stderr, /^bench:compare: .+\nusage: npm run bench:compare/);
+      t.notMatch(err.stderr, /\n\s+at /, 'no stack trace');
+      t.equal(err.stdout, '', 'no redis-server was started');
+    }
+  },
+);
