@@ -21,12 +21,14 @@ async function gone(pids: number[], timeoutMs = 10_000): Promise<boolean> {
 t.test('processes die with a sandbox that is SIGKILLed', async (t) => {
   const runDir = mkdtempSync(join(tmpdir(), 'supervisor-crash-'));
   let pids: number[] = [];
-  t.teardown(() => {
-    for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-    rmSync(runDir, { recursive: true, force: true });
-  });
   const child = spawn(process.execPath, ['--import', TSX, CHILD, runDir], {
     stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => {
+    // The stand-in sandbox too, should the test fail before it kills it.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(runDir, { recursive: true, force: true });
   });
   pids = await new Promise<number[]>((resolve, reject) => {
     let out = '';
