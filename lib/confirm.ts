@@ -77,6 +77,10 @@ export const inquirerPrompter: Prompter = {
   },
 };
 
+function againFrom(stepId: string): string {
+  return `To go ahead later, re-run with --from ${stepId}`;
+}
+
 function question(request: ConfirmRequest): string {
   const base = `${request.stepId} ${request.title}`;
   if (request.risk === 'high') {
@@ -131,7 +135,7 @@ export async function confirmStep(
     );
     if (typed.trim() !== name) {
       throw new ConfirmationRefused(
-        `${request.stepId} not confirmed: "${typed.trim()}" is not "${name}"; nothing was changed by this step`,
+        `${request.stepId} not confirmed: "${typed.trim()}" is not "${name}"; nothing was changed by this step. ${againFrom(request.stepId)}`,
       );
     }
     return { method: 'prompt' };
@@ -146,7 +150,7 @@ export async function confirmStep(
   const answer = await ask(() => prompter.yesNo(question(request)));
   if (!answer) {
     throw new ConfirmationRefused(
-      `${request.stepId} not confirmed; nothing was changed by this step`,
+      `${request.stepId} not confirmed; nothing was changed by this step. ${againFrom(request.stepId)}`,
     );
   }
   return { method: 'prompt' };

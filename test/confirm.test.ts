@@ -89,7 +89,10 @@ t.test(
     const { prompter, asked } = scripted({ yesNo: false });
     const err = await refusal(confirmStep(high, NO_FLAGS, { prompter, ...tty }));
     t.match(asked[0], /high risk \(downtime starts for beersystem\)/);
-    t.match(err.message, /T035 not confirmed; nothing was changed/);
+    t.match(
+      err.message,
+      /^T035 not confirmed; nothing was changed by this step\. To go ahead later, re-run with --from T035$/,
+    );
     t.notOk(err.interrupted);
   },
 );
@@ -158,7 +161,7 @@ t.test('irreversible on a terminal: typing the name passes, anything else refuse
   const err = await refusal(
     confirmStep(irreversible, NO_FLAGS, { prompter: wrong.prompter, ...tty }),
   );
-  t.match(err.message, /"yes" is not "redis"/);
+  t.match(err.message, /"yes" is not "redis"; .* re-run with --from T044$/);
 });
 
 t.test('irreversible on a terminal: --yes alone still asks for the name', async (t) => {
