@@ -378,7 +378,13 @@ export class RunSession {
   }
 
   private resumeCommand(stepId: string): string {
-    const parts = [this.info.program, '--from', stepId];
+    // After an --only run, `--from` would also run the steps the operator left out (an
+    // irreversible one among them): resume the listed steps that are left, and no others.
+    const ids = this.runbook.steps.map((s) => s.id);
+    const rest = ids.slice(ids.indexOf(stepId)).filter((id) => this.info.selected.has(id));
+    const parts = [this.info.program];
+    if (this.args.only.length > 0) parts.push('--only', rest.join(','));
+    else parts.push('--from', stepId);
     if (this.args.envFile !== undefined) parts.push('--env-file', this.args.envFile);
     if (this.args.dryRun) parts.push('--dry-run');
     return parts.map(shellQuote).join(' ');

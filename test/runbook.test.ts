@@ -268,6 +268,19 @@ t.test('--from starts at a step; --only runs just the listed ones', async (t) =>
     ['ok', 'skipped', 'ok'],
   );
   t.notOk(existsSync(join(sandbox2.dir, 'two')));
+
+  const sandbox3 = makeRunbookEnv(t);
+  const failed = await execute(markerRunbook(sandbox3, {}, { fail: 'T001' }), sandbox3, [
+    '--yes',
+    '--only',
+    'T001,T002',
+  ]);
+  t.equal(failed.code, 1);
+  t.match(
+    failed.stderr,
+    /resume: \.\/runbooks\/98-inline\.mts --only T001,T002\n/,
+    'the resume of an --only run keeps to the listed steps (not --from, which would reach T003)',
+  );
 });
 
 t.test('usage errors exit 2 with a usage line and run nothing', async (t) => {
