@@ -64,10 +64,11 @@ t.test('Redis pods run real redis-server processes', async (t) => {
       cluster,
       workloads,
       jobPod('beersystem', 'redis-short-abcde', {
-        command: ['sh', '-c', 'redis-cli -h redis --no-auth-warning -a "$PW" PING && exit 3'],
+        // The password reaches redis-cli through its environment, never through argv.
+        command: ['sh', '-c', 'redis-cli -h redis PING | grep -qx PONG && exit 3'],
         env: [
           {
-            name: 'PW',
+            name: 'REDISCLI_AUTH',
             valueFrom: { secretKeyRef: { name: 'beersystem-redis', key: 'password' } },
           },
         ],
