@@ -34,7 +34,9 @@ async function seed(c: Redis): Promise<void> {
   await c.hset('h:user', { name: 'ana', beers: '3' });
   await c.pexpire('h:user', 300_000);
   await c.rpush('l:queue', 'a', 'b', 'c', 'a');
+  await c.pexpire('l:queue', 400_000);
   await c.sadd('set:tags', 'x', 'y', 'z');
+  await c.pexpire('set:tags', 500_000);
   await c.zadd('z:score', 1.5, 'low', 10, 'high', -2, 'neg');
   await c.expire('z:score', 1000);
 }
@@ -79,7 +81,11 @@ t.test(
     t.same(await dst.hgetall('h:user'), { name: 'ana', beers: '3' });
     t.ok((await dst.pttl('h:user')) > 290_000, 'hash TTL kept');
     t.same(await dst.lrange('l:queue', 0, -1), ['a', 'b', 'c', 'a']);
+    const listTtl = await dst.pttl('l:queue');
+    t.ok(listTtl > 390_000 && listTtl <= 400_000, `list TTL kept (${listTtl} ms)`);
     t.same((await dst.smembers('set:tags')).sort(), ['x', 'y', 'z']);
+    const setTtl = await dst.pttl('set:tags');
+    t.ok(setTtl > 490_000 && setTtl <= 500_000, `set TTL kept (${setTtl} ms)`);
     t.same(await dst.zrange('z:score', 0, '-1', 'WITHSCORES'), [
       'neg',
       '-2',
