@@ -94,6 +94,7 @@ t.test(
       'RedisDown',
       'RedisMissingMaster',
       'RedisReplicationBroken',
+      'RedisNoReplicaConnected',
       'RedisOutOfMemory',
       'RedisTooManyConnections',
       'RedisRejectedConnections',
