@@ -1,6 +1,7 @@
 // Pod specs the workload tests run: the old beersystem Redis, the Bitnami release's pods, a Job,
 // the beersystem app — shaped as the API half's controllers would create them.
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import type { KubeObject } from '../../sandbox/runtime.ts';
 
@@ -141,4 +142,35 @@ export async function redisCli(
     env: { ...process.env, REDISCLI_AUTH: password },
   });
   return `${stdout}${stderr}`.trim();
+}
+
+/**
+ * AUTH + PING to host:port from a chosen source address (e.g. 127.0.1.5, outside a
+ * LoadBalancer's source ranges): `PONG`, `timeout`, the socket error code (`ECONNRESET` when
+ * the connection is reset), `closed`, or what the server answered instead.
+ */
+export function redisPingFrom(
+  source: string,
+  host: string,
+  port: number,
+  password = PASSWORD,
+): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, localAddress: source });
+    let reply = '';
+    socket.setTimeout(3000, () => {
+      socket.destroy();
+      resolve('timeout');
+    });
+    socket.on('connect', () => socket.write(`AUTH ${password}\r\nPING\r\n`));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.includes('PONG')) {
+        socket.destroy();
+        resolve('PONG');
+      }
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    socket.on('close', () => resolve(reply || 'closed'));
+  });
 }

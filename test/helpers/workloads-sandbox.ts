@@ -28,12 +28,20 @@ export interface SandboxFixture {
 
 export async function startWholeSandbox(): Promise<SandboxFixture> {
   const runDir = mkdtempSync(join(tmpdir(), 'sandbox-e2e-'));
-  const workloads = await createWorkloads({ runDir });
-  const sandbox = await startSandbox({
-    runDir,
-    runtime: workloads.runtime,
-    plugins: workloads.plugins,
-  });
+  let workloads: Workloads;
+  let sandbox: Sandbox;
+  try {
+    workloads = await createWorkloads({ runDir });
+    sandbox = await startSandbox({
+      runDir,
+      runtime: workloads.runtime,
+      plugins: workloads.plugins,
+    });
+  } catch (err) {
+    // The caller's teardown only knows a fixture it got: a failed start cleans up here.
+    rmSync(runDir, { recursive: true, force: true });
+    throw err;
+  }
   const env = {
     ...process.env,
     KUBECONFIG: sandbox.kubeconfigPath,
