@@ -24,7 +24,8 @@ const KUBECTL_READ_SUBCOMMANDS: Record<string, ReadonlySet<string>> = {
   rollout: new Set(['status', 'history']),
 };
 
-// `tofu init` only fills the local .terraform directory and `plan` is the read a dry run is for.
+// `tofu init` only fills the local .terraform directory (unless told to move state, below) and
+// `plan` is the read a dry run is for.
 const TOFU_READ_VERBS = new Set([
   'init',
   'validate',
@@ -53,6 +54,10 @@ export function kubectlCommandKind(args: readonly string[]): CommandKind {
 export function tofuCommandKind(args: readonly string[]): CommandKind {
   const [verb, sub] = positionals(args);
   if (verb === undefined) return 'mutation';
+  // These init flags copy or rewrite the state in a (new) backend.
+  if (verb === 'init' && args.some((a) => /^-(migrate-state|force-copy)(=|$)/.test(a))) {
+    return 'mutation';
+  }
   if (TOFU_READ_VERBS.has(verb)) return 'read';
   if (verb === 'fmt') return args.includes('-check') ? 'read' : 'mutation';
   if (verb === 'state') return sub === 'list' || sub === 'show' ? 'read' : 'mutation';

@@ -28,10 +28,11 @@ t.test('kubectl: reads are reads, everything else is a mutation', async (t) => {
 });
 
 t.test(
-  'tofu: init, validate, plan and show read; apply, destroy and state changes mutate',
+  'tofu: init, validate, plan and show read; apply, destroy, state changes and state migration mutate',
   async (t) => {
     for (const args of [
       ['init'],
+      ['init', '-upgrade'],
       ['validate'],
       ['plan', '-out', 'x'],
       ['show', '-json', 'x'],
@@ -47,6 +48,8 @@ t.test(
       ['fmt'],
       ['state', 'rm', 'x'],
       ['import', 'a', 'b'],
+      ['init', '-migrate-state'],
+      ['init', '-force-copy=true'],
       [],
     ]) {
       t.equal(tofuCommandKind(args), 'mutation', args.join(' '));
