@@ -1,7 +1,7 @@
 # T037/T038, US4: point beersystem at redis-shared by changing only its container environment
-# (US4 AS-2, FR-017: configuration, no code change). kubernetes_env patches the Deployment in place and
-# owns these three variables only; image, replicas and the other variables stay with their
-# current manager. The runbook scales beersystem to 0 first (T035), so the new pod template
+# (US4 AS-2, FR-017: configuration, no code change). kubernetes_env patches the Deployment in
+# place and owns these three variables only; image, replicas and the other variables stay with
+# their current manager. The runbook scales beersystem to 0 first (T035), so the new pod template
 # starts only when T040 scales it back up.
 resource "kubernetes_env" "beersystem_redis" {
   api_version = "apps/v1"
