@@ -86,6 +86,22 @@ t.test('Redis pods run real redis-server processes', async (t) => {
       jobPod('default', 'redis-other-abcde', { command: ['redis-cli', '-h', 'redis', 'PING'] }),
     );
     t.not(await elsewhere.finished, 0, 'the short name does not resolve from another namespace');
+
+    cluster.apply(secret('default', 'beersystem-redis', { password: PASSWORD }));
+    const qualified = runPod(
+      cluster,
+      workloads,
+      jobPod('default', 'redis-qualified-abcde', {
+        command: ['sh', '-c', 'redis-cli -h redis.beersystem PING | grep -qx PONG'],
+        env: [
+          {
+            name: 'REDISCLI_AUTH',
+            valueFrom: { secretKeyRef: { name: 'beersystem-redis', key: 'password' } },
+          },
+        ],
+      }),
+    );
+    t.equal(await qualified.finished, 0, '<svc>.<ns> resolves from another namespace');
   });
 
   await t.test('the password is in a 0600 config file, never in argv', async (t) => {
