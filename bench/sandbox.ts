@@ -138,7 +138,6 @@ async function main(): Promise<SandboxBenchResult> {
     }
     result.kubectlMedianMs = median(times);
     await createObjects(started.up.url, OBJECTS);
-    (globalThis as { gc?: () => void }).gc?.();
     result.rssMbAfterObjects = rssMb(started.up.pid);
     const down = cli(runDir, ['down']);
     if (down.status !== 0) throw new Error(`sandbox down failed: ${down.stderr}`);
@@ -147,7 +146,6 @@ async function main(): Promise<SandboxBenchResult> {
       result.upRealMs = real.ms;
       result.applyMs = applyRedisShared(runDir, real.up.kubeconfig);
       result.wholeRssMb = processTreeRssBytes(real.up.pid) / 2 ** 20;
-      cli(runDir, ['down']);
     }
   } finally {
     cli(runDir, ['down']);
