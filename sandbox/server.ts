@@ -211,6 +211,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       const note = await plugin.handleFault?.(args);
       if (note) return note;
     }
+    if (plugins.length === 0 && (args[0] === 'kill' || args[0] === 'partition')) {
+      throw new Error(
+        `fault ${args[0]} acts on real pod processes, and this sandbox runs fake workloads: restart it with \`npm run sandbox -- down && npm run sandbox -- up\` (without --fake)`,
+      );
+    }
     throw new Error(
       `unknown fault "${args.join(' ')}": try api-error <count> <code>, heal, or a workload fault (see sandbox/README.md)`,
     );

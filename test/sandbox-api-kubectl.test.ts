@@ -636,6 +636,16 @@ t.test('an injected API fault fails the next mutating requests with a Status', a
   await fx.kubectlOk(['annotate', 'deployment', 'beersystem', '-n', 'beersystem', 'a=b']);
   const statuses = (await fx.journal()).map((e) => e.status);
   t.same(statuses, [503, 200]);
+  const kill = await fetch(`${fx.sandbox.url}/sandbox/fault`, {
+    method: 'POST',
+    body: JSON.stringify({ args: ['kill', 'beersystem/redis'] }),
+  });
+  t.equal(kill.status, 400);
+  t.match(
+    ((await kill.json()) as { message: string }).message,
+    /fake workloads: restart it with `npm run sandbox -- down && npm run sandbox -- up` \(without --fake\)/,
+    'a workload fault on fake workloads says how to get real ones',
+  );
 });
 
 t.test(
