@@ -327,13 +327,9 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
   for (const conn of conns) conn.close();
   if (opts.cleanup ?? true) await removeKeys(target, keyPrefix, timeoutMs);
 
-  const ms = (us: number) => Math.round(us) / 1000;
   const result: BenchResult = {
     opsPerSec: Math.round((completed * 1000) / elapsed),
-    p50: ms(histogram.getValueAtPercentile(50)),
-    p95: ms(histogram.getValueAtPercentile(95)),
-    p99: ms(histogram.getValueAtPercentile(99)),
-    max: ms(histogram.maxValue),
+    ...latencyPercentiles(histogram),
     errors,
     ops: completed,
     durationMs: Math.round(elapsed),
@@ -342,6 +338,20 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
   };
   if (firstError !== undefined) result.firstError = maskSecrets(firstError);
   return result;
+}
+
+/**
+ * p50/p95/p99/max in milliseconds from a histogram of microseconds. A percentile is reported as
+ * the top of its bucket, which can lie above the largest value recorded; it is capped there, so
+ * p50 ≤ p95 ≤ p99 ≤ max always holds.
+ */
+export function latencyPercentiles(
+  histogram: Pick<hdr.Histogram, 'getValueAtPercentile' | 'maxValue'>,
+): Pick<BenchResult, 'p50' | 'p95' | 'p99' | 'max'> {
+  const max = histogram.maxValue;
+  const ms = (us: number) => Math.round(us) / 1000;
+  const at = (p: number) => ms(Math.min(histogram.getValueAtPercentile(p), max));
+  return { p50: at(50), p95: at(95), p99: at(99), max: ms(max) };
 }
 
 /** `12.3 s  456,789 ops  45,678 ops/s` — one line for a progress display. */

@@ -1,7 +1,9 @@
+import * as hdr from 'hdr-histogram-js';
 import t from 'tap';
 import {
   type BenchProgress,
   formatProgress,
+  latencyPercentiles,
   parseRedisBenchmarkCsv,
   progressReporter,
   runBench,
@@ -184,6 +186,17 @@ t.test('a server that never answers times out', async (t) => {
     (e: Error) => e,
   );
   t.match((err as Error).message, /did not answer within 200 ms/);
+});
+
+t.test('percentiles never exceed the largest latency recorded', async (t) => {
+  const histogram = hdr.build({ lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3 });
+  histogram.recordValueWithCount(50, 49);
+  histogram.recordValueWithCount(100_001, 1);
+  // The top of 100,001's bucket lies above it: uncapped, p99 would be reported above max.
+  t.ok(histogram.getValueAtPercentile(99) > histogram.maxValue, 'the histogram rounds up');
+  const r = latencyPercentiles(histogram);
+  t.same(r, { p50: 0.05, p95: 0.05, p99: 100.001, max: 100.001 });
+  t.ok(r.p50 <= r.p95 && r.p95 <= r.p99 && r.p99 <= r.max);
 });
 
 t.test('invalid options are refused before connecting', async (t) => {
