@@ -34,6 +34,18 @@ export async function findTerraformBinary(): Promise<TerraformBinary | null> {
   return null;
 }
 
+/**
+ * The caller's environment minus what would change the result: TF_VAR_* (a shell that sourced
+ * the sandbox's env sets lb_ip and private_cidr) and TF_CLI_ARGS*; no ~/.terraformrc, plugin
+ * cache or telemetry lookups either.
+ */
+function isolatedEnv(): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^TF_(VAR_|CLI_ARGS)/.test(name)),
+  );
+  return { ...env, TF_CLI_CONFIG_FILE: '/dev/null', NO_COLOR: '1', CHECKPOINT_DISABLE: '1' };
+}
+
 export function runCli(
   bin: TerraformBinary,
   args: string[],
@@ -45,13 +57,7 @@ export function runCli(
       args,
       {
         cwd: opts.cwd,
-        // No ~/.terraformrc here, and no plugin cache or telemetry lookups.
-        env: {
-          ...process.env,
-          TF_CLI_CONFIG_FILE: '/dev/null',
-          NO_COLOR: '1',
-          CHECKPOINT_DISABLE: '1',
-        },
+        env: isolatedEnv(),
         timeout: 60_000,
       },
       (err, stdout, stderr) => {
