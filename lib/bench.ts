@@ -54,6 +54,8 @@ export interface BenchResult {
   errors: number;
   /** The first error seen, masked. */
   firstError?: string;
+  /** Why the benchmark's keys could not be removed afterwards, and how to remove them. */
+  cleanupError?: string;
   ops: number;
   durationMs: number;
   connections: number;
@@ -325,7 +327,17 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
   clearInterval(stallTimer);
   if (progressTimer) clearInterval(progressTimer);
   for (const conn of conns) conn.close();
-  if (opts.cleanup ?? true) await removeKeys(target, keyPrefix, timeoutMs);
+  // The measurement stands even when its keys cannot be removed: say so rather than lose it.
+  const cleanupError =
+    (opts.cleanup ?? true)
+      ? await removeKeys(target, keyPrefix, timeoutMs).then(
+          () => undefined,
+          (err: Error) =>
+            maskSecrets(
+              `the ${keyPrefix}* keys were not removed (${err.message}); remove them with: redis-cli --scan --pattern '${keyPrefix}*' | xargs redis-cli unlink`,
+            ),
+        )
+      : undefined;
 
   const result: BenchResult = {
     opsPerSec: Math.round((completed * 1000) / elapsed),
@@ -337,6 +349,7 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
     pipeline,
   };
   if (firstError !== undefined) result.firstError = maskSecrets(firstError);
+  if (cleanupError !== undefined) result.cleanupError = cleanupError;
   return result;
 }
 

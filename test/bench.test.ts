@@ -30,6 +30,7 @@ t.test(
     t.equal(r.ops, 5000, 'exactly the requested operations');
     t.equal(r.errors, 0);
     t.equal(r.firstError, undefined);
+    t.equal(r.cleanupError, undefined);
     t.ok(r.opsPerSec > 0, `ops/s ${r.opsPerSec}`);
     t.ok(r.durationMs > 0);
     t.equal(r.connections, 8);
@@ -86,6 +87,25 @@ t.test('a duration-bound run stops by itself and reports progress', async (t) =>
     'progress only grows',
   );
 });
+
+t.test(
+  'keys that cannot be removed afterwards are reported, and the measurement kept',
+  async (t) => {
+    const server = await startRedisServer(t, {
+      password: PASSWORD,
+      config: ['rename-command UNLINK ""'],
+    });
+    const r = await runBench(server.target, { connections: 2, totalOps: 200, setRatio: 1 });
+    t.equal(r.ops, 200);
+    t.equal(r.errors, 0);
+    t.match(
+      r.cleanupError,
+      /^the runbook:bench:\* keys were not removed \(.*unknown command.*\); remove them with: redis-cli --scan --pattern 'runbook:bench:\*' \| xargs redis-cli unlink$/,
+    );
+    t.not((await redisCli(server, ['DBSIZE'])).trim(), '0', 'the keys are still there');
+    t.notOk(leaksPassword(r));
+  },
+);
 
 t.test('error replies are counted, with the first one as evidence', async (t) => {
   const server = await startRedisServer(t, {
