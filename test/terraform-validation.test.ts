@@ -191,6 +191,15 @@ async function checkModule(
     }
   });
 
+  t.test(`${label}: every message names its variable and shows a valid value`, async (t) => {
+    for (const name of validated) {
+      for (const { error_message: message } of mod.variables[name]?.validation ?? []) {
+        t.ok(message.startsWith(`${name} `), `${name}: "${message}" starts with the name`);
+        t.match(message, /e\.g\.|such as|like "|from \d+ to \d+|between "/, `${name}: an example`);
+      }
+    }
+  });
+
   t.test(`${label}: the defaults pass every JS port`, async (t) => {
     for (const name of validated) {
       t.ok(ports[name]?.(defaults[name], defaults), `${name} = ${show(defaults[name])}`);

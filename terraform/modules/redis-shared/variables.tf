@@ -233,7 +233,7 @@ variable "disabled_commands" {
 
   validation {
     condition     = alltrue([for c in var.disabled_commands : can(regex("^[A-Z]+$", c))]) && !contains(var.disabled_commands, "CONFIG")
-    error_message = "disabled_commands must be upper-case command names and must not contain CONFIG (redis_exporter and the runbooks read CONFIG GET)."
+    error_message = "disabled_commands must be upper-case command names without CONFIG (redis_exporter and the runbooks read CONFIG GET), e.g. [\"FLUSHDB\", \"FLUSHALL\", \"SHUTDOWN\"]."
   }
 }
 
@@ -281,7 +281,7 @@ variable "private_cidr" {
       for net in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] :
       tonumber(split("/", var.private_cidr)[1]) >= tonumber(split("/", net)[1]) && cidrhost("${split("/", var.private_cidr)[0]}/${split("/", net)[1]}", 0) == cidrhost(net, 0)
     ]), false)
-    error_message = "private_cidr must lie inside an RFC 1918 private range (10/8, 172.16/12, 192.168/16); Redis must never be reachable from the internet."
+    error_message = "private_cidr must lie inside an RFC 1918 private range (10/8, 172.16/12, 192.168/16), e.g. \"192.168.4.0/24\"; Redis must never be reachable from the internet."
   }
 }
 
@@ -325,6 +325,6 @@ variable "runbook_base_url" {
 
   validation {
     condition     = can(regex("^https?://[^#\\s]+$", var.runbook_base_url))
-    error_message = "runbook_base_url must be an http(s) URL without a fragment; the alerts append #<alert-name>."
+    error_message = "runbook_base_url must be an http(s) URL without a fragment (the alerts append #<alert-name>), e.g. \"https://git.example.org/runbooks/checklists/alerts.md\"."
   }
 }
