@@ -132,8 +132,11 @@ export class RespConnection {
             left -= n;
             if (left <= 0) resolve(error);
           };
+          // A server that refuses a client (maxclients) sends its reason, then closes.
           socket.once('close', () =>
-            reject(connection.closedError ?? new Error('connection closed')),
+            error !== undefined
+              ? resolve(error)
+              : reject(connection.closedError ?? new Error('connection closed')),
           );
         });
         socket.write(Buffer.concat(setup));

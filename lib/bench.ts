@@ -220,13 +220,24 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
   // The JS histogram, not the WebAssembly one: recording is a few array operations either way, and
   // the JS build needs no async initialisation or explicit destroy().
   const histogram = hdr.build({ lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3 });
-  const conns = await Promise.all(
+  const opened = await Promise.allSettled(
     Array.from({ length: connections }, () =>
       RespConnection.open({ ...target, name: target.name ?? 'runbook-bench' }, timeoutMs),
     ),
-  ).catch(async (err: Error) => {
-    throw new Error(maskSecrets(`benchmark could not connect: ${err.message}`));
-  });
+  );
+  const failed = opened.find((o) => o.status === 'rejected');
+  const conns = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+  if (failed) {
+    // The connections that did open would otherwise stay open on the server and keep this
+    // process alive.
+    for (const conn of conns) conn.close();
+    const reason = (failed.reason as Error).message;
+    throw new Error(
+      maskSecrets(
+        `benchmark could not connect: ${reason}${conns.length ? ` (${conns.length} of ${connections} connections had opened)` : ''}`,
+      ),
+    );
+  }
 
   let issued = 0;
   let completed = 0;

@@ -192,6 +192,23 @@ t.test('a wrong password is refused with a masked error', async (t) => {
   t.notOk(leaksPassword(`${(err as Error).message}${(err as Error).stack}`));
 });
 
+t.test('when some connections are refused, the ones that opened are closed again', async (t) => {
+  const server = await startRedisServer(t, { password: PASSWORD, config: ['maxclients 3'] });
+  const err = await runBench(server.target, { connections: 6 }).catch((e: Error) => e);
+  t.match(
+    (err as Error).message,
+    /^benchmark could not connect: 127\.0\.0\.1:\d+ refused the benchmark connection: ERR max number of clients reached \([1-3] of 6 connections had opened\)$/,
+  );
+  // The server notices the closes a moment later: wait for that, not for a fixed time.
+  for (;;) {
+    const list = await redisCli(server, ['CLIENT', 'LIST']);
+    if (!list.includes('name=runbook-bench')) break;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.pass('no benchmark connection is left on the server');
+  t.notOk(leaksPassword((err as Error).message));
+});
+
 t.test('an unreachable server is an error, not a hang', async (t) => {
   const port = await freePort();
   const err = await runBench({ host: '127.0.0.1', port }, { connections: 1 }).catch(
