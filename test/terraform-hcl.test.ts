@@ -132,6 +132,11 @@ t.test(
     t.equal(resolveValue(redisShared, spec.load_balancer_ip), '192.168.4.203');
     t.same(resolveValue(redisShared, spec.load_balancer_source_ranges), ['192.168.4.0/24']);
     t.equal(spec.external_traffic_policy, 'Local');
+    t.equal(
+      spec.allocate_load_balancer_node_ports,
+      false,
+      'no NodePort on every node, which the source ranges would not guard',
+    );
     t.same(resolveValue(redisShared, spec.selector), {
       'app.kubernetes.io/name': 'redis',
       'app.kubernetes.io/instance': 'redis-shared',

@@ -19,7 +19,10 @@ resource "kubernetes_service_v1" "external" {
     load_balancer_source_ranges = [var.private_cidr]
     # Local keeps the client's source address, which is what the source ranges are checked on.
     external_traffic_policy = "Local"
-    selector                = local.master_pod_selector
+    # FR-005: a LoadBalancer otherwise opens a NodePort on every node, and the source ranges
+    # guard only the LB address, not <node IP>:<node port>. MetalLB needs no NodePort.
+    allocate_load_balancer_node_ports = false
+    selector                          = local.master_pod_selector
 
     port {
       name        = "tcp-redis"
