@@ -27,10 +27,8 @@ function tempDir(t: Test): string {
 function flakyCommand(dir: string, failures: number, message: string): string[] {
   const counter = join(dir, 'attempts');
   writeFileSync(counter, '0');
-  const script = `n=$(cat "$COUNTER"); n=$((n+1)); echo "$n" > "$COUNTER"; if [ "$n" -le ${failures} ]; then echo "$MESSAGE" >&2; exit 1; fi; echo ok`;
-  process.env.COUNTER = counter;
-  process.env.MESSAGE = message;
-  return ['sh', '-c', script];
+  const script = `n=$(cat "$1"); n=$((n+1)); echo "$n" > "$1"; if [ "$n" -le ${failures} ]; then echo "$2" >&2; exit 1; fi; echo ok`;
+  return ['sh', '-c', script, 'sh', counter, message];
 }
 
 function attemptsMade(dir: string): number {
