@@ -56,6 +56,7 @@ type Kind =
   | 'cidr'
   | 'port'
   | 'duration'
+  | 'timeout'
   | 'path'
   | 'command';
 
@@ -92,12 +93,16 @@ export const SETTINGS = {
   BACKUP_DIR: { kind: 'path', default: 'logs/backups' },
   REPORT_DIR: { kind: 'path', default: 'logs/reports' },
   VALIDATION_WINDOW: { kind: 'duration', default: '24h' },
-  COMMAND_TIMEOUT: { kind: 'duration', default: '2m' },
-  WAIT_TIMEOUT: { kind: 'duration', default: '5m' },
-  LOCK_TTL: { kind: 'duration', default: '30m' },
+  COMMAND_TIMEOUT: { kind: 'timeout', default: '2m' },
+  WAIT_TIMEOUT: { kind: 'timeout', default: '5m' },
+  LOCK_TTL: { kind: 'timeout', default: '30m' },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
+
+// Node's timers fire at once for anything longer (about 24.8 days), so a timeout above it would
+// expire immediately instead of never.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
@@ -110,6 +115,7 @@ const EXPECTED: Record<Kind, string> = {
   cidr: 'an IPv4 network in CIDR form, prefix 0–32, no host bits set, e.g. 192.168.4.0/24',
   port: 'a TCP port, a whole number 1–65535, e.g. 6379',
   duration: 'a duration such as 90s, 5m, 24h, 1h30m (units ms, s, m, h, d)',
+  timeout: 'a duration above zero and at most 24d, such as 90s, 5m, 1h30m (units ms, s, m, h, d)',
   path: 'a file or directory path',
   command: 'a command name or path, e.g. tofu',
 };
@@ -131,6 +137,10 @@ function checkValue(kind: Kind, value: string): string | undefined {
     }
     case 'duration':
       return parseDuration(value) !== undefined ? undefined : 'invalid';
+    case 'timeout': {
+      const ms = parseDuration(value);
+      return ms !== undefined && ms > 0 && ms <= MAX_TIMER_MS ? undefined : 'invalid';
+    }
     default:
       return undefined;
   }

@@ -80,6 +80,28 @@ const invalid: Array<[string, string, RegExp]> = [
   ['REDIS_PORT', 'abc', /TCP port/],
   ['VALIDATION_WINDOW', '1x', /duration/],
 ];
+
+t.test('a timeout of zero, or too long for a timer, is refused', async (t) => {
+  for (const [variable, value] of [
+    ['COMMAND_TIMEOUT', '0s'],
+    ['WAIT_TIMEOUT', '30d'],
+    ['LOCK_TTL', '0m'],
+  ] as const) {
+    const err = problemsFor({ [variable]: value });
+    t.same(err.problems, [
+      {
+        variable,
+        value,
+        expected:
+          'a duration above zero and at most 24d, such as 90s, 5m, 1h30m (units ms, s, m, h, d)',
+      },
+    ]);
+  }
+  t.equal(
+    loadConfig({ envFile: envFile(''), env: { COMMAND_TIMEOUT: '24d' } }).timeouts.commandMs,
+    24 * 86_400_000,
+  );
+});
 for (const [variable, value, expected] of invalid) {
   t.test(
     `an invalid ${variable} (${JSON.stringify(value)}) is named with its value and the expected form`,
