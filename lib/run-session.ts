@@ -113,7 +113,7 @@ export class RunSession {
       current = await this.untilInterrupted(readContext(cfg));
     } catch (err) {
       if (err instanceof Interrupted) throw err;
-      const message = `cannot read the current kube context: ${errorMessage(err)}`;
+      const message = `cannot read the current kube context: ${errorMessage(err)}\nNothing was run. Check that kubectl is installed and that KUBECONFIG (or ~/.kube/config) names the ${cfg.kubeContext} context, then re-run`;
       this.progress.log(`${this.info.program}: ${message}`);
       return this.finish('context-mismatch', EXIT.usage, message);
     }

@@ -368,7 +368,10 @@ t.test(
       },
     });
     t.equal(unreadable.code, 2);
-    t.match(unreadable.stderr, /cannot read the current kube context: kubeconfig is missing/);
+    t.match(
+      unreadable.stderr,
+      /cannot read the current kube context: kubeconfig is missing\nNothing was run\. Check that kubectl is installed and that KUBECONFIG \(or ~\/\.kube\/config\) names the test-ctx context, then re-run/,
+    );
   },
 );
 
