@@ -58,6 +58,11 @@ try {
   usageError((err as Error).message);
 }
 const { values, positionals } = parsed;
+// `audit.mts list | head` closes the pipe early: that is the reader being done, not a failure.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 if (values.help) {
   process.stdout.write(`${HELP}\n`);
   process.exit(0);

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -295,6 +296,38 @@ t.test(
     const bad = run(['list', '--since', 'soon', '--log', path]);
     t.equal(bad.status, 2);
     t.match(bad.stderr, /--since "soon"/);
+  },
+);
+
+t.test(
+  'audit.mts list into a pipe that closes early (| head) ends quietly with exit 0',
+  async (t) => {
+    const path = tempLog();
+    // Hash-chained or not does not matter to list; what matters is more output than a pipe holds.
+    const row = (seq: number) =>
+      JSON.stringify({
+        seq,
+        ts: '2026-11-22T10:00:00.000Z',
+        runbook: '05-migrate',
+        event: 'step-ok',
+        command: `kubectl get pods ${'x'.repeat(200)}`,
+      });
+    writeFileSync(path, `${Array.from({ length: 3000 }, (_, i) => row(i + 1)).join('\n')}\n`);
+    for (const args of [['list'], ['list', '--json']]) {
+      const child = spawn(AUDIT_CLI, [...args, '--log', path], {
+        cwd: tmpdir(),
+        env: withoutCoverage(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      child.stdout.once('data', () => child.stdout.destroy());
+      const [code] = (await once(child, 'close')) as [number | null];
+      t.equal(code, 0, `${args.join(' ')} exits 0`);
+      t.equal(stderr, '', 'no EPIPE stack trace');
+    }
   },
 );
 
