@@ -271,6 +271,14 @@ export function initialState(): KubeObject[] {
                   '--web.enable-lifecycle',
                 ],
                 ports: [{ name: 'http-web', containerPort: 9090 }],
+                // As the Prometheus Operator sets it (port name aside): the sandbox keeps probing
+                // this pod.
+                readinessProbe: {
+                  httpGet: { path: '/-/ready', port: 'http-web' },
+                  periodSeconds: 5,
+                  timeoutSeconds: 3,
+                  failureThreshold: 120,
+                },
               },
             ],
           },

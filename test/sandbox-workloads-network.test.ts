@@ -102,6 +102,8 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
     await eventually('replication up', async () =>
       /master_link_status:up/.test(await redisCli(replicaIP, ['INFO', 'replication'])),
     );
+    const readiness: boolean[] = [];
+    replica.current().onReadinessChange?.((ready) => readiness.push(ready));
     const faults = workloads.plugins.find((p) => p.name === 'faults')!;
     t.match(
       await faults.handleFault!(['partition', 'redis/redis-shared-replicas-0']),
@@ -116,6 +118,8 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
       '',
       'a write during the partition does not reach the replica',
     );
+    await eventually('the replica not Ready', () => readiness.length >= 1);
+    t.same(readiness, [false], 'its readiness probe sees the cut link');
     t.match(await faults.handleFault!(['heal']), /1 partition/);
     t.equal(
       await eventually(
@@ -125,6 +129,8 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
       'x',
       'after heal the replica catches up',
     );
+    await eventually('the replica Ready again', () => readiness.length >= 2);
+    t.same(readiness, [false, true], 'not Ready while cut off, Ready again once healed');
     t.equal(
       await faults.handleFault!(['api-error', '3', '500']),
       undefined,

@@ -17,6 +17,15 @@ export interface ChartRelease {
 const REDIS_PORT = 6379;
 const EXPORTER_PORT = 9121;
 const PASSWORD_DIR = '/opt/bitnami/redis/secrets';
+/** `master|replica.readinessProbe` as the chart defaults them. */
+const CHART_READINESS_PROBE = {
+  enabled: true,
+  initialDelaySeconds: 20,
+  periodSeconds: 5,
+  timeoutSeconds: 1,
+  successThreshold: 1,
+  failureThreshold: 5,
+};
 
 export function chartObjects(release: ChartRelease): Manifest[] {
   const { name, namespace, values } = release;
@@ -104,6 +113,24 @@ export function chartObjects(release: ChartRelease): Manifest[] {
         { name: 'REDIS_MASTER_PASSWORD_FILE', value: `${PASSWORD_DIR}/redis-password` },
       );
     }
+    const { enabled: probed, ...probeTimings } = {
+      ...CHART_READINESS_PROBE,
+      ...(roleValues.readinessProbe ?? {}),
+    };
+    // The sandbox's workload half probes a pod after it is first Ready only when it declares a
+    // readinessProbe; the script names are the chart's (the sandbox runs its own equivalent).
+    const readinessProbe = probed
+      ? {
+          ...probeTimings,
+          exec: {
+            command: [
+              'sh',
+              '-c',
+              `/health/ping_readiness_local${role === 'replica' ? '_and_master' : ''}.sh ${Number(probeTimings.timeoutSeconds) + 1}`,
+            ],
+          },
+        }
+      : undefined;
     const containers: object[] = [
       {
         name: 'redis',
@@ -112,6 +139,7 @@ export function chartObjects(release: ChartRelease): Manifest[] {
         args: ['-c', `/opt/bitnami/scripts/start-scripts/start-${role}.sh`],
         env,
         ports: [{ name: 'redis', containerPort: REDIS_PORT }],
+        ...(readinessProbe ? { readinessProbe } : {}),
         resources: roleValues.resources ?? {},
         volumeMounts: [
           { name: 'redis-data', mountPath: '/data' },

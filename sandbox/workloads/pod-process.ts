@@ -82,8 +82,11 @@ export function launchPod(launch: PodLaunch): RunningPod {
   };
 
   // A pod that ends before it is ready never becomes ready: `ready` stays pending. Once ready,
-  // the probe keeps running for as long as the main process does, so a replica whose link is
-  // cut stops being Ready (and leaves its Services' endpoints) like a cluster's would.
+  // a pod that declares a readinessProbe (the chart's Redis pods, Prometheus) is probed for as
+  // long as its main process runs, so a replica whose link is cut stops being Ready (and leaves
+  // its Services' endpoints) like a cluster's would; without one, a running container stays
+  // Ready, as the kubelet has it.
+  const probedWhileRunning = declaresReadinessProbe(pod);
   const pollReadiness = async () => {
     const alive = () => !stopped && !!record.main?.running;
     const probe = () => launch.probe(record).catch(() => false);
@@ -96,7 +99,7 @@ export function launchPod(launch: PodLaunch): RunningPod {
     }
     let isReady = true;
     let failures = 0;
-    while (alive()) {
+    while (probedWhileRunning && alive()) {
       await sleep(READY_PROBE_INTERVAL_MS);
       if (!alive()) return;
       const ok = await probe();
@@ -133,6 +136,11 @@ export function launchPod(launch: PodLaunch): RunningPod {
       readinessListeners.push(listener);
     },
   };
+}
+
+function declaresReadinessProbe(pod: KubeObject): boolean {
+  // biome-ignore lint/suspicious/noExplicitAny: containers as the API stores them
+  return (pod.spec?.containers ?? []).some((c: any) => !!c.readinessProbe);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -56,6 +56,18 @@ export function bitnamiPod(role: 'master' | 'replica', ordinal = 0, metrics = tr
           : []),
       ],
       ports: [{ name: 'redis', containerPort: 6379 }],
+      // The chart declares one, so the sandbox keeps probing the pod once it is Ready.
+      readinessProbe: {
+        exec: {
+          command: [
+            'sh',
+            '-c',
+            `/health/ping_readiness_local${role === 'replica' ? '_and_master' : ''}.sh 2`,
+          ],
+        },
+        periodSeconds: 5,
+        failureThreshold: 5,
+      },
       volumeMounts: [{ name: 'redis-data', mountPath: '/data' }],
     },
   ];
