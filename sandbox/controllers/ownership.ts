@@ -19,10 +19,6 @@ export function controllerOf(obj: KubeObject): OwnerReference | undefined {
   return obj.metadata.ownerReferences?.find((o) => o.controller);
 }
 
-export function isOwnedBy(obj: KubeObject, owner: KubeObject): boolean {
-  return controllerOf(obj)?.uid === owner.metadata.uid;
-}
-
 // The alphabet the API server uses for generated suffixes (no vowels, no look-alikes).
 const SAFE = 'bcdfghjklmnpqrstvwxz2456789';
 
