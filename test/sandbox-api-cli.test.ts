@@ -6,18 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { UpResult } from '../sandbox/cli.ts';
+import { isAlive as alive } from '../sandbox/workloads/supervisor.ts';
 import { run } from './helpers/sandbox.ts';
 
 const CLI = join(import.meta.dirname, '..', 'sandbox', 'cli.ts');
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Every live process whose environment marks it as started by this sandbox instance. */
 function processesOf(runDir: string): number[] {
