@@ -61,7 +61,9 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
       res.end('{"kind":"Status","code":404}');
     });
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
-    t.teardown(() => other.close());
+    t.teardown(() => {
+      if (other.listening) other.close();
+    });
     const kubeconfig = join(runDir, 'other.kubeconfig');
     const port = (other.address() as AddressInfo).port;
     writeFileSync(
@@ -77,6 +79,14 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
     });
     t.equal(refused.code, 1);
     t.match(refused.stderr, /is not the sandbox: this tofu is the sandbox's stand-in/);
+    // Nothing listens there any more: a sandbox that is down.
+    await new Promise<void>((r) => other.close(() => r()));
+    const down = await tofu(['apply', '-auto-approve', ...SANDBOX_VARS], {
+      KUBECONFIG: kubeconfig,
+      SANDBOX_RUN_DIR: join(runDir, 'elsewhere'),
+    });
+    t.equal(down.code, 1);
+    t.match(down.stderr, /cannot reach the cluster at .*Start it with `npm run sandbox -- up`/);
   });
 
   const planFile = join(runDir, 'redis.tfplan');

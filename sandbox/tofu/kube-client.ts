@@ -105,7 +105,7 @@ export class KubeClient {
       status = response.status;
     } catch (err) {
       throw new Error(
-        `cannot reach the cluster at ${this.target.server}: ${(err as Error).message}`,
+        `cannot reach the cluster at ${this.target.server}: ${(err as Error).message}. Is the sandbox up? Start it with \`npm run sandbox -- up\`, then \`source sandbox/.run/env\``,
       );
     }
     if (status !== 200) {
@@ -204,7 +204,7 @@ export class KubeClient {
       });
     } catch (err) {
       throw new Error(
-        `cannot reach the cluster at ${this.target.server}: ${(err as Error).message}`,
+        `cannot reach the cluster at ${this.target.server}: ${(err as Error).message}. Is the sandbox up? Start it with \`npm run sandbox -- up\`, then \`source sandbox/.run/env\``,
       );
     }
     const text = await response.text();
