@@ -228,25 +228,38 @@ export interface AuditProblem {
 
 export type VerifyResult = { ok: true; entries: number } | ({ ok: false } & AuditProblem);
 
-/** Reads every entry that parses; lines that don't are left out (verify names them). */
-export async function readAuditEntries(path: string): Promise<AuditEntry[]> {
+export interface AuditLogContents {
+  entries: AuditEntry[];
+  /** lines that are not JSON: left out here, named by verify */
+  unreadableLines: number;
+}
+
+/** Reads every entry that parses and counts the lines that don't. An absent log is empty. */
+export async function readAuditLog(path: string): Promise<AuditLogContents> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return { entries: [], unreadableLines: 0 };
     throw err;
   }
   const entries: AuditEntry[] = [];
+  let unreadableLines = 0;
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     try {
       entries.push(JSON.parse(line) as AuditEntry);
     } catch {
-      // a damaged line: verify reports it
+      unreadableLines++;
     }
   }
-  return entries;
+  return { entries, unreadableLines };
+}
+
+/** Reads every entry that parses; lines that don't are left out (verify names them). */
+export async function readAuditEntries(path: string): Promise<AuditEntry[]> {
+  return (await readAuditLog(path)).entries;
 }
 
 /** Walks the chain from the first line; the first line that breaks it is reported. */

@@ -300,6 +300,35 @@ t.test(
 );
 
 t.test(
+  'audit.mts list warns when lines of the log cannot be read, and lists the rest',
+  async (t) => {
+    const path = await logWith(3);
+    const rows = lines(path);
+    writeLines(path, [rows[0] as string, '{not json', rows[1] as string, rows[2] as string]);
+    const run = spawnSync(AUDIT_CLI, ['list', '--log', path, '--json'], {
+      encoding: 'utf8',
+      cwd: tmpdir(),
+      env: withoutCoverage(),
+    });
+    t.equal(run.status, 0);
+    t.same(
+      JSON.parse(run.stdout).map((e: { seq: number }) => e.seq),
+      [1, 2, 3],
+    );
+    t.match(
+      run.stderr,
+      /^warning: 1 line\(s\) of .*audit\.jsonl are not readable entries and are not listed; run \.\/runbooks\/audit\.mts verify/,
+    );
+    const intact = spawnSync(AUDIT_CLI, ['list', '--log', await logWith(1)], {
+      encoding: 'utf8',
+      cwd: tmpdir(),
+      env: withoutCoverage(),
+    });
+    t.equal(intact.stderr, '', 'no warning for an intact log');
+  },
+);
+
+t.test(
   'audit.mts list into a pipe that closes early (| head) ends quietly with exit 0',
   async (t) => {
     const path = tempLog();
