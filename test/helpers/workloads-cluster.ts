@@ -184,8 +184,17 @@ export interface WorkloadsFixture {
 export async function startWorkloads(): Promise<WorkloadsFixture> {
   const runDir = mkdtempSync(join(tmpdir(), 'sandbox-workloads-'));
   const cluster = new MemoryCluster(runDir);
-  const workloads = await createWorkloads({ runDir });
-  for (const plugin of workloads.plugins) await plugin.start(cluster);
+  let workloads: Workloads | undefined;
+  try {
+    workloads = await createWorkloads({ runDir });
+    for (const plugin of workloads.plugins) await plugin.start(cluster);
+  } catch (err) {
+    // The caller's teardown only knows a fixture it got: a failed start cleans up here (the
+    // last plugin stops every process and gives the loopback network back).
+    for (const plugin of workloads?.plugins ?? []) await plugin.stop().catch(() => undefined);
+    rmSync(runDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     cluster,
     workloads,
