@@ -10,7 +10,13 @@ import type { AuditLog } from './audit.ts';
 import { kubectlCommandKind, tofuCommandKind } from './command-kind.ts';
 import type { Config } from './config.ts';
 import type { Risk } from './risk.ts';
-import { type CommandKind, type CommandOptions, type CommandResult, runCommand } from './shell.ts';
+import {
+  type CommandKind,
+  type CommandOptions,
+  type CommandResult,
+  formatCommand,
+  runCommand,
+} from './shell.ts';
 
 /** Per-call options; dry-run, audit and interruption come from the run. */
 export type StepCommandOptions = Omit<CommandOptions, 'kind' | 'dryRun' | 'audit' | 'signal'> & {
@@ -76,6 +82,23 @@ export function kubectlPinArgs(cfg: Pick<Config, 'kubeContext' | 'kubeconfig'>):
   ];
 }
 
+/**
+ * A step may mark a kubectl/tofu call as a mutation that the verb alone does not reveal, but
+ * never the reverse: a change declared a read would be sent during a dry run.
+ */
+function kindFor(
+  argv: readonly string[],
+  inferred: CommandKind,
+  requested: CommandKind | undefined,
+): CommandKind {
+  if (requested === 'read' && inferred === 'mutation') {
+    throw new Error(
+      `${formatCommand(argv)} is classified as a mutation and cannot be run as a read, because a dry run would send it. If it only reads, give its flags after the verb (kubectl get pods -n redis, not kubectl -n redis get pods)`,
+    );
+  }
+  return requested ?? inferred;
+}
+
 export function createStepContext(input: StepContextInput): StepContext {
   const { cfg } = input;
   const audit = input.step
@@ -106,12 +129,14 @@ export function createStepContext(input: StepContextInput): StepContext {
       warn: (message) => input.print(`warning: ${message}`),
     },
     run,
-    kubectl: (args, options = {}) =>
-      run(['kubectl', ...kubectlPinArgs(cfg), ...args], {
-        kind: kubectlCommandKind(args),
-        ...options,
-      }),
-    tofu: (args, options = {}) =>
-      run([cfg.tofu.bin, ...args], { kind: tofuCommandKind(args), cwd: cfg.tofu.dir, ...options }),
+    kubectl: async (args, options = {}) => {
+      const argv = ['kubectl', ...kubectlPinArgs(cfg), ...args];
+      return run(argv, { ...options, kind: kindFor(argv, kubectlCommandKind(args), options.kind) });
+    },
+    tofu: async (args, options = {}) => {
+      const argv = [cfg.tofu.bin, ...args];
+      const kind = kindFor(argv, tofuCommandKind(args), options.kind);
+      return run(argv, { cwd: cfg.tofu.dir, ...options, kind });
+    },
   };
 }

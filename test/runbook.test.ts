@@ -752,6 +752,59 @@ t.test(
   },
 );
 
+t.test(
+  'a kubectl or tofu change cannot be declared a read, so a dry run never sends it',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const tofuDir = join(sandbox.dir, 'tofu');
+    mkdirSync(tofuDir);
+    const runbook = defineRunbook({
+      id: '94-kinds',
+      title: 'kinds',
+      steps: [
+        {
+          id: 'P01',
+          title: 'a change passed off as a read',
+          risk: 'read',
+          run: async (ctx) => {
+            await ctx.tofu(['apply', 'applied'], { kind: 'read' });
+          },
+        },
+      ],
+    });
+    const out = await execute(runbook, sandbox, ['--dry-run', '--json'], {
+      env: { TOFU_BIN: 'touch', TOFU_DIR: tofuDir },
+    });
+    t.equal(out.code, 1);
+    t.notOk(existsSync(join(tofuDir, 'applied')), 'nothing was run');
+    t.match(
+      out.json?.error,
+      /^touch apply applied is classified as a mutation and cannot be run as a read, because a dry run would send it/,
+    );
+
+    const stricter = defineRunbook({
+      id: '94-kinds',
+      title: 'kinds',
+      steps: [
+        {
+          id: 'P01',
+          title: 'a read marked as a change',
+          risk: 'read',
+          run: async (ctx) => {
+            await ctx.tofu(['show', 'shown'], { kind: 'mutation' });
+          },
+        },
+      ],
+    });
+    const dry = await execute(stricter, sandbox, ['--dry-run'], {
+      env: { TOFU_BIN: 'touch', TOFU_DIR: tofuDir },
+    });
+    t.equal(dry.code, 0);
+    t.match(dry.stderr, /would run: touch show shown/, 'marking a read as a mutation is allowed');
+    t.notOk(existsSync(join(tofuDir, 'shown')));
+  },
+);
+
 t.test('defineRunbook rejects a definition with mistakes, all named at once', async (t) => {
   t.throws(
     () =>
