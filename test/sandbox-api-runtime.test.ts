@@ -120,6 +120,16 @@ function until(
   });
 }
 
+/** A sandbox on a ControlledRuntime whose initial pods (beersystem, redis, Prometheus) are Ready. */
+async function startControlled(t: Parameters<typeof startTestSandbox>[0]) {
+  const runtime = new ControlledRuntime();
+  const started = startTestSandbox(t, { runtime });
+  // The sandbox settles once the initial pods are Ready: release them as they start.
+  for (const prefix of ['beersystem-', 'redis-', 'prometheus-'])
+    void runtime.next(prefix).then((p) => p.ready());
+  return { runtime, fx: await started };
+}
+
 const ready = (pod: KubeObject) =>
   !!pod.status?.conditions?.some(
     (c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True',
@@ -128,12 +138,7 @@ const ready = (pod: KubeObject) =>
 t.test(
   'a pod is Ready only when its runtime says so, restarts when it exits, and stops before it is gone',
   async (t) => {
-    const runtime = new ControlledRuntime();
-    const started = startTestSandbox(t, { runtime });
-    // The sandbox settles once the initial pods are Ready: release them as they start.
-    for (const prefix of ['beersystem-', 'redis-', 'prometheus-'])
-      void runtime.next(prefix).then((p) => p.ready());
-    const fx = await started;
+    const { runtime, fx } = await startControlled(t);
     const { cluster } = fx.sandbox;
     const redis = await runtime.next('redis-');
     const name = redis.pod.metadata.name;
@@ -173,11 +178,7 @@ t.test(
 t.test(
   'a Ready pod whose probe starts failing is not Ready and leaves the endpoints until it passes again',
   async (t) => {
-    const runtime = new ControlledRuntime();
-    const started = startTestSandbox(t, { runtime });
-    for (const prefix of ['beersystem-', 'redis-', 'prometheus-'])
-      void runtime.next(prefix).then((p) => p.ready());
-    const fx = await started;
+    const { runtime, fx } = await startControlled(t);
     const { cluster } = fx.sandbox;
     const redis = await runtime.next('redis-');
     const name = redis.pod.metadata.name;
@@ -205,11 +206,7 @@ t.test(
 );
 
 t.test('a Job pod succeeds or fails by the exit code its runtime reports', async (t) => {
-  const runtime = new ControlledRuntime();
-  const started = startTestSandbox(t, { runtime });
-  for (const prefix of ['beersystem-', 'redis-', 'prometheus-'])
-    void runtime.next(prefix).then((p) => p.ready());
-  const fx = await started;
+  const { runtime, fx } = await startControlled(t);
   const job = (name: string) =>
     JSON.stringify({
       apiVersion: 'batch/v1',
@@ -387,11 +384,7 @@ t.test(
 );
 
 t.test('a foreground delete keeps the Deployment until its pods have stopped', async (t) => {
-  const runtime = new ControlledRuntime();
-  const started = startTestSandbox(t, { runtime });
-  for (const prefix of ['beersystem-', 'redis-', 'prometheus-'])
-    void runtime.next(prefix).then((p) => p.ready());
-  const fx = await started;
+  const { runtime, fx } = await startControlled(t);
   const redis = await runtime.next('redis-');
   redis.holdStop = true;
   await fx.kubectlOk([
