@@ -33,6 +33,17 @@ t.test('the sandbox with real workloads', async (t) => {
   await sandbox.settled(30_000);
   const podIP = async (ns: string, pod: string) =>
     (await kubectl(['get', 'pod', pod, '-n', ns, '-o', 'jsonpath={.status.podIP}'])).trim();
+  /** The pod's Ready condition, `True` or `False`. */
+  const podReady = (ns: string, pod: string) =>
+    kubectl([
+      'get',
+      'pod',
+      pod,
+      '-n',
+      ns,
+      '-o',
+      'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+    ]);
 
   await t.test('the bench measurements see every workload process', async (t) => {
     const measured = await measureWorkloads(fx!.workloads, sandbox.cluster, Date.now());
@@ -138,16 +149,7 @@ t.test('the sandbox with real workloads', async (t) => {
     await kubectl(['delete', 'pod', 'redis-shared-master-0', '-n', 'redis', '--wait=true']);
     await until(
       'the new master Ready',
-      async () =>
-        (await kubectl([
-          'get',
-          'pod',
-          'redis-shared-master-0',
-          '-n',
-          'redis',
-          '-o',
-          'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-        ])) === 'True',
+      async () => (await podReady('redis', 'redis-shared-master-0')) === 'True',
     );
     t.equal(await redisCli(LB_IP, ['GET', 'sc007'], password), 'kept');
   });
@@ -298,16 +300,7 @@ t.test('the sandbox with real workloads', async (t) => {
     });
     t.match(cut.message, /partitioned/);
     await until('replication down', async () => /master_link_status:down/.test(await info()));
-    const replicaReady = () =>
-      kubectl([
-        'get',
-        'pod',
-        'redis-shared-replicas-0',
-        '-n',
-        'redis',
-        '-o',
-        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-      ]);
+    const replicaReady = () => podReady('redis', 'redis-shared-replicas-0');
     t.equal(
       await until('the partitioned replica not Ready', async () =>
         (await replicaReady()) === 'False' ? 'False' : undefined,
