@@ -1,8 +1,8 @@
 // The audit log (DESIGN.md §4): one JSON object per line, append-only, each line hash-chained to
 // the one before it, so editing, deleting, reordering or truncating lines is detectable.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { processIsAlive } from './lock.ts';
@@ -207,7 +207,18 @@ async function removeIfStale(lockPath: string): Promise<boolean> {
   const pid = Number(pidText);
   const deadOwner = host === hostname() && Number.isInteger(pid) && pid > 0 && !processIsAlive(pid);
   if (!deadOwner && Date.now() - mtimeMs < STALE_LOCK_MS) return false;
-  await unlink(lockPath).catch(() => undefined);
+  // Two writers may judge the same lock stale; by the time the second acts, the first may have
+  // replaced it with its own live lock. Moving the file aside is atomic, so only what was moved
+  // is looked at: the stale lock is deleted, a live one put back.
+  const aside = `${lockPath}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await rename(lockPath, aside);
+  } catch {
+    return true; // someone else moved it first: try again at once
+  }
+  const moved = await readFile(aside, 'utf8').catch(() => '');
+  if (moved.trim() !== owner) await link(aside, lockPath).catch(() => undefined);
+  await unlink(aside).catch(() => undefined);
   return true;
 }
 

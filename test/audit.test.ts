@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import {
@@ -229,6 +229,36 @@ t.test('2 processes × 500 concurrent appends give 1000 intact, unshuffled lines
       `writer ${id} in its own order`,
     );
   }
+});
+
+t.test('3 writers that all find a dead writer’s lock take it over one at a time', async (t) => {
+  const path = tempLog();
+  const dead = spawnSync('true').pid as number;
+  writeFileSync(`${path}.lock`, `${dead}@${hostname()}`);
+  const writers = [1, 2, 3].map(
+    (id) =>
+      new Promise<number>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          [
+            '--import',
+            TSX_LOADER,
+            join(REPO_ROOT, 'test/fixtures/audit-writer.ts'),
+            path,
+            '100',
+            String(id),
+          ],
+          { stdio: ['ignore', 'inherit', 'inherit'], env: withoutCoverage() },
+        );
+        child.on('error', reject);
+        child.on('exit', (code) => resolve(code ?? -1));
+      }),
+  );
+  t.same(await Promise.all(writers), [0, 0, 0]);
+  t.same(await verifyAuditLog(path), { ok: true, entries: 300 });
+  const { readdirSync } = await import('node:fs');
+  const { dirname } = await import('node:path');
+  t.same(readdirSync(dirname(path)), ['audit.jsonl'], 'no lock or moved-aside lock is left behind');
 });
 
 t.test('list filters by runbook, step, run and since, and renders a table', async (t) => {
