@@ -186,6 +186,7 @@ function redisShared(
         loadBalancerIP: lbIP,
         loadBalancerSourceRanges: [String(inputs.private_cidr)],
         externalTrafficPolicy: 'Local',
+        allocateLoadBalancerNodePorts: false,
         selector: locals.master_pod_selector,
         ports: [{ name: 'tcp-redis', port: 6379, targetPort: 'redis', protocol: 'TCP' }],
       },

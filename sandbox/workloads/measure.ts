@@ -1,4 +1,4 @@
-// Measurements for `npm run bench:sandbox` (issue 4 targets): every workload Ready within 8 s of
+// Measurements for `npm run bench:sandbox`: every workload Ready within 8 s of
 // `up`, the whole sandbox (emulator plus every process it runs) within 600 MB of memory.
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ClusterAccess } from '../runtime.ts';
