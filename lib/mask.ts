@@ -46,10 +46,6 @@ export function maskError(err: unknown): Error {
   return new Error(maskSecrets(String(err)));
 }
 
-export function hasRegisteredSecrets(): boolean {
-  return secrets.size > 0;
-}
-
 /** Tests only: forget every registered secret. */
 export function clearSecretsForTests(): void {
   secrets.clear();
