@@ -30,9 +30,7 @@ export interface StepOutcome {
 /** `7ms`, or `7ms (waited 3.2s for you)` when the step waited at a prompt. */
 export function stepTime(outcome: StepOutcome): string {
   if (outcome.status === 'skipped' || outcome.status === 'not-run') return '';
-  const waited = outcome.waited_ms
-    ? ` (waited ${formatDuration(outcome.waited_ms)} for you)`
-    : '';
+  const waited = outcome.waited_ms ? ` (waited ${formatDuration(outcome.waited_ms)} for you)` : '';
   return `${formatDuration(outcome.duration_ms)}${waited}`;
 }
 
@@ -90,7 +88,10 @@ export class Progress {
   /** A wait inside a step: what is awaited and for how long (a spinner on a terminal). */
   waiting(what: string, started: number, detail?: string): void {
     if (!this.tty) return;
-    this.spin(`waiting for ${maskSecrets(what)}${detail ? ` (${maskSecrets(detail)})` : ''}`, started);
+    this.spin(
+      `waiting for ${maskSecrets(what)}${detail ? ` (${maskSecrets(detail)})` : ''}`,
+      started,
+    );
   }
 
   private spin(label: string, started = Date.now()): void {
@@ -123,12 +124,7 @@ export class Progress {
     footer: { outcome: string; dryRun: boolean; auditLog: string; runId: string; report?: string },
   ): void {
     this.stopSpinner();
-    const rows = outcomes.map((o) => [
-      o.id,
-      LABEL[o.status],
-      stepTime(o),
-      o.title,
-    ]);
+    const rows = outcomes.map((o) => [o.id, LABEL[o.status], stepTime(o), o.title]);
     const header = ['step', 'status', 'time', 'title'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
     const line = (cells: string[]) =>

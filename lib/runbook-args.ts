@@ -92,7 +92,9 @@ export function parseRunbookArgs(
   }
   const chosen = modes.filter((name) => v[name] === true);
   if (chosen.length > 1) {
-    throw new UsageError(`${chosen.map((m) => `--${m}`).join(' and ')} cannot be combined: choose one`);
+    throw new UsageError(
+      `${chosen.map((m) => `--${m}`).join(' and ')} cannot be combined: choose one`,
+    );
   }
   const extra: Record<string, string | boolean | undefined> = {};
   for (const name of Object.keys(extraFlags)) {
@@ -128,8 +130,10 @@ export function usageLine(
 }
 
 /**
- * The flags of this run again, for a resume line: the mode and every flag given, except the
- * step selection (--from/--only), which the caller replaces.
+ * The flags of this run again, for a resume line: the mode, the runbook's own flags, the
+ * settings file and --dry-run. Not --from/--only (the caller replaces them) and not --yes,
+ * --confirm or --override-gate: a resume is a new decision to change things, and the operator
+ * makes it again.
  */
 export function flagsToRepeat(
   args: RunbookArgs,
@@ -144,9 +148,5 @@ export function flagsToRepeat(
   }
   if (args.envFile !== undefined) out.push('--env-file', args.envFile);
   if (args.dryRun) out.push('--dry-run');
-  if (args.yes) out.push('--yes');
-  for (const name of args.confirmNames) out.push('--confirm', name);
-  if (args.overrideGate !== undefined) out.push('--override-gate', args.overrideGate);
-  if (args.json) out.push('--json');
   return out;
 }

@@ -1,8 +1,9 @@
 // The text of every runbook's --help: its steps and risks (and those of each mode), gates,
 // flags, the confirmation rule and the exit codes, built from the definition so it cannot drift
 // from what the engine does.
-import type { Runbook, StepDefinition } from './runbook-types.ts';
+
 import { COMMON_FLAGS, usageLine } from './runbook-args.ts';
+import type { Runbook, StepDefinition } from './runbook-types.ts';
 
 function stepLines(steps: readonly StepDefinition[]): string[] {
   const rows = steps.map((s) => [s.id, s.risk, s.title]);

@@ -146,10 +146,14 @@ function templateValue(value: unknown, index: number, strings: readonly string[]
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
     return String(value);
   }
-  if (value && typeof value === 'object' && typeof (value as { stdout?: unknown }).stdout === 'string') {
+  if (
+    value &&
+    typeof value === 'object' &&
+    typeof (value as { stdout?: unknown }).stdout === 'string'
+  ) {
     return (value as { stdout: string }).stdout.trim();
   }
-  const sketch = strings.join('${…}').trim();
+  const sketch = strings.join('$' + '{…}').trim();
   throw new Error(
     `interpolation ${index + 1} in \`${sketch}\` is ${value === null ? 'null' : typeof value}: pass a string, a number or an array of them`,
   );
@@ -351,10 +355,7 @@ async function attemptOnce(argv: readonly string[], options: CommandOptions): Pr
     stopping ??= (async () => {
       const pid = child.pid;
       if (pid === undefined) return [];
-      const survivors = await stopProcessTree(
-        pid,
-        options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
-      );
+      const survivors = await stopProcessTree(pid, options.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
       if (survivors.length > 0) reportSurvivors(survivors);
       return survivors;
     })();
@@ -444,8 +445,7 @@ export async function runCommand(
   if (isMutation && options.echo !== false) print(`run: ${command}`);
   // Sending a mutation twice can do harm (a second `tofu apply`, a second delete): only a call
   // declared idempotent is tried again.
-  const retries =
-    options.retries ?? (isMutation && !options.idempotent ? 0 : DEFAULT_RETRIES);
+  const retries = options.retries ?? (isMutation && !options.idempotent ? 0 : DEFAULT_RETRIES);
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const started = Date.now();
   let attempts = 0;

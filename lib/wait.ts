@@ -21,7 +21,9 @@ export interface WaitOptions<T> {
 }
 
 /** Gives a truthy value when the wait is over; `signal` aborts when the wait ends either way. */
-export type WaitCheck<T> = (signal: AbortSignal) => T | undefined | false | Promise<T | undefined | false>;
+export type WaitCheck<T> = (
+  signal: AbortSignal,
+) => T | undefined | false | Promise<T | undefined | false>;
 
 export interface WaitEnvironment {
   defaultTimeoutMs: number;
@@ -88,7 +90,9 @@ export async function waitFor<T>(
       if (attempt === 0) env.print(`waiting for ${what} (up to ${formatDuration(timeoutMs)})`);
       else if (now() - lastReport >= REPORT_EVERY_MS) {
         lastReport = now();
-        env.print(`still waiting for ${what}: ${formatDuration(elapsed)}${shown ? `, ${shown}` : ''}`);
+        env.print(
+          `still waiting for ${what}: ${formatDuration(elapsed)}${shown ? `, ${shown}` : ''}`,
+        );
       }
       env.showWaiting?.(what, started, shown);
       if (now() >= deadline) {
@@ -111,7 +115,10 @@ export async function waitFor<T>(
       await record('interrupted').catch(() => undefined);
       throw new WaitInterrupted(`interrupted while waiting for ${what}`);
     }
-    if (!(err instanceof WaitTimeout)) await record('failed', { error: maskSecrets(String((err as Error)?.message ?? err)) }).catch(() => undefined);
+    if (!(err instanceof WaitTimeout))
+      await record('failed', { error: maskSecrets(String((err as Error)?.message ?? err)) }).catch(
+        () => undefined,
+      );
     throw err;
   } finally {
     ending.abort();

@@ -195,19 +195,22 @@ t.test('a kubectl 409 conflict is retried', async (t) => {
   t.equal(result.attempts, 2);
 });
 
-t.test('a mutation not declared idempotent is sent once, even after a transient failure', async (t) => {
-  const dir = tempDir(t);
-  const argv = flakyCommand(dir, 1, 'HTTP/1.1 503 Service Unavailable');
-  const err = (await runCommand(argv, {
-    kind: 'mutation',
-    backoff: FAST,
-    print: () => undefined,
-  }).catch((e) => e)) as CommandError;
-  t.type(err, CommandError);
-  t.equal(err.attempts, 1);
-  t.equal(attemptsMade(dir), 1, 'the command ran exactly once');
-  t.ok(err.transient, 'the failure looked transient, and still was not retried');
-});
+t.test(
+  'a mutation not declared idempotent is sent once, even after a transient failure',
+  async (t) => {
+    const dir = tempDir(t);
+    const argv = flakyCommand(dir, 1, 'HTTP/1.1 503 Service Unavailable');
+    const err = (await runCommand(argv, {
+      kind: 'mutation',
+      backoff: FAST,
+      print: () => undefined,
+    }).catch((e) => e)) as CommandError;
+    t.type(err, CommandError);
+    t.equal(err.attempts, 1);
+    t.equal(attemptsMade(dir), 1, 'the command ran exactly once');
+    t.ok(err.transient, 'the failure looked transient, and still was not retried');
+  },
+);
 
 t.test('a non-transient failure is tried once', async (t) => {
   const dir = tempDir(t);
@@ -337,26 +340,30 @@ t.test('an empty argv is a programming error', async (t) => {
   await t.rejects(runCommand([], { kind: 'read' }), /at least the program name/);
 });
 
-t.test('templateArgv reads a template the way zx does: one argument per interpolation', async (t) => {
-  const tag = (strings: TemplateStringsArray, ...values: unknown[]) => templateArgv(strings, values);
-  const name = 'beer system';
-  t.same(tag`scale deployment ${name} -n ${'beersystem'} --replicas=${0}`, [
-    'scale',
-    'deployment',
-    'beer system',
-    '-n',
-    'beersystem',
-    '--replicas=0',
-  ]);
-  t.same(tag`get ${['pods', 'svc']} -o json`, ['get', 'pods', 'svc', '-o', 'json']);
-  t.same(tag`annotate x ${"a=b; rm -rf /"}`, ['annotate', 'x', 'a=b; rm -rf /']);
-  t.same(tag`  plan   -out ${'p'}  `, ['plan', '-out', 'p']);
-  t.same(tag`echo ${''}`, ['echo', ''], 'an empty value is an empty argument');
-  t.same(tag`x ${[]} y`, ['x', 'y'], 'an empty array gives no argument');
-  t.same(tag`n ${{ stdout: '3\n' }}`, ['n', '3'], "a command's output, trimmed");
-  t.throws(() => tag`scale ${undefined}`, /interpolation 1 .* is undefined/);
-  t.throws(() => tag`scale ${null}`, /is null/);
-});
+t.test(
+  'templateArgv reads a template the way zx does: one argument per interpolation',
+  async (t) => {
+    const tag = (strings: TemplateStringsArray, ...values: unknown[]) =>
+      templateArgv(strings, values);
+    const name = 'beer system';
+    t.same(tag`scale deployment ${name} -n ${'beersystem'} --replicas=${0}`, [
+      'scale',
+      'deployment',
+      'beer system',
+      '-n',
+      'beersystem',
+      '--replicas=0',
+    ]);
+    t.same(tag`get ${['pods', 'svc']} -o json`, ['get', 'pods', 'svc', '-o', 'json']);
+    t.same(tag`annotate x ${'a=b; rm -rf /'}`, ['annotate', 'x', 'a=b; rm -rf /']);
+    t.same(tag`  plan   -out ${'p'}  `, ['plan', '-out', 'p']);
+    t.same(tag`echo ${''}`, ['echo', ''], 'an empty value is an empty argument');
+    t.same(tag`x ${[]} y`, ['x', 'y'], 'an empty array gives no argument');
+    t.same(tag`n ${{ stdout: '3\n' }}`, ['n', '3'], "a command's output, trimmed");
+    t.throws(() => tag`scale ${undefined}`, /interpolation 1 .* is undefined/);
+    t.throws(() => tag`scale ${null}`, /is null/);
+  },
+);
 
 /** Alive and not a zombie (an orphan's zombie may wait long for a reaper in a container). */
 function liveProcess(pid: number): boolean {
@@ -400,10 +407,11 @@ t.test('a grandchild that moved to a process group of its own is stopped too', a
   const dir = tempDir(t);
   const pids = join(dir, 'pids');
   const controller = new AbortController();
-  const running = runCommand(
-    ['sh', '-c', 'setsid sleep 600 & echo $! > "$1"; wait', 'sh', pids],
-    { kind: 'read', signal: controller.signal, killGraceMs: 500 },
-  );
+  const running = runCommand(['sh', '-c', 'setsid sleep 600 & echo $! > "$1"; wait', 'sh', pids], {
+    kind: 'read',
+    signal: controller.signal,
+    killGraceMs: 500,
+  });
   const deadline = Date.now() + 10_000;
   while (!existsSync(pids) || readFileSync(pids, 'utf8').trim() === '') {
     if (Date.now() > deadline) throw new Error('the command did not start');
