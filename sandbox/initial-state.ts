@@ -3,13 +3,15 @@
 // three addresses taken, and beersystem on its own `redis` Deployment. The addresses are loopback
 // ones (127.0.0.200–210) so the workload half can really listen on them.
 import { randomBytes } from 'node:crypto';
+import { MIGRATION_ANNOTATION } from '../lib/names.ts';
 import type { KubeObject } from './runtime.ts';
+
+export { MIGRATION_ANNOTATION };
 
 export const LB_POOL = { name: 'eero-pool', first: '127.0.0.200', last: '127.0.0.210' };
 export const PRIVATE_CIDR = '127.0.0.0/24';
 /** The address the runbooks give the shared Redis's LoadBalancer (the first free one). */
 export const REDIS_LB_IP = '127.0.0.203';
-export const MIGRATION_ANNOTATION = 'redis-shared.runbooks/migrated-at';
 export const NAMESPACES = ['default', 'kube-system', 'beersystem', 'monitoring', 'metallb-system'];
 export const NODES = ['master1', 'worker1', 'worker2', 'worker3'];
 const K3S_VERSION = 'v1.32.4+k3s1';
