@@ -3,10 +3,7 @@
 // three addresses taken, and beersystem on its own `redis` Deployment. The addresses are loopback
 // ones (127.0.0.200–210) so the workload half can really listen on them.
 import { randomBytes } from 'node:crypto';
-import { MIGRATION_ANNOTATION } from '../lib/names.ts';
 import type { KubeObject } from './runtime.ts';
-
-export { MIGRATION_ANNOTATION };
 
 export const LB_POOL = { name: 'eero-pool', first: '127.0.0.200', last: '127.0.0.210' };
 export const PRIVATE_CIDR = '127.0.0.0/24';
