@@ -33,6 +33,8 @@ import {
 import { shellQuote, stopRunningCommands } from './shell.ts';
 import { createStepContext, type RunShared, type StepContext } from './step-context.ts';
 
+const WIND_DOWN_MS = 5_000;
+
 class Interrupted extends Error {
   override readonly name = 'Interrupted';
 }
@@ -88,6 +90,8 @@ export class RunSession {
   private baseContext: StepContext | undefined;
   private startedSteps = false;
   private readonly started = Date.now();
+  /** what the step was doing when the run was interrupted, to let it finish its audit lines */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly runbook: Runbook,
@@ -577,11 +581,12 @@ export class RunSession {
   /** Rejects with Interrupted as soon as the run is interrupted, whatever `work` is doing. */
   private untilInterrupted<T>(work: T | Promise<T>): Promise<T> {
     const signal = this.interrupt.signal;
-    if (signal.aborted) {
-      // Whatever `work` still does, its failure is no longer anyone's concern.
-      Promise.resolve(work).catch(() => undefined);
-      return Promise.reject(new Interrupted('interrupted'));
-    }
+    const settled: Promise<unknown> = Promise.resolve(work).then(
+      () => this.inFlight.delete(settled),
+      () => this.inFlight.delete(settled),
+    );
+    this.inFlight.add(settled);
+    if (signal.aborted) return Promise.reject(new Interrupted('interrupted'));
     return new Promise<T>((resolvePromise, reject) => {
       const onAbort = () => reject(new Interrupted('interrupted'));
       signal.addEventListener('abort', onAbort, { once: true });
@@ -623,6 +628,12 @@ export class RunSession {
     let survivors: number[] = [];
     if (outcome === 'interrupted') {
       survivors = await (this.options.stopCommands ?? stopRunningCommands)();
+      // The step sees the interrupt through ctx.signal; give it a moment to wind down, so its
+      // last audit lines (a wait's, a command's) come before the run-end.
+      await Promise.race([
+        Promise.all(this.inFlight),
+        new Promise((done) => setTimeout(done, WIND_DOWN_MS).unref()),
+      ]);
       if (survivors.length > 0) {
         const where = this.lock
           ? ` The lock ${this.lock.location} is kept so that no other run starts while it may still change the cluster.`
