@@ -153,3 +153,30 @@ t.test('a check that throws fails the wait, audited with the error', async (t) =
   );
   t.match(audited.at(-1), { outcome: 'failed', detail: { error: 'the API said no' } });
 });
+
+/** A check that holds until its signal aborts, as a watch does, then gives up. */
+const blocking = (signal: AbortSignal) =>
+  new Promise<false>((_resolve, reject) =>
+    signal.addEventListener('abort', () => reject(new Error('watch closed'))),
+  );
+
+t.test('a check that blocks like a watch is ended by the timeout', async (t) => {
+  const { env, audited, printed } = environment({ defaultTimeoutMs: 150 });
+  await t.rejects(waitFor('a watch', blocking, {}, env), WaitTimeout);
+  t.match(audited.at(-1), { outcome: 'timeout' });
+  t.same(printed, [], 'not announced within 2 s');
+});
+
+t.test(
+  'a dry run looks once through a blocking check, then says what it would wait for',
+  async (t) => {
+    const { env, printed, audited } = environment({
+      dryRun: true,
+      unsentMutations: () => true,
+      defaultTimeoutMs: 60_000,
+    });
+    t.equal(await waitFor('pods gone', blocking, {}, env), undefined);
+    t.same(printed, ['would wait for pods gone']);
+    t.match(audited, [{ outcome: 'not-run' }]);
+  },
+);
