@@ -23,7 +23,7 @@ function percentilesOrdered(r: { p50: number; p95: number; p99: number; max: num
 }
 
 t.test(
-  'SC-006: bench returns sane numbers against a real server and removes its keys',
+  'bench counts operations and percentiles against a real server and removes its keys',
   async (t) => {
     const server = await startRedisServer(t, { password: PASSWORD });
     const r = await runBench(server.target, { connections: 8, pipeline: 1, totalOps: 5000 });
