@@ -1,11 +1,19 @@
 // One run at a time. The engine sees only RunLock, so the coordination.k8s.io Lease (DESIGN.md
 // §3) can replace the local lock file without the engine changing.
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import {
+  createLockFile,
+  readLockFile,
+  removeOwnLockFile,
+  replaceLockFile,
+  takeOverLockFile,
+} from './lock-file.ts';
 
 const MAX_PASSES = 5;
+/** an unreadable lock file younger than this may be one being written: it is respected */
+const UNREADABLE_GRACE_MS = 5_000;
 
 export interface LockOwner {
   runId: string;
@@ -81,24 +89,9 @@ export class FileRunLock implements RunLock {
       if (await this.createExclusive(holder)) return this.granted(holder);
       const current = await this.read();
       if (!current) continue;
-      const staleBecause = this.staleReason(current.holder);
+      const staleBecause = this.staleReason(current);
       if (!staleBecause) return { acquired: false, holder: current.holder };
-
-      // Move the stale file aside (rename is atomic: of two runs taking over, one moves it),
-      // then check that what moved is the stale lock we read and not a fresh one written since.
-      const aside = `${this.location}.stale-${randomUUID()}`;
-      try {
-        await rename(this.location, aside);
-      } catch {
-        continue;
-      }
-      const moved = await readFile(aside, 'utf8').catch(() => '');
-      await unlink(aside).catch(() => undefined);
-      if (moved !== current.raw) {
-        await writeFile(this.location, moved, { flag: 'wx' }).catch(() => undefined);
-        continue;
-      }
-      if (await this.createExclusive(holder)) {
+      if (await takeOverLockFile(this.location, current.raw, JSON.stringify(holder))) {
         return {
           ...this.granted(holder),
           takenOverFrom: current.holder,
@@ -119,9 +112,10 @@ export class FileRunLock implements RunLock {
     const held = this.held;
     this.held = undefined;
     if (!held) return;
-    const current = await this.read();
     // Never remove a lock someone else took over after ours expired.
-    if (current?.holder.runId === held.runId) await unlink(this.location).catch(() => undefined);
+    await removeOwnLockFile(this.location, (text) => parseHolder(text)?.runId === held.runId).catch(
+      () => undefined,
+    );
   }
 
   async keepFor(pids: readonly number[]): Promise<void> {
@@ -139,10 +133,7 @@ export class FileRunLock implements RunLock {
   }
 
   private async replace(holder: LockHolder & { survivors?: number[] }): Promise<void> {
-    // Write beside and rename, so a reader never sees a half-written file.
-    const temp = `${this.location}.renew-${randomUUID()}`;
-    await writeFile(temp, JSON.stringify(holder));
-    await rename(temp, this.location).catch(() => unlink(temp).catch(() => undefined));
+    await replaceLockFile(this.location, JSON.stringify(holder)).catch(() => undefined);
   }
 
   private holderFor(owner: LockOwner): LockHolder {
@@ -181,9 +172,16 @@ export class FileRunLock implements RunLock {
     await this.replace(renewed);
   }
 
-  private staleReason(holder: LockHolder): string | undefined {
+  private staleReason(current: ReadLock): string | undefined {
+    if (current.unreadable) {
+      // Perhaps being written this very moment: judged by its age, like any lock.
+      return current.ageMs > UNREADABLE_GRACE_MS
+        ? `the lock file ${this.location} is unreadable (${current.unreadable}) and ${Math.round(current.ageMs / 1000)}s old`
+        : undefined;
+    }
+    const holder = current.holder;
     const expires = Date.parse(holder.expiresAt);
-    if (!Number.isFinite(expires)) return 'the lock file is unreadable';
+    if (!Number.isFinite(expires)) return `the lock file ${this.location} names no valid expiry`;
     if (expires <= this.now()) return `it expired at ${holder.expiresAt}`;
     if (holder.host === hostname() && !processIsAlive(holder.pid)) {
       return `its process ${holder.pid} on ${holder.host} no longer exists`;
@@ -192,40 +190,52 @@ export class FileRunLock implements RunLock {
   }
 
   private async createExclusive(holder: LockHolder): Promise<boolean> {
-    try {
-      await writeFile(this.location, JSON.stringify(holder), { flag: 'wx' });
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    }
+    return createLockFile(this.location, JSON.stringify(holder));
   }
 
-  private async read(): Promise<{ raw: string; holder: LockHolder } | undefined> {
-    let raw: string;
-    try {
-      raw = await readFile(this.location, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    try {
-      return { raw, holder: JSON.parse(raw) as LockHolder };
-    } catch {
-      // A torn or hand-edited file: treat it as a lock that expired long ago.
-      const unknown = 'unknown';
-      return {
-        raw,
-        holder: {
-          runId: unknown,
-          runbook: unknown,
-          operator: unknown,
-          host: unknown,
-          pid: 0,
-          acquiredAt: unknown,
-          expiresAt: unknown,
-        },
-      };
-    }
+  private async read(): Promise<ReadLock | undefined> {
+    const file = await readLockFile(this.location, this.now);
+    if (!file) return undefined;
+    const holder = parseHolder(file.text);
+    if (holder) return { raw: file.text, holder, ageMs: file.ageMs };
+    const unknown = 'unknown';
+    return {
+      raw: file.text,
+      ageMs: file.ageMs,
+      unreadable: file.text.trim() === '' ? 'empty' : 'not a lock holder',
+      holder: {
+        runId: unknown,
+        runbook: unknown,
+        operator: unknown,
+        host: unknown,
+        pid: 0,
+        acquiredAt: unknown,
+        expiresAt: `${Math.round(file.ageMs / 1000)}s old, unreadable`,
+      },
+    };
   }
+}
+
+interface ReadLock {
+  raw: string;
+  holder: LockHolder;
+  ageMs: number;
+  /** why the file could not be read as a holder (torn, hand-edited, `null`…) */
+  unreadable?: string;
+}
+
+/** A holder, or undefined for anything else a lock file may hold (`null`, `[]`, `"x"`, torn). */
+function parseHolder(text: string): LockHolder | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const h = value as Record<string, unknown>;
+  const strings = ['runId', 'runbook', 'operator', 'host', 'acquiredAt', 'expiresAt'];
+  if (!strings.every((key) => typeof h[key] === 'string')) return undefined;
+  if (typeof h.pid !== 'number') return undefined;
+  return value as LockHolder;
 }

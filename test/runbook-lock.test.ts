@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -111,14 +111,42 @@ t.test('a live holder on another host is respected until it expires', async (t) 
   t.equal(result.holder.runId, 'remote');
 });
 
-t.test('an unreadable lock file is treated as stale', async (t) => {
+t.test('an unreadable lock file is judged by its age, and never breaks a run', async (t) => {
+  for (const content of ['{torn', 'null', '[]', '"x"', '', '{"runId":1}']) {
+    const path = lockPath(t);
+    await new FileRunLock(path, { ttlMs: 1 }).acquire(owner('setup'));
+    writeFileSync(path, content);
+    const lock = new FileRunLock(path, { ttlMs: 60_000 });
+    const young = await lock.acquire(owner('next'));
+    t.notOk(young.acquired, `${JSON.stringify(content)}: a fresh one may be being written`);
+    t.equal(young.holder.runId, 'unknown');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(path, old, old);
+    const result = await lock.acquire(owner('next'));
+    t.ok(result.acquired, `${JSON.stringify(content)}: an old one is taken over`);
+    if (result.acquired) {
+      t.match(
+        result.takeoverReason,
+        new RegExp(
+          `^the lock file ${path.replaceAll('/', '\\/')} is unreadable \\((empty|not a lock holder)\\) and \\d+s old$`,
+        ),
+      );
+    }
+    await lock.release();
+    t.notOk(existsSync(path));
+  }
+});
+
+t.test('a takeover under way elsewhere is not raced', async (t) => {
   const path = lockPath(t);
   await new FileRunLock(path, { ttlMs: 1 }).acquire(owner('setup'));
-  writeFileSync(path, '{torn');
+  writeFileSync(`${path}.takeover`, '');
   const lock = new FileRunLock(path, { ttlMs: 60_000 });
   const result = await lock.acquire(owner('next'));
-  t.ok(result.acquired);
-  if (result.acquired) t.equal(result.takeoverReason, 'the lock file is unreadable');
+  t.notOk(result.acquired, 'another taker holds the takeover: this one does not go ahead');
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(`${path}.takeover`, old, old);
+  t.ok((await lock.acquire(owner('next'))).acquired, 'a takeover left by a dead taker is cleared');
   await lock.release();
 });
 
