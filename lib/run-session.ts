@@ -432,21 +432,27 @@ export class RunSession {
   private confirmRequest(step: StepDefinition, ctx: StepContext): ConfirmRequest {
     const resourceName =
       typeof step.confirmName === 'function' ? step.confirmName(ctx) : step.confirmName;
+    const covered = this.coveredBy(step);
     return {
       stepId: step.id,
       title: step.title,
       risk: step.risk,
       ...(step.impact !== undefined ? { impact: step.impact } : {}),
       ...(resourceName !== undefined ? { resourceName } : {}),
-      ...(step.confirmCovers
+      ...(covered.length > 0
         ? {
             covers: {
-              through: step.confirmCovers,
+              through: covered.at(-1) as string,
               ...(step.coverText !== undefined ? { text: step.coverText } : {}),
             },
           }
         : {}),
     };
+  }
+
+  /** The steps this step's answer covers in this run (an --only run may leave some out). */
+  private coveredBy(step: StepDefinition): string[] {
+    return [...coveredIds(this.info.steps, step)].filter((id) => this.info.selected.has(id));
   }
 
   /** Asks (or takes the flags' answer, or a covering answer); resolves to the time spent asking. */
@@ -468,7 +474,7 @@ export class RunSession {
     this.progress.stop();
     if (this.args.dryRun) {
       const ask = request.resourceName ? `the name "${request.resourceName}" typed` : 'a yes';
-      const sequence = step.confirmCovers ? ` for ${step.id}–${step.confirmCovers}` : '';
+      const sequence = request.covers ? ` for ${step.id}–${request.covers.through}` : '';
       this.progress.log(
         `${step.id} (${step.risk} risk) would ask for ${ask}${sequence} before running`,
       );
@@ -489,16 +495,16 @@ export class RunSession {
       detail: {
         method: decision.method,
         ...(request.resourceName ? { name: request.resourceName } : {}),
-        ...(step.confirmCovers ? { covers: [...coveredIds(this.info.steps, step)] } : {}),
+        ...(request.covers ? { covers: this.coveredBy(step) } : {}),
         ...(waited > 0 ? { waited_ms: waited } : {}),
       },
     });
-    if (step.confirmCovers) {
+    if (request.covers) {
       this.cover = {
         by: step.id,
-        through: step.confirmCovers,
+        through: request.covers.through,
         method: decision.method,
-        ids: coveredIds(this.info.steps, step),
+        ids: new Set(this.coveredBy(step)),
       };
     }
     this.progress.stepStarted(step.id, step.title);
