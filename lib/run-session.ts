@@ -87,6 +87,7 @@ export class RunSession {
   private report: string | undefined;
   private alreadyComplete: string | undefined;
   private cover: Cover | undefined;
+  private stepStartedAt = Date.now();
   private baseContext: StepContext | undefined;
   private startedSteps = false;
   private readonly started = Date.now();
@@ -148,6 +149,12 @@ export class RunSession {
       audit: this.audit,
       print: (line) => this.progress.log(line),
       showWaiting: (what, started, detail) => this.progress.waiting(what, started, detail),
+      endWaiting: () => {
+        const title = this.info.steps.find((s) => s.id === step?.id)?.title;
+        if (step && title !== undefined) {
+          this.progress.stepStarted(step.id, title, this.stepStartedAt);
+        }
+      },
       setReport: (path) => {
         this.report = path;
       },
@@ -383,6 +390,7 @@ export class RunSession {
     ctx: StepContext,
   ): Promise<number | undefined> {
     const started = Date.now();
+    this.stepStartedAt = started;
     let waited = 0;
     const workTime = () => Date.now() - started - waited;
     const base = { step: step.id, risk: step.risk };

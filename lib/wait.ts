@@ -43,6 +43,8 @@ export interface WaitEnvironment {
   print: (line: string) => void;
   /** shows the wait on a terminal (a spinner with the elapsed time) */
   showWaiting?: (what: string, started: number, detail: string | undefined) => void;
+  /** the wait is over, whichever way: the step's own progress again */
+  endWaiting?: () => void;
   now?: () => number;
 }
 
@@ -158,5 +160,6 @@ export async function waitFor<T>(
     clearTimeout(announce);
     ending.abort();
     env.signal.removeEventListener('abort', onInterrupt);
+    env.endWaiting?.();
   }
 }

@@ -1175,3 +1175,39 @@ t.test('defineRunbook checks modes and sequence confirmations', async (t) => {
   });
   t.ok(Object.isFrozen(ok.modes?.rollback?.steps));
 });
+
+t.test('on a terminal a wait shows what it waits for, then the step again', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const stderr = new Capture();
+  stderr.isTTY = true;
+  let checks = 0;
+  const runbook = defineRunbook({
+    id: '92-wait',
+    title: 'wait',
+    steps: [
+      {
+        id: 'P01',
+        title: 'Wait a little',
+        risk: 'read',
+        run: async (ctx) => {
+          await ctx.waitFor('the second look', () => ++checks >= 2, {
+            intervalMs: 1,
+            progress: () => `${checks} looks`,
+          });
+        },
+      },
+    ],
+  });
+  const code = await executeRunbook(runbook, {
+    argv: [],
+    program: './x.mts',
+    stdout: new Capture(),
+    stderr,
+    isInteractive: () => false,
+    env: sandbox.env,
+  });
+  t.equal(code, 0, stderr.text);
+  const shown = stderr.text.indexOf('waiting for the second look (1 looks)');
+  t.ok(shown > 0, 'the spinner named the wait and its progress');
+  t.match(stderr.text.slice(shown), /⠋ P01 {2}Wait a little/, 'then the step again');
+});
