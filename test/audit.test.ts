@@ -436,6 +436,16 @@ t.test('gitRevision reads HEAD through a loose ref, a packed ref or a detached h
   writeFileSync(join(repo, '.git/HEAD'), `${sha}\n`);
   t.equal(gitRevision(repo), 'abcdef012345');
   t.equal(gitRevision(join(repo, 'nowhere')), null);
+  // a linked worktree: .git is a file naming its git dir, whose commondir holds the refs
+  writeFileSync(join(repo, '.git/HEAD'), 'ref: refs/heads/main\n');
+  writeFileSync(join(repo, '.git/refs/heads/main'), `${sha}\n`);
+  const worktree = mkdtempSync(join(root, 'worktree-'));
+  const ownDir = join(repo, '.git/worktrees/wt');
+  mkdirSync(ownDir, { recursive: true });
+  writeFileSync(join(ownDir, 'HEAD'), 'ref: refs/heads/main\n');
+  writeFileSync(join(ownDir, 'commondir'), '../..\n');
+  writeFileSync(join(worktree, '.git'), `gitdir: ${ownDir}\n`);
+  t.equal(gitRevision(worktree), 'abcdef012345', 'a linked worktree');
   t.equal(gitRevision(REPO_ROOT)?.length, 12, 'this repository');
 });
 
@@ -451,3 +461,138 @@ t.test('resolveAuditLogPath: --log wins, else AUDIT_LOG from the settings', asyn
   });
   t.equal(resolveAuditLogPath(undefined, envPath), '/var/tmp/elsewhere.jsonl');
 });
+
+function spawnWriter(path: string, count: number, id: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        TSX_LOADER,
+        join(REPO_ROOT, 'test/fixtures/audit-writer.ts'),
+        path,
+        String(count),
+        String(id),
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit'], env: withoutCoverage() },
+    );
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(code ?? -1));
+  });
+}
+
+t.test(
+  'item 2: dead writers’ locks appearing while 8 writers append never fork the chain',
+  async (t) => {
+    const path = tempLog();
+    const lockPath = `${path}.lock`;
+    const dead = spawnSync('true').pid as number;
+    // A writer that takes the free lock and is killed before releasing it, again and again.
+    let running = true;
+    let injected = 0;
+    const injector = (async () => {
+      while (running) {
+        try {
+          writeFileSync(lockPath, `${dead}@${hostname()}`, { flag: 'wx' });
+          injected++;
+        } catch {
+          // held by a live writer at this moment
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const writers = [1, 2, 3, 4, 5, 6, 7, 8].map((id) => spawnWriter(path, 40, id));
+    const codes = await Promise.all(writers);
+    running = false;
+    await injector;
+    t.same(codes, [0, 0, 0, 0, 0, 0, 0, 0], 'every writer finished');
+    t.ok(injected > 8, `dead locks were injected during the appends (${injected})`);
+    t.same(await verifyAuditLog(path), { ok: true, entries: 320 });
+    const entries = await readAuditEntries(path);
+    t.same(
+      entries.map((e) => e.seq),
+      Array.from({ length: 320 }, (_, i) => i + 1),
+      'seq is contiguous: no two lines share a sequence number',
+    );
+    t.equal(new Set(entries.map((e) => e.prev)).size, 320, 'no two lines share a prev (no fork)');
+  },
+);
+
+t.test(
+  'item 2: a writer outlasts the stale time, so a live-but-stuck lock is taken over, not given up on',
+  async (t) => {
+    const { AUDIT_LOCK_TIMING } = await import('../lib/audit.ts');
+    t.ok(
+      AUDIT_LOCK_TIMING.giveUpMs > AUDIT_LOCK_TIMING.staleMs,
+      `give-up ${AUDIT_LOCK_TIMING.giveUpMs} ms > stale ${AUDIT_LOCK_TIMING.staleMs} ms`,
+    );
+    const path = tempLog();
+    const lockPath = `${path}.lock`;
+    // A live process holds the lock and stopped making progress: stale once older than staleMs.
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    t.teardown(() => holder.kill('SIGKILL'));
+    writeFileSync(lockPath, `${holder.pid}@${hostname()}`);
+    const { utimesSync } = await import('node:fs');
+    const old = (Date.now() - AUDIT_LOCK_TIMING.staleMs - 1_000) / 1000;
+    utimesSync(lockPath, old, old);
+    const entry = await new AuditLog(path).append({ event: 'run-start' });
+    t.equal(entry.seq, 1);
+    t.notOk(existsSync(lockPath), 'released');
+  },
+);
+
+t.test('item 2: release removes only the writer’s own lock', async (t) => {
+  const path = tempLog();
+  const lockPath = `${path}.lock`;
+  const log = new AuditLog(path);
+  // A writer whose lock was taken over (it was stuck for longer than the stale time) must not
+  // delete the new holder's lock when it finally lets go.
+  const other = `${process.pid}@${hostname()}`;
+  // detail.toJSON runs while the entry is serialised, inside the writer's critical section.
+  const appended = log.append({
+    event: 'run-start',
+    detail: {
+      toJSON() {
+        writeFileSync(lockPath, other);
+        return 'replaced';
+      },
+    },
+  });
+  await t.rejects(appended, { name: 'AuditLogError', message: /lost the lock/ });
+  t.equal(readFileSync(lockPath, 'utf8'), other, 'the other holder’s lock is still there');
+  t.equal(existsSync(path) ? readFileSync(path, 'utf8') : '', '', 'nothing was written');
+});
+
+t.test(
+  'item 6: an empty, half-written, null, [] or "x" lock is judged by its age, then taken over',
+  async (t) => {
+    const { AUDIT_LOCK_TIMING } = await import('../lib/audit.ts');
+    const { utimesSync } = await import('node:fs');
+    for (const content of ['', '{"pid":12', 'null', '[]', '"x"']) {
+      const path = tempLog();
+      const lockPath = `${path}.lock`;
+      writeFileSync(lockPath, content);
+      // It turns stale in 300 ms: a writer that took it over at once would not have waited.
+      const almost = (Date.now() - AUDIT_LOCK_TIMING.staleMs + 300) / 1000;
+      utimesSync(lockPath, almost, almost);
+      const started = Date.now();
+      const entry = await new AuditLog(path).append({ event: 'run-start' });
+      t.ok(Date.now() - started >= 250, `${JSON.stringify(content)}: waited until it was stale`);
+      t.equal(entry.seq, 1, `${JSON.stringify(content)}: then appended`);
+      t.notOk(existsSync(lockPath), `${JSON.stringify(content)}: and released`);
+    }
+  },
+);
+
+t.test(
+  'item 6: a lock path that is not a file stops the writer with a sentence naming it',
+  async (t) => {
+    const { mkdirSync } = await import('node:fs');
+    const path = tempLog();
+    mkdirSync(`${path}.lock`);
+    await t.rejects(new AuditLog(path).append({ event: 'run-start' }), {
+      name: 'AuditLogError',
+      message: /audit log lock .*audit\.jsonl\.lock cannot be used \(EISDIR\).*remove it/,
+    });
+  },
+);
