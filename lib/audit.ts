@@ -360,12 +360,26 @@ export interface AuditProblem {
   message: string;
 }
 
-export type VerifyResult = { ok: true; entries: number } | ({ ok: false } & AuditProblem);
+export type VerifyResult =
+  | { ok: true; entries: number }
+  | ({ ok: false; problems: AuditProblem[] } & AuditProblem);
 
 export interface AuditLogContents {
   entries: AuditEntry[];
   /** lines that are not JSON: left out here, named by verify */
   unreadableLines: number;
+}
+
+function unreadableLog(path: string, err: unknown): AuditLogError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') {
+    return new AuditLogError(
+      `there is no audit log at ${path}; check AUDIT_LOG (or --log): a runbook creates the log on its first run`,
+    );
+  }
+  return new AuditLogError(
+    `the audit log ${path} cannot be read (${code ?? String(err)}); it must be a file this user can read; check AUDIT_LOG (or --log)`,
+  );
 }
 
 /** Reads every entry that parses and counts the lines that don't. An absent log is empty. */
@@ -376,7 +390,7 @@ export async function readAuditLog(path: string): Promise<AuditLogContents> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT')
       return { entries: [], unreadableLines: 0 };
-    throw err;
+    throw unreadableLog(path, err);
   }
   const entries: AuditEntry[] = [];
   let unreadableLines = 0;
@@ -396,98 +410,127 @@ export async function readAuditEntries(path: string): Promise<AuditEntry[]> {
   return (await readAuditLog(path)).entries;
 }
 
-/** Walks the chain from the first line; the first line that breaks it is reported. */
+const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The file's lines as written (bytes), and whether the last one ended with a newline. */
+function rawLines(bytes: Buffer): { lines: Buffer[]; endsWithNewline: boolean } {
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let nl = bytes.indexOf(10); nl >= 0; nl = bytes.indexOf(10, start)) {
+    lines.push(bytes.subarray(start, nl));
+    start = nl + 1;
+  }
+  if (start < bytes.length) lines.push(bytes.subarray(start));
+  return { lines, endsWithNewline: start === bytes.length };
+}
+
+type ParsedLine = { text: string; entry: Record<string, unknown> | undefined } | undefined;
+
+function parseLine(bytes: Buffer): ParsedLine {
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+  try {
+    const value = JSON.parse(text);
+    const isObject = value && typeof value === 'object' && !Array.isArray(value);
+    return { text, entry: isObject ? value : undefined };
+  } catch {
+    return { text, entry: undefined };
+  }
+}
+
+/**
+ * Walks the chain from the first line and reports every line that breaks it, each judged against
+ * the line before it. The hash is checked over the bytes as written, and a line must be exactly
+ * what the writer produces for its content, so a repeated key or re-spaced line (which readers
+ * may interpret differently) is caught even when its hash was recomputed. Throws AuditLogError
+ * when the log is missing or cannot be read.
+ */
 export async function verifyAuditLog(path: string): Promise<VerifyResult> {
-  if (!existsSync(path)) return { ok: true, entries: 0 };
-  const text = readFileSync(path, 'utf8');
-  if (text === '') return { ok: true, entries: 0 };
-  const lines = text.split('\n');
-  const endsWithNewline = text.endsWith('\n');
-  if (endsWithNewline) lines.pop();
-
-  const parsed: Array<Record<string, unknown> | undefined> = lines.map((line) => {
-    try {
-      const value = JSON.parse(line);
-      return value && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
-    } catch {
-      return undefined;
-    }
-  });
-
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw unreadableLog(path, err);
+  }
+  const { lines, endsWithNewline } = rawLines(bytes);
+  const parsed = lines.map(parseLine);
+  const problems: AuditProblem[] = [];
   let prevHash = GENESIS_HASH;
   let prevSeq = 0;
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
-    const entry = parsed[i];
     const isLast = i === lines.length - 1;
-    if (!entry) {
+    const line = parsed[i];
+    const entry = line?.entry;
+    const seq = typeof entry?.seq === 'number' ? entry.seq : null;
+    const problem = (reason: AuditProblemReason, why: string) =>
+      problems.push(problemAt(lineNo, seq, reason, why));
+
+    if (!line) {
+      problem('edited', 'it is not valid UTF-8: bytes were changed');
+    } else if (!entry) {
       if (isLast && !endsWithNewline) {
-        return fail(
-          lineNo,
-          null,
-          'truncated',
-          'the last line is cut short (partial JSON, no newline)',
-        );
+        problem('truncated', 'the last line is cut short (partial JSON, no newline)');
+      } else {
+        problem('not-json', 'it is not a JSON object');
       }
-      return fail(lineNo, null, 'not-json', 'it is not a JSON object');
-    }
-    const seq = typeof entry.seq === 'number' ? entry.seq : null;
-    const { hash, ...body } = entry;
-    if (typeof hash !== 'string' || typeof entry.prev !== 'string' || seq === null) {
-      return fail(lineNo, seq, 'edited', 'it lacks seq, prev or hash');
-    }
-    if (hashLine(entry.prev, JSON.stringify(body)) !== hash) {
-      return fail(
-        lineNo,
-        seq,
+      continue;
+    } else if (typeof entry.hash !== 'string' || typeof entry.prev !== 'string' || seq === null) {
+      problem('edited', 'it lacks seq, prev or hash');
+    } else if (line.text !== JSON.stringify(entry)) {
+      problem(
         'edited',
-        'its content does not match its hash: the line was changed',
+        'it is not written the way entries are written (a repeated key, changed spacing or escaping): readers may disagree on what it says',
       );
-    }
-    const expected = prevSeq + 1;
-    if (seq !== expected) {
-      const later = parsed.slice(i + 1).some((e) => e?.seq === expected);
+    } else if (!checkHash(line.text, entry.prev, entry.hash)) {
+      problem('edited', 'its content does not match its hash: the line was changed');
+    } else if (seq !== prevSeq + 1) {
+      const expected = prevSeq + 1;
+      const later = parsed.slice(i + 1).some((p) => p?.entry?.seq === expected);
       if (seq < expected || later) {
-        return fail(
-          lineNo,
-          seq,
-          'reordered',
-          `seq ${seq} stands where seq ${expected} belongs: lines were moved`,
-        );
+        problem('reordered', `seq ${seq} stands where seq ${expected} belongs: lines were moved`);
+      } else {
+        const gap = seq - 1 === expected ? `seq ${expected} is` : `seq ${expected}–${seq - 1} are`;
+        problem('missing', `${gap} missing before it: lines were deleted`);
       }
-      const gap = seq - 1 === expected ? `seq ${expected} is` : `seq ${expected}–${seq - 1} are`;
-      return fail(lineNo, seq, 'missing', `${gap} missing before it: lines were deleted`);
-    }
-    if (entry.prev !== prevHash) {
-      return fail(
-        lineNo,
-        seq,
+    } else if (entry.prev !== prevHash) {
+      problem(
         'chain-broken',
         `its prev does not match the hash of line ${lineNo - 1}: that line was replaced`,
       );
+    } else if (isLast && !endsWithNewline) {
+      problem('truncated', 'the last line has no newline: the write was cut short');
     }
-    if (isLast && !endsWithNewline) {
-      return fail(
-        lineNo,
-        seq,
-        'truncated',
-        'the last line has no newline: the write was cut short',
-      );
-    }
-    prevHash = hash;
-    prevSeq = seq;
+    // The next line is judged against this one, so one bad line is reported once, not again
+    // for every line after it.
+    if (typeof entry?.hash === 'string') prevHash = entry.hash;
+    if (seq !== null) prevSeq = seq;
   }
+  const first = problems[0];
+  if (first) return { ok: false, ...first, problems };
   return { ok: true, entries: lines.length };
 }
 
-function fail(
+/** The hash is the line's last field; it covers the line as written up to it. */
+function checkHash(text: string, prev: string, hash: string): boolean {
+  const match = HASH_SUFFIX.exec(text);
+  if (!match || match[1] !== hash) return false;
+  return hashLine(prev, `${text.slice(0, match.index)}}`) === hash;
+}
+
+function problemAt(
   line: number,
   seq: number | null,
   reason: AuditProblemReason,
   why: string,
-): VerifyResult {
+): AuditProblem {
   const at = seq === null ? `line ${line}` : `line ${line} (seq ${seq})`;
-  return { ok: false, line, seq, reason, message: `${at}: ${reason}: ${why}` };
+  return { line, seq, reason, message: `${at}: ${reason}: ${why}` };
 }
 
 /** The checked-out commit, read from .git without spawning git (cheap enough for every run). */

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 
 const HELP = `Usage: ./runbooks/audit.mts [list] [filters] [--json]
-       ./runbooks/audit.mts verify
+       ./runbooks/audit.mts verify [--all]
 
 Review what the runbooks did, from the hash-chained audit log (AUDIT_LOG, default
 logs/audit.jsonl). Nothing here writes to the log.
@@ -12,7 +12,9 @@ logs/audit.jsonl). Nothing here writes to the log.
 Commands:
   list      (default) a table of entries, oldest first
   verify    walk the hash chain; exit 0 when intact, 1 naming the first bad line and why
-            (edited, missing, reordered, truncated, not JSON). An absent log is intact.
+            (edited, missing, reordered, truncated, not JSON) and how many more there are;
+            --all names every bad line. Each line is checked as written, byte for byte.
+            A missing or unreadable log is exit 2.
 
 Filters (list):
   --runbook <id>     e.g. 05-migrate, or just 05
@@ -26,7 +28,8 @@ Options:
   --env-file <path>  read settings from this file instead of .env
   -h, --help         this text
 
-Exit codes: 0 ok · 1 verify found a broken chain · 2 usage or configuration error.
+Exit codes: 0 ok · 1 verify found a broken chain · 2 usage, configuration, or a missing or
+unreadable log.
 Examples:
   ./runbooks/audit.mts --runbook 05 --since 24h
   ./runbooks/audit.mts verify`;
@@ -46,6 +49,7 @@ function parse() {
       run: { type: 'string' },
       since: { type: 'string' },
       json: { type: 'boolean' },
+      all: { type: 'boolean' },
       log: { type: 'string' },
       'env-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -75,27 +79,45 @@ if (positionals.length > 1 || !['list', 'verify'].includes(command)) {
 const { resolveAuditLogPath } = await import('../lib/audit-cli.ts');
 const logPath = resolveAuditLogPath(values.log, values['env-file']);
 
+const { AuditLogError, readAuditLog, verifyAuditLog } = await import('../lib/audit.ts');
+
+/** A missing or unreadable log is a usage problem (exit 2), said in one sentence. */
+async function orUnreadable<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (!(err instanceof AuditLogError)) throw err;
+    process.stderr.write(`audit: ${err.message}\n`);
+    process.exit(2);
+  }
+}
+
 if (command === 'verify') {
-  const { verifyAuditLog } = await import('../lib/audit.ts');
-  const result = await verifyAuditLog(logPath);
+  const result = await orUnreadable(verifyAuditLog(logPath));
   if (result.ok) {
     process.stdout.write(`intact: ${result.entries} entries in ${logPath}\n`);
     process.exit(0);
   }
-  process.stdout.write(`broken: ${logPath} ${result.message}\n`);
+  const shown = values.all ? result.problems : result.problems.slice(0, 1);
+  for (const problem of shown) process.stdout.write(`broken: ${logPath} ${problem.message}\n`);
+  const rest = result.problems.slice(shown.length);
+  if (rest.length > 0) {
+    const noun = rest.length === 1 ? 'bad line' : 'bad lines';
+    const which = rest.map((p) => p.line).join(', ');
+    process.stdout.write(`and ${rest.length} more ${noun} (${which}); --all lists them\n`);
+  }
   process.stderr.write(
-    'Entries before that line are trustworthy; from it on, compare with the backups in logs/backups and the cluster state.\n',
+    'Entries before the first bad line are trustworthy; from it on, compare with the backups in logs/backups and the cluster state.\n',
   );
   process.exit(1);
 }
 
-const { readAuditLog } = await import('../lib/audit.ts');
 const { filterEntries, formatAuditTable, parseSince } = await import('../lib/audit-view.ts');
 const since = values.since === undefined ? undefined : parseSince(values.since);
 if (values.since !== undefined && !since) {
   usageError(`--since "${values.since}" is neither a duration (24h, 90m) nor an ISO time`);
 }
-const log = await readAuditLog(logPath);
+const log = await orUnreadable(readAuditLog(logPath));
 if (log.unreadableLines > 0) {
   // The table would otherwise look complete; a damaged log is exactly what the reader must know.
   process.stderr.write(

@@ -94,10 +94,13 @@ t.test('entries chain: seq counts from 1, each prev is the previous hash', async
   t.same(await verifyAuditLog(path), { ok: true, entries: 3 });
 });
 
-t.test('an absent log lists nothing and verifies as intact', async (t) => {
+t.test('an absent log lists nothing; verifying it is an error, not "intact"', async (t) => {
   const path = join(mkdtempSync(join(root, 'none-')), 'audit.jsonl');
   t.same(await readAuditEntries(path), []);
-  t.same(await verifyAuditLog(path), { ok: true, entries: 0 });
+  await t.rejects(verifyAuditLog(path), {
+    name: 'AuditLogError',
+    message: /no audit log at .*audit\.jsonl/,
+  });
 });
 
 t.test('tampering is detected and the first bad line is named', async (t) => {
@@ -596,3 +599,75 @@ t.test(
     });
   },
 );
+
+const runAudit = (args: string[]) =>
+  spawnSync(AUDIT_CLI, args, { encoding: 'utf8', cwd: tmpdir(), env: withoutCoverage() });
+
+t.test('item 7: verify on a missing log or a directory exits 2 with a sentence', async (t) => {
+  const dir = mkdtempSync(join(root, 'verify-'));
+  const missing = runAudit(['verify', '--log', join(dir, 'audit.jsonl')]);
+  t.equal(missing.status, 2, 'missing log: exit 2');
+  t.match(missing.stderr, /^audit: there is no audit log at .*audit\.jsonl/);
+  t.notMatch(missing.stdout, /intact/);
+  const directory = runAudit(['verify', '--log', dir]);
+  t.equal(directory.status, 2, 'a directory: exit 2');
+  t.match(directory.stderr, /^audit: the audit log .* cannot be read \(EISDIR\)/);
+  t.notMatch(directory.stderr, /\n\s+at /, 'no stack trace');
+  const listed = runAudit(['list', '--log', dir]);
+  t.equal(listed.status, 2, 'list of a directory: exit 2');
+  t.notMatch(listed.stderr, /\n\s+at /, 'no stack trace');
+});
+
+t.test(
+  'item 7: a repeated key is caught, with or without the hash recomputed over the line',
+  async (t) => {
+    const path = await logWith(3);
+    const rows = lines(path);
+    const operator = (JSON.parse(rows[1] as string) as { operator: string }).operator;
+    // JSON.parse keeps the last "operator", grep finds the first: readers disagree on who acted.
+    rows[1] = (rows[1] as string).replace(
+      `"operator":${JSON.stringify(operator)}`,
+      `"operator":"mallory","operator":${JSON.stringify(operator)}`,
+    );
+    writeLines(path, rows);
+    t.match(await verifyAuditLog(path), { ok: false, line: 2, seq: 2, reason: 'edited' });
+
+    const { hashLine } = await import('../lib/audit.ts');
+    const raw = rows[1] as string;
+    const withoutHash = raw.replace(/,"hash":"[0-9a-f]{64}"\}$/, '}');
+    const prev = (JSON.parse(raw) as { prev: string }).prev;
+    rows[1] = withoutHash.replace(/\}$/, `,"hash":"${hashLine(prev, withoutHash)}"}`);
+    writeLines(path, rows);
+    t.match(
+      await verifyAuditLog(path),
+      { ok: false, line: 2, reason: 'edited', message: /not written the way entries are written/ },
+      'a hash recomputed over the raw line still fails: the line is not in canonical form',
+    );
+  },
+);
+
+t.test('item 7: every bad line is reported, the first one in full', async (t) => {
+  const path = await logWith(6);
+  const rows = lines(path);
+  rows[1] = (rows[1] as string).replace('"outcome":"ok"', '"outcome":"failed"');
+  rows[3] = (rows[3] as string).replace('"outcome":"ok"', '"outcome":"skipped"');
+  rows.splice(5, 0, 'not json at all');
+  writeLines(path, rows);
+  const result = await verifyAuditLog(path);
+  t.match(result, { ok: false, line: 2, reason: 'edited' });
+  t.same(result.ok ? [] : result.problems.map((p) => [p.line, p.reason]), [
+    [2, 'edited'],
+    [4, 'edited'],
+    [6, 'not-json'],
+  ]);
+  const first = runAudit(['verify', '--log', path]);
+  t.equal(first.status, 1);
+  t.match(first.stdout, /line 2 \(seq 2\): edited/);
+  t.match(first.stdout, /and 2 more bad lines \(4, 6\); --all lists them/);
+  const all = runAudit(['verify', '--all', '--log', path]);
+  t.equal(all.status, 1);
+  t.match(
+    all.stdout,
+    /line 2 \(seq 2\): edited[\s\S]*line 4 \(seq 4\): edited[\s\S]*line 6: not-json/,
+  );
+});
