@@ -3,7 +3,7 @@
 // Review and verify the audit log. Reads only; never writes to the log.
 import { parseArgs } from 'node:util';
 
-const HELP = `Usage: ./runbooks/audit.mts [list] [filters] [--json]
+const HELP = `Usage: ./runbooks/audit.mts [list] [filters] [--format table|tsv|json] [--columns a,b]
        ./runbooks/audit.mts verify [--all]
 
 Review what the runbooks did, from the hash-chained audit log (AUDIT_LOG, default
@@ -19,9 +19,16 @@ Commands:
 Filters (list):
   --runbook <id>     e.g. 05-migrate, or just 05
   --step <id>        a task or preflight id, e.g. T035, P01
-  --run <id>         a run id (a prefix is enough: the RUN column shows 8 characters)
+  --run <id>         a run: its id (20261130T140118Z-042ddb) or a prefix of it, the RUN column's
+                     short form (140118-042ddb: start time and suffix), or the suffix (042ddb)
   --since <when>     a duration back from now (90m, 24h, 7d) or an ISO time (2026-11-22T10:00Z)
-  --json             the matching entries as a JSON array on stdout
+
+Output (list):
+  --format <f>       table (default, for people), tsv (tab-separated with a header line,
+                     whole values and full run ids, for pipes) or json
+  --columns <list>   the columns of table and tsv, in order, e.g. seq,time,run,step,event;
+                     any of seq, time, run, runbook, step, event, outcome, took, detail
+  --json             the matching entries, every field, as a JSON array (= --format json)
 
 Options:
   --log <path>       read this audit log instead of AUDIT_LOG
@@ -49,6 +56,8 @@ function parse() {
       run: { type: 'string' },
       since: { type: 'string' },
       json: { type: 'boolean' },
+      format: { type: 'string' },
+      columns: { type: 'string' },
       all: { type: 'boolean' },
       log: { type: 'string' },
       'env-file': { type: 'string' },
@@ -80,6 +89,24 @@ const { resolveAuditLogPath } = await import('../lib/audit-cli.ts');
 const logPath = resolveAuditLogPath(values.log, values['env-file']);
 
 const { AuditLogError, readAuditLog, verifyAuditLog } = await import('../lib/audit.ts');
+const view = await import('../lib/audit-view.ts');
+
+const format = values.json ? 'json' : (values.format ?? 'table');
+if (!(view.OUTPUT_FORMATS as readonly string[]).includes(format)) {
+  usageError(`--format "${format}" is not known; use table, tsv or json`);
+}
+let columns = view.COLUMN_NAMES;
+if (values.columns !== undefined) {
+  if (format === 'json')
+    usageError('--columns applies to table and tsv; json prints whole entries');
+  const parsedColumns = view.parseColumns(values.columns);
+  if ('unknown' in parsedColumns) {
+    usageError(
+      `unknown column "${parsedColumns.unknown}" in --columns; use any of ${view.COLUMN_NAMES.join(', ')}`,
+    );
+  }
+  columns = parsedColumns.columns;
+}
 
 /** A missing or unreadable log is a usage problem (exit 2), said in one sentence. */
 async function orUnreadable<T>(work: Promise<T>): Promise<T> {
@@ -112,8 +139,7 @@ if (command === 'verify') {
   process.exit(1);
 }
 
-const { filterEntries, formatAuditTable, parseSince } = await import('../lib/audit-view.ts');
-const since = values.since === undefined ? undefined : parseSince(values.since);
+const since = values.since === undefined ? undefined : view.parseSince(values.since);
 if (values.since !== undefined && !since) {
   usageError(`--since "${values.since}" is neither a duration (24h, 90m) nor an ISO time`);
 }
@@ -124,14 +150,18 @@ if (log.unreadableLines > 0) {
     `warning: ${log.unreadableLines} line(s) of ${logPath} are not readable entries and are not listed; run ./runbooks/audit.mts verify to see where the log breaks\n`,
   );
 }
-const entries = filterEntries(log.entries, {
+const entries = view.filterEntries(log.entries, {
   runbook: values.runbook,
   step: values.step,
   run: values.run,
   since,
 });
-if (values.json) {
+if (format === 'json') {
   process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+} else if (format === 'tsv') {
+  process.stdout.write(`${view.formatAuditTsv(entries, columns)}\n`);
 } else {
-  process.stdout.write(`${formatAuditTable(entries, process.stdout.columns ?? 160)}\n`);
+  process.stdout.write(
+    `${view.formatAuditTable(entries, process.stdout.columns ?? 160, columns)}\n`,
+  );
 }

@@ -671,3 +671,87 @@ t.test('item 7: every bad line is reported, the first one in full', async (t) =>
     /line 2 \(seq 2\): edited[\s\S]*line 4 \(seq 4\): edited[\s\S]*line 6: not-json/,
   );
 });
+
+async function twoRunsOneDay(): Promise<string> {
+  const path = tempLog();
+  const first = new AuditLog(path, { run_id: '20261130T140118Z-042ddb', runbook: '05-migrate' });
+  const second = new AuditLog(path, { run_id: '20261130T151502Z-9c1e7a', runbook: '05-migrate' });
+  await first.append({ event: 'run-start' });
+  await first.append({ event: 'step-ok', step: 'T035', outcome: 'ok', duration_ms: 7 });
+  await second.append({ event: 'run-start' });
+  await second.append({ event: 'step-ok', step: 'T035', outcome: 'ok', duration_ms: 9 });
+  return path;
+}
+
+t.test('issue 15: two runs on the same day show different RUN values', async (t) => {
+  const entries = await readAuditEntries(await twoRunsOneDay());
+  const table = formatAuditTable(entries, 160);
+  const runColumn = table
+    .split('\n')
+    .slice(1)
+    .map((row) => row.split(/\s{2,}/)[2]);
+  t.same(runColumn, ['140118-042ddb', '140118-042ddb', '151502-9c1e7a', '151502-9c1e7a']);
+});
+
+t.test('issue 15: --run accepts the short form shown in the table, or the suffix', async (t) => {
+  const path = await twoRunsOneDay();
+  const entries = await readAuditEntries(path);
+  for (const run of ['151502-9c1e7a', '9c1e7a', '20261130T151502Z-9c1e7a', '20261130T15']) {
+    t.same(
+      filterEntries(entries, { run }).map((e) => e.seq),
+      [3, 4],
+      run,
+    );
+  }
+  t.same(
+    filterEntries(entries, { run: '042' }),
+    [],
+    'a bare fragment of the suffix is not a match',
+  );
+  const cli = runAudit([
+    '--log',
+    path,
+    '--run',
+    '042ddb',
+    '--format',
+    'tsv',
+    '--columns',
+    'seq,run,step,event',
+  ]);
+  t.equal(cli.status, 0, cli.stderr);
+  t.equal(
+    cli.stdout,
+    [
+      'SEQ\tRUN\tSTEP\tEVENT',
+      '1\t20261130T140118Z-042ddb\t\trun-start',
+      '2\t20261130T140118Z-042ddb\tT035\tstep-ok',
+      '',
+    ].join('\n'),
+    'tsv: a header, tab-separated, the full run id',
+  );
+});
+
+t.test('issue 15: --columns picks the table columns; --json stays the full entries', async (t) => {
+  const path = await twoRunsOneDay();
+  const table = runAudit(['--log', path, '--columns', 'run,step,took']);
+  t.equal(table.status, 0, table.stderr);
+  t.match(table.stdout, /^RUN\s+STEP\s+TOOK\n151502-9c1e7a|^RUN\s+STEP\s+TOOK\n140118-042ddb/);
+  t.notMatch(table.stdout, /SEQ|EVENT/);
+  const json = runAudit(['--log', path, '--run', '9c1e7a', '--json']);
+  const entries = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
+  t.same(
+    entries.map((e) => e.run_id),
+    ['20261130T151502Z-9c1e7a', '20261130T151502Z-9c1e7a'],
+  );
+  t.same(Object.keys(entries[0] ?? {}).length, 18, 'every field of the entry');
+  t.same(JSON.parse(runAudit(['--log', path, '--format', 'json']).stdout).length, 4);
+  const bad = runAudit(['--log', path, '--columns', 'seq,colour']);
+  t.equal(bad.status, 2);
+  t.match(
+    bad.stderr,
+    /unknown column "colour".*seq, time, run, runbook, step, event, outcome, took, detail/,
+  );
+  const badFormat = runAudit(['--log', path, '--format', 'xml']);
+  t.equal(badFormat.status, 2);
+  t.match(badFormat.stderr, /--format "xml".*table, tsv or json/);
+});
