@@ -755,3 +755,20 @@ t.test('issue 15: --columns picks the table columns; --json stays the full entri
   t.equal(badFormat.status, 2);
   t.match(badFormat.stderr, /--format "xml".*table, tsv or json/);
 });
+
+t.test('issue 15: columns parse by name; tsv keeps whole values on one line each', async (t) => {
+  const { formatAuditTsv, parseColumns, shortRunId } = await import('../lib/audit-view.ts');
+  t.same(parseColumns(' SEQ, run ,step'), { columns: ['seq', 'run', 'step'] });
+  t.same(parseColumns('seq,colour'), { unknown: 'colour' });
+  t.same(parseColumns(','), { unknown: ',' });
+  t.equal(shortRunId('writer-1'), 'writer-1', 'an id of another shape is shown whole');
+  const path = await twoRunsOneDay();
+  await new AuditLog(path, { run_id: '20261130T151502Z-9c1e7a' }).append({
+    event: 'command',
+    command: 'sh -c "a\tb\nc"',
+    duration_ms: 1234,
+  });
+  const tsv = formatAuditTsv(await readAuditEntries(path), ['run', 'took', 'detail']);
+  t.equal(tsv.split('\n').at(-1), '20261130T151502Z-9c1e7a\t1234\tsh -c "a b c"');
+  t.equal(tsv.split('\n').length, 6, 'a header and one line per entry');
+});
