@@ -3,6 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { formatDuration } from './duration.ts';
 import {
   createLockFile,
   readLockFile,
@@ -12,8 +13,6 @@ import {
 } from './lock-file.ts';
 
 const MAX_PASSES = 5;
-/** an unreadable lock file younger than this may be one being written: it is respected */
-const UNREADABLE_GRACE_MS = 5_000;
 
 export interface LockOwner {
   runId: string;
@@ -174,9 +173,10 @@ export class FileRunLock implements RunLock {
 
   private staleReason(current: ReadLock): string | undefined {
     if (current.unreadable) {
-      // Perhaps being written this very moment: judged by its age, like any lock.
-      return current.ageMs > UNREADABLE_GRACE_MS
-        ? `the lock file ${this.location} is unreadable (${current.unreadable}) and ${Math.round(current.ageMs / 1000)}s old`
+      // Perhaps being written this very moment, or by a holder that never renewed it: judged by
+      // its age like any lock.
+      return current.ageMs > this.options.ttlMs
+        ? `${this.location} is unreadable (${current.unreadable}) and was last written more than ${formatDuration(this.options.ttlMs)} ago`
         : undefined;
     }
     const holder = current.holder;
@@ -194,23 +194,37 @@ export class FileRunLock implements RunLock {
   }
 
   private async read(): Promise<ReadLock | undefined> {
-    const file = await readLockFile(this.location, this.now);
+    let file: Awaited<ReturnType<typeof readLockFile>>;
+    try {
+      file = await readLockFile(this.location, this.now);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(
+        `the run lock ${this.location} cannot be read (${code ?? String(err)}); it must be a file this user can read and delete`,
+      );
+    }
     if (!file) return undefined;
     const holder = parseHolder(file.text);
     if (holder) return { raw: file.text, holder, ageMs: file.ageMs };
+    // Empty, half-written or damaged: as if written by a holder that never renewed it.
+    const what =
+      file.text.trim() === ''
+        ? 'it is empty'
+        : `it holds ${JSON.stringify(file.text.slice(0, 40))}`;
+    const written = this.now() - file.ageMs;
     const unknown = 'unknown';
     return {
       raw: file.text,
       ageMs: file.ageMs,
-      unreadable: file.text.trim() === '' ? 'empty' : 'not a lock holder',
+      unreadable: what,
       holder: {
-        runId: unknown,
+        runId: `unknown (${this.location} is unreadable: ${what})`,
         runbook: unknown,
         operator: unknown,
         host: unknown,
         pid: 0,
-        acquiredAt: unknown,
-        expiresAt: `${Math.round(file.ageMs / 1000)}s old, unreadable`,
+        acquiredAt: new Date(written).toISOString(),
+        expiresAt: new Date(written + this.options.ttlMs).toISOString(),
       },
     };
   }
@@ -236,6 +250,6 @@ function parseHolder(text: string): LockHolder | undefined {
   const h = value as Record<string, unknown>;
   const strings = ['runId', 'runbook', 'operator', 'host', 'acquiredAt', 'expiresAt'];
   if (!strings.every((key) => typeof h[key] === 'string')) return undefined;
-  if (typeof h.pid !== 'number') return undefined;
+  if (!Number.isInteger(h.pid)) return undefined;
   return value as LockHolder;
 }

@@ -106,7 +106,7 @@ export async function waitFor<T>(
     throw new WaitTimeout(message);
   };
   try {
-    for (let attempt = 0; ; attempt++) {
+    for (;;) {
       if (env.signal.aborted) throw new WaitInterrupted(`interrupted while waiting for ${what}`);
       env.showWaiting?.(what, started, options.progress?.(last));
       try {

@@ -111,30 +111,17 @@ t.test('a live holder on another host is respected until it expires', async (t) 
   t.equal(result.holder.runId, 'remote');
 });
 
-t.test('an unreadable lock file is judged by its age, and never breaks a run', async (t) => {
-  for (const content of ['{torn', 'null', '[]', '"x"', '', '{"runId":1}']) {
-    const path = lockPath(t);
-    await new FileRunLock(path, { ttlMs: 1 }).acquire(owner('setup'));
-    writeFileSync(path, content);
-    const lock = new FileRunLock(path, { ttlMs: 60_000 });
-    const young = await lock.acquire(owner('next'));
-    t.notOk(young.acquired, `${JSON.stringify(content)}: a fresh one may be being written`);
-    t.equal(young.holder.runId, 'unknown');
-    const old = new Date(Date.now() - 60_000);
-    utimesSync(path, old, old);
-    const result = await lock.acquire(owner('next'));
-    t.ok(result.acquired, `${JSON.stringify(content)}: an old one is taken over`);
-    if (result.acquired) {
-      t.match(
-        result.takeoverReason,
-        new RegExp(
-          `^the lock file ${path.replaceAll('/', '\\/')} is unreadable \\((empty|not a lock holder)\\) and \\d+s old$`,
-        ),
-      );
-    }
-    await lock.release();
-    t.notOk(existsSync(path));
-  }
+t.test('an unreadable lock file is stale once it is older than the TTL', async (t) => {
+  const path = lockPath(t);
+  await new FileRunLock(path, { ttlMs: 1 }).acquire(owner('setup'));
+  writeFileSync(path, '{torn');
+  const old = (Date.now() - 61_000) / 1000;
+  utimesSync(path, old, old);
+  const lock = new FileRunLock(path, { ttlMs: 60_000 });
+  const result = await lock.acquire(owner('next'));
+  t.ok(result.acquired);
+  if (result.acquired) t.match(result.takeoverReason, /run\.lock is unreadable/);
+  await lock.release();
 });
 
 t.test('a takeover under way elsewhere is not raced', async (t) => {
