@@ -14,8 +14,7 @@ import {
   isInteractiveTerminal,
   refusalWithoutTerminal,
 } from './confirm.ts';
-import type { Gate } from './gates.ts';
-import { requiredRunbooksGate } from './gates.ts';
+import { type Gate, requiredRunbooksGate } from './gates.ts';
 import { contextMismatch, kubectlContextReader } from './kube-context.ts';
 import { FileRunLock, type RunLock } from './lock.ts';
 import { maskSecrets } from './mask.ts';
@@ -33,6 +32,7 @@ import {
 import { shellQuote, stopRunningCommands } from './shell.ts';
 import { createStepContext, type RunShared, type StepContext } from './step-context.ts';
 
+/** after an interrupt, how long the step has to write its last audit lines */
 const WIND_DOWN_MS = 5_000;
 
 class Interrupted extends Error {
