@@ -1,6 +1,7 @@
 // Plan and apply: compares what the modules declare with the state (refreshed against the
 // cluster), and applies a plan by creating, updating and deleting the objects.
 import { randomInt } from 'node:crypto';
+import { helmReleaseSecret } from './chart.ts';
 import type { KubeClient, Manifest } from './kube-client.ts';
 import type { DesiredState } from './resources.ts';
 import { type DesiredResource, PASSWORD_MARKER } from './resources.ts';
@@ -173,8 +174,9 @@ export async function applyPlan(
     for (const object of resource.objects) {
       await client.apply(withPassword(object, state.password));
     }
-    // Objects a release no longer renders go, as `helm upgrade` removes them.
-    for (const ref of previous?.objects ?? []) {
+    // Objects a release no longer renders go, as `helm upgrade` removes them (its release
+    // Secrets stay: they are listed again below).
+    for (const ref of (previous?.objects ?? []).filter((o) => !o.name.startsWith('sh.helm.'))) {
       if (
         !entry.objects.some(
           (o) => o.kind === ref.kind && o.namespace === ref.namespace && o.name === ref.name,
@@ -192,8 +194,20 @@ export async function applyPlan(
       const before = await setEnv(client, entry.envTarget, resource.envPatch.env);
       entry.previousEnv = previous?.previousEnv ?? before;
     }
-    if (resource.type === 'helm_release')
+    if (resource.type === 'helm_release') {
       await waitForRollout(client, resource.objects, c.address, started, report);
+      if (resource.release) {
+        entry.revision = await recordRelease(client, resource, previous);
+        for (let r = 1; r <= entry.revision; r++) {
+          entry.objects.push({
+            apiVersion: 'v1',
+            kind: 'Secret',
+            namespace: resource.release.namespace,
+            name: `sh.helm.release.v1.${resource.release.name}.v${r}`,
+          });
+        }
+      }
+    }
     state.resources[c.address] = entry;
     report(`${c.address}: ${verb[1]} after ${elapsed(started)}${idOf(resource)}`);
     if (action === 'create') result.added++;
@@ -304,6 +318,29 @@ async function waitForRollout(
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
+}
+
+/** Writes release Secret v<n+1> (deployed) and marks v<n> superseded, as `helm upgrade` does. */
+async function recordRelease(
+  client: KubeClient,
+  resource: DesiredResource,
+  previous: StateResource | undefined,
+): Promise<number> {
+  const release = resource.release as NonNullable<DesiredResource['release']>;
+  const revision = (previous?.revision ?? 0) + 1;
+  if (previous?.revision) {
+    await client.patch(
+      'v1',
+      'Secret',
+      release.namespace,
+      `sh.helm.release.v1.${release.name}.v${previous.revision}`,
+      { metadata: { labels: { status: 'superseded' } } },
+    );
+  }
+  await client.apply(
+    helmReleaseSecret(release, revision, 'deployed', resource.objects, new Date().toISOString()),
+  );
+  return revision;
 }
 
 function withPassword(object: Manifest, password: string | undefined): Manifest {

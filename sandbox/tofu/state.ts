@@ -23,6 +23,8 @@ export interface StateResource {
   // biome-ignore lint/suspicious/noExplicitAny: env entries as the API stores them
   previousEnv?: any[];
   envTarget?: { namespace: string; deployment: string; container: string };
+  /** helm_release: the revision of the release Secret last written. */
+  revision?: number;
 }
 
 export interface TofuState {
