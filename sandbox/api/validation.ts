@@ -38,8 +38,10 @@ const DNS1123_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const DNS1123_SUBDOMAIN = `${DNS1123_LABEL}(\\.${DNS1123_LABEL})*`;
 const DNS1035_LABEL = '[a-z]([-a-z0-9]*[a-z0-9])?';
 
+/** validation.RegexError, spacing included: "(e.g. 'my-name',  or '123-abc', regex used …)". */
 function regexError(message: string, format: string, examples: string[]): string {
-  return `${message} (e.g. ${examples.map((e) => `'${e}'`).join(' or ')}, regex used for validation is '${format}')`;
+  const shownExamples = examples.map((e, i) => `${i > 0 ? ' or ' : ''}'${e}', `).join('');
+  return `${message} (e.g. ${shownExamples}regex used for validation is '${format}')`;
 }
 
 export function dns1123Subdomain(value: string): string[] {
