@@ -25,29 +25,48 @@ function show(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Messages of every failing validation of one module's variables, given their values. */
-function failedValidations(blocks: Hcl, vars: Record<string, unknown>, where: string): string[] {
-  const out: string[] = [];
-  for (const [name, [decl]] of Object.entries((blocks.variable ?? {}) as Record<string, Hcl[]>)) {
-    for (const rule of (decl?.validation ?? []) as Validation[]) {
-      let ok: unknown;
-      try {
-        ok = evalHcl(rule.condition, { var: vars });
-      } catch (err) {
-        if (!(err instanceof HclEvalError)) throw err;
-        out.push(
-          `Invalid value for variable\n\n  ${where}var.${name} is ${show(vars[name])}\n\n${err.message}`,
-        );
-        continue;
-      }
-      if (ok !== true) {
-        out.push(
-          `Invalid value for variable\n\n  ${where}var.${name} is ${show(vars[name])}\n\n${String(evalHcl(rule.error_message, { var: vars }))}`,
-        );
-      }
+/**
+ * Each failing validation of one module's variables (given their values): variable, message.
+ * As in OpenTofu, a variable that fails its own validation is unknown to the others' conditions,
+ * so a condition that reads it is not evaluated (lb_ip's check against an invalid private_cidr).
+ */
+export function validationFailures(
+  blocks: Hcl,
+  vars: Record<string, unknown>,
+): Array<{ variable: string; message: string }> {
+  const rules = Object.entries((blocks.variable ?? {}) as Record<string, Hcl[]>).flatMap(
+    ([name, [decl]]) => ((decl?.validation ?? []) as Validation[]).map((rule) => ({ name, rule })),
+  );
+  const reads = (rule: Validation) =>
+    [...String(rule.condition).matchAll(/\bvar\.(\w+)/g)].map((m) => m[1] as string);
+  const judge = (rule: Validation): string | undefined => {
+    try {
+      if (evalHcl(rule.condition, { var: vars }) === true) return undefined;
+    } catch (err) {
+      if (!(err instanceof HclEvalError)) throw err;
+      return err.message;
     }
+    return String(evalHcl(rule.error_message, { var: vars }));
+  };
+  const invalid = new Set(
+    rules
+      .filter(({ name, rule }) => reads(rule).every((v) => v === name) && judge(rule) !== undefined)
+      .map(({ name }) => name),
+  );
+  const out: Array<{ variable: string; message: string }> = [];
+  for (const { name, rule } of rules) {
+    if (reads(rule).some((v) => v !== name && invalid.has(v))) continue;
+    const message = judge(rule);
+    if (message !== undefined) out.push({ variable: name, message });
   }
   return out;
+}
+
+function failedValidations(blocks: Hcl, vars: Record<string, unknown>, where: string): string[] {
+  return validationFailures(blocks, vars).map(
+    ({ variable, message }) =>
+      `Invalid value for variable\n\n  ${where}var.${variable} is ${show(vars[variable])}\n\n${message}`,
+  );
 }
 
 /**
