@@ -321,8 +321,8 @@ t.test('managedFields: who set a container env, by Update and by Apply', async (
         }>
       ).map((m) => [
         `${m.manager} ${m.operation}`,
-        // biome-ignore lint/suspicious/noExplicitAny: fieldsV1 JSON
         Object.keys(
+          // biome-ignore lint/suspicious/noExplicitAny: fieldsV1 JSON
           (m.fieldsV1 as any)['f:spec']?.['f:template']?.['f:spec']?.['f:containers']?.[
             'k:{"name":"beersystem"}'
           ]?.['f:env'] ?? {},

@@ -110,7 +110,7 @@ t.test(
     const local = parsed.locals[0].password_is_literal as string;
     const condition =
       parsed.resource.kubernetes_env.beersystem_redis[0].lifecycle[0].precondition[0];
-    t.equal(condition.condition, '${!local.password_is_literal}');
+    t.equal(condition.condition, `\${!local.password_is_literal}`);
     const container = (env: unknown) => ({
       spec: {
         template: { spec: { containers: [{ name: 'sidecar' }, { name: 'beersystem', env }] } },
