@@ -366,6 +366,22 @@ t.test('managedFields: who set a container env, by Update and by Apply', async (
     apply,
   );
   t.same((await managers())['Terraform Apply'], ['k:{"name":"REDIS_HOST"}']);
+  const version = () =>
+    fx.kubectlOk([
+      'get',
+      'deployment',
+      'beersystem',
+      '-n',
+      'beersystem',
+      '-o',
+      'jsonpath={.metadata.resourceVersion}',
+    ]);
+  const before = await version();
+  await fx.kubectlOk(
+    ['apply', '--server-side', '--force-conflicts', '--field-manager=Terraform', '-f', '-'],
+    apply,
+  );
+  t.equal(await version(), before, 'an apply that changes nothing changes no resourceVersion');
   await fx.kubectlOk([
     'set',
     'env',

@@ -12,7 +12,7 @@ import { decodeProtobuf } from './protobuf.ts';
 import type { ProxyTargets } from './proxy-targets.ts';
 import { apiVersionOf, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector, selectorString } from './selectors.ts';
-import { ApiError, badRequest, notFound } from './status.ts';
+import { ApiError, badRequest, invalid, notFound } from './status.ts';
 import type { DeletePropagation, Store } from './store.ts';
 import { type IncludeObject, toTable, wantsTable } from './tables.ts';
 import { serveWatch } from './watch.ts';
@@ -494,10 +494,11 @@ export function createApiHandler(opts: ApiHandlerOptions) {
     replicas: number | undefined,
   ): object {
     if (typeof replicas !== 'number' || replicas < 0 || !Number.isInteger(replicas)) {
-      throw new ApiError(
-        422,
-        'Invalid',
-        `Scale.autoscaling "${current.metadata.name}" is invalid: spec.replicas: Invalid value: ${replicas}: must be greater than or equal to 0`,
+      throw invalid(
+        'Scale',
+        'autoscaling',
+        current.metadata.name,
+        `spec.replicas: Invalid value: ${replicas}: must be greater than or equal to 0`,
       );
     }
     current.spec = { ...current.spec, replicas };

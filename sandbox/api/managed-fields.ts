@@ -150,6 +150,11 @@ export function recordUpdate(
     ([p, v]) => !old.has(p) || JSON.stringify(old.get(p)) !== JSON.stringify(v),
   );
   const changedPaths = new Set(changed.map(([p]) => p));
+  const removed = [...old.keys()].some((p) => !now_.has(p));
+  // A write that changes nothing leaves managedFields (and so the resourceVersion) alone.
+  if (before && changedPaths.size === 0 && !removed) {
+    return (before.metadata.managedFields ?? []) as ManagedFieldsEntry[];
+  }
   const entries: ManagedFieldsEntry[] = [];
   let mine: Set<Path> = new Set();
   for (const e of (before?.metadata.managedFields ?? []) as ManagedFieldsEntry[]) {
@@ -229,6 +234,15 @@ export function recordApply(
   for (const p of mineBefore) {
     if (appliedFields.has(p) || ownedByOthers(p)) continue;
     removePath(result, p);
+  }
+  const sameObject =
+    current &&
+    JSON.stringify([...fieldsOf(result)]) === JSON.stringify([...currentFields]) &&
+    JSON.stringify([...appliedFields.keys()].sort()) === JSON.stringify([...mineBefore].sort());
+  if (sameObject) {
+    // An apply that changes nothing leaves managedFields (and so the resourceVersion) alone.
+    result.metadata.managedFields = previous;
+    return result;
   }
   const entries: ManagedFieldsEntry[] = others
     .filter(({ paths }) => paths.size > 0)
