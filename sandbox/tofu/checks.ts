@@ -126,8 +126,9 @@ function evalLocals(blocks: Hcl, scope: Scope): Record<string, unknown> {
 }
 
 /**
- * The preconditions of every resource the plan creates or updates, evaluated against the
- * cluster as it is now (what the module's data sources read).
+ * The preconditions of every resource the configuration keeps (created, updated or unchanged:
+ * OpenTofu checks them on every plan), evaluated against the cluster as it is now (what the
+ * module's data sources read).
  */
 export async function checkPreconditions(
   root: RootConfig,
@@ -145,14 +146,14 @@ export async function checkPreconditions(
       for (const [name, [decl]] of Object.entries(byName)) {
         const rules = (decl?.lifecycle?.[0]?.precondition ?? []) as Validation[];
         if (rules.length === 0) continue;
-        const acting = changes.some(
+        const kept = changes.some(
           (c) =>
             c.type === type &&
             c.name === name &&
             c.moduleAddress.replace(/\[\d+\]$/, '') === `module.${callName}` &&
-            (c.actions.includes('create') || c.actions.includes('update')),
+            !c.actions.includes('delete'),
         );
-        if (!acting) continue;
+        if (!kept) continue;
         if (!scope) {
           const base: Scope = {
             var: inputs,
