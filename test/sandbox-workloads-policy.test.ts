@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { eventually } from './helpers/workloads-cluster.ts';
 import { redisPingFrom } from './helpers/workloads-pods.ts';
 import {
   SANDBOX_VARS,
@@ -60,6 +61,14 @@ t.test('NetworkPolicy on the connections the sandbox carries', async (t) => {
     ]),
     'base64',
   ).toString();
+
+  // 127.0.0.203 is fixed: while another sandbox on this machine holds it, ours retries its
+  // listener, and what answers there is not our Redis. Go on once ours answers.
+  await eventually(
+    'this sandbox listening on the LoadBalancer address',
+    async () => (await redisPingFrom('127.0.0.1', LB_IP, 6379, password)) === 'PONG',
+    120_000,
+  );
 
   /** Runs redis-cli PING against `host` in a Job of `namespace`; returns its log and outcome. */
   const pingJob = async (name: string, namespace: string, host: string, auth: boolean) => {
