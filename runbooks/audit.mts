@@ -4,7 +4,8 @@
 import { parseArgs } from 'node:util';
 
 const HELP = `Usage: ./runbooks/audit.mts [list] [filters] [--json]
-       ./runbooks/audit.mts verify
+       ./runbooks/audit.mts list --cluster [--json]
+       ./runbooks/audit.mts verify [--anchor | --no-anchor]
 
 Review what the runbooks did, from the hash-chained audit log (AUDIT_LOG, default
 logs/audit.jsonl). Nothing here writes to the log.
@@ -13,6 +14,13 @@ Commands:
   list      (default) a table of entries, oldest first
   verify    walk the hash chain; exit 0 when intact, 1 naming the first bad line and why
             (edited, missing, reordered, truncated, not JSON). An absent log is intact.
+            Then, when the cluster can be read, compare the log with the anchors (seq + hash)
+            the runs wrote to the cluster: a cut tail, a rewrite with recomputed hashes or a
+            deleted run is reported (exit 1); without a cluster it says the anchors were not
+            checked. --anchor: the check is required (unreadable cluster: exit 1);
+            --no-anchor: chain only.
+  list --cluster   every operator's runs and the completed runbooks, as the cluster records
+            them (RUNBOOKS_NAMESPACE/RUNBOOKS_RECORD_NAME)
 
 Filters (list):
   --runbook <id>     e.g. 05-migrate, or just 05
@@ -46,6 +54,9 @@ function parse() {
       run: { type: 'string' },
       since: { type: 'string' },
       json: { type: 'boolean' },
+      anchor: { type: 'boolean' },
+      'no-anchor': { type: 'boolean' },
+      cluster: { type: 'boolean' },
       log: { type: 'string' },
       'env-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -80,13 +91,20 @@ if (command === 'verify') {
   const result = await verifyAuditLog(logPath);
   if (result.ok) {
     process.stdout.write(`intact: ${result.entries} entries in ${logPath}\n`);
-    process.exit(0);
+    if (values['no-anchor']) process.exit(0);
+    const { anchorCheck } = await import('../lib/audit-cli.ts');
+    process.exit(await anchorCheck(logPath, values['env-file'], values.anchor === true));
   }
   process.stdout.write(`broken: ${logPath} ${result.message}\n`);
   process.stderr.write(
     'Entries before that line are trustworthy; from it on, compare with the backups in logs/backups and the cluster state.\n',
   );
   process.exit(1);
+}
+
+if (values.cluster) {
+  const { listClusterRuns } = await import('../lib/audit-cli.ts');
+  process.exit(await listClusterRuns(values['env-file'], values.json === true));
 }
 
 const { readAuditLog } = await import('../lib/audit.ts');
