@@ -144,6 +144,31 @@ export class LeaseRunLock implements ClusterRunLock {
     }).catch(() => undefined);
   }
 
+  /**
+   * The run ends but processes it started survive: stop renewing and leave the lease in their
+   * name, so it is not taken over while they may still change the cluster (until it expires).
+   */
+  async keepFor(pids: readonly number[]): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    await this.renewing;
+    const held = this.held;
+    this.held = undefined;
+    const pid = pids[0];
+    if (!held || this.lost || pid === undefined) return;
+    const holder = { ...held.holder, pid, survivors: [...pids] };
+    await this.write('PUT', {
+      ...held.lease,
+      metadata: {
+        ...held.lease.metadata,
+        annotations: {
+          ...held.lease.metadata.annotations,
+          [HOLDER_ANNOTATION]: JSON.stringify(holder),
+        },
+      },
+    }).catch(() => undefined);
+  }
+
   private leaseFor(holder: LockHolder, current: LeaseObject | undefined): LeaseObject {
     const { namespace, leaseName } = this.cfg.runbooks;
     const at = microTime(Date.parse(holder.acquiredAt));

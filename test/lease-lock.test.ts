@@ -53,6 +53,12 @@ t.test(
     const after = await second.acquire(owner('run-2', { operator: 'bob', host: 'ci' }));
     t.equal(after.acquired, true);
     t.notOk('takenOverFrom' in after && after.takenOverFrom, 'a released lease is no takeover');
+
+  // The run ends but a process it started survives: the lease stays, in that process's name.
+  await second.keepFor([process.pid]);
+  const kept = await first.acquire(owner('run-3'));
+  t.equal(kept.acquired, false);
+  t.match(kept.holder, { runId: 'run-2', pid: process.pid, survivors: [process.pid] });
   },
 );
 
