@@ -11,6 +11,11 @@ import {
   readAuditEntries,
   verifyAuditLog,
 } from '../lib/audit.ts';
+import {
+  formatAnchorVerdict,
+  formatClusterRuns,
+  verifyAgainstCluster,
+} from '../lib/audit-anchor.ts';
 import { ClusterRecords, clusterRequiredRunbooksGate } from '../lib/cluster-records.ts';
 import { sandboxConfig } from './helpers/kube-config.ts';
 import { REPO, runCli } from './helpers/run-cli.ts';
@@ -172,8 +177,13 @@ t.test('verify --anchor catches a cut tail, a rewrite and a deleted run', async 
       /anchor of run run-one \(01-setup, ok, .*\) is a run this log does not contain: it was deleted from the log/,
     ],
   ];
+  t.match(formatAnchorVerdict(await verifyAgainstCluster(cfg, logPath)), /3 anchor\(s\) .* match/);
   for (const [name, text, expected] of cases) {
     writeFileSync(logPath, text);
+    // In this process too, where coverage is measured; the CLI below is what operators run.
+    const verdict = await verifyAgainstCluster(cfg, logPath);
+    t.equal(verdict.status, 'differs');
+    t.match(formatAnchorVerdict(verdict), expected);
     t.match(
       await verifyAuditLog(logPath),
       { ok: true },
@@ -189,6 +199,14 @@ t.test('verify --anchor catches a cut tail, a rewrite and a deleted run', async 
   }
   writeFileSync(logPath, original);
 
+  t.match(
+    formatClusterRuns(await records.read(), records.location),
+    /02-deploy\s+default\s+ok[\s\S]*Completed runbooks/,
+  );
+  t.match(
+    formatClusterRuns({ completions: {}, runs: [], logs: [] }, 'here'),
+    /No runs are recorded in here\.\n\nCompleted runbooks: none recorded\./,
+  );
   const list = await runCli(AUDIT, ['list', '--cluster', '--env-file', '/dev/null'], { env });
   t.equal(list.code, 0, list.stderr);
   t.match(list.stdout, /TIME \(UTC\)\s+RUNBOOK\s+MODE\s+OUTCOME\s+OPERATOR\s+RUN/);
@@ -197,6 +215,11 @@ t.test('verify --anchor catches a cut tail, a rewrite and a deleted run', async 
   t.match(list.stdout, /Completed runbooks .*:\n {2}01-setup: run run-one by /);
 
   const offline = { ...env, KUBECONFIG: join(fx.dir, 'absent-kubeconfig') };
+  const notChecked = await verifyAgainstCluster(
+    sandboxConfig(fx, { KUBECONFIG: offline.KUBECONFIG }),
+    logPath,
+  );
+  t.match(formatAnchorVerdict(notChecked), /^anchors: not checked/);
   const noCluster = await runCli(AUDIT, ['verify', '--env-file', '/dev/null'], { env: offline });
   t.equal(noCluster.code, 0, 'the chain is intact; the anchors could not be read');
   t.match(

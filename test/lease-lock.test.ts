@@ -54,11 +54,11 @@ t.test(
     t.equal(after.acquired, true);
     t.notOk('takenOverFrom' in after && after.takenOverFrom, 'a released lease is no takeover');
 
-  // The run ends but a process it started survives: the lease stays, in that process's name.
-  await second.keepFor([process.pid]);
-  const kept = await first.acquire(owner('run-3'));
-  t.equal(kept.acquired, false);
-  t.match(kept.holder, { runId: 'run-2', pid: process.pid, survivors: [process.pid] });
+    // The run ends but a process it started survives: the lease stays, in that process's name.
+    await second.keepFor([process.pid]);
+    const kept = await first.acquire(owner('run-3'));
+    t.equal(kept.acquired, false);
+    t.match(kept.holder, { runId: 'run-2', pid: process.pid, survivors: [process.pid] });
   },
 );
 
