@@ -317,13 +317,31 @@ export interface GateContext {
  * `requires`, read from the cluster: open when every required runbook has a completion record,
  * whoever's machine ran it. A cluster that cannot be read keeps the gate closed.
  */
-export function clusterRequiredRunbooksGate(required: readonly string[]) {
+export function clusterRequiredRunbooksGate(
+  required: readonly string[],
+  /** asked only when no cluster can be reached at all: the local audit log's word */
+  whenUnreachable?: {
+    check(
+      ctx: GateContext,
+    ): { open: boolean; reason: string } | Promise<{ open: boolean; reason: string }>;
+  },
+) {
   return {
     id: 'requires',
     describe: `earlier runbooks completed (records in the cluster): ${required.join(', ')}`,
     async check(ctx: GateContext) {
       const records = new ClusterRecords(ctx.cfg);
-      const { completions } = await records.read();
+      let completions: ClusterRecordsSnapshot['completions'];
+      try {
+        ({ completions } = await records.read());
+      } catch (err) {
+        if (!whenUnreachable || !(err instanceof KubeError) || err.status !== 0) throw err;
+        const local = await whenUnreachable.check(ctx);
+        return {
+          open: local.open,
+          reason: `${local.reason} (from the local audit log: the cluster, where the records are kept, cannot be reached)`,
+        };
+      }
       const missing = required.filter((id) => !completions[id]);
       if (missing.length === 0) {
         const by = required.map((id) => {

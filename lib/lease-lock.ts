@@ -327,3 +327,56 @@ export function holderOf(lease: LeaseObject): LockHolder | undefined {
       : 'unknown',
   };
 }
+
+/**
+ * The engine's default lock: the Lease, or — only when no cluster can be reached at all (the
+ * kubeconfig points nowhere that answers) — the lock file beside the audit log, so a run that
+ * cannot touch the cluster still cannot run twice on this machine. `fallback` says why.
+ */
+export class ClusterOrFileRunLock implements ClusterRunLock {
+  private active: RunLock;
+  fallback: string | undefined;
+
+  constructor(
+    private readonly lease: LeaseRunLock,
+    private readonly file: RunLock,
+  ) {
+    this.active = lease;
+  }
+
+  get location(): string {
+    return this.active.location;
+  }
+
+  async acquire(owner: LockOwner): Promise<LockResult> {
+    try {
+      return await this.lease.acquire(owner);
+    } catch (err) {
+      if (!(err instanceof KubeError) || err.status !== 0) throw err;
+      this.fallback = `the cluster cannot be reached (${err.message}), so the lock is ${this.file.location} on this machine only`;
+      this.active = this.file;
+      return this.file.acquire(owner);
+    }
+  }
+
+  release(): Promise<void> {
+    return this.active.release();
+  }
+
+  async keepFor(pids: readonly number[]): Promise<void> {
+    await this.active.keepFor?.(pids);
+  }
+
+  lostReason(): string | undefined {
+    return this.active === this.lease ? this.lease.lostReason() : undefined;
+  }
+
+  peek(): Promise<LockHolder | undefined> {
+    return this.lease.peek();
+  }
+
+  /** the Lease is the lock (not the fallback file): the cluster can take the run's records */
+  get inCluster(): boolean {
+    return this.active === this.lease;
+  }
+}
