@@ -9,7 +9,10 @@
 import { open } from 'node:fs/promises';
 import type { AuditEntry } from './audit.ts';
 import type { Config } from './config.ts';
+import { formatDuration } from './duration.ts';
+import type { Kube } from './kube.ts';
 import { createKubeApi, type KubeApi, KubeError } from './kube-api.ts';
+import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from './names.ts';
 
 export interface AuditHead {
   /** the hash of the log's first entry: a random-enough, stable name for one operator's log */
@@ -356,6 +359,58 @@ export function clusterRequiredRunbooksGate(
           .map((id) => `./runbooks/${id}.mts`)
           .join(', then ')} first)`,
       };
+    },
+  };
+}
+
+export interface MigrationRecord {
+  /** ISO time of T040, as annotated */
+  at: string;
+  runId: string | undefined;
+}
+
+/** The migration record on beersystem's Deployment; undefined when there is none (yet). */
+export async function readMigrationRecord(
+  kube: Pick<Kube, 'deployment'>,
+  cfg: Pick<Config, 'beersystem'>,
+): Promise<MigrationRecord | undefined> {
+  const dep = await kube.deployment(cfg.beersystem.namespace, cfg.beersystem.deployment);
+  const at = dep?.annotations[MIGRATION_ANNOTATION];
+  if (!at) return undefined;
+  return { at, runId: dep?.annotations[MIGRATED_BY_RUN_ANNOTATION] };
+}
+
+/**
+ * 06-decommission's gate: open once VALIDATION_WINDOW has passed since the migration record
+ * that 05-migrate wrote in the cluster, whoever's machine ran it.
+ */
+export function validationWindowGate(now: () => number = Date.now) {
+  return {
+    id: 'validation-window',
+    describe: 'VALIDATION_WINDOW has passed since the migration (annotation on beersystem)',
+    async check(ctx: { cfg: Config; kube: Pick<Kube, 'deployment'> }) {
+      const record = await readMigrationRecord(ctx.kube, ctx.cfg);
+      const { namespace, deployment } = ctx.cfg.beersystem;
+      if (!record) {
+        return {
+          open: false,
+          reason: `there is no migration record (annotation ${MIGRATION_ANNOTATION} on deployment ${namespace}/${deployment}): run ./runbooks/05-migrate.mts first`,
+        };
+      }
+      const since = now() - Date.parse(record.at);
+      if (!Number.isFinite(since)) {
+        return { open: false, reason: `the migration record "${record.at}" is not a time` };
+      }
+      const window = ctx.cfg.validationWindowMs;
+      return since >= window
+        ? {
+            open: true,
+            reason: `migrated at ${record.at} (run ${record.runId ?? 'unknown'}), ${formatDuration(since)} ago`,
+          }
+        : {
+            open: false,
+            reason: `migrated at ${record.at}, ${formatDuration(window - since)} of the ${formatDuration(window)} validation window left`,
+          };
     },
   };
 }

@@ -16,7 +16,13 @@ import {
   formatClusterRuns,
   verifyAgainstCluster,
 } from '../lib/audit-anchor.ts';
-import { ClusterRecords, clusterRequiredRunbooksGate } from '../lib/cluster-records.ts';
+import {
+  ClusterRecords,
+  clusterRequiredRunbooksGate,
+  validationWindowGate,
+} from '../lib/cluster-records.ts';
+import { createKube } from '../lib/kube.ts';
+import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
 import { sandboxConfig } from './helpers/kube-config.ts';
 import { REPO, runCli } from './helpers/run-cli.ts';
 import { startTestSandbox } from './helpers/sandbox.ts';
@@ -235,4 +241,33 @@ t.test('verify --anchor catches a cut tail, a rewrite and a deleted run', async 
   });
   t.equal(listOffline.code, 1);
   t.match(listOffline.stderr, /cannot read ConfigMap default\/redis-shared-runbooks/);
+});
+
+t.test('the 24 h gate reads the migration record in the cluster', async (t) => {
+  const fx = await startTestSandbox(t);
+  const cfg = sandboxConfig(fx);
+  const ctx = { cfg, kube: createKube(cfg) };
+  const gate = validationWindowGate();
+  t.match(await gate.check(ctx), {
+    open: false,
+    reason:
+      /no migration record \(annotation redis-shared\.runbooks\/migrated-at on deployment beersystem\/beersystem\): run \.\/runbooks\/05-migrate\.mts first/,
+  });
+  await fx.kubectlOk([
+    'annotate',
+    'deployment',
+    'beersystem',
+    '-n',
+    'beersystem',
+    `${MIGRATION_ANNOTATION}=${new Date().toISOString()}`,
+    `${MIGRATED_BY_RUN_ANNOTATION}=run-m`,
+  ]);
+  t.match(await gate.check(ctx), { open: false, reason: /of the 24h validation window left/ });
+  const aged = await fetch(`${fx.sandbox.url}/sandbox/age`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ duration: '24h' }),
+  });
+  t.equal(aged.status, 200);
+  t.match(await gate.check(ctx), { open: true, reason: /\(run run-m\), 24h\S* ago/ });
 });
