@@ -58,6 +58,17 @@ t.test('two runs started together: exactly one runs, the other exits 4 naming it
       `locked: run ${winnerRun} of 96-cluster by \\S+@\\S+ \\(pid \\d+\\) holds Lease default/redis-shared-runbooks \\(context sandbox\\) since \\S+`,
     ),
   );
+  const dry = await runCli(SCRIPT, ['--dry-run', '--env-file', '/dev/null'], {
+    env: operator(fx, 'carol'),
+  });
+  t.equal(dry.code, 0, 'a dry run takes no lock');
+  t.match(
+    dry.stderr,
+    new RegExp(
+      `Lease default/redis-shared-runbooks \\(context sandbox\\) is held by run ${winnerRun} of 96-cluster`,
+    ),
+    'but says who holds it',
+  );
   writeFileSync(join(fx.dir, 'go'), '');
   const winner = await (first.winner === 'alice' ? a : b).result;
   t.equal(winner.code, 0, winner.stderr);
