@@ -1,10 +1,16 @@
 // One run at a time. The engine sees only RunLock, so the coordination.k8s.io Lease (DESIGN.md
 // §3) can replace the local lock file without the engine changing.
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { formatDuration } from './duration.ts';
+import {
+  createLockFile,
+  readLockFile,
+  removeOwnLockFile,
+  replaceLockFile,
+  takeOverLockFile,
+} from './lock-file.ts';
 
 const MAX_PASSES = 5;
 
@@ -91,24 +97,9 @@ export class FileRunLock implements RunLock {
       if (await this.createExclusive(holder)) return this.granted(holder);
       const current = await this.read();
       if (!current) continue;
-      const staleBecause = this.staleReason(current.holder);
+      const staleBecause = this.staleReason(current);
       if (!staleBecause) return { acquired: false, holder: current.holder };
-
-      // Move the stale file aside (rename is atomic: of two runs taking over, one moves it),
-      // then check that what moved is the stale lock we read and not a fresh one written since.
-      const aside = `${this.location}.stale-${randomUUID()}`;
-      try {
-        await rename(this.location, aside);
-      } catch {
-        continue;
-      }
-      const moved = await readFile(aside, 'utf8').catch(() => '');
-      await unlink(aside).catch(() => undefined);
-      if (moved !== current.raw) {
-        await writeFile(this.location, moved, { flag: 'wx' }).catch(() => undefined);
-        continue;
-      }
-      if (await this.createExclusive(holder)) {
+      if (await takeOverLockFile(this.location, current.raw, JSON.stringify(holder))) {
         return {
           ...this.granted(holder),
           takenOverFrom: current.holder,
@@ -129,9 +120,10 @@ export class FileRunLock implements RunLock {
     const held = this.held;
     this.held = undefined;
     if (!held) return;
-    const current = await this.read();
     // Never remove a lock someone else took over after ours expired.
-    if (current?.holder.runId === held.runId) await unlink(this.location).catch(() => undefined);
+    await removeOwnLockFile(this.location, (text) => parseHolder(text)?.runId === held.runId).catch(
+      () => undefined,
+    );
   }
 
   async keepFor(pids: readonly number[]): Promise<void> {
@@ -149,10 +141,7 @@ export class FileRunLock implements RunLock {
   }
 
   private async replace(holder: LockHolder & { survivors?: number[] }): Promise<void> {
-    // Write beside and rename, so a reader never sees a half-written file.
-    const temp = `${this.location}.renew-${randomUUID()}`;
-    await writeFile(temp, JSON.stringify(holder));
-    await rename(temp, this.location).catch(() => unlink(temp).catch(() => undefined));
+    await replaceLockFile(this.location, JSON.stringify(holder)).catch(() => undefined);
   }
 
   private holderFor(owner: LockOwner): LockHolder {
@@ -191,13 +180,18 @@ export class FileRunLock implements RunLock {
     await this.replace(renewed);
   }
 
-  private staleReason(holder: LockHolder): string | undefined {
-    const expires = Date.parse(holder.expiresAt);
-    if (!Number.isFinite(expires)) return 'the lock file is unreadable';
-    if (expires <= this.now()) {
-      const unreadable = (holder as { unreadable?: string }).unreadable;
-      return unreadable ?? `it expired at ${holder.expiresAt}`;
+  private staleReason(current: ReadLock): string | undefined {
+    if (current.unreadable) {
+      // Perhaps being written this very moment, or by a holder that never renewed it: judged by
+      // its age like any lock.
+      return current.ageMs > this.options.ttlMs
+        ? `${this.location} is unreadable (${current.unreadable}) and was last written more than ${formatDuration(this.options.ttlMs)} ago`
+        : undefined;
     }
+    const holder = current.holder;
+    const expires = Date.parse(holder.expiresAt);
+    if (!Number.isFinite(expires)) return `the lock file ${this.location} names no valid expiry`;
+    if (expires <= this.now()) return `it expired at ${holder.expiresAt}`;
     if (holder.host === hostname() && !processIsAlive(holder.pid)) {
       return `its process ${holder.pid} on ${holder.host} no longer exists`;
     }
@@ -205,67 +199,66 @@ export class FileRunLock implements RunLock {
   }
 
   private async createExclusive(holder: LockHolder): Promise<boolean> {
-    try {
-      await writeFile(this.location, JSON.stringify(holder), { flag: 'wx' });
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    }
+    return createLockFile(this.location, JSON.stringify(holder));
   }
 
-  private async read(): Promise<{ raw: string; holder: LockHolder } | undefined> {
-    let raw: string;
-    let mtimeMs: number;
+  private async read(): Promise<ReadLock | undefined> {
+    let file: Awaited<ReturnType<typeof readLockFile>>;
     try {
-      raw = await readFile(this.location, 'utf8');
-      mtimeMs = (await stat(this.location)).mtimeMs;
+      file = await readLockFile(this.location, this.now);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return undefined;
       throw new Error(
         `the run lock ${this.location} cannot be read (${code ?? String(err)}); it must be a file this user can read and delete`,
       );
     }
-    const holder = parseHolder(raw);
-    if (holder) return { raw, holder };
-    // Empty, half-written (another run is creating it right now) or damaged: judged by its age
-    // like any lock, as if written by a holder that never renewed it.
-    const what = raw.trim() === '' ? 'it is empty' : `it holds ${JSON.stringify(raw.slice(0, 40))}`;
+    if (!file) return undefined;
+    const holder = parseHolder(file.text);
+    if (holder) return { raw: file.text, holder, ageMs: file.ageMs };
+    // Empty, half-written or damaged: as if written by a holder that never renewed it.
+    const what =
+      file.text.trim() === ''
+        ? 'it is empty'
+        : `it holds ${JSON.stringify(file.text.slice(0, 40))}`;
+    const written = this.now() - file.ageMs;
     const unknown = 'unknown';
     return {
-      raw,
+      raw: file.text,
+      ageMs: file.ageMs,
+      unreadable: what,
       holder: {
         runId: `unknown (${this.location} is unreadable: ${what})`,
         runbook: unknown,
         operator: unknown,
         host: unknown,
         pid: 0,
-        acquiredAt: new Date(mtimeMs).toISOString(),
-        expiresAt: new Date(mtimeMs + this.options.ttlMs).toISOString(),
-        unreadable: `${this.location} is unreadable (${what}) and was last written more than ${formatDuration(this.options.ttlMs)} ago`,
-      } as LockHolder,
+        acquiredAt: new Date(written).toISOString(),
+        expiresAt: new Date(written + this.options.ttlMs).toISOString(),
+      },
     };
   }
 }
 
-function parseHolder(raw: string): LockHolder | undefined {
+interface ReadLock {
+  raw: string;
+  holder: LockHolder;
+  ageMs: number;
+  /** why the file could not be read as a holder (torn, hand-edited, `null`…) */
+  unreadable?: string;
+}
+
+/** A holder, or undefined for anything else a lock file may hold (`null`, `[]`, `"x"`, torn). */
+function parseHolder(text: string): LockHolder | undefined {
   let value: unknown;
   try {
-    value = JSON.parse(raw);
+    value = JSON.parse(text);
   } catch {
     return undefined;
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const holder = value as Partial<LockHolder>;
-  const text = (v: unknown) => typeof v === 'string';
-  const complete =
-    text(holder.runId) &&
-    text(holder.runbook) &&
-    text(holder.operator) &&
-    text(holder.host) &&
-    Number.isInteger(holder.pid) &&
-    text(holder.acquiredAt) &&
-    text(holder.expiresAt);
-  return complete ? (holder as LockHolder) : undefined;
+  const h = value as Record<string, unknown>;
+  const strings = ['runId', 'runbook', 'operator', 'host', 'acquiredAt', 'expiresAt'];
+  if (!strings.every((key) => typeof h[key] === 'string')) return undefined;
+  if (!Number.isInteger(h.pid)) return undefined;
+  return value as LockHolder;
 }

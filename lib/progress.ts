@@ -81,8 +81,9 @@ export class Progress {
     this.drawSpinner();
   }
 
-  stepStarted(id: string, title: string): void {
-    this.spin(`${id}  ${title}`);
+  /** `started`: when the step began, if earlier than now (after a wait inside it) */
+  stepStarted(id: string, title: string, started = Date.now()): void {
+    this.spin(`${id}  ${title}`, started);
   }
 
   /** A wait inside a step: what is awaited and for how long (a spinner on a terminal). */

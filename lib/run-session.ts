@@ -15,8 +15,7 @@ import {
   isInteractiveTerminal,
   refusalWithoutTerminal,
 } from './confirm.ts';
-import type { Gate } from './gates.ts';
-import { requiredRunbooksGate } from './gates.ts';
+import { type Gate, requiredRunbooksGate } from './gates.ts';
 import { contextMismatch, kubectlContextReader } from './kube-context.ts';
 import { ClusterOrFileRunLock, LeaseRunLock } from './lease-lock.ts';
 import { FileRunLock, LockLostError, type RunLock } from './lock.ts';
@@ -35,6 +34,7 @@ import {
 import { shellQuote, stopRunningCommands } from './shell.ts';
 import { createStepContext, type RunShared, type StepContext } from './step-context.ts';
 
+/** after an interrupt, how long the step has to write its last audit lines */
 const WIND_DOWN_MS = 5_000;
 
 class Interrupted extends Error {
@@ -89,6 +89,7 @@ export class RunSession {
   private report: string | undefined;
   private alreadyComplete: string | undefined;
   private cover: Cover | undefined;
+  private stepStartedAt = Date.now();
   private baseContext: StepContext | undefined;
   private startedSteps = false;
   private readonly started = Date.now();
@@ -150,6 +151,12 @@ export class RunSession {
       audit: this.audit,
       print: (line) => this.progress.log(line),
       showWaiting: (what, started, detail) => this.progress.waiting(what, started, detail),
+      endWaiting: () => {
+        const title = this.info.steps.find((s) => s.id === step?.id)?.title;
+        if (step && title !== undefined) {
+          this.progress.stepStarted(step.id, title, this.stepStartedAt);
+        }
+      },
       setReport: (path) => {
         this.report = path;
       },
@@ -424,6 +431,7 @@ export class RunSession {
     ctx: StepContext,
   ): Promise<number | undefined> {
     const started = Date.now();
+    this.stepStartedAt = started;
     let waited = 0;
     const workTime = () => Date.now() - started - waited;
     const base = { step: step.id, risk: step.risk };
@@ -473,21 +481,27 @@ export class RunSession {
   private confirmRequest(step: StepDefinition, ctx: StepContext): ConfirmRequest {
     const resourceName =
       typeof step.confirmName === 'function' ? step.confirmName(ctx) : step.confirmName;
+    const covered = this.coveredBy(step);
     return {
       stepId: step.id,
       title: step.title,
       risk: step.risk,
       ...(step.impact !== undefined ? { impact: step.impact } : {}),
       ...(resourceName !== undefined ? { resourceName } : {}),
-      ...(step.confirmCovers
+      ...(covered.length > 0
         ? {
             covers: {
-              through: step.confirmCovers,
+              through: covered.at(-1) as string,
               ...(step.coverText !== undefined ? { text: step.coverText } : {}),
             },
           }
         : {}),
     };
+  }
+
+  /** The steps this step's answer covers in this run (an --only run may leave some out). */
+  private coveredBy(step: StepDefinition): string[] {
+    return [...coveredIds(this.info.steps, step)].filter((id) => this.info.selected.has(id));
   }
 
   /** Asks (or takes the flags' answer, or a covering answer); resolves to the time spent asking. */
@@ -509,7 +523,7 @@ export class RunSession {
     this.progress.stop();
     if (this.args.dryRun) {
       const ask = request.resourceName ? `the name "${request.resourceName}" typed` : 'a yes';
-      const sequence = step.confirmCovers ? ` for ${step.id}–${step.confirmCovers}` : '';
+      const sequence = request.covers ? ` for ${step.id}–${request.covers.through}` : '';
       this.progress.log(
         `${step.id} (${step.risk} risk) would ask for ${ask}${sequence} before running`,
       );
@@ -530,16 +544,16 @@ export class RunSession {
       detail: {
         method: decision.method,
         ...(request.resourceName ? { name: request.resourceName } : {}),
-        ...(step.confirmCovers ? { covers: [...coveredIds(this.info.steps, step)] } : {}),
+        ...(request.covers ? { covers: this.coveredBy(step) } : {}),
         ...(waited > 0 ? { waited_ms: waited } : {}),
       },
     });
-    if (step.confirmCovers) {
+    if (request.covers) {
       this.cover = {
         by: step.id,
-        through: step.confirmCovers,
+        through: request.covers.through,
         method: decision.method,
-        ids: coveredIds(this.info.steps, step),
+        ids: new Set(this.coveredBy(step)),
       };
     }
     this.progress.stepStarted(step.id, step.title);

@@ -309,9 +309,18 @@ export async function stopProcessTree(root: number, graceMs: number): Promise<nu
 interface RunningCommand {
   /** stops the command (if not already stopping) and resolves to the pids that would not die */
   stop(): Promise<number[]>;
+  /** SIGKILL to the command and everything it started, at once (the process is exiting) */
+  killNow(): void;
 }
 
 const running = new Set<RunningCommand>();
+
+// Commands run in process groups of their own, so a terminal's Ctrl-C no longer reaches them by
+// itself: a process that exits without the orderly stop (a second Ctrl-C, an uncaught error)
+// takes them with it.
+process.on('exit', () => {
+  for (const command of running) command.killNow();
+});
 
 /**
  * Stops every command still running in this process and waits until their processes are gone;
@@ -364,7 +373,13 @@ async function attemptOnce(argv: readonly string[], options: CommandOptions): Pr
     })();
     return stopping;
   };
-  const entry: RunningCommand = { stop };
+  const entry: RunningCommand = {
+    stop,
+    killNow: () => {
+      const pid = child.pid;
+      if (pid !== undefined) signalAll(pid, commandProcesses(pid), 'SIGKILL');
+    },
+  };
   running.add(entry);
   const timer = setTimeout(() => {
     timedOut = true;

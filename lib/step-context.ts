@@ -112,6 +112,7 @@ export interface StepContextInput {
   audit: AuditLog;
   print: (line: string) => void;
   showWaiting?: (what: string, started: number, detail: string | undefined) => void;
+  endWaiting?: () => void;
   setReport: (path: string) => void;
   /** how ctx.kube is made; lib/kube.ts createKube, imported on first use, by default */
   loadKube?: (cfg: Config, signal: AbortSignal) => Promise<Kube>;
@@ -264,6 +265,7 @@ export function createStepContext(input: StepContextInput): StepContext {
         audit,
         print: input.print,
         ...(input.showWaiting ? { showWaiting: input.showWaiting } : {}),
+        ...(input.endWaiting ? { endWaiting: input.endWaiting } : {}),
       }),
     note,
     recall: async <T>(key: string) => {

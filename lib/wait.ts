@@ -43,6 +43,8 @@ export interface WaitEnvironment {
   print: (line: string) => void;
   /** shows the wait on a terminal (a spinner with the elapsed time) */
   showWaiting?: (what: string, started: number, detail: string | undefined) => void;
+  /** the wait is over, whichever way: the step's own progress again */
+  endWaiting?: () => void;
   now?: () => number;
 }
 
@@ -104,7 +106,7 @@ export async function waitFor<T>(
     throw new WaitTimeout(message);
   };
   try {
-    for (let attempt = 0; ; attempt++) {
+    for (;;) {
       if (env.signal.aborted) throw new WaitInterrupted(`interrupted while waiting for ${what}`);
       env.showWaiting?.(what, started, options.progress?.(last));
       try {
@@ -158,5 +160,6 @@ export async function waitFor<T>(
     clearTimeout(announce);
     ending.abort();
     env.signal.removeEventListener('abort', onInterrupt);
+    env.endWaiting?.();
   }
 }

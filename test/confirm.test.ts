@@ -242,7 +242,8 @@ t.test(
   async (t) => {
     const sandbox = makeRunbookEnv(t);
     const term = onTerminal(t, sandbox, '--only T001,T003');
-    await term.waitFor(/Run them\?/);
+    // T002 is left out, so T001's answer covers nothing: it asks for itself
+    await term.waitFor(/run it\?/);
     term.type('y\r');
     await term.waitFor(/Type "old-redis" to go ahead/);
     term.type('old-redis\r');

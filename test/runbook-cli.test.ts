@@ -328,3 +328,21 @@ t.test(
     );
   },
 );
+
+t.test('a second signal exits at once, and still takes the running command with it', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const running = startCli(SCRIPT, ALL, { env: { ...sandbox.env, FIXTURE_BLOCK: 'T002' } });
+  t.teardown(() => {
+    if (running.child.exitCode === null) running.child.kill('SIGKILL');
+  });
+  const pidFile = join(sandbox.dir, 'block.pid');
+  await running.waitForStderr(/T002 waiting/);
+  await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'));
+  const sleeper = Number(readFileSync(pidFile, 'utf8'));
+  running.child.kill('SIGINT');
+  running.child.kill('SIGINT');
+  const out = await running.result;
+  t.equal(out.code, 130, out.stderr);
+  await until(() => !liveProcess(sleeper));
+  t.pass('the command did not outlive the runbook');
+});

@@ -124,6 +124,19 @@ t.test('an unreadable lock file is stale once it is older than the TTL', async (
   await lock.release();
 });
 
+t.test('a takeover under way elsewhere is not raced', async (t) => {
+  const path = lockPath(t);
+  await new FileRunLock(path, { ttlMs: 1 }).acquire(owner('setup'));
+  writeFileSync(`${path}.takeover`, '');
+  const lock = new FileRunLock(path, { ttlMs: 60_000 });
+  const result = await lock.acquire(owner('next'));
+  t.notOk(result.acquired, 'another taker holds the takeover: this one does not go ahead');
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(`${path}.takeover`, old, old);
+  t.ok((await lock.acquire(owner('next'))).acquired, 'a takeover left by a dead taker is cleared');
+  await lock.release();
+});
+
 t.test('a held lock is renewed, so a long run does not expire under itself', async (t) => {
   const path = lockPath(t);
   let now = Date.parse('2030-01-01T00:00:00.000Z');

@@ -1175,3 +1175,69 @@ t.test('defineRunbook checks modes and sequence confirmations', async (t) => {
   });
   t.ok(Object.isFrozen(ok.modes?.rollback?.steps));
 });
+
+t.test('on a terminal a wait shows what it waits for, then the step again', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const stderr = new Capture();
+  stderr.isTTY = true;
+  let checks = 0;
+  const runbook = defineRunbook({
+    id: '92-wait',
+    title: 'wait',
+    steps: [
+      {
+        id: 'P01',
+        title: 'Wait a little',
+        risk: 'read',
+        run: async (ctx) => {
+          await ctx.waitFor('the second look', () => ++checks >= 2, {
+            intervalMs: 1,
+            progress: () => `${checks} looks`,
+          });
+        },
+      },
+    ],
+  });
+  const code = await executeRunbook(runbook, {
+    argv: [],
+    program: './x.mts',
+    stdout: new Capture(),
+    stderr,
+    isInteractive: () => false,
+    env: sandbox.env,
+  });
+  t.equal(code, 0, stderr.text);
+  const shown = stderr.text.indexOf('waiting for the second look (1 looks)');
+  t.ok(shown > 0, 'the spinner named the wait and its progress');
+  t.match(stderr.text.slice(shown), /⠋ P01 {2}Wait a little/, 'then the step again');
+});
+
+t.test('--help lists each mode with its steps, and the sequences confirmed at once', async (t) => {
+  const step = (id: string, extra: Partial<StepDefinition> = {}): StepDefinition => ({
+    id,
+    title: `do ${id}`,
+    risk: 'change',
+    run: () => undefined,
+    ...extra,
+  });
+  const runbook = defineRunbook({
+    id: '91-help',
+    title: 'help',
+    steps: [step('T035', { confirmCovers: 'T040' }), step('T040')],
+    modes: {
+      rollback: { title: 'Put it back', description: 'Undoes T035.', steps: [step('R01')] },
+      repair: { title: 'Repair', steps: [step('X01', { risk: 'high' })] },
+    },
+  });
+  const text = helpText(runbook, './x.mts');
+  t.match(text, /usage: \.\/x\.mts .* \[--rollback \| --repair\]/);
+  t.match(text, /T035 {2}change {2}do T035\n {2}.*\(one confirmation for T035–T040\)/);
+  t.match(
+    text,
+    /Steps with --rollback \(Put it back\):\n {2}Undoes T035\.\n {2}R01 {2}change {2}do R01/,
+  );
+  t.match(text, /Steps with --repair \(Repair\):\n {2}X01 {2}high {2}do X01/);
+  t.match(text, /--rollback +run the rollback steps: Put it back/);
+  t.match(text, /A run with a mode flag never counts as this runbook having completed/);
+  t.notMatch(helpText(markerRunbook(makeRunbookEnv(t)), './y.mts'), /mode flag/);
+});

@@ -257,13 +257,14 @@ t.test('a command that outlives its timeout is killed and not retried', async (t
   const pidFile = join(tempDir(t), 'pid');
   const err = (await runCommand(sleeper(pidFile, 'echo connection refused >&2; '), {
     kind: 'read',
-    timeoutMs: 300,
+    // long enough for a loaded machine to start the command before the timeout
+    timeoutMs: 2_000,
     backoff: FAST,
   }).catch((e) => e)) as CommandError;
   t.type(err, CommandError);
   t.ok(err.timedOut);
   t.equal(err.attempts, 1, 'the transient-looking output did not make a timeout retried');
-  t.match(err.message, /timed out after 300 ms/);
+  t.match(err.message, /timed out after 2000 ms/);
   t.notOk(isRunning(pidFile), 'the command is no longer running');
 });
 
@@ -271,12 +272,13 @@ t.test('a command that ignores SIGTERM is killed once the grace period is over',
   const pidFile = join(tempDir(t), 'pid');
   const err = (await runCommand(sleeper(pidFile, 'trap "" TERM; '), {
     kind: 'read',
-    timeoutMs: 200,
+    // long enough for a loaded machine to set the trap before the timeout
+    timeoutMs: 2_000,
     killGraceMs: 200,
   }).catch((e) => e)) as CommandError;
   t.type(err, CommandError);
   t.ok(err.timedOut);
-  t.match(err.message, /timed out after 200 ms/);
+  t.match(err.message, /timed out after 2000 ms/);
   t.notOk(isRunning(pidFile), 'SIGKILL ended what SIGTERM could not');
 });
 

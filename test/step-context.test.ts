@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { AuditLog, readAuditEntries } from '../lib/audit.ts';
 import { loadConfig } from '../lib/config.ts';
-import { checkNoteValue } from '../lib/notes.ts';
 import type { Kube } from '../lib/kube.ts';
+import { checkNoteValue } from '../lib/notes.ts';
 import { createStepContext, type RunShared } from '../lib/step-context.ts';
 import { makeRunbookEnv } from './helpers/runbook-env.ts';
 
