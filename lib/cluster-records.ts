@@ -134,21 +134,16 @@ export class ClusterRecords {
     };
     await this.update((data) => {
       data[`${RUN_PREFIX}${run.run_id}`] = JSON.stringify(run);
-      const previous = data[`${LOG_PREFIX}${logId}`];
-      // Anchors only move forward: a late writer must not pull a log's head back.
-      if (!previous || (JSON.parse(previous) as LogAnchor).seq <= run.seq) {
-        const log: LogAnchor = {
-          log_id: logId,
-          seq: run.seq,
-          hash: run.hash,
-          operator: run.operator,
-          host: run.host,
-          time: run.time,
-          log_path: run.log_path,
-          run_id: run.run_id,
-        };
-        data[`${LOG_PREFIX}${logId}`] = JSON.stringify(log);
-      }
+      moveLogAnchor(data, {
+        log_id: logId,
+        seq: run.seq,
+        hash: run.hash,
+        operator: run.operator,
+        host: run.host,
+        time: run.time,
+        log_path: run.log_path,
+        run_id: run.run_id,
+      });
       if (!input.complete) return;
       if (input.mode === 'default') {
         const record: CompletionRecord = {
@@ -165,6 +160,23 @@ export class ClusterRecords {
       }
     });
     return run;
+  }
+
+  /** Moves the log's anchor forward to `entry` in the middle of a long run. */
+  async anchorHead(logPath: string, entry: AuditEntry): Promise<void> {
+    const logId = (await readLogId(logPath)) ?? logIdOf(entry);
+    await this.update((data) => {
+      moveLogAnchor(data, {
+        log_id: logId,
+        seq: entry.seq,
+        hash: entry.hash,
+        operator: entry.operator,
+        host: entry.host,
+        time: entry.ts,
+        log_path: logPath,
+        run_id: entry.run_id,
+      });
+    });
   }
 
   /** Read, change, write with the resourceVersion read; another writer in between means again. */
@@ -201,6 +213,15 @@ export class ClusterRecords {
       return;
     }
     throw new Error(`${this.location} kept changing under this run; its record was not written`);
+  }
+}
+
+// Anchors only move forward: a late writer must not pull a log's head back.
+function moveLogAnchor(data: Record<string, string>, log: LogAnchor): void {
+  const key = `${LOG_PREFIX}${log.log_id}`;
+  const previous = data[key];
+  if (!previous || (JSON.parse(previous) as LogAnchor).seq <= log.seq) {
+    data[key] = JSON.stringify(log);
   }
 }
 

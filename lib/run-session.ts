@@ -36,6 +36,8 @@ import { createStepContext, type RunShared, type StepContext } from './step-cont
 
 /** after an interrupt, how long the step has to write its last audit lines */
 const WIND_DOWN_MS = 5_000;
+/** entries between two anchors of a run's log in the cluster (besides the one at its end) */
+export const ANCHOR_EVERY = 50;
 
 class Interrupted extends Error {
   override readonly name = 'Interrupted';
@@ -86,6 +88,9 @@ export class RunSession {
   /** steps left out by --from/--only: skipped, but the run is then not the runbook's completion */
   private readonly notSelected = new Set<string>();
   private lock: RunLock | undefined;
+  /** the last entry this session wrote, and the seq its log was last anchored at */
+  private lastEntry: AuditEntry | undefined;
+  private anchoredSeq = 0;
   private report: string | undefined;
   private alreadyComplete: string | undefined;
   private cover: Cover | undefined;
@@ -234,6 +239,7 @@ export class RunSession {
         this.contextFor({ id: step.id, risk: step.risk }),
       );
       if (exit !== undefined) return exit;
+      await this.anchorIfDue();
     }
     return this.finish('ok', EXIT.ok);
   }
@@ -673,7 +679,24 @@ export class RunSession {
   }
 
   private async record(input: AuditInput): Promise<void> {
-    await this.audit.append(input);
+    const entry = await this.audit.append(input);
+    this.lastEntry = entry;
+    this.anchoredSeq ||= entry.seq;
+  }
+
+  /** A long run moves its log's anchor in the cluster forward every ANCHOR_EVERY entries. */
+  private async anchorIfDue(): Promise<void> {
+    const entry = this.lastEntry;
+    const lock = this.lock;
+    if (!entry || this.args.dryRun || !(lock instanceof ClusterOrFileRunLock) || !lock.inCluster)
+      return;
+    if (entry.seq - this.anchoredSeq < ANCHOR_EVERY) return;
+    this.anchoredSeq = entry.seq;
+    await new ClusterRecords(this.cfg).anchorHead(this.cfg.auditLog, entry).catch((err) => {
+      this.progress.log(
+        `warning: the audit anchor could not be written to the cluster: ${maskSecrets(errorMessage(err))}`,
+      );
+    });
   }
 
   /**

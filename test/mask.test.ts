@@ -11,6 +11,9 @@ import {
 import { REPO, runCli } from './helpers/run-cli.ts';
 import { makeRunbookEnv } from './helpers/runbook-env.ts';
 
+// Ten real runbook runs below, each loading client-node to try the cluster's Lease first.
+t.setTimeout(480_000);
+
 t.beforeEach(() => clearSecretsForTests());
 
 t.test('a registered secret is masked in plain and base64 form', async (t) => {
