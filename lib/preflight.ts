@@ -117,6 +117,34 @@ export function judgeAddressInCidr(ip: string, cidrText: string): Judgement {
   );
 }
 
+/**
+ * Defaults of the redis-shared module the runbooks check against (variables.tf); a test keeps
+ * them equal to the module's.
+ */
+export const MODULE_DEFAULTS = {
+  prometheusReleaseLabel: 'kube-prometheus-stack',
+  storageClass: 'local-path',
+  storageSize: '10Gi',
+} as const;
+
+/** Labels the module gives its ServiceMonitor (chart labels + additionalLabels) and PrometheusRule. */
+export function monitoringLabels(release: string): {
+  serviceMonitor: Record<string, string>;
+  prometheusRule: Record<string, string>;
+} {
+  const common = { 'app.kubernetes.io/name': 'redis', 'app.kubernetes.io/instance': release };
+  const selected = { release: MODULE_DEFAULTS.prometheusReleaseLabel };
+  return {
+    serviceMonitor: { ...common, ...selected },
+    prometheusRule: {
+      ...common,
+      'app.kubernetes.io/part-of': 'redis-shared',
+      'app.kubernetes.io/managed-by': 'opentofu',
+      ...selected,
+    },
+  };
+}
+
 /** The labels that make namespace `redis` ours (terraform/modules/redis-shared/locals.tf). */
 export const OWNER_LABELS: Readonly<Record<string, string>> = {
   'app.kubernetes.io/managed-by': 'opentofu',

@@ -42,6 +42,8 @@ import {
   judgeNodes,
   judgePoolContains,
   judgePrometheusSelects,
+  MODULE_DEFAULTS,
+  monitoringLabels,
   REQUIRED_CRDS,
   selectorMatches,
   serviceAddresses,
@@ -57,7 +59,14 @@ import {
   splitSections,
 } from '../lib/probe-job.ts';
 import { isBlocked, probeFromSource } from '../lib/source-probe.ts';
+import { tofuVarArgs, tofuVars } from '../lib/tofu-vars.ts';
 import { startRedisServer, waitForReplicaLink } from './helpers/redis-server.ts';
+import {
+  loadModule,
+  REDIS_SHARED_DIR,
+  ROOT_MODULE_DIR,
+  variableDefaults,
+} from './helpers/terraform-hcl.ts';
 
 const exec = promisify(execFile);
 
@@ -637,5 +646,45 @@ t.test(
     const badSource = await probeFromSource('203.0.113.9', '127.0.0.1', server.port, 500);
     t.equal(badSource.outcome, 'error', 'a source address this host does not have proves nothing');
     t.notOk(isBlocked(badSource));
+  },
+);
+
+t.test('the module defaults the runbooks check against are the module’s', async (t) => {
+  const defaults = variableDefaults(await loadModule(REDIS_SHARED_DIR));
+  t.equal(defaults.prometheus_release_label, MODULE_DEFAULTS.prometheusReleaseLabel);
+  t.equal(defaults.storage_class, MODULE_DEFAULTS.storageClass);
+  t.equal(defaults.storage_size, MODULE_DEFAULTS.storageSize);
+  const labels = monitoringLabels('redis-shared');
+  t.equal(labels.serviceMonitor.release, 'kube-prometheus-stack');
+  t.equal(labels.prometheusRule['app.kubernetes.io/managed-by'], 'opentofu');
+});
+
+t.test(
+  'tofu variables come from the settings, and each one exists in the root module',
+  async (t) => {
+    const vars = tofuVars(
+      {
+        kubeContext: 'sandbox',
+        kubeconfig: '/tmp/kubeconfig',
+        redis: {
+          namespace: 'redis',
+          release: 'redis-shared',
+          port: 6379,
+          lbIp: '127.0.0.203',
+          metallbPool: 'eero-pool',
+          privateCidr: '127.0.0.0/24',
+          secretName: 'redis-credentials',
+          secretKey: 'redis-password',
+          outsideProbeSource: undefined,
+        },
+        monitoring: { namespace: 'monitoring', prometheusService: 'p', prometheusPort: 9090 },
+      },
+      { migration: false },
+    );
+    t.equal(vars.enable_beersystem_migration, 'false');
+    t.equal(vars.kubeconfig_path, '/tmp/kubeconfig');
+    const declared = (await loadModule(ROOT_MODULE_DIR)).variables;
+    for (const name of Object.keys(vars)) t.ok(declared[name], `root module declares ${name}`);
+    t.same(tofuVarArgs({ a: '1', b: 'x y' }), ['-var', 'a=1', '-var', 'b=x y']);
   },
 );
