@@ -705,7 +705,7 @@ t.test('check steps: strict fails its step, deferred collects for the verdict', 
   });
   t.equal(strict.risk, 'read');
   t.equal(await strict.done?.(ctx), false);
-  await t.rejects(Promise.resolve(strict.run(ctx)), /broken\. Fix: mend it/);
+  await t.rejects(async () => strict.run(ctx), /broken\. Fix: mend it/);
   t.equal(calls, 2, 'run judges again after done saw a failure');
   ok = true;
   const fresh = { state: {}, log: { info: (l: string) => lines.push(l), warn: () => {} } } as never;
