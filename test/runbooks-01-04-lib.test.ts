@@ -733,7 +733,7 @@ t.test('check steps: strict fails its step, deferred collects for the verdict', 
   t.same(failuresSoFar(run), [{ step: 'P05', detail: 'CRD missing: x', fix: 'install y' }]);
   t.equal(await verdict.done?.(run), false);
   await t.rejects(
-    Promise.resolve(verdict.run(run)),
+    async () => verdict.run(run),
     /1 preflight check failed; nothing was changed:\n\s+P05: CRD missing: x/,
   );
 });
