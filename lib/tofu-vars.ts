@@ -1,15 +1,14 @@
 // The root module's variables, from the runbooks' settings: one source of truth, so a plan made
-// by a runbook targets the cluster, addresses and names the run is pinned to. Only variables the
-// settings name are passed; the rest keep terraform.tfvars or the module defaults.
+// by a runbook uses the addresses and names the run checks. Only variables the settings name
+// are passed; the rest keep terraform.tfvars or the module defaults. The cluster (kube_context,
+// kubeconfig_path) is pinned by lib/tofu.ts through TF_VAR_* for every tofu call.
 import type { Config } from './config.ts';
 
 export function tofuVars(
-  cfg: Pick<Config, 'kubeContext' | 'kubeconfig' | 'redis' | 'monitoring'>,
+  cfg: Pick<Config, 'redis' | 'monitoring'>,
   options: { migration: boolean },
 ): Record<string, string> {
   return {
-    kube_context: cfg.kubeContext,
-    ...(cfg.kubeconfig ? { kubeconfig_path: cfg.kubeconfig } : {}),
     redis_namespace: cfg.redis.namespace,
     release_name: cfg.redis.release,
     lb_ip: cfg.redis.lbIp,

@@ -683,7 +683,7 @@ t.test(
       { migration: false },
     );
     t.equal(vars.enable_beersystem_migration, 'false');
-    t.equal(vars.kubeconfig_path, '/tmp/kubeconfig');
+    t.equal(vars.lb_ip, '127.0.0.203');
     const declared = (await loadModule(ROOT_MODULE_DIR)).variables;
     for (const name of Object.keys(vars)) t.ok(declared[name], `root module declares ${name}`);
     t.same(tofuVarArgs({ a: '1', b: 'x y' }), ['-var', 'a=1', '-var', 'b=x y']);
