@@ -665,8 +665,6 @@ t.test(
   async (t) => {
     const vars = tofuVars(
       {
-        kubeContext: 'sandbox',
-        kubeconfig: '/tmp/kubeconfig',
         redis: {
           namespace: 'redis',
           release: 'redis-shared',
