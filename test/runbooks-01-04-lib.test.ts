@@ -735,3 +735,35 @@ t.test('check steps: strict fails its step, deferred collects for the verdict', 
     /1 preflight check failed; nothing was changed:\n\s+P05: CRD missing: x/,
   );
 });
+
+t.test(
+  'a check that cannot be made counts as failed, unless the run was interrupted',
+  async (t) => {
+    const lines: string[] = [];
+    const controller = new AbortController();
+    const ctx = {
+      state: {},
+      signal: controller.signal,
+      log: { info: (l: string) => lines.push(l), warn: () => {} },
+    } as never;
+    const broken = deferredCheck({
+      id: 'P07',
+      title: 'b',
+      check: () => {
+        throw new Error('the server could not find the requested resource');
+      },
+    });
+    t.equal(await broken.done?.(ctx), false);
+    await broken.run(ctx);
+    t.match(failuresSoFar(ctx)[0]?.detail, /could not be made: the server could not find/);
+    controller.abort();
+    const interrupted = strictCheck({
+      id: 'T016',
+      title: 'i',
+      check: () => {
+        throw new Error('interrupted while waiting');
+      },
+    });
+    await t.rejects(async () => interrupted.done?.(ctx), /interrupted while waiting/);
+  },
+);
