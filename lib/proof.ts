@@ -1,9 +1,14 @@
 // Evidence of a criterion as the runbooks record it (ctx.evidence: the note `evidence.<id>` and
 // one printed line), and the question a re-run asks before proving it again: was it proven?
 // `--recheck` sets aside what earlier runs proved, never what this run just proved.
-import type { StepContext } from './step-context.ts';
 
-type ProofContext = Pick<StepContext, 'state' | 'flags' | 'recall' | 'evidence'>;
+/** The part of a StepContext this needs. */
+export interface ProofContext {
+  readonly state: Record<string, unknown>;
+  readonly flags: Readonly<Record<string, string | boolean | undefined>>;
+  recall<T = unknown>(key: string): Promise<T | undefined>;
+  evidence(id: string, line: string, data?: Record<string, unknown>): Promise<void>;
+}
 
 const key = (id: string) => `proof.${id}`;
 
