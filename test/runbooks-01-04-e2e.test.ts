@@ -3,11 +3,11 @@
 // mutating API request, no tofu apply), then for real, then again (every step verified-done,
 // the journal unchanged). Then the failures an operator meets: a pod that never becomes Ready,
 // an alert that never fires. No password in any output, log or file of these runs.
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { runbookSandbox, stepStatuses } from './helpers/runbook-sandbox.ts';
+import { run as runCommand } from './helpers/sandbox.ts';
 import { eventually } from './helpers/workloads-cluster.ts';
 import { type SandboxFixture, startWholeSandbox } from './helpers/workloads-sandbox.ts';
 
@@ -154,10 +154,14 @@ t.test('phases 1–4 against the sandbox', async (t) => {
         for (const r of group.rules)
           if (r.alert === 'RedisNoReplicaConnected') r.expr = 'vector(0) > 1';
       }
-      execFileSync('kubectl', ['replace', '--validate=false', '-f', '-'], {
-        env: fx!.env,
-        input: JSON.stringify(rule),
-      });
+      // Not execFileSync: the sandbox's API server runs in this process and must keep answering.
+      const replaced = await runCommand(
+        'kubectl',
+        ['replace', '--validate=false', '-f', '-'],
+        fx!.env,
+        JSON.stringify(rule),
+      );
+      t.equal(replaced.code, 0, replaced.stderr);
       await eventually(
         'Prometheus to load the changed rule',
         async () => {
