@@ -86,7 +86,7 @@ t.test('phases 1–4 against the sandbox', async (t) => {
     });
 
     await t.test(`${phase} again: every step verified-done, the journal unchanged`, async (t) => {
-      const before = rb.journal().length;
+      const before = rb.changes().length;
       const run = await rb.run(phase, ['--yes', '--json', ...(EXTRA[phase] ?? [])]);
       t.equal(run.code, 0, 'exit 0', run.code === 0 ? {} : { stderr: run.stderr });
       const statuses = stepStatuses(run);
@@ -96,7 +96,7 @@ t.test('phases 1–4 against the sandbox', async (t) => {
         [],
         'every step verified-done',
       );
-      t.same(rb.journal().slice(before), [], 'no mutating API request');
+      t.same(rb.changes().slice(before), [], 'no mutating API request');
     });
   }
 

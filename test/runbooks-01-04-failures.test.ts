@@ -32,14 +32,14 @@ t.test('01-setup and 02-deploy refuse with the reason', async (t) => {
         spec: { type: 'LoadBalancer', loadBalancerIP: '127.0.0.203', ports: [{ port: 6379 }] },
       };
       await fx.kubectlOk(['create', '-f', '-'], JSON.stringify(squatter));
-      const before = rb.journal().length;
+      const before = rb.changes().length;
       const run = await rb.run('01-setup', ['--json']);
       t.equal(run.code, 1, 'exit 1', run.code === 1 ? {} : { stderr: run.stderr });
       t.match(run.stderr, /2 preflight checks failed; nothing was changed:/);
       t.match(run.stderr, /P05: CRD missing: servicemonitors\.monitoring\.coreos\.com/);
       t.match(run.stderr, /fix: install the Prometheus Operator/);
       t.match(run.stderr, /P07: 127\.0\.0\.203 is already held by default\/squatter/);
-      t.same(rb.journal().slice(before), [], 'nothing was changed');
+      t.same(rb.changes().slice(before), [], 'nothing was changed');
       t.match(stepStatuses(run).join(','), /P13 failed/);
     },
   );
@@ -60,10 +60,10 @@ t.test('01-setup and 02-deploy refuse with the reason', async (t) => {
   });
 
   await t.test('02 without --yes and without a terminal: exit 2, nothing changed', async (t) => {
-    const before = rb.journal().length;
+    const before = rb.changes().length;
     const run = await rb.run('02-deploy', ['--json']);
     t.equal(run.code, 2, 'exit 2', run.code === 2 ? {} : { stderr: run.stderr });
     t.match(run.stderr, /--yes/);
-    t.same(rb.journal().slice(before), [], 'nothing was changed');
+    t.same(rb.changes().slice(before), [], 'nothing was changed');
   });
 });

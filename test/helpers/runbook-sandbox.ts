@@ -7,6 +7,12 @@ import { join } from 'node:path';
 import type { JournalEntry } from '../../sandbox/api/journal.ts';
 import { type CliResult, REPO, runCli } from './run-cli.ts';
 
+// A real run takes the Lease and writes its completion record and audit anchor (lib/lease-lock.ts,
+// lib/cluster-records.ts, proven by their own tests): the engine's bookkeeping, not the
+// runbook's changes.
+const RUN_BOOKKEEPING =
+  /^\/(apis\/coordination\.k8s\.io\/v1\/namespaces\/default\/leases|api\/v1\/namespaces\/default\/configmaps)(\/redis-shared-runbooks)?(\?.*)?$/;
+
 export interface RunbookRun extends CliResult {
   args: string[];
   /** the --json summary, when asked for */
@@ -19,7 +25,10 @@ export interface RunbookSandbox {
   /** every run so far, for the secret scan */
   runs: RunbookRun[];
   run(runbook: string, args?: string[], env?: Record<string, string>): Promise<RunbookRun>;
+  /** every mutating API request so far */
   journal(): JournalEntry[];
+  /** the mutating API requests so far, the engine's lock and records left out */
+  changes(): JournalEntry[];
 }
 
 export function runbookSandbox(
@@ -86,6 +95,9 @@ export function runbookSandbox(
         .split('\n')
         .filter(Boolean)
         .map((line) => JSON.parse(line) as JournalEntry);
+    },
+    changes() {
+      return this.journal().filter((e) => !RUN_BOOKKEEPING.test(e.path));
     },
   };
 }
