@@ -263,7 +263,27 @@ export const runbook = defineRunbook({
         const { lbIp, port } = ctx.cfg.redis;
         const n = names(ctx);
         const { probeAuthRequired } = await import('../lib/redis-probe.ts');
-        const auth = await probeAuthRequired({ host: lbIp, port });
+        // Right after the apply the address may not be announced yet (MetalLB, the sandbox's
+        // proxy): wait until something answers there, then judge what it answered.
+        const unreachable = (evidence: string) =>
+          /refused the connection|did not answer/.test(evidence);
+        let auth = await probeAuthRequired({ host: lbIp, port });
+        if (unreachable(auth.evidence) && !ctx.dryRun) {
+          auth = await ctx
+            .waitFor(
+              `${lbIp}:${port} to answer`,
+              async () => {
+                const r = await probeAuthRequired({ host: lbIp, port });
+                return unreachable(r.evidence) ? undefined : r;
+              },
+              { intervalMs: 500, timeoutMs: Math.min(ctx.cfg.timeouts.waitMs, 60_000) },
+            )
+            .then((r) => r ?? auth)
+            .catch((err: Error) => {
+              if (err.name !== 'WaitTimeout') throw err;
+              return auth;
+            });
+        }
         const master = await containers(ctx, n.master.set);
         const replica = await containers(ctx, n.replica.set);
         const byName = (list: Container[], name: string) => list.find((c) => c.name === name);
