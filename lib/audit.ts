@@ -19,6 +19,8 @@ export type AuditEvent =
   | 'confirm'
   | 'gate'
   | 'command'
+  | 'wait'
+  | 'note'
   | 'run-end';
 
 export interface AuditEntry {

@@ -63,3 +63,17 @@ export function tofuCommandKind(args: readonly string[]): CommandKind {
   if (verb === 'state') return sub === 'list' || sub === 'show' ? 'read' : 'mutation';
   return 'mutation';
 }
+
+/**
+ * kubectl calls that may safely be sent twice, so a transient failure may be retried: scale to a
+ * count, annotate/label with --overwrite, server-side apply. Everything else (delete, create,
+ * rollout restart, a client-side apply) is sent once.
+ */
+export function kubectlIsIdempotent(args: readonly string[]): boolean {
+  const [verb] = positionals(args);
+  if (verb === 'scale') return true;
+  if (verb === 'annotate' || verb === 'label') return args.includes('--overwrite');
+  if (verb === 'apply')
+    return args.some((a) => a === '--server-side' || a === '--server-side=true');
+  return false;
+}

@@ -23,6 +23,8 @@ export interface ConfirmRequest {
   impact?: string;
   /** the name the operator must type for an `irreversible` step */
   resourceName?: string;
+  /** a sequence confirmation: the answer also covers the following steps up to `through` */
+  covers?: { through: string; text?: string };
 }
 
 export interface ConfirmFlags {
@@ -81,12 +83,49 @@ function againFrom(stepId: string): string {
   return `To go ahead later, re-run with --from ${stepId}`;
 }
 
+function sequence(request: ConfirmRequest): string {
+  const covers = request.covers;
+  if (!covers) return '';
+  return ` ${request.stepId}–${covers.through} run without further questions${covers.text ? `; ${covers.text}` : ''}.`;
+}
+
 function question(request: ConfirmRequest): string {
   const base = `${request.stepId} ${request.title}`;
+  const run = request.covers ? 'Run them?' : 'Run it?';
   if (request.risk === 'high') {
-    return `${base}: high risk${request.impact ? ` (${request.impact})` : ''}. Run it?`;
+    return `${base}: high risk${request.impact ? ` (${request.impact})` : ''}.${sequence(request)} ${run}`;
   }
-  return `${base}: run it?`;
+  return request.covers ? `${base}.${sequence(request)} ${run}` : `${base}: run it?`;
+}
+
+/**
+ * What confirmStep would refuse without a terminal, decided from the flags alone, so a run can
+ * check every confirmation it will need before its first step changes anything.
+ */
+export function refusalWithoutTerminal(
+  request: ConfirmRequest,
+  flags: ConfirmFlags,
+): ConfirmationRefused | undefined {
+  if (request.risk === 'read' || flags.dryRun) return undefined;
+  if (request.risk === 'irreversible') {
+    const name = request.resourceName;
+    if (!name) return undefined;
+    const retry = `re-run with --yes --confirm ${name}`;
+    if (flags.yes && flags.confirmNames.includes(name)) return undefined;
+    if (flags.yes && flags.confirmNames.length > 0) {
+      return new ConfirmationRefused(
+        `--confirm ${flags.confirmNames.join(', ')} does not name ${request.stepId}'s resource: ${retry}`,
+      );
+    }
+    const why = flags.yes
+      ? `--yes alone does not confirm irreversible step ${request.stepId}`
+      : `${request.stepId} is irreversible and there is no terminal to confirm on`;
+    return new ConfirmationRefused(`${why}: ${retry}`);
+  }
+  if (flags.yes) return undefined;
+  return new ConfirmationRefused(
+    `${request.stepId} (${request.risk} risk) needs confirmation and there is no terminal to ask on: re-run with --yes`,
+  );
 }
 
 async function ask<T>(prompt: () => Promise<T>): Promise<T> {
@@ -114,23 +153,14 @@ export async function confirmStep(
   if (request.risk === 'irreversible') {
     const name = request.resourceName;
     if (!name) throw new Error(`irreversible step ${request.stepId} names no resource to confirm`);
-    const retry = `re-run with --yes --confirm ${name}`;
     if (flags.yes && flags.confirmNames.includes(name)) return { method: 'confirm-flag' };
-    if (flags.yes && flags.confirmNames.length > 0) {
-      throw new ConfirmationRefused(
-        `--confirm ${flags.confirmNames.join(', ')} does not name ${request.stepId}'s resource: ${retry}`,
-      );
-    }
-    if (!interactive) {
-      const why = flags.yes
-        ? `--yes alone does not confirm irreversible step ${request.stepId}`
-        : `${request.stepId} is irreversible and there is no terminal to confirm on`;
-      throw new ConfirmationRefused(`${why}: ${retry}`);
-    }
+    const refusal = refusalWithoutTerminal(request, flags);
+    // A wrong --confirm is refused even on a terminal: the operator meant something else.
+    if (refusal && (!interactive || (flags.yes && flags.confirmNames.length > 0))) throw refusal;
     const impact = request.impact ? ` ${request.impact}.` : '';
     const typed = await ask(() =>
       prompter.typeName(
-        `${request.stepId} ${request.title} cannot be undone.${impact} Type "${name}" to go ahead:`,
+        `${request.stepId} ${request.title} cannot be undone.${impact}${sequence(request)} Type "${name}" to go ahead:`,
       ),
     );
     if (typed.trim() !== name) {
@@ -142,11 +172,7 @@ export async function confirmStep(
   }
 
   if (flags.yes) return { method: 'yes-flag' };
-  if (!interactive) {
-    throw new ConfirmationRefused(
-      `${request.stepId} (${request.risk} risk) needs confirmation and there is no terminal to ask on: re-run with --yes`,
-    );
-  }
+  if (!interactive) throw refusalWithoutTerminal(request, flags) as ConfirmationRefused;
   const answer = await ask(() => prompter.yesNo(question(request)));
   if (!answer) {
     throw new ConfirmationRefused(

@@ -17,9 +17,15 @@ export interface Gate<Ctx = unknown> {
   check(ctx: Ctx): Promise<GateResult> | GateResult;
 }
 
+function isCompleteDefaultRun(detail: unknown): boolean {
+  const d = (detail ?? {}) as { complete?: unknown; mode?: unknown };
+  return d.complete === true && (d.mode === undefined || d.mode === 'default');
+}
+
 /**
- * Open when every required runbook has a real (not dry) run that ended `ok` with every one of
- * its steps ok or already done, as recorded in the audit log at `auditLog`.
+ * Open when every required runbook has a real (not dry) run of its default steps that ended
+ * `ok` and complete (every step ok, already done or not applying), as recorded in the audit log
+ * at `auditLog`. A run in another mode (a rollback) never counts.
  */
 export function requiredRunbooksGate(
   required: readonly string[],
@@ -37,7 +43,7 @@ export function requiredRunbooksGate(
               e.event === 'run-end' &&
               e.outcome === 'ok' &&
               !e.dry_run &&
-              (e.detail as { complete?: unknown } | null)?.complete === true,
+              isCompleteDefaultRun(e.detail),
           ),
       );
       return missing.length === 0

@@ -29,6 +29,11 @@ export interface RunLock {
   readonly location: string;
   acquire(owner: LockOwner): Promise<LockResult>;
   release(): Promise<void>;
+  /**
+   * Instead of releasing: the run ends, but processes it started would not die, so the lock
+   * stays held in their name until they are gone (or it expires).
+   */
+  keepFor?(pids: readonly number[]): Promise<void>;
 }
 
 export interface FileRunLockOptions {
@@ -119,6 +124,27 @@ export class FileRunLock implements RunLock {
     if (current?.holder.runId === held.runId) await unlink(this.location).catch(() => undefined);
   }
 
+  async keepFor(pids: readonly number[]): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    await this.renewing;
+    const held = this.held;
+    this.held = undefined;
+    const pid = pids[0];
+    if (!held || pid === undefined) return;
+    const current = await this.read();
+    if (current?.holder.runId !== held.runId) return;
+    // The lock names a process that is still alive, so it is not stale when this one exits.
+    await this.replace({ ...held, pid, survivors: [...pids] });
+  }
+
+  private async replace(holder: LockHolder & { survivors?: number[] }): Promise<void> {
+    // Write beside and rename, so a reader never sees a half-written file.
+    const temp = `${this.location}.renew-${randomUUID()}`;
+    await writeFile(temp, JSON.stringify(holder));
+    await rename(temp, this.location).catch(() => unlink(temp).catch(() => undefined));
+  }
+
   private holderFor(owner: LockOwner): LockHolder {
     const now = this.now();
     return {
@@ -152,10 +178,7 @@ export class FileRunLock implements RunLock {
       expiresAt: new Date(this.now() + this.options.ttlMs).toISOString(),
     };
     this.held = renewed;
-    // Write beside and rename, so a reader never sees a half-written file.
-    const temp = `${this.location}.renew-${randomUUID()}`;
-    await writeFile(temp, JSON.stringify(renewed));
-    await rename(temp, this.location).catch(() => unlink(temp).catch(() => undefined));
+    await this.replace(renewed);
   }
 
   private staleReason(holder: LockHolder): string | undefined {

@@ -18,8 +18,20 @@ export interface StepOutcome {
   id: string;
   title: string;
   status: StepStatus;
+  /** the work's time: the time spent waiting at a confirmation prompt is not in it */
   duration_ms: number;
+  /** the time spent waiting for the operator's answer, when a question was asked */
+  waited_ms?: number;
+  /** why a step was skipped */
+  reason?: string;
   error?: string;
+}
+
+/** `7ms`, or `7ms (waited 3.2s for you)` when the step waited at a prompt. */
+export function stepTime(outcome: StepOutcome): string {
+  if (outcome.status === 'skipped' || outcome.status === 'not-run') return '';
+  const waited = outcome.waited_ms ? ` (waited ${formatDuration(outcome.waited_ms)} for you)` : '';
+  return `${formatDuration(outcome.duration_ms)}${waited}`;
 }
 
 export interface ProgressStream {
@@ -70,12 +82,24 @@ export class Progress {
   }
 
   stepStarted(id: string, title: string): void {
+    this.spin(`${id}  ${title}`);
+  }
+
+  /** A wait inside a step: what is awaited and for how long (a spinner on a terminal). */
+  waiting(what: string, started: number, detail?: string): void {
     if (!this.tty) return;
-    const started = Date.now();
+    this.spin(
+      `waiting for ${maskSecrets(what)}${detail ? ` (${maskSecrets(detail)})` : ''}`,
+      started,
+    );
+  }
+
+  private spin(label: string, started = Date.now()): void {
+    if (!this.tty) return;
     let frame = 0;
     const render = () => {
       const symbol = SPINNER_FRAMES[frame++ % SPINNER_FRAMES.length];
-      this.spinnerText = `${symbol} ${id}  ${title}  ${formatDuration(Date.now() - started)}`;
+      this.spinnerText = `${symbol} ${label}  ${formatDuration(Date.now() - started)}`;
       this.clearSpinnerLine();
       this.drawSpinner();
     };
@@ -87,9 +111,10 @@ export class Progress {
 
   stepFinished(outcome: StepOutcome): void {
     this.stopSpinner();
-    const duration = outcome.status === 'skipped' ? '' : `  ${formatDuration(outcome.duration_ms)}`;
+    const time = stepTime(outcome);
+    const reason = outcome.reason ? `: ${maskSecrets(outcome.reason)}` : '';
     this.out.write(
-      `${SYMBOL[outcome.status]} ${outcome.id}  ${outcome.title}  ${LABEL[outcome.status]}${duration}\n`,
+      `${SYMBOL[outcome.status]} ${outcome.id}  ${outcome.title}  ${LABEL[outcome.status]}${reason}${time ? `  ${time}` : ''}\n`,
     );
   }
 
@@ -99,12 +124,7 @@ export class Progress {
     footer: { outcome: string; dryRun: boolean; auditLog: string; runId: string; report?: string },
   ): void {
     this.stopSpinner();
-    const rows = outcomes.map((o) => [
-      o.id,
-      LABEL[o.status],
-      o.status === 'skipped' || o.status === 'not-run' ? '' : formatDuration(o.duration_ms),
-      o.title,
-    ]);
+    const rows = outcomes.map((o) => [o.id, LABEL[o.status], stepTime(o), o.title]);
     const header = ['step', 'status', 'time', 'title'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
     const line = (cells: string[]) =>

@@ -1,29 +1,39 @@
-// One run of one runbook, from run-start to run-end: context pinning, the lock, gates, then each
-// step's lifecycle (done() → verified-done; else confirm → run() → post-check), with every
-// event audited, progress on stderr, and the exit code decided in one place (finish()).
+// One run of one runbook, from run-start to run-end: context pinning, the lock, gates, the
+// runbook's completed() check, the confirmations a run without a terminal will need, then each
+// step's lifecycle (skip() → skipped; done() → verified-done; else confirm → execute → post-check,
+// or fail), with every event audited, progress on stderr, and the exit code decided in one
+// place (finish()).
 import { dirname, join } from 'node:path';
 import type { AuditInput, AuditLog } from './audit.ts';
 import type { Config } from './config.ts';
-import { ConfirmationRefused, confirmStep } from './confirm.ts';
+import {
+  ConfirmationRefused,
+  type ConfirmDecision,
+  type ConfirmRequest,
+  confirmStep,
+  isInteractiveTerminal,
+  refusalWithoutTerminal,
+} from './confirm.ts';
+import type { Gate } from './gates.ts';
 import { requiredRunbooksGate } from './gates.ts';
 import { contextMismatch, kubectlContextReader } from './kube-context.ts';
 import { FileRunLock, type RunLock } from './lock.ts';
 import { maskSecrets } from './mask.ts';
 import type { Progress, ProgressStream, StepOutcome, StepStatus } from './progress.ts';
 import type { Risk } from './risk.ts';
+import { flagsToRepeat, type RunbookArgs } from './runbook-args.ts';
 import {
   type EngineOptions,
   EXIT,
-  type Gate,
   type Runbook,
   type RunOutcome,
-  type RunSummary,
-  type StepContext,
+  runSummary,
   type StepDefinition,
-} from './runbook.ts';
-import type { RunbookArgs } from './runbook-args.ts';
-import { shellQuote } from './shell.ts';
-import { createStepContext } from './step-context.ts';
+} from './runbook-types.ts';
+import { shellQuote, stopRunningCommands } from './shell.ts';
+import { createStepContext, type RunShared, type StepContext } from './step-context.ts';
+
+const WIND_DOWN_MS = 5_000;
 
 class Interrupted extends Error {
   override readonly name = 'Interrupted';
@@ -42,20 +52,46 @@ export interface SessionInfo {
   program: string;
   operator: string;
   host: string;
+  /** the step list of the run's mode */
+  steps: readonly StepDefinition[];
   selected: Set<string>;
   stdout: ProgressStream;
+}
+
+/** An answer given once for a sequence of steps (confirmCovers). */
+interface Cover {
+  by: string;
+  through: string;
+  method: ConfirmDecision['method'];
+  ids: ReadonlySet<string>;
+}
+
+/** The steps from `step` (excluded) through its confirmCovers step (included). */
+function coveredIds(steps: readonly StepDefinition[], step: StepDefinition): Set<string> {
+  if (!step.confirmCovers) return new Set();
+  const ids = steps.map((s) => s.id);
+  const from = ids.indexOf(step.id);
+  const to = ids.indexOf(step.confirmCovers);
+  return new Set(ids.slice(from + 1, to + 1));
 }
 
 /** One run of one runbook, from run-start to run-end. */
 export class RunSession {
   private readonly outcomes: StepOutcome[];
   private readonly state: Record<string, unknown> = {};
+  private readonly shared: RunShared = { notes: new Map(), unsentMutations: 0 };
   private readonly interrupt: AbortController = new AbortController();
+  /** steps left out by --from/--only: skipped, but the run is then not the runbook's completion */
+  private readonly notSelected = new Set<string>();
   private lock: RunLock | undefined;
   private report: string | undefined;
+  private alreadyComplete: string | undefined;
+  private cover: Cover | undefined;
   private baseContext: StepContext | undefined;
   private startedSteps = false;
   private readonly started = Date.now();
+  /** what the step was doing when the run was interrupted, to let it finish its audit lines */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly runbook: Runbook,
@@ -66,7 +102,7 @@ export class RunSession {
     private readonly options: EngineOptions,
     private readonly info: SessionInfo,
   ) {
-    this.outcomes = runbook.steps.map((s) => ({
+    this.outcomes = info.steps.map((s) => ({
       id: s.id,
       title: s.title,
       status: 'not-run' as StepStatus,
@@ -93,18 +129,46 @@ export class RunSession {
     }
   }
 
+  private get mode(): string {
+    return this.args.mode;
+  }
+
+  private contextFor(step: { id: string; risk: Risk } | null): StepContext {
+    return createStepContext({
+      cfg: this.cfg,
+      dryRun: this.args.dryRun,
+      runId: this.info.runId,
+      runbook: this.runbook.id,
+      mode: this.mode,
+      step,
+      flags: this.args.extra,
+      state: this.state,
+      shared: this.shared,
+      signal: this.interrupt.signal,
+      audit: this.audit,
+      print: (line) => this.progress.log(line),
+      showWaiting: (what, started, detail) => this.progress.waiting(what, started, detail),
+      setReport: (path) => {
+        this.report = path;
+      },
+    });
+  }
+
   private async phases(): Promise<number> {
     const { args, cfg, runbook } = this;
     await this.record({
       event: 'run-start',
       detail: {
         argv: this.options.argv ?? process.argv.slice(2),
+        mode: this.mode,
         steps: [...this.info.selected],
         pid: process.pid,
       },
     });
+    const modeTitle =
+      this.mode === 'default' ? '' : ` — ${this.mode}: ${runbook.modes?.[this.mode]?.title}`;
     this.progress.log(
-      `${runbook.id}: ${runbook.title}${args.dryRun ? ' (dry run: no mutation is sent)' : ''}`,
+      `${runbook.id}: ${runbook.title}${modeTitle}${args.dryRun ? ' (dry run: no mutation is sent)' : ''}`,
     );
 
     const readContext = this.options.readKubeContext ?? kubectlContextReader;
@@ -128,47 +192,102 @@ export class RunSession {
       if (locked !== undefined) return locked;
     }
 
-    const contextFor = (step: { id: string; risk: Risk } | null) =>
-      createStepContext({
-        cfg,
-        dryRun: args.dryRun,
-        runId: this.info.runId,
-        runbook: runbook.id,
-        step,
-        flags: args.extra,
-        state: this.state,
-        signal: this.interrupt.signal,
-        audit: this.audit,
-        print: (line) => this.progress.log(line),
-        setReport: (path) => {
-          this.report = path;
-        },
-      });
-    this.baseContext = contextFor(null);
-
+    this.baseContext = this.contextFor(null);
     const gateExit = await this.checkGates(this.baseContext);
     if (gateExit !== undefined) return gateExit;
 
+    if (await this.isAlreadyComplete(this.baseContext)) return this.finish('ok', EXIT.ok);
+
+    const refused = await this.refuseEarly(this.baseContext);
+    if (refused !== undefined) return refused;
+
     this.startedSteps = true;
-    for (const [index, step] of runbook.steps.entries()) {
+    for (const [index, step] of this.info.steps.entries()) {
       const outcome = this.outcomes[index] as StepOutcome;
       if (!this.info.selected.has(step.id)) {
+        this.notSelected.add(step.id);
+        const reason = args.from !== undefined ? `before --from ${args.from}` : 'not in --only';
         outcome.status = 'skipped';
         await this.record({
           event: 'step-skipped',
           step: step.id,
           risk: step.risk,
-          detail: {
-            reason: args.from !== undefined ? `before --from ${args.from}` : 'not in --only',
-          },
+          detail: { reason },
         });
         this.progress.stepFinished(outcome);
         continue;
       }
-      const exit = await this.runStep(step, outcome, contextFor({ id: step.id, risk: step.risk }));
+      const exit = await this.runStep(
+        step,
+        outcome,
+        this.contextFor({ id: step.id, risk: step.risk }),
+      );
       if (exit !== undefined) return exit;
     }
     return this.finish('ok', EXIT.ok);
+  }
+
+  /** A plain re-run of a complete runbook verifies that and changes nothing. */
+  private async isAlreadyComplete(ctx: StepContext): Promise<boolean> {
+    const check = this.runbook.completed;
+    const plain =
+      this.mode === 'default' && this.args.from === undefined && this.args.only.length === 0;
+    if (!check || !plain) return false;
+    const sentence = await this.untilInterrupted(Promise.resolve(check(ctx)));
+    if (!sentence) return false;
+    this.alreadyComplete = sentence;
+    this.progress.log(`already complete: ${sentence}. Nothing to do; no step was run`);
+    for (const [index, step] of this.info.steps.entries()) {
+      const outcome = this.outcomes[index] as StepOutcome;
+      outcome.status = 'skipped';
+      outcome.reason = 'the runbook is already complete';
+      await this.record({
+        event: 'step-skipped',
+        step: step.id,
+        risk: step.risk,
+        detail: { reason: outcome.reason, already_complete: sentence },
+      });
+    }
+    return true;
+  }
+
+  /**
+   * Without a terminal nobody can answer later, so a confirmation the flags cannot give is
+   * refused now, before the first step changes anything.
+   */
+  private async refuseEarly(ctx: StepContext): Promise<number | undefined> {
+    if (this.args.dryRun) return undefined;
+    if ((this.options.isInteractive ?? isInteractiveTerminal)()) return undefined;
+    const covered = new Set<string>();
+    for (const [index, step] of this.info.steps.entries()) {
+      if (!this.info.selected.has(step.id) || step.risk === 'read' || covered.has(step.id))
+        continue;
+      for (const id of coveredIds(this.info.steps, step)) {
+        if (this.info.selected.has(id)) covered.add(id);
+      }
+      let request: ConfirmRequest;
+      try {
+        request = this.confirmRequest(step, ctx);
+      } catch {
+        continue; // a name that depends on earlier steps is checked when the step comes
+      }
+      const refusal = refusalWithoutTerminal(request, this.confirmFlags());
+      if (!refusal) continue;
+      const message = `${refusal.message}. Nothing was run: without a terminal every confirmation is checked before the first step`;
+      const outcome = this.outcomes[index] as StepOutcome;
+      outcome.status = 'refused';
+      await this.record({
+        step: step.id,
+        risk: step.risk,
+        event: 'confirm',
+        outcome: 'refused',
+        detail: { message, before_first_step: true },
+      });
+      this.progress.stepFinished(outcome);
+      this.progress.log(`${this.info.program}: ${message}`);
+      return this.finish('refused', EXIT.usage, message);
+    }
+    return undefined;
   }
 
   private async takeLock(): Promise<number | undefined> {
@@ -264,140 +383,210 @@ export class RunSession {
     ctx: StepContext,
   ): Promise<number | undefined> {
     const started = Date.now();
-    const elapsed = () => Date.now() - started;
+    let waited = 0;
+    const workTime = () => Date.now() - started - waited;
     const base = { step: step.id, risk: step.risk };
     try {
       this.progress.stepStarted(step.id, step.title);
+      const reason = step.skip ? await this.untilInterrupted(step.skip(ctx)) : undefined;
+      if (reason) {
+        outcome.status = 'skipped';
+        outcome.reason = reason;
+        await this.record({ ...base, event: 'step-skipped', detail: { reason } });
+        this.progress.stepFinished(outcome);
+        return undefined;
+      }
       if (step.done && (await this.untilInterrupted(step.done(ctx)))) {
         outcome.status = 'verified-done';
-        outcome.duration_ms = elapsed();
+        outcome.duration_ms = workTime();
         await this.record({ ...base, event: 'verified-done', duration_ms: outcome.duration_ms });
         this.progress.stepFinished(outcome);
         return undefined;
       }
       await this.record({ ...base, event: 'step-start' });
-
-      if (step.risk !== 'read') {
-        const resourceName =
-          typeof step.confirmName === 'function' ? step.confirmName(ctx) : step.confirmName;
-        this.progress.stop();
-        if (this.args.dryRun) {
-          const ask = resourceName ? `the name "${resourceName}" typed` : 'a yes';
-          this.progress.log(`${step.id} (${step.risk} risk) would ask for ${ask} before running`);
-        }
-        const decision = await this.untilInterrupted(
-          confirmStep(
-            {
-              stepId: step.id,
-              title: step.title,
-              risk: step.risk,
-              ...(step.impact !== undefined ? { impact: step.impact } : {}),
-              ...(resourceName !== undefined ? { resourceName } : {}),
-            },
-            { yes: this.args.yes, confirmNames: this.args.confirmNames, dryRun: this.args.dryRun },
-            {
-              ...(this.options.prompter ? { prompter: this.options.prompter } : {}),
-              ...(this.options.isInteractive ? { isInteractive: this.options.isInteractive } : {}),
-            },
-          ),
-        );
-        await this.record({
-          ...base,
-          event: 'confirm',
-          outcome: 'confirmed',
-          detail: { method: decision.method, ...(resourceName ? { name: resourceName } : {}) },
-        });
-        this.progress.stepStarted(step.id, step.title);
-      }
-
-      await this.untilInterrupted(step.run(ctx));
-
-      if (!this.args.dryRun) {
-        const check = step.verify ?? step.done;
-        if (check && !(await this.untilInterrupted(check(ctx)))) {
-          throw new PostCheckFailed(
-            `post-check failed: ${step.verify ? 'verify()' : 'done()'} is still false after the step ran`,
-          );
-        }
-      }
+      waited = await this.confirm(step, ctx);
+      await this.executeStep(step, ctx);
       outcome.status = 'ok';
-      outcome.duration_ms = elapsed();
+      outcome.duration_ms = workTime();
+      if (waited > 0) outcome.waited_ms = waited;
       await this.record({
         ...base,
         event: 'step-ok',
         outcome: 'ok',
         duration_ms: outcome.duration_ms,
+        ...(waited > 0 ? { detail: { waited_ms: waited } } : {}),
       });
       this.progress.stepFinished(outcome);
       return undefined;
     } catch (err) {
-      outcome.duration_ms = elapsed();
-      // Ctrl-C on a terminal signals the whole process group: a command may die of it and
-      // report back before our own handler has run. Give the handler that turn first.
-      await new Promise((next) => setImmediate(next));
-      const interrupted =
-        err instanceof Interrupted ||
-        this.interrupt.signal.aborted ||
-        (err instanceof ConfirmationRefused && err.interrupted);
-      const message = maskSecrets(errorMessage(err));
-      const resume = this.resumeCommand(step.id);
-      if (interrupted) {
-        outcome.status = 'interrupted';
-        await this.record({
-          ...base,
-          event: 'step-failed',
-          outcome: 'interrupted',
-          duration_ms: outcome.duration_ms,
-        });
-        this.progress.stepFinished(outcome);
-        this.progress.log(`  resume: ${resume}`);
-        return this.finish('interrupted', EXIT.interrupted, 'interrupted');
-      }
-      if (err instanceof ConfirmationRefused) {
-        outcome.status = 'refused';
-        await this.record({ ...base, event: 'confirm', outcome: 'refused', detail: { message } });
-        this.progress.stepFinished(outcome);
-        this.progress.log(`${this.info.program}: ${message}`);
-        return this.finish('refused', EXIT.usage, message);
-      }
-      outcome.status = 'failed';
-      outcome.error = message;
-      await this.record({
-        ...base,
-        event: 'step-failed',
-        outcome: 'failed',
-        duration_ms: outcome.duration_ms,
-        detail: { error: message, ...(step.undo ? { undo: step.undo } : {}) },
-      });
-      this.progress.stepFinished(outcome);
-      this.progress.log(`  error: ${message.replaceAll('\n', '\n    ')}`);
-      this.progress.log(`  undo: ${step.undo ?? 'nothing recorded for this step'}`);
-      this.progress.log(`  resume: ${resume}`);
-      return this.finish('failed', EXIT.stepFailed, message);
+      outcome.duration_ms = workTime();
+      if (waited > 0) outcome.waited_ms = waited;
+      return this.fail(step, outcome, err);
     }
   }
 
+  private confirmFlags() {
+    return { yes: this.args.yes, confirmNames: this.args.confirmNames, dryRun: this.args.dryRun };
+  }
+
+  private confirmRequest(step: StepDefinition, ctx: StepContext): ConfirmRequest {
+    const resourceName =
+      typeof step.confirmName === 'function' ? step.confirmName(ctx) : step.confirmName;
+    return {
+      stepId: step.id,
+      title: step.title,
+      risk: step.risk,
+      ...(step.impact !== undefined ? { impact: step.impact } : {}),
+      ...(resourceName !== undefined ? { resourceName } : {}),
+      ...(step.confirmCovers
+        ? {
+            covers: {
+              through: step.confirmCovers,
+              ...(step.coverText !== undefined ? { text: step.coverText } : {}),
+            },
+          }
+        : {}),
+    };
+  }
+
+  /** Asks (or takes the flags' answer, or a covering answer); resolves to the time spent asking. */
+  private async confirm(step: StepDefinition, ctx: StepContext): Promise<number> {
+    if (step.risk === 'read') return 0;
+    const base = { step: step.id, risk: step.risk };
+    const cover = this.cover;
+    if (cover?.ids.has(step.id)) {
+      if (step.id === cover.through) this.cover = undefined;
+      await this.record({
+        ...base,
+        event: 'confirm',
+        outcome: this.args.dryRun ? 'would-ask' : 'confirmed',
+        detail: { method: 'covered', covered_by: cover.by, answer: cover.method },
+      });
+      return 0;
+    }
+    const request = this.confirmRequest(step, ctx);
+    this.progress.stop();
+    if (this.args.dryRun) {
+      const ask = request.resourceName ? `the name "${request.resourceName}" typed` : 'a yes';
+      const sequence = step.confirmCovers ? ` for ${step.id}–${step.confirmCovers}` : '';
+      this.progress.log(
+        `${step.id} (${step.risk} risk) would ask for ${ask}${sequence} before running`,
+      );
+    }
+    const asked = Date.now();
+    const decision = await this.untilInterrupted(
+      confirmStep(request, this.confirmFlags(), {
+        ...(this.options.prompter ? { prompter: this.options.prompter } : {}),
+        ...(this.options.isInteractive ? { isInteractive: this.options.isInteractive } : {}),
+      }),
+    );
+    const waited = decision.method === 'prompt' ? Date.now() - asked : 0;
+    await this.record({
+      ...base,
+      event: 'confirm',
+      // a dry run asks nothing, so nothing was confirmed
+      outcome: decision.method === 'dry-run' ? 'would-ask' : 'confirmed',
+      detail: {
+        method: decision.method,
+        ...(request.resourceName ? { name: request.resourceName } : {}),
+        ...(step.confirmCovers ? { covers: [...coveredIds(this.info.steps, step)] } : {}),
+        ...(waited > 0 ? { waited_ms: waited } : {}),
+      },
+    });
+    if (step.confirmCovers) {
+      this.cover = {
+        by: step.id,
+        through: step.confirmCovers,
+        method: decision.method,
+        ids: coveredIds(this.info.steps, step),
+      };
+    }
+    this.progress.stepStarted(step.id, step.title);
+    return waited;
+  }
+
+  private async executeStep(step: StepDefinition, ctx: StepContext): Promise<void> {
+    await this.untilInterrupted(step.run(ctx));
+    if (this.args.dryRun) return;
+    const check = step.verify ?? step.done;
+    if (check && !(await this.untilInterrupted(check(ctx)))) {
+      throw new PostCheckFailed(
+        `post-check failed: ${step.verify ? 'verify()' : 'done()'} is still false after the step ran`,
+      );
+    }
+  }
+
+  private async fail(step: StepDefinition, outcome: StepOutcome, err: unknown): Promise<number> {
+    const base = { step: step.id, risk: step.risk };
+    // Ctrl-C on a terminal signals the whole process group: a command may die of it and
+    // report back before our own handler has run. Give the handler that turn first.
+    await new Promise((next) => setImmediate(next));
+    const interrupted =
+      err instanceof Interrupted ||
+      this.interrupt.signal.aborted ||
+      (err instanceof ConfirmationRefused && err.interrupted);
+    const message = maskSecrets(errorMessage(err));
+    const resume = this.resumeCommand(step.id);
+    const timing = {
+      duration_ms: outcome.duration_ms,
+      ...(outcome.waited_ms ? { detail: { waited_ms: outcome.waited_ms } } : {}),
+    };
+    if (interrupted) {
+      outcome.status = 'interrupted';
+      await this.record({ ...base, event: 'step-failed', outcome: 'interrupted', ...timing });
+      this.progress.stepFinished(outcome);
+      this.progress.log(`  resume: ${resume}`);
+      return this.finish('interrupted', EXIT.interrupted, 'interrupted');
+    }
+    if (err instanceof ConfirmationRefused) {
+      outcome.status = 'refused';
+      await this.record({ ...base, event: 'confirm', outcome: 'refused', detail: { message } });
+      this.progress.stepFinished(outcome);
+      this.progress.log(`${this.info.program}: ${message}`);
+      return this.finish('refused', EXIT.usage, message);
+    }
+    outcome.status = 'failed';
+    outcome.error = message;
+    await this.record({
+      ...base,
+      event: 'step-failed',
+      outcome: 'failed',
+      duration_ms: outcome.duration_ms,
+      detail: {
+        error: message,
+        ...(step.undo ? { undo: step.undo } : {}),
+        ...(outcome.waited_ms ? { waited_ms: outcome.waited_ms } : {}),
+      },
+    });
+    this.progress.stepFinished(outcome);
+    this.progress.log(`  error: ${message.replaceAll('\n', '\n    ')}`);
+    this.progress.log(`  undo: ${step.undo ?? 'nothing recorded for this step'}`);
+    this.progress.log(`  resume: ${resume}`);
+    return this.finish('failed', EXIT.stepFailed, message);
+  }
+
+  /** The command that goes on from `stepId` with the same mode and flags. */
   private resumeCommand(stepId: string): string {
     // After an --only run, `--from` would also run the steps the operator left out (an
     // irreversible one among them): resume the listed steps that are left, and no others.
-    const ids = this.runbook.steps.map((s) => s.id);
+    const ids = this.info.steps.map((s) => s.id);
     const rest = ids.slice(ids.indexOf(stepId)).filter((id) => this.info.selected.has(id));
     const parts = [this.info.program];
     if (this.args.only.length > 0) parts.push('--only', rest.join(','));
     else parts.push('--from', stepId);
-    if (this.args.envFile !== undefined) parts.push('--env-file', this.args.envFile);
-    if (this.args.dryRun) parts.push('--dry-run');
+    parts.push(...flagsToRepeat(this.args, this.runbook.flags));
     return parts.map(shellQuote).join(' ');
   }
 
   /** Rejects with Interrupted as soon as the run is interrupted, whatever `work` is doing. */
   private untilInterrupted<T>(work: T | Promise<T>): Promise<T> {
     const signal = this.interrupt.signal;
-    if (signal.aborted) {
-      // Whatever `work` still does, its failure is no longer anyone's concern.
-      Promise.resolve(work).catch(() => undefined);
-      return Promise.reject(new Interrupted('interrupted'));
-    }
+    const settled: Promise<unknown> = Promise.resolve(work).then(
+      () => this.inFlight.delete(settled),
+      () => this.inFlight.delete(settled),
+    );
+    this.inFlight.add(settled);
+    if (signal.aborted) return Promise.reject(new Interrupted('interrupted'));
     return new Promise<T>((resolvePromise, reject) => {
       const onAbort = () => reject(new Interrupted('interrupted'));
       signal.addEventListener('abort', onAbort, { once: true });
@@ -418,11 +607,42 @@ export class RunSession {
     await this.audit.append(input);
   }
 
-  private async finish(outcome: RunOutcome, code: number, error?: string): Promise<number> {
-    const complete =
+  /** The run counts as the runbook's completion (for `requires` and the cluster record). */
+  private isComplete(outcome: RunOutcome): boolean {
+    return (
       !this.args.dryRun &&
+      this.mode === 'default' &&
       outcome === 'ok' &&
-      this.outcomes.every((o) => o.status === 'ok' || o.status === 'verified-done');
+      this.outcomes.every(
+        (o) =>
+          o.status === 'ok' ||
+          o.status === 'verified-done' ||
+          (o.status === 'skipped' && !this.notSelected.has(o.id)),
+      )
+    );
+  }
+
+  private async finish(outcome: RunOutcome, code: number, error?: string): Promise<number> {
+    // Commands the interrupt stopped must be gone before the run counts as ended and the lock
+    // lets the next run in: a `tofu apply` still running would change the cluster under it.
+    let survivors: number[] = [];
+    if (outcome === 'interrupted') {
+      survivors = await (this.options.stopCommands ?? stopRunningCommands)();
+      // The step sees the interrupt through ctx.signal; give it a moment to wind down, so its
+      // last audit lines (a wait's, a command's) come before the run-end.
+      await Promise.race([
+        Promise.all(this.inFlight),
+        new Promise((done) => setTimeout(done, WIND_DOWN_MS).unref()),
+      ]);
+      if (survivors.length > 0) {
+        const where = this.lock
+          ? ` The lock ${this.lock.location} is kept so that no other run starts while it may still change the cluster.`
+          : '';
+        error = `interrupted, but process${survivors.length > 1 ? 'es' : ''} ${survivors.join(', ')} of this run would not die, even after SIGKILL.${where} Find out what ${survivors.length > 1 ? 'they are' : 'it is'} doing (ps -o pid,stat,cmd -p ${survivors.join(',')}), stop ${survivors.length > 1 ? 'them' : 'it'}, then resume`;
+        this.progress.log(`${this.info.program}: ${error}`);
+      }
+    }
+    const complete = this.isComplete(outcome);
     // Cleanup and the lock release happen whatever failed before them.
     if (this.startedSteps && this.runbook.cleanup && this.baseContext) {
       try {
@@ -438,15 +658,19 @@ export class RunSession {
         duration_ms: Date.now() - this.started,
         detail: {
           complete,
+          mode: this.mode,
           exit_code: code,
           steps: Object.fromEntries(this.outcomes.map((o) => [o.id, o.status])),
+          ...(this.alreadyComplete !== undefined ? { already_complete: this.alreadyComplete } : {}),
+          ...(survivors.length > 0 ? { survivors, lock_kept: this.lock?.location ?? null } : {}),
           ...(error !== undefined ? { error } : {}),
         },
       });
     } catch (err) {
       this.progress.log(`the audit log could not be written: ${maskSecrets(errorMessage(err))}`);
     }
-    await this.lock?.release().catch(() => undefined);
+    if (survivors.length > 0) await this.lock?.keepFor?.(survivors).catch(() => undefined);
+    else await this.lock?.release().catch(() => undefined);
     this.progress.summary(this.runbook.id, this.outcomes, {
       outcome,
       dryRun: this.args.dryRun,
@@ -455,16 +679,18 @@ export class RunSession {
       runId: this.info.runId,
     });
     if (this.args.json) {
-      const summary: RunSummary = {
+      const summary = runSummary({
         runbook: this.runbook.id,
-        run_id: this.info.runId,
-        dry_run: this.args.dryRun,
+        runId: this.info.runId,
+        mode: this.mode,
+        dryRun: this.args.dryRun,
         outcome,
         steps: this.outcomes,
-        audit_log: this.cfg.auditLog,
-        ...(this.report !== undefined ? { report: this.report } : {}),
-        ...(error !== undefined && outcome !== 'ok' ? { error } : {}),
-      };
+        auditLog: this.cfg.auditLog,
+        report: this.report,
+        alreadyComplete: this.alreadyComplete,
+        error,
+      });
       this.info.stdout.write(`${JSON.stringify(summary)}\n`);
     }
     return code;

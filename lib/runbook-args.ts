@@ -19,6 +19,8 @@ export interface RunbookArgs {
   json: boolean;
   envFile: string | undefined;
   overrideGate: string | undefined;
+  /** the step list to run: 'default', or the mode whose flag was given (e.g. 'rollback') */
+  mode: string;
   /** values of the runbook's own flags, by name */
   extra: Record<string, string | boolean | undefined>;
 }
@@ -42,10 +44,13 @@ export const COMMON_FLAGS = [
 export function parseRunbookArgs(
   argv: readonly string[],
   extraFlags: Readonly<Record<string, ExtraFlag>> = {},
+  /** the runbook's modes; each is a boolean flag of its own name */
+  modes: readonly string[] = [],
 ): RunbookArgs {
-  const extraOptions = Object.fromEntries(
-    Object.entries(extraFlags).map(([name, flag]) => [name, { type: flag.type }]),
-  );
+  const extraOptions = Object.fromEntries([
+    ...Object.entries(extraFlags).map(([name, flag]) => [name, { type: flag.type }]),
+    ...modes.map((name) => [name, { type: 'boolean' }]),
+  ]);
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -85,6 +90,12 @@ export function parseRunbookArgs(
       '--override-gate needs a reason, e.g. --override-gate "validated by hand"',
     );
   }
+  const chosen = modes.filter((name) => v[name] === true);
+  if (chosen.length > 1) {
+    throw new UsageError(
+      `${chosen.map((m) => `--${m}`).join(' and ')} cannot be combined: choose one`,
+    );
+  }
   const extra: Record<string, string | boolean | undefined> = {};
   for (const name of Object.keys(extraFlags)) {
     extra[name] = v[name] as string | boolean | undefined;
@@ -99,13 +110,43 @@ export function parseRunbookArgs(
     json: v.json === true,
     envFile: v['env-file'] as string | undefined,
     overrideGate,
+    mode: chosen[0] ?? 'default',
     extra,
   };
 }
 
-export function usageLine(program: string, extraFlags: Readonly<Record<string, ExtraFlag>> = {}) {
-  const extras = Object.entries(extraFlags).map(([name, flag]) =>
-    flag.type === 'string' ? ` [--${name} <value>]` : ` [--${name}]`,
-  );
+export function usageLine(
+  program: string,
+  extraFlags: Readonly<Record<string, ExtraFlag>> = {},
+  modes: readonly string[] = [],
+) {
+  const extras = [
+    ...(modes.length > 0 ? [` [${modes.map((m) => `--${m}`).join(' | ')}]`] : []),
+    ...Object.entries(extraFlags).map(([name, flag]) =>
+      flag.type === 'string' ? ` [--${name} <value>]` : ` [--${name}]`,
+    ),
+  ];
   return `usage: ${program} [--help] [--dry-run] [--yes [--confirm <name>]] [--from <step> | --only <steps>] [--json] [--env-file <path>] [--override-gate <reason>]${extras.join('')}`;
+}
+
+/**
+ * The flags of this run again, for a resume line: the mode, the runbook's own flags, the
+ * settings file and --dry-run. Not --from/--only (the caller replaces them) and not --yes,
+ * --confirm or --override-gate: a resume is a new decision to change things, and the operator
+ * makes it again.
+ */
+export function flagsToRepeat(
+  args: RunbookArgs,
+  extraFlags: Readonly<Record<string, ExtraFlag>> = {},
+): string[] {
+  const out: string[] = [];
+  if (args.mode !== 'default') out.push(`--${args.mode}`);
+  for (const name of Object.keys(extraFlags)) {
+    const value = args.extra[name];
+    if (value === true) out.push(`--${name}`);
+    else if (typeof value === 'string') out.push(`--${name}`, value);
+  }
+  if (args.envFile !== undefined) out.push('--env-file', args.envFile);
+  if (args.dryRun) out.push('--dry-run');
+  return out;
 }

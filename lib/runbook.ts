@@ -7,6 +7,17 @@
 // the command runner and the run itself (run-session.ts) are loaded after the flags are parsed,
 // so `--help` loads neither zx nor @kubernetes/client-node nor ioredis, and never reads the
 // settings.
+// The runbook engine (DESIGN.md §3), and the module a runbook file imports: it declares its
+// steps with defineRunbook and ends with `await runMain(runbook, import.meta.url)`; everything
+// else happens here and in run-session.ts: flags, modes, settings, context pinning, the lock,
+// gates, confirmation, the step lifecycle, the audit trail, progress, interruption and the exit
+// code. Its helpers (lib/kube.ts, lib/tofu.ts, lib/wait.ts, lib/notes.ts) reach a step through
+// its StepContext.
+//
+// Only node built-ins and small local modules are imported statically: settings, the audit log,
+// the command runner and the run itself (run-session.ts) are loaded after the flags are parsed,
+// so `--help` loads neither zx nor @kubernetes/client-node nor ioredis, and never reads the
+// settings.
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -14,137 +25,124 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AuditLog } from './audit.ts';
 import type { Config } from './config.ts';
-import type { Prompter } from './confirm.ts';
-import type { Gate } from './gates.ts';
-import type { ContextReader } from './kube-context.ts';
-import type { RunLock } from './lock.ts';
 import { maskSecrets } from './mask.ts';
-import { Progress, type ProgressStream, type StepOutcome } from './progress.ts';
-import type { Risk } from './risk.ts';
-import {
-  type ExtraFlag,
-  parseRunbookArgs,
-  type RunbookArgs,
-  UsageError,
-  usageLine,
-} from './runbook-args.ts';
+import { Progress } from './progress.ts';
+import { parseRunbookArgs, type RunbookArgs, UsageError, usageLine } from './runbook-args.ts';
 import { helpText } from './runbook-help.ts';
-import type { StepContext } from './step-context.ts';
+import {
+  type EngineOptions,
+  EXIT,
+  type Runbook,
+  type RunbookDefinition,
+  runSummary,
+  type StepDefinition,
+} from './runbook-types.ts';
 
-// A runbook file needs only this module.
 export type { Gate, GateResult } from './gates.ts';
 export { helpText } from './runbook-help.ts';
+export {
+  type EngineOptions,
+  EXIT,
+  type ModeDefinition,
+  type Runbook,
+  type RunbookDefinition,
+  type RunOutcome,
+  type RunSummary,
+  type StepDefinition,
+  type StepFn,
+} from './runbook-types.ts';
 export type { StepContext } from './step-context.ts';
 
-export const EXIT = {
-  ok: 0,
-  stepFailed: 1,
-  usage: 2,
-  gateClosed: 3,
-  locked: 4,
-  interrupted: 130,
-} as const;
-
-export type StepFn<T> = (ctx: StepContext) => T | Promise<T>;
-
-export interface StepDefinition {
-  /** the task ID from tasks.md (T035) or a preflight ID (P01) */
-  id: string;
-  /** the tasks.md line, so the log, the checklist and the spec read the same */
-  title: string;
-  risk: Risk;
-  /** what goes wrong for whom if this step misbehaves; shown when asking (high, irreversible) */
-  impact?: string;
-  /** irreversible steps: the resource name the operator must type or pass with --confirm */
-  confirmName?: string | ((ctx: StepContext) => string);
-  /** the post-condition: true means already done, so the step is recorded verified-done */
-  done?: StepFn<boolean>;
-  run: StepFn<unknown>;
-  /** the post-check after run(); without it, done() is asked again */
-  verify?: StepFn<boolean>;
-  /** how to undo this step by hand, printed when it fails */
-  undo?: string;
-}
-
-export interface RunbookDefinition {
-  id: string;
-  title: string;
-  /** a paragraph for --help: what the runbook does and when to run it */
-  description?: string;
-  /** runbooks that must have completed (checked as the gate `requires`) */
-  requires?: readonly string[];
-  gates?: readonly Gate<StepContext>[];
-  /** flags this runbook adds to the common ones */
-  flags?: Readonly<Record<string, ExtraFlag>>;
-  steps: readonly StepDefinition[];
-  /** runs at the end of every run that got as far as its steps, interrupted or not */
-  cleanup?: (ctx: StepContext) => void | Promise<void>;
-}
-
-export type Runbook = Readonly<RunbookDefinition>;
-
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const RESERVED_FLAGS = new Set([
+  'help',
+  'dry-run',
+  'yes',
+  'confirm',
+  'from',
+  'only',
+  'json',
+  'env-file',
+  'override-gate',
+]);
 
-/** Checks the definition once, when the file loads, so a mistake fails before any run. */
-export function defineRunbook(definition: RunbookDefinition): Runbook {
-  const problems: string[] = [];
-  if (!ID_PATTERN.test(definition.id)) problems.push(`runbook id "${definition.id}" is not valid`);
-  if (definition.steps.length === 0) problems.push('a runbook needs at least one step');
+function checkSteps(label: string, steps: readonly StepDefinition[], problems: string[]): void {
+  if (steps.length === 0) problems.push(`${label} needs at least one step`);
+  const ids = steps.map((s) => s.id);
   const seen = new Set<string>();
-  for (const step of definition.steps) {
+  for (const [index, step] of steps.entries()) {
     if (!ID_PATTERN.test(step.id)) problems.push(`step id "${step.id}" is not valid`);
     if (seen.has(step.id)) problems.push(`step id ${step.id} is used twice`);
     seen.add(step.id);
     if (step.risk === 'irreversible' && !step.confirmName) {
       problems.push(`irreversible step ${step.id} needs confirmName (the name to type)`);
     }
+    if (step.confirmCovers === undefined) continue;
+    const end = ids.indexOf(step.confirmCovers);
+    if (end <= index) {
+      problems.push(
+        `step ${step.id}: confirmCovers ${step.confirmCovers} must name a later step of ${label}`,
+      );
+      continue;
+    }
+    if (step.risk === 'read') {
+      problems.push(`step ${step.id} asks nothing (risk read), so it cannot confirm others`);
+    }
+    for (const covered of steps.slice(index + 1, end + 1)) {
+      // An irreversible step's typed name is its own; a yes for a sequence cannot stand for it.
+      if (covered.risk === 'irreversible') {
+        problems.push(
+          `step ${step.id}: confirmCovers cannot cover irreversible step ${covered.id}`,
+        );
+      }
+      if (covered.confirmCovers !== undefined) {
+        problems.push(`step ${covered.id} is covered by ${step.id} and cannot cover others`);
+      }
+    }
+  }
+}
+
+/** Checks the definition once, when the file loads, so a mistake fails before any run. */
+export function defineRunbook(definition: RunbookDefinition): Runbook {
+  const problems: string[] = [];
+  if (!ID_PATTERN.test(definition.id)) problems.push(`runbook id "${definition.id}" is not valid`);
+  checkSteps('the runbook', definition.steps, problems);
+  const flagNames = new Set(Object.keys(definition.flags ?? {}));
+  for (const [name, mode] of Object.entries(definition.modes ?? {})) {
+    if (!/^[a-z][a-z0-9-]*$/.test(name) || name === 'default') {
+      problems.push(`mode "${name}" is not a valid flag name`);
+    }
+    if (RESERVED_FLAGS.has(name) || flagNames.has(name)) {
+      problems.push(`mode ${name} would use the flag --${name}, which is taken`);
+    }
+    checkSteps(`mode ${name}`, mode.steps, problems);
+  }
+  for (const name of flagNames) {
+    if (RESERVED_FLAGS.has(name)) problems.push(`flag --${name} is one of the common flags`);
   }
   if (problems.length > 0) {
     throw new Error(`runbook ${definition.id} is not valid:\n  ${problems.join('\n  ')}`);
   }
-  return Object.freeze({ ...definition, steps: Object.freeze([...definition.steps]) });
+  const modes = Object.fromEntries(
+    Object.entries(definition.modes ?? {}).map(([name, mode]) => [
+      name,
+      Object.freeze({ ...mode, steps: Object.freeze([...mode.steps]) }),
+    ]),
+  );
+  return Object.freeze({
+    ...definition,
+    steps: Object.freeze([...definition.steps]),
+    ...(definition.modes ? { modes: Object.freeze(modes) } : {}),
+  });
 }
 
-export interface EngineOptions {
-  /** the flags; process.argv.slice(2) by default */
-  argv?: readonly string[];
-  /** how an operator calls this runbook again (for resume hints); derived from argv[1] */
-  program?: string;
-  stdout?: ProgressStream;
-  stderr?: ProgressStream;
-  /** the environment settings are read from (process.env by default) */
-  env?: Record<string, string | undefined>;
-  readKubeContext?: ContextReader;
-  prompter?: Prompter;
-  isInteractive?: () => boolean;
-  /** the run lock; a lock file beside the audit log by default */
-  createLock?: (cfg: Config) => RunLock;
-  /** aborted on SIGINT/SIGTERM: the run stops, is audited as interrupted and exits 130 */
-  signal?: AbortSignal;
+/** The step list a run of `mode` goes through. */
+export function stepsFor(runbook: Runbook, mode: string): readonly StepDefinition[] {
+  if (mode === 'default') return runbook.steps;
+  const chosen = runbook.modes?.[mode];
+  if (!chosen) throw new UsageError(`no mode ${mode}`);
+  return chosen.steps;
 }
-
-/** The object `--json` prints on stdout. */
-export interface RunSummary {
-  runbook: string;
-  run_id: string | null;
-  dry_run: boolean;
-  outcome: RunOutcome;
-  steps: StepOutcome[];
-  audit_log: string | null;
-  /** the report the run wrote, when it wrote one */
-  report?: string;
-  error?: string;
-}
-
-export type RunOutcome =
-  | 'ok'
-  | 'failed'
-  | 'refused'
-  | 'gate-closed'
-  | 'locked'
-  | 'interrupted'
-  | 'context-mismatch'
-  | 'config-error';
 
 /** `./runbooks/05-migrate.mts` from the repository root, or whatever path works from here. */
 export function programPath(scriptPath: string | undefined, cwd = process.cwd()): string {
@@ -162,8 +160,8 @@ function newRunId(): string {
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-function selectSteps(runbook: Runbook, args: RunbookArgs): Set<string> {
-  const ids = runbook.steps.map((s) => s.id);
+function selectSteps(steps: readonly StepDefinition[], args: RunbookArgs): Set<string> {
+  const ids = steps.map((s) => s.id);
   const known = `steps: ${ids.join(', ')}`;
   if (args.from !== undefined) {
     const start = ids.indexOf(args.from);
@@ -189,19 +187,22 @@ export async function executeRunbook(
   const stderr = options.stderr ?? process.stderr;
   const program = options.program ?? programPath(process.argv[1]);
   const flags = runbook.flags ?? {};
+  const modes = Object.keys(runbook.modes ?? {});
 
   let args: RunbookArgs;
+  let steps: readonly StepDefinition[];
   let selected: Set<string>;
   try {
-    args = parseRunbookArgs(options.argv ?? process.argv.slice(2), flags);
+    args = parseRunbookArgs(options.argv ?? process.argv.slice(2), flags, modes);
     if (args.help) {
       stdout.write(helpText(runbook, program));
       return EXIT.ok;
     }
-    selected = selectSteps(runbook, args);
+    steps = stepsFor(runbook, args.mode);
+    selected = selectSteps(steps, args);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    stderr.write(`${program}: ${err.message}\n${usageLine(program, flags)}\n`);
+    stderr.write(`${program}: ${err.message}\n${usageLine(program, flags, modes)}\n`);
     return EXIT.usage;
   }
 
@@ -216,15 +217,16 @@ export async function executeRunbook(
     if (!(err instanceof ConfigError)) throw err;
     stderr.write(`${program}: ${err.message}\n`);
     if (args.json) {
-      const summary: RunSummary = {
+      const summary = runSummary({
         runbook: runbook.id,
-        run_id: null,
-        dry_run: args.dryRun,
+        runId: null,
+        mode: args.mode,
+        dryRun: args.dryRun,
         outcome: 'config-error',
         steps: [],
-        audit_log: null,
+        auditLog: null,
         error: err.message,
-      };
+      });
       stdout.write(`${JSON.stringify(summary)}\n`);
     }
     return EXIT.usage;
@@ -252,6 +254,7 @@ export async function executeRunbook(
     program,
     operator,
     host,
+    steps,
     selected,
     stdout,
   });

@@ -1,6 +1,7 @@
 // The one way runbooks run a command: an argv array (never a glued string), classified as a read
 // or a mutation. Mutations are what a dry run must not send, so they are printed as the exact
 // command instead; everything printed, audited or thrown passes through the secret mask first.
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { $ } from 'zx';
 import type { AuditEvent } from './audit.ts';
@@ -40,8 +41,13 @@ export interface CommandOptions {
   timeoutMs?: number;
   /** after a timeout or an interruption, how long SIGTERM has to work before SIGKILL follows */
   killGraceMs?: number;
-  /** how many times a transient failure is tried again (so at most retries + 1 attempts) */
+  /**
+   * how many times a transient failure is tried again (so at most retries + 1 attempts); a
+   * mutation is tried once unless it is declared idempotent
+   */
   retries?: number;
+  /** a mutation that may safely be sent twice (kubectl scale, annotate --overwrite…) */
+  idempotent?: boolean;
   backoff?: BackoffPolicy;
   /** added to the process environment: the way to hand a command a secret */
   env?: Record<string, string | undefined>;
@@ -70,10 +76,14 @@ export interface CommandResult {
   durationMs: number;
   /** true when a dry run did not execute this mutation */
   skipped: boolean;
+  /** the same as skipped: true means the command was not sent */
+  dryRun: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
 export const DEFAULT_KILL_GRACE_MS = 10_000;
+/** after SIGKILL, how long the processes have to disappear before they count as unkillable */
+const KILL_CONFIRM_MS = 5_000;
 export const DEFAULT_RETRIES = 4;
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 8_000 };
 const ERROR_TAIL_CHARS = 2_000;
@@ -89,6 +99,8 @@ export class CommandError extends Error {
     readonly attempts: number,
     readonly timedOut: boolean,
     readonly transient: boolean,
+    /** processes of the command still alive after SIGKILL */
+    readonly survivors: readonly number[] = [],
   ) {
     super(message);
   }
@@ -129,6 +141,57 @@ export function formatCommand(argv: readonly string[]): string {
   return maskSecrets(argv.map(shellQuote).join(' '));
 }
 
+function templateValue(value: unknown, index: number, strings: readonly string[]): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
+    return String(value);
+  }
+  if (
+    value &&
+    typeof value === 'object' &&
+    typeof (value as { stdout?: unknown }).stdout === 'string'
+  ) {
+    return (value as { stdout: string }).stdout.trim();
+  }
+  const sketch = strings.join('$' + '{…}').trim();
+  throw new Error(
+    `interpolation ${index + 1} in \`${sketch}\` is ${value === null ? 'null' : typeof value}: pass a string, a number or an array of them`,
+  );
+}
+
+/**
+ * argv from a tagged template, the way zx's `$` reads one: the literal text splits on
+ * whitespace, each interpolation is one argument whatever it contains (no shell ever parses it),
+ * an array gives one argument per element, and text written against an interpolation
+ * (`--replicas=${n}`) stays in the same argument.
+ */
+export function templateArgv(strings: readonly string[], values: readonly unknown[]): string[] {
+  const argv: string[] = [];
+  let word: string | undefined;
+  const flush = () => {
+    if (word !== undefined) argv.push(word);
+    word = undefined;
+  };
+  for (const [index, literal] of strings.entries()) {
+    for (const part of literal.split(/(\s+)/)) {
+      if (/^\s+$/.test(part)) flush();
+      else if (part !== '') word = (word ?? '') + part;
+    }
+    if (index >= values.length) continue;
+    const value = values[index];
+    if (Array.isArray(value)) {
+      for (const [i, element] of value.entries()) {
+        if (i > 0) flush();
+        word = (word ?? '') + templateValue(element, index, strings);
+      }
+    } else {
+      word = (word ?? '') + templateValue(value, index, strings);
+    }
+  }
+  flush();
+  return argv;
+}
+
 export function backoffDelay(retry: number, policy: BackoffPolicy): number {
   return Math.min(policy.maxMs, policy.baseMs * 2 ** retry);
 }
@@ -144,11 +207,129 @@ interface Attempt {
   exitCode: number | null;
   timedOut: boolean;
   aborted: boolean;
+  /** processes still alive after SIGKILL */
+  survivors: number[];
+}
+
+interface ProcInfo {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  zombie: boolean;
+}
+
+function processTable(): ProcInfo[] {
+  const table: ProcInfo[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return table;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // the command name is in parentheses and may itself contain spaces or parentheses
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      table.push({
+        pid: Number(name),
+        ppid: Number(fields[1]),
+        pgrp: Number(fields[2]),
+        zombie: fields[0] === 'Z' || fields[0] === 'X',
+      });
+    } catch {
+      // it exited while the table was read
+    }
+  }
+  return table;
+}
+
+/** The live processes of a command started in its own process group `root`. */
+export function commandProcesses(root: number, known: ReadonlySet<number> = new Set()): number[] {
+  const table = processTable();
+  const members = new Set<number>();
+  for (const p of table) if (p.pgrp === root || p.pid === root) members.add(p.pid);
+  // descendants that moved to another group are still found through their parents
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const p of table) {
+      if (!members.has(p.pid) && members.has(p.ppid)) {
+        members.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  const alive = new Set(table.filter((p) => !p.zombie).map((p) => p.pid));
+  return [...new Set([...members, ...known])].filter((pid) => alive.has(pid));
+}
+
+function signalAll(root: number, pids: readonly number[], name: NodeJS.Signals): void {
+  try {
+    process.kill(-root, name);
+  } catch {
+    // the group is gone already
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, name);
+    } catch {
+      // gone already
+    }
+  }
+}
+
+async function goneWithin(root: number, known: Set<number>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (commandProcesses(root, known).length === 0) return true;
+    if (Date.now() >= deadline) return false;
+    await delay(20);
+  }
+}
+
+/**
+ * Stops a command and every process it started: SIGTERM, then SIGKILL after the grace period,
+ * and resolves once they are all gone, or to the pids that are still alive after SIGKILL.
+ */
+export async function stopProcessTree(root: number, graceMs: number): Promise<number[]> {
+  const known = new Set(commandProcesses(root));
+  signalAll(root, [...known], 'SIGTERM');
+  if (await goneWithin(root, known, graceMs)) return [];
+  for (const pid of commandProcesses(root, known)) known.add(pid);
+  signalAll(root, [...known], 'SIGKILL');
+  if (await goneWithin(root, known, KILL_CONFIRM_MS)) return [];
+  return commandProcesses(root, known);
+}
+
+interface RunningCommand {
+  /** stops the command (if not already stopping) and resolves to the pids that would not die */
+  stop(): Promise<number[]>;
+}
+
+const running = new Set<RunningCommand>();
+
+/**
+ * Stops every command still running in this process and waits until their processes are gone;
+ * resolves to the pids that survived SIGKILL. The engine calls it after an interrupt, before
+ * the run's end is audited and its lock released.
+ */
+export async function stopRunningCommands(): Promise<number[]> {
+  const survivors = await Promise.all([...running].map((command) => command.stop()));
+  return survivors.flat();
 }
 
 async function attemptOnce(argv: readonly string[], options: CommandOptions): Promise<Attempt> {
   if (options.signal?.aborted) {
-    return { stdout: '', stderr: '', exitCode: null, timedOut: false, aborted: true };
+    return {
+      stdout: '',
+      stderr: '',
+      exitCode: null,
+      timedOut: false,
+      aborted: true,
+      survivors: [],
+    };
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const env = options.env ? { ...process.env, ...options.env } : process.env;
@@ -156,6 +337,8 @@ async function attemptOnce(argv: readonly string[], options: CommandOptions): Pr
     quiet: true,
     nothrow: true,
     env,
+    // its own process group, so the command and everything it starts can be stopped together
+    detached: true,
     ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.input !== undefined ? { input: options.input } : {}),
   });
@@ -163,39 +346,53 @@ async function attemptOnce(argv: readonly string[], options: CommandOptions): Pr
   const child = shell`${argv}`;
   let timedOut = false;
   let aborted = false;
-  let settled = false;
-  let forceKill: NodeJS.Timeout | undefined;
-  const signal = (name: 'SIGTERM' | 'SIGKILL') => {
-    if (settled) return;
-    try {
-      // zx signals the whole process tree, so a command's own children stop too.
-      child.kill(name).catch(() => undefined);
-    } catch {
-      // it exited between the check and the kill
-    }
+  let stopping: Promise<number[]> | undefined;
+  let reportSurvivors: (survivors: number[]) => void = () => undefined;
+  const unkillable = new Promise<number[]>((resolve) => {
+    reportSurvivors = resolve;
+  });
+  const stop = (): Promise<number[]> => {
+    stopping ??= (async () => {
+      const pid = child.pid;
+      if (pid === undefined) return [];
+      const survivors = await stopProcessTree(pid, options.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
+      if (survivors.length > 0) reportSurvivors(survivors);
+      return survivors;
+    })();
+    return stopping;
   };
-  const kill = () => {
-    if (forceKill) return;
-    signal('SIGTERM');
-    // A command that ignores SIGTERM, or takes too long over it, would make the timeout a hang.
-    forceKill = setTimeout(() => signal('SIGKILL'), options.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
-  };
+  const entry: RunningCommand = { stop };
+  running.add(entry);
   const timer = setTimeout(() => {
     timedOut = true;
-    kill();
+    void stop();
   }, timeoutMs);
   const onAbort = () => {
     aborted = true;
-    kill();
+    void stop();
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const out = await child;
-    return { stdout: out.stdout, stderr: out.stderr, exitCode: out.exitCode, timedOut, aborted };
+    const ended = await Promise.race([
+      (async () => ({ out: await child, survivors: [] as number[] }))(),
+      unkillable.then((survivors) => ({ out: undefined, survivors })),
+    ]);
+    // A command that exited by itself may have left children behind in its group.
+    if (ended.out && stopping === undefined && child.pid !== undefined) {
+      if (commandProcesses(child.pid).length > 0) await stop();
+    }
+    const survivors = ended.survivors.length > 0 ? ended.survivors : await (stopping ?? []);
+    return {
+      stdout: ended.out?.stdout ?? '',
+      stderr: ended.out?.stderr ?? '',
+      exitCode: ended.out?.exitCode ?? null,
+      timedOut,
+      aborted,
+      survivors,
+    };
   } finally {
-    settled = true;
+    running.delete(entry);
     clearTimeout(timer);
-    clearTimeout(forceKill);
     options.signal?.removeEventListener('abort', onAbort);
   }
 }
@@ -241,11 +438,14 @@ export async function runCommand(
       attempts: 0,
       durationMs: 0,
       skipped: true,
+      dryRun: true,
     };
   }
 
   if (isMutation && options.echo !== false) print(`run: ${command}`);
-  const retries = options.retries ?? DEFAULT_RETRIES;
+  // Sending a mutation twice can do harm (a second `tofu apply`, a second delete): only a call
+  // declared idempotent is tried again.
+  const retries = options.retries ?? (isMutation && !options.idempotent ? 0 : DEFAULT_RETRIES);
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const started = Date.now();
   let attempts = 0;
@@ -272,10 +472,15 @@ export async function runCommand(
         attempts,
         durationMs,
         skipped: false,
+        dryRun: false,
       };
     }
     const output = `${result.stderr}\n${result.stdout}`;
-    const transient = !result.timedOut && !result.aborted && isTransientFailure(output);
+    const transient =
+      !result.timedOut &&
+      !result.aborted &&
+      result.survivors.length === 0 &&
+      isTransientFailure(output);
     if (transient && attempts <= retries && !options.signal?.aborted) {
       await delay(backoffDelay(attempts - 1, backoff));
       continue;
@@ -286,9 +491,13 @@ export async function runCommand(
         ? 'stopped because the run was interrupted'
         : `exit code ${result.exitCode}`;
     const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    const unkillable =
+      result.survivors.length > 0
+        ? `; process${result.survivors.length > 1 ? 'es' : ''} ${result.survivors.join(', ')} would not die even after SIGKILL`
+        : '';
     const detail = tail(result.stderr) || tail(result.stdout);
     const message = maskSecrets(
-      `command failed (${why})${tries}: ${command}${detail ? `\n${detail}` : ''}`,
+      `command failed (${why}${unkillable})${tries}: ${command}${detail ? `\n${detail}` : ''}`,
     );
     if (audited) {
       await options.audit?.append({
@@ -297,7 +506,13 @@ export async function runCommand(
         dry_run: false,
         outcome: result.timedOut ? 'timeout' : 'failed',
         duration_ms: durationMs,
-        detail: { kind: options.kind, attempts, exit_code: result.exitCode, error: message },
+        detail: {
+          kind: options.kind,
+          attempts,
+          exit_code: result.exitCode,
+          error: message,
+          ...(result.survivors.length > 0 ? { survivors: result.survivors } : {}),
+        },
       });
     }
     throw new CommandError(
@@ -309,6 +524,7 @@ export async function runCommand(
       attempts,
       result.timedOut,
       transient,
+      result.survivors,
     );
   }
 }

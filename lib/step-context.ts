@@ -1,14 +1,12 @@
-// What a step (and a gate) is handed: the settings, the run's flags and a command runner already
-// bound to the run's audit log, dry-run flag and interrupt signal, so a step body stays two to
-// six readable lines.
-//
-// Extension point: clients that are costly to load (client-node for `ctx.kube`, ioredis for the
-// probes) join StepContext as getters in createStepContext that `await import()` their module on
-// first use and keep the instance in `shared`, so `--help` and steps that never touch them pay
-// nothing.
+// What a step (and a gate) is handed: the settings, the run's flags and mode, commands already
+// bound to the run's audit log, dry-run flag and interrupt signal (as zx-style tagged templates
+// or argv arrays), the one wait helper, notes that outlive the process, and `ctx.kube`, the
+// cluster reads of lib/kube.ts. client-node is costly to load, so `ctx.kube` loads it on first
+// use: `--help` and runs that never read the cluster pay nothing.
 import type { AuditLog } from './audit.ts';
-import { kubectlCommandKind, tofuCommandKind } from './command-kind.ts';
+import { kubectlCommandKind, kubectlIsIdempotent, tofuCommandKind } from './command-kind.ts';
 import type { Config } from './config.ts';
+import { checkNoteValue, readNotes } from './notes.ts';
 import type { Risk } from './risk.ts';
 import {
   type CommandKind,
@@ -16,7 +14,14 @@ import {
   type CommandResult,
   formatCommand,
   runCommand,
+  templateArgv,
 } from './shell.ts';
+import { type WaitCheck, type WaitOptions, waitFor } from './wait.ts';
+
+// Until lib/kube.ts is on this branch: its methods (ENGINE-API.md "ctx.kube"), loosely typed.
+// biome-ignore lint/suspicious/noExplicitAny: replaced by lib/kube.ts's Kube when it lands
+export type Kube = Record<string, (...args: any[]) => Promise<any>>;
+const KUBE_MODULE = './kube.ts';
 
 /** Per-call options; dry-run, audit and interruption come from the run. */
 export type StepCommandOptions = Omit<CommandOptions, 'kind' | 'dryRun' | 'audit' | 'signal'> & {
@@ -28,15 +33,24 @@ export interface StepLogger {
   warn(message: string): void;
 }
 
-/** Values one step leaves for a later one in the same run (e.g. a replica count to restore). */
+/** Values one step leaves for a later one in the same process; use notes to outlive it. */
 export type RunState = Record<string, unknown>;
+
+/** kubectl/tofu: `` cmd`verb ${arg}` ``, cmd(argv, options), or cmd(options)`…` */
+export interface CommandTag {
+  (strings: TemplateStringsArray, ...values: unknown[]): Promise<CommandResult>;
+  (args: readonly string[], options?: StepCommandOptions): Promise<CommandResult>;
+  (options: StepCommandOptions): CommandTag;
+}
 
 export interface StepContext {
   readonly cfg: Config;
   readonly dryRun: boolean;
   readonly runId: string;
   readonly runbook: string;
-  /** the step being run; null while gates are checked */
+  /** the step list being run: 'default', or a mode such as 'rollback' */
+  readonly mode: string;
+  /** the step being run; null while gates and completed() are checked */
   readonly step: { id: string; risk: Risk } | null;
   /** the runbook's own flags (see RunbookDefinition.flags) */
   readonly flags: Readonly<Record<string, string | boolean | undefined>>;
@@ -46,6 +60,8 @@ export interface StepContext {
   readonly signal: AbortSignal;
   /** the run's audit log, with run and step filled in */
   readonly audit: AuditLog;
+  /** cluster reads (client-node, loaded on first use); reads run in a dry run too */
+  readonly kube: Kube;
   /** names the report this run wrote, so the summary (and --json) can say where it is */
   setReport(path: string): void;
   /** any command; `kind` is required because nothing can be inferred about an arbitrary program */
@@ -54,9 +70,31 @@ export interface StepContext {
     options: StepCommandOptions & { kind: CommandKind },
   ): Promise<CommandResult>;
   /** kubectl pinned to the configured context; read or mutation inferred from the verb */
-  kubectl(args: readonly string[], options?: StepCommandOptions): Promise<CommandResult>;
+  kubectl: CommandTag;
   /** the tofu binary in the configured working directory; kind inferred from the subcommand */
-  tofu(args: readonly string[], options?: StepCommandOptions): Promise<CommandResult>;
+  tofu: CommandTag;
+  /**
+   * Waits until `check` gives a truthy value (returned): progress with the elapsed time,
+   * WAIT_TIMEOUT unless timeoutMs, stopped by an interrupt, audited. In a dry run that has not
+   * sent a mutation, a wait that does not hold at once prints "would wait for …" and gives
+   * undefined.
+   */
+  waitFor<T>(what: string, check: WaitCheck<T>, options?: WaitOptions<T>): Promise<T | undefined>;
+  /** records a small JSON value as an audit event, for this and later runs of this runbook */
+  note(key: string, value: unknown): Promise<void>;
+  /** the latest value noted under `key` by this run, else by this runbook's real runs */
+  recall<T = unknown>(key: string): Promise<T | undefined>;
+  /** evidence for a report: the note `evidence.<id>` with `line` and `data`, and `line` printed */
+  evidence(id: string, line: string, data?: Record<string, unknown>): Promise<void>;
+}
+
+/** What the run shares between the contexts of its steps. */
+export interface RunShared {
+  /** notes this run wrote, dry or not, by key */
+  notes: Map<string, unknown>;
+  /** mutations a dry run printed instead of sending */
+  unsentMutations: number;
+  kube?: Kube;
 }
 
 export interface StepContextInput {
@@ -64,13 +102,18 @@ export interface StepContextInput {
   dryRun: boolean;
   runId: string;
   runbook: string;
+  mode: string;
   step: { id: string; risk: Risk } | null;
   flags: Readonly<Record<string, string | boolean | undefined>>;
   state: RunState;
+  shared: RunShared;
   signal: AbortSignal;
   audit: AuditLog;
   print: (line: string) => void;
+  showWaiting?: (what: string, started: number, detail: string | undefined) => void;
   setReport: (path: string) => void;
+  /** how ctx.kube is made; lib/kube.ts createKube, imported on first use, by default */
+  loadKube?: (cfg: Config, signal: AbortSignal) => Promise<Kube>;
 }
 
 /** `--context` (and `--kubeconfig`) on every kubectl call, so no call can reach another cluster. */
@@ -99,13 +142,62 @@ function kindFor(
   return requested ?? inferred;
 }
 
+function isTemplate(value: unknown): value is TemplateStringsArray {
+  return Array.isArray(value) && Object.hasOwn(value, 'raw');
+}
+
+/** One function for the three call forms of ctx.kubectl and ctx.tofu. */
+function commandTag(
+  send: (args: readonly string[], options: StepCommandOptions) => Promise<CommandResult>,
+  preset: StepCommandOptions = {},
+): CommandTag {
+  function tag(first: unknown, ...rest: unknown[]): unknown {
+    if (isTemplate(first)) return send(templateArgv(first, rest), preset);
+    if (Array.isArray(first)) {
+      return send(first as readonly string[], { ...preset, ...(rest[0] as StepCommandOptions) });
+    }
+    return commandTag(send, { ...preset, ...(first as StepCommandOptions) });
+  }
+  return tag as CommandTag;
+}
+
+/** A Kube whose methods load lib/kube.ts (and client-node) the first time one is called. */
+function lazyKube(load: () => Promise<Kube>): Kube {
+  return new Proxy({} as Kube, {
+    get(_target, name) {
+      if (name === 'then') return undefined; // not a thenable: `await ctx.kube` gives it back
+      return async (...args: unknown[]) => {
+        const kube = (await load()) as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>;
+        const method = kube[name];
+        if (typeof method !== 'function') throw new Error(`ctx.kube has no ${String(name)}()`);
+        return method.apply(kube, args);
+      };
+    },
+  });
+}
+
+async function defaultLoadKube(cfg: Config, signal: AbortSignal): Promise<Kube> {
+  const { createKube } = (await import(KUBE_MODULE)) as {
+    createKube: (cfg: Config, opts: { signal: AbortSignal }) => Kube;
+  };
+  return createKube(cfg, { signal });
+}
+
 export function createStepContext(input: StepContextInput): StepContext {
-  const { cfg } = input;
+  const { cfg, shared } = input;
   const audit = input.step
     ? input.audit.with({ step: input.step.id, risk: input.step.risk })
     : input.audit;
-  const run = (argv: readonly string[], options: StepCommandOptions & { kind: CommandKind }) =>
-    runCommand(argv, {
+  const run = async (
+    argv: readonly string[],
+    options: StepCommandOptions & { kind: CommandKind },
+  ): Promise<CommandResult> => {
+    if (options.kind === 'mutation' && input.step?.risk === 'read') {
+      throw new Error(
+        `step ${input.step.id} is declared risk 'read' but sends a mutation: ${formatCommand(argv)}. Nothing was sent. Declare the step 'change' (or 'high' or 'irreversible', whichever fits) so it is confirmed before it runs`,
+      );
+    }
+    const result = await runCommand(argv, {
       timeoutMs: cfg.timeouts.commandMs,
       print: input.print,
       ...options,
@@ -113,30 +205,69 @@ export function createStepContext(input: StepContextInput): StepContext {
       audit,
       signal: input.signal,
     });
+    if (result.dryRun) shared.unsentMutations += 1;
+    return result;
+  };
+  let kube: Kube | undefined;
+  const loadKube = async () => {
+    shared.kube ??= await (input.loadKube ?? defaultLoadKube)(cfg, input.signal);
+    return shared.kube;
+  };
+  const note = async (key: string, value: unknown) => {
+    checkNoteValue(key, value);
+    shared.notes.set(key, value);
+    await audit.append({ event: 'note', detail: { key, value } });
+  };
   return {
     cfg,
     dryRun: input.dryRun,
     runId: input.runId,
     runbook: input.runbook,
+    mode: input.mode,
     step: input.step,
     flags: input.flags,
     state: input.state,
     signal: input.signal,
     audit,
+    get kube() {
+      kube ??= lazyKube(loadKube);
+      return kube;
+    },
     setReport: input.setReport,
     log: {
       info: (message) => input.print(message),
       warn: (message) => input.print(`warning: ${message}`),
     },
     run,
-    kubectl: async (args, options = {}) => {
+    kubectl: commandTag((args, options) => {
       const argv = ['kubectl', ...kubectlPinArgs(cfg), ...args];
-      return run(argv, { ...options, kind: kindFor(argv, kubectlCommandKind(args), options.kind) });
-    },
-    tofu: async (args, options = {}) => {
+      const kind = kindFor(argv, kubectlCommandKind(args), options.kind);
+      return run(argv, { idempotent: kubectlIsIdempotent(args), ...options, kind });
+    }),
+    tofu: commandTag((args, options) => {
       const argv = [cfg.tofu.bin, ...args];
       const kind = kindFor(argv, tofuCommandKind(args), options.kind);
       return run(argv, { cwd: cfg.tofu.dir, ...options, kind });
+    }),
+    waitFor: (what, check, options = {}) =>
+      waitFor(what, check, options, {
+        defaultTimeoutMs: cfg.timeouts.waitMs,
+        dryRun: input.dryRun,
+        unsentMutations: () => shared.unsentMutations > 0,
+        signal: input.signal,
+        audit,
+        print: input.print,
+        ...(input.showWaiting ? { showWaiting: input.showWaiting } : {}),
+      }),
+    note,
+    recall: async <T>(key: string) => {
+      if (shared.notes.has(key)) return shared.notes.get(key) as T;
+      const notes = await readNotes(cfg.auditLog, { runbook: input.runbook, key });
+      return notes.at(-1)?.value as T | undefined;
+    },
+    evidence: async (id, line, data = {}) => {
+      await note(`evidence.${id}`, { line, ...data });
+      input.print(`evidence ${id}: ${line}`);
     },
   };
 }

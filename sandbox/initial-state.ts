@@ -9,7 +9,6 @@ export const LB_POOL = { name: 'eero-pool', first: '127.0.0.200', last: '127.0.0
 export const PRIVATE_CIDR = '127.0.0.0/24';
 /** The address the runbooks give the shared Redis's LoadBalancer (the first free one). */
 export const REDIS_LB_IP = '127.0.0.203';
-export const MIGRATION_ANNOTATION = 'redis-shared.runbooks/migrated-at';
 export const NAMESPACES = ['default', 'kube-system', 'beersystem', 'monitoring', 'metallb-system'];
 export const NODES = ['master1', 'worker1', 'worker2', 'worker3'];
 const K3S_VERSION = 'v1.32.4+k3s1';

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { MIGRATION_ANNOTATION } from '../lib/names.ts';
 import { createClusterAccess } from './api/cluster-access.ts';
 import { ApiFaults } from './api/faults.ts';
 import { type AdminHandler, createApiHandler } from './api/handler.ts';
@@ -25,7 +26,7 @@ import { StatefulSetController } from './controllers/statefulsets.ts';
 import { VolumeBinder } from './controllers/volumes.ts';
 import type { Controller } from './controllers/workload-base.ts';
 import { FakeRuntime } from './fake-runtime.ts';
-import { initialState, MIGRATION_ANNOTATION } from './initial-state.ts';
+import { initialState } from './initial-state.ts';
 import type { ClusterAccess, KubeObject, PodRuntime, SandboxPlugin } from './runtime.ts';
 
 export interface SandboxOptions {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseRunbookArgs, UsageError, usageLine } from '../lib/runbook-args.ts';
+import { flagsToRepeat, parseRunbookArgs, UsageError, usageLine } from '../lib/runbook-args.ts';
 
 t.test('defaults: nothing set', async (t) => {
   t.same(parseRunbookArgs([]), {
@@ -12,8 +12,56 @@ t.test('defaults: nothing set', async (t) => {
     json: false,
     envFile: undefined,
     overrideGate: undefined,
+    mode: 'default',
     extra: {},
   });
+});
+
+t.test('a mode is a flag of its own name; two modes at once are a usage error', async (t) => {
+  t.equal(parseRunbookArgs(['--rollback'], {}, ['rollback', 'repair']).mode, 'rollback');
+  t.equal(parseRunbookArgs([], {}, ['rollback']).mode, 'default');
+  t.throws(
+    () => parseRunbookArgs(['--rollback', '--repair'], {}, ['rollback', 'repair']),
+    /--rollback and --repair cannot be combined/,
+  );
+  t.throws(() => parseRunbookArgs(['--rollback'], {}, []), /Unknown option '--rollback'/);
+  t.match(usageLine('./x.mts', {}, ['rollback']), /\[--rollback\]/);
+});
+
+t.test('a resume repeats the mode, the runbook flags, --env-file and --dry-run only', async (t) => {
+  const args = parseRunbookArgs(
+    [
+      '--rollback',
+      '--target',
+      'a b',
+      '--shout',
+      '--env-file',
+      'x.env',
+      '--dry-run',
+      '--yes',
+      '--confirm',
+      'old',
+      '--json',
+      '--from',
+      'T2',
+      '--override-gate',
+      'why',
+    ],
+    {
+      target: { type: 'string', description: '' },
+      shout: { type: 'boolean', description: '' },
+      quiet: { type: 'boolean', description: '' },
+    },
+    ['rollback'],
+  );
+  t.same(
+    flagsToRepeat(args, {
+      target: { type: 'string', description: '' },
+      shout: { type: 'boolean', description: '' },
+      quiet: { type: 'boolean', description: '' },
+    }),
+    ['--rollback', '--target', 'a b', '--shout', '--env-file', 'x.env', '--dry-run'],
+  );
 });
 
 t.test('every common flag, short forms and repeated values', async (t) => {

@@ -10,6 +10,24 @@ import { LOADER, REPO, runCli, startCli, withoutCoverage } from './helpers/run-c
 import { makeRunbookEnv } from './helpers/runbook-env.ts';
 
 const SCRIPT = join(REPO, 'test/fixtures/runbooks/markers.ts');
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Alive and not a zombie (an orphan's zombie may wait long for a reaper in a container). */
+function liveProcess(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
 const PROGRAM = './test/fixtures/runbooks/markers.ts';
 const ALL = ['--yes', '--confirm', 'old-redis'];
 
@@ -90,7 +108,7 @@ t.test('a failing step exits 1 with its undo hint and a resume command that work
   const summary = JSON.parse(resumed.stdout) as RunSummary;
   t.same(
     summary.steps.map((s) => s.status),
-    ['skipped', 'skipped', 'ok', 'ok'],
+    ['skipped', 'skipped', 'ok', 'ok', 'skipped'],
   );
 });
 
@@ -109,6 +127,7 @@ t.test('--json prints one summary object on stdout and progress on stderr', asyn
       { id: 'T001', status: 'ok' },
       { id: 'T002', status: 'ok' },
       { id: 'T003', status: 'ok' },
+      { id: 'T004', status: 'skipped', reason: 'marker four is made only with --four' },
     ],
   });
   t.match(out.stderr, /SHOUTING/);
@@ -171,9 +190,14 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       t.teardown(() => {
         if (running.child.exitCode === null) running.child.kill('SIGKILL');
       });
+      const pidFile = join(sandbox.dir, 'block.pid');
       await running.waitForStderr(/T002 waiting/);
+      await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'));
+      const sleeper = Number(readFileSync(pidFile, 'utf8'));
+      // the runbook's process only, as a CI timeout, systemd or `kill <pid>` would signal it
       running.child.kill(signal);
       const out = await running.result;
+      t.notOk(liveProcess(sleeper), 'the command the step was waiting in is gone');
       t.equal(out.code, 130, out.stderr);
       t.match(out.stderr, /resume: \S+ --from T002/);
       const entries = await readAuditEntries(sandbox.auditLog);
@@ -190,8 +214,114 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       t.equal(again.code, 0, again.stderr);
       t.same(
         (JSON.parse(again.stdout) as RunSummary).steps.map((s) => s.status),
-        ['ok', 'verified-done', 'ok', 'ok'],
+        ['ok', 'verified-done', 'ok', 'ok', 'skipped'],
       );
     },
   );
 }
+
+t.test('a note written by one run is recalled by the next, started with --from', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const failed = await runCli(SCRIPT, ALL, { env: { ...sandbox.env, FIXTURE_FAIL: 'T002' } });
+  t.equal(failed.code, 1, failed.stderr);
+  const entries = await readAuditEntries(sandbox.auditLog);
+  const note = entries.find(
+    (e) => e.event === 'note' && (e.detail as { key: string }).key === 'one.created',
+  );
+  t.ok(note, 'T001 recorded its note in the audit log');
+  const created = (note?.detail as { value: string }).value;
+
+  const resumed = await runCli(SCRIPT, [...ALL, '--from', 'T002'], { env: sandbox.env });
+  t.equal(resumed.code, 0, resumed.stderr);
+  t.equal(
+    readFileSync(join(sandbox.dir, 'two'), 'utf8'),
+    `one created at ${created}\n`,
+    'the second process read the value the first one noted',
+  );
+});
+
+t.test('a plain re-run of a completed runbook does nothing and says so', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  t.equal((await runCli(SCRIPT, ALL, { env: sandbox.env })).code, 0);
+  const before = (await readAuditEntries(sandbox.auditLog)).length;
+  const again = await runCli(SCRIPT, [...ALL, '--json'], { env: sandbox.env });
+  t.equal(again.code, 0, again.stderr);
+  t.match(again.stderr, /already complete: marker three exists, so the markers were made/);
+  const summary = JSON.parse(again.stdout) as RunSummary;
+  t.equal(summary.already_complete, 'marker three exists, so the markers were made');
+  const entries = (await readAuditEntries(sandbox.auditLog)).slice(before);
+  t.notOk(
+    entries.some((e) => e.event === 'command' || e.event === 'step-start'),
+    'no step started and no command was sent',
+  );
+  t.match(entries.at(-1), { event: 'run-end', outcome: 'ok', detail: { complete: true } });
+});
+
+t.test(
+  '--rollback runs the other step list; its resume line keeps --rollback and the flags',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const help = await runCli(SCRIPT, ['--help'], { env: sandbox.env });
+    t.match(help.stdout, /Steps with --rollback \(Remove the markers\):\n {2}Undoes T001–T004/);
+    t.match(help.stdout, /R01 {2}change {2}Remove every marker/);
+    t.match(help.stdout, /one confirmation for T001–T002/);
+
+    t.equal((await runCli(SCRIPT, ALL, { env: sandbox.env })).code, 0);
+    const failed = await runCli(SCRIPT, ['--rollback', '--yes', '--shout', '--json'], {
+      env: { ...sandbox.env, FIXTURE_FAIL: 'R01' },
+    });
+    t.equal(failed.code, 1, failed.stderr);
+    t.match(failed.stderr, /resume: \S+ --from R01 --rollback --shout\n/);
+    t.match(JSON.parse(failed.stdout), { mode: 'rollback', outcome: 'failed' });
+
+    const rolledBack = await runCli(SCRIPT, ['--from', 'R01', '--rollback', '--shout', '--yes'], {
+      env: sandbox.env,
+    });
+    t.equal(rolledBack.code, 0, rolledBack.stderr);
+    t.notOk(existsSync(join(sandbox.dir, 'one')), 'the rollback removed the markers');
+    const entries = await readAuditEntries(sandbox.auditLog);
+    t.match(entries.at(-1), {
+      event: 'run-end',
+      outcome: 'ok',
+      detail: { mode: 'rollback', complete: false },
+    });
+  },
+);
+
+t.test(
+  'without a terminal a wrong --confirm refuses before the first step: nothing changes',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const out = await runCli(SCRIPT, ['--yes', '--confirm', 'old-rdis'], { env: sandbox.env });
+    t.equal(out.code, 2);
+    t.match(
+      out.stderr,
+      /--confirm old-rdis does not name T003's resource: re-run with --yes --confirm old-redis/,
+    );
+    t.match(out.stderr, /Nothing was run/);
+    for (const name of ['one', 'two', 'three']) t.notOk(existsSync(join(sandbox.dir, name)));
+    const entries = await readAuditEntries(sandbox.auditLog);
+    t.notOk(entries.some((e) => e.event === 'step-start' || e.event === 'command'));
+  },
+);
+
+t.test(
+  'a dry run waits for nothing that only a mutation would cause, and confirms nothing',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const out = await runCli(SCRIPT, ['--dry-run'], { env: sandbox.env });
+    t.equal(out.code, 0, out.stderr);
+    t.match(out.stderr, /would wait for marker one/);
+    t.notOk(existsSync(join(sandbox.dir, 'one')));
+    const entries = await readAuditEntries(sandbox.auditLog);
+    t.notOk(
+      entries.some((e) => e.event === 'confirm' && e.outcome === 'confirmed'),
+      'a dry run records no confirmed confirmation',
+    );
+    t.ok(entries.some((e) => e.event === 'confirm' && e.outcome === 'would-ask'));
+    t.match(
+      entries.find((e) => e.event === 'wait'),
+      { outcome: 'not-run', dry_run: true },
+    );
+  },
+);

@@ -158,6 +158,7 @@ t.test('--json prints exactly one summary object with the documented shape', asy
   t.same(Object.keys(summary).sort(), [
     'audit_log',
     'dry_run',
+    'mode',
     'outcome',
     'run_id',
     'runbook',
@@ -182,8 +183,8 @@ t.test('a second run finds every step done: verified-done, nothing run again', a
   const sandbox = makeRunbookEnv(t);
   await execute(markerRunbook(sandbox), sandbox, ALL);
   const before = (await readAuditEntries(sandbox.auditLog)).length;
-  const out = await execute(markerRunbook(sandbox), sandbox, ['--json']);
-  t.equal(out.code, 0, 'no confirmation is needed for steps that are already done');
+  const out = await execute(markerRunbook(sandbox), sandbox, [...ALL, '--json']);
+  t.equal(out.code, 0);
   const second = out.entries.slice(before);
   t.same(events(second), [
     'run-start',
@@ -669,7 +670,7 @@ t.test(
     );
 
     writeFileSync(join(sandbox.dir, 'two'), '');
-    const again = await execute(blocking, sandbox, ['--json']);
+    const again = await execute(blocking, sandbox, [...ALL, '--json']);
     t.equal(again.code, 0);
     t.same(
       again.json?.steps.map((s) => s.status),
@@ -789,14 +790,14 @@ t.test(
         {
           id: 'P01',
           title: 'a read marked as a change',
-          risk: 'read',
+          risk: 'change',
           run: async (ctx) => {
             await ctx.tofu(['show', 'shown'], { kind: 'mutation' });
           },
         },
       ],
     });
-    const dry = await execute(stricter, sandbox, ['--dry-run'], {
+    const dry = await execute(stricter, sandbox, ['--dry-run', '--yes'], {
       env: { TOFU_BIN: 'touch', TOFU_DIR: tofuDir },
     });
     t.equal(dry.code, 0);

@@ -13,6 +13,8 @@ import {
   runCommand,
   SecretInArgvError,
   shellQuote,
+  stopRunningCommands,
+  templateArgv,
 } from '../lib/shell.ts';
 
 const FAST = { baseMs: 5, maxMs: 20 };
@@ -186,11 +188,29 @@ t.test('a kubectl 409 conflict is retried', async (t) => {
   );
   const result = await runCommand(argv, {
     kind: 'mutation',
+    idempotent: true,
     backoff: FAST,
     print: () => undefined,
   });
   t.equal(result.attempts, 2);
 });
+
+t.test(
+  'a mutation not declared idempotent is sent once, even after a transient failure',
+  async (t) => {
+    const dir = tempDir(t);
+    const argv = flakyCommand(dir, 1, 'HTTP/1.1 503 Service Unavailable');
+    const err = (await runCommand(argv, {
+      kind: 'mutation',
+      backoff: FAST,
+      print: () => undefined,
+    }).catch((e) => e)) as CommandError;
+    t.type(err, CommandError);
+    t.equal(err.attempts, 1);
+    t.equal(attemptsMade(dir), 1, 'the command ran exactly once');
+    t.ok(err.transient, 'the failure looked transient, and still was not retried');
+  },
+);
 
 t.test('a non-transient failure is tried once', async (t) => {
   const dir = tempDir(t);
@@ -318,4 +338,87 @@ t.test('backoff doubles and is capped', async (t) => {
 
 t.test('an empty argv is a programming error', async (t) => {
   await t.rejects(runCommand([], { kind: 'read' }), /at least the program name/);
+});
+
+t.test(
+  'templateArgv reads a template the way zx does: one argument per interpolation',
+  async (t) => {
+    const tag = (strings: TemplateStringsArray, ...values: unknown[]) =>
+      templateArgv(strings, values);
+    const name = 'beer system';
+    t.same(tag`scale deployment ${name} -n ${'beersystem'} --replicas=${0}`, [
+      'scale',
+      'deployment',
+      'beer system',
+      '-n',
+      'beersystem',
+      '--replicas=0',
+    ]);
+    t.same(tag`get ${['pods', 'svc']} -o json`, ['get', 'pods', 'svc', '-o', 'json']);
+    t.same(tag`annotate x ${'a=b; rm -rf /'}`, ['annotate', 'x', 'a=b; rm -rf /']);
+    t.same(tag`  plan   -out ${'p'}  `, ['plan', '-out', 'p']);
+    t.same(tag`echo ${''}`, ['echo', ''], 'an empty value is an empty argument');
+    t.same(tag`x ${[]} y`, ['x', 'y'], 'an empty array gives no argument');
+    t.same(tag`n ${{ stdout: '3\n' }}`, ['n', '3'], "a command's output, trimmed");
+    t.throws(() => tag`scale ${undefined}`, /interpolation 1 .* is undefined/);
+    t.throws(() => tag`scale ${null}`, /is null/);
+  },
+);
+
+/** Alive and not a zombie (an orphan's zombie may wait long for a reaper in a container). */
+function liveProcess(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
+t.test(
+  'an interrupted command is stopped with everything it started, and nothing is left',
+  async (t) => {
+    const dir = tempDir(t);
+    const pids = join(dir, 'pids');
+    const controller = new AbortController();
+    // a shell that starts a grandchild in the background, then waits
+    const running = runCommand(
+      ['sh', '-c', 'sleep 600 & echo $! > "$1"; echo $$ >> "$1"; wait', 'sh', pids],
+      { kind: 'read', signal: controller.signal, killGraceMs: 2_000 },
+    );
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(pids) || readFileSync(pids, 'utf8').trim().split('\n').length < 2) {
+      if (Date.now() > deadline) throw new Error('the command did not start');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const started = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
+    controller.abort();
+    const stopped = stopRunningCommands();
+    const err = (await running.catch((e) => e)) as CommandError;
+    t.same(await stopped, [], 'no process survived');
+    t.match(err.message, /interrupted/);
+    for (const pid of started) {
+      t.notOk(liveProcess(pid), `process ${pid} is gone`);
+    }
+  },
+);
+
+t.test('a grandchild that moved to a process group of its own is stopped too', async (t) => {
+  const dir = tempDir(t);
+  const pids = join(dir, 'pids');
+  const controller = new AbortController();
+  const running = runCommand(['sh', '-c', 'setsid sleep 600 & echo $! > "$1"; wait', 'sh', pids], {
+    kind: 'read',
+    signal: controller.signal,
+    killGraceMs: 500,
+  });
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(pids) || readFileSync(pids, 'utf8').trim() === '') {
+    if (Date.now() > deadline) throw new Error('the command did not start');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const grandchild = Number(readFileSync(pids, 'utf8').trim());
+  controller.abort();
+  await running.catch(() => undefined);
+  t.notOk(liveProcess(grandchild), 'a grandchild in a process group of its own was stopped too');
 });
