@@ -21,6 +21,8 @@ export interface Config {
     privateCidr: string;
     secretName: string;
     secretKey: string;
+    /** a local address outside PRIVATE_CIDR to prove SC-004 from, when the operator has one */
+    outsideProbeSource: string | undefined;
   };
   beersystem: { namespace: string; deployment: string; container: string };
   oldRedis: { namespace: string; deployment: string; service: string };
@@ -78,6 +80,7 @@ export const SETTINGS = {
   PRIVATE_CIDR: { kind: 'cidr', default: '192.168.4.0/24' },
   REDIS_SECRET_NAME: { kind: 'label', default: 'redis-credentials' },
   REDIS_SECRET_KEY: { kind: 'secret-key', default: 'redis-password' },
+  OUTSIDE_PROBE_SOURCE: { kind: 'ipv4', default: '', optional: true },
   BEERSYSTEM_NAMESPACE: { kind: 'label', default: 'beersystem' },
   BEERSYSTEM_DEPLOYMENT: { kind: 'label', default: 'beersystem' },
   BEERSYSTEM_CONTAINER: { kind: 'label', default: 'beersystem' },
@@ -204,6 +207,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       privateCidr: raw.PRIVATE_CIDR,
       secretName: raw.REDIS_SECRET_NAME,
       secretKey: raw.REDIS_SECRET_KEY,
+      outsideProbeSource: raw.OUTSIDE_PROBE_SOURCE === '' ? undefined : raw.OUTSIDE_PROBE_SOURCE,
     },
     beersystem: {
       namespace: raw.BEERSYSTEM_NAMESPACE,

@@ -108,6 +108,8 @@ function writeShellFiles(url: string): UpResult & { pid: number } {
       `KUBECONFIG=${kubeconfig}`,
       'REDIS_LB_IP=127.0.0.203',
       'PRIVATE_CIDR=127.0.0.0/24',
+      // A loopback address outside PRIVATE_CIDR: the LoadBalancer proxy resets connections from it.
+      'OUTSIDE_PROBE_SOURCE=127.0.1.5',
       'METALLB_POOL=eero-pool',
       `TOFU_BIN=${join(bin, 'tofu')}`,
       `AUDIT_LOG=${repoPath(join(RUN_DIR, 'audit.jsonl'))}`,

@@ -166,6 +166,7 @@ export function initialState(): KubeObject[] {
     },
     crd('monitoring.coreos.com', 'v1', 'ServiceMonitor', 'servicemonitors', ['smon']),
     crd('monitoring.coreos.com', 'v1', 'PrometheusRule', 'prometheusrules', ['promrule']),
+    crd('monitoring.coreos.com', 'v1', 'Prometheus', 'prometheuses', ['prom']),
     crd('metallb.io', 'v1beta1', 'IPAddressPool', 'ipaddresspools', []),
     {
       apiVersion: 'metallb.io/v1beta1',
@@ -282,6 +283,24 @@ export function initialState(): KubeObject[] {
             ],
           },
         },
+      },
+    },
+    // The operator's resource as kube-prometheus-stack creates it (serviceMonitorSelectorNilUsesHelmValues
+    // and ruleSelectorNilUsesHelmValues left true): it selects by the release label, in every
+    // namespace. The sandbox's Prometheus scrapes every ServiceMonitor regardless; 01-setup reads this.
+    {
+      apiVersion: 'monitoring.coreos.com/v1',
+      kind: 'Prometheus',
+      metadata: meta('kube-prometheus-stack-prometheus', 'monitoring', {
+        app: 'kube-prometheus-stack-prometheus',
+        release: 'kube-prometheus-stack',
+      }),
+      spec: {
+        serviceMonitorSelector: { matchLabels: { release: 'kube-prometheus-stack' } },
+        serviceMonitorNamespaceSelector: {},
+        ruleSelector: { matchLabels: { release: 'kube-prometheus-stack' } },
+        ruleNamespaceSelector: {},
+        podMonitorSelector: { matchLabels: { release: 'kube-prometheus-stack' } },
       },
     },
     {

@@ -59,6 +59,7 @@ t.test(
       'REDIS_LB_IP=127.0.0.203',
       'PRIVATE_CIDR=127.0.0.0/24',
       'METALLB_POOL=eero-pool',
+      'OUTSIDE_PROBE_SOURCE=127.0.1.5',
     ]) {
       t.match(runbookEnv, line);
     }
