@@ -94,32 +94,41 @@ async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<
   }
 }
 
-/** The saved plan this run (or the run being resumed) confirmed; re-planned if its file is gone. */
-async function migrationPlan(ctx: StepContext): Promise<TofuPlan> {
-  if (ctx.state.plan) return ctx.state.plan as TofuPlan;
-  const file = await ctx.recall<string>(notes.planFile);
-  const sha256 = await ctx.recall<string>(notes.planHash);
-  if (file && sha256 && existsSync(file)) {
-    const plan = {
-      file,
-      sha256,
-      changes: [],
-      summary: (await ctx.recall<string>(notes.planSummary)) ?? '',
-    };
-    ctx.state.plan = plan;
-    return plan;
-  }
+/** A new saved plan of the migration; only the migration module may change. */
+async function freshPlan(ctx: StepContext): Promise<TofuPlan> {
   // The saved plan holds the state snapshot, and with it the password: a private directory.
   const dir = mkdtempSync(join(tmpdir(), 'beersystem-migration-'));
   const plan = await tofuPlan(ctx, {
     out: join(dir, 'beersystem-migration.tfplan'),
     vars: tofuVars(ctx.cfg, { migration: true }),
   });
+  const outside = plan.changes.filter(
+    (c) => c.action !== 'no-op' && !c.address.startsWith(MIGRATION_MODULE),
+  );
+  if (outside.length) {
+    throw new Error(
+      `the plan also changes ${outside.map((c) => `${c.action} ${c.address}`).join(', ')}: only ${MIGRATION_MODULE} may change in this window. Reconcile with ./runbooks/02-deploy.mts first`,
+    );
+  }
   ctx.state.plan = plan;
   await ctx.note(notes.planFile, plan.file);
   await ctx.note(notes.planHash, plan.sha256);
   await ctx.note(notes.planSummary, plan.summary);
   return plan;
+}
+
+/** The plan P03 made, in this process or in the run being resumed; re-planned if it is gone. */
+async function migrationPlan(ctx: StepContext): Promise<TofuPlan> {
+  if (ctx.state.plan) return ctx.state.plan as TofuPlan;
+  const file = await ctx.recall<string>(notes.planFile);
+  const sha256 = await ctx.recall<string>(notes.planHash);
+  if (file && sha256 && existsSync(file)) {
+    const summary = (await ctx.recall<string>(notes.planSummary)) ?? '';
+    const plan: TofuPlan = { file, sha256, changes: [], summary };
+    ctx.state.plan = plan;
+    return plan;
+  }
+  return freshPlan(ctx);
 }
 
 async function podsGone(ctx: StepContext): Promise<boolean> {
@@ -280,14 +289,9 @@ const migrate = [
     skip: async (ctx: StepContext) =>
       (await beersystemState(ctx)).onShared ? 'beersystem already uses redis-shared' : undefined,
     run: async (ctx: StepContext) => {
-      const plan = await migrationPlan(ctx);
-      const touched = plan.changes.filter((c) => c.action !== 'no-op');
-      const outside = touched.filter((c) => !c.address.startsWith(MIGRATION_MODULE));
-      for (const c of touched) ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
-      if (outside.length) {
-        throw new Error(
-          `the plan also changes ${outside.map((c) => `${c.action} ${c.address}`).join(', ')}: only ${MIGRATION_MODULE} may change in this window. Reconcile with ./runbooks/02-deploy.mts first`,
-        );
+      const plan = await freshPlan(ctx);
+      for (const c of plan.changes.filter((c) => c.action !== 'no-op')) {
+        ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
       }
       ctx.log.info(
         `plan ${plan.summary} (sha256 ${plan.sha256.slice(0, 12)}…): this exact plan is applied at T039`,
@@ -428,7 +432,18 @@ const migrate = [
     done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
     run: (ctx: StepContext) =>
       inDowntime(ctx, async () => {
-        await tofuApply(ctx, await migrationPlan(ctx));
+        const plan = await migrationPlan(ctx);
+        try {
+          await tofuApply(ctx, plan);
+        } catch (err) {
+          // A resumed run's saved plan goes stale if the state moved since; the same intent,
+          // planned again and held to the migration module, is applied instead.
+          if (!/stale|changed after it was confirmed|cannot be read/i.test(String(err))) throw err;
+          ctx.log.warn(
+            `the saved plan cannot be applied (${(err as Error).message.split('\n')[0]}); planning again`,
+          );
+          await tofuApply(ctx, await freshPlan(ctx));
+        }
       }),
     undo: ROLLBACK,
   },
