@@ -149,8 +149,8 @@ export const runbook = defineRunbook({
         for (const as of ['US4-AS1', 'US4-AS2', 'US4-AS3', 'US4-AS4', 'US4-AS6']) {
           const n = notes.filter((x) => x.key === `evidence.${as}`).at(-1);
           const v = n?.value as { line?: string; met?: boolean } | undefined;
-          if (!v || v.met !== true) missing.push(as);
-          else ctx.log.info(`${as}: ${v.line} (${n!.runbook} ${n!.step}, ${n!.ts})`);
+          if (v?.met !== true) missing.push(as);
+          else ctx.log.info(`${as}: ${v!.line} (${n!.runbook} ${n!.step}, ${n!.ts})`);
         }
         if (missing.length) {
           throw new Error(
