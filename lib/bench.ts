@@ -1,5 +1,5 @@
-// SC-006 (≥ 10,000 ops/s) and SC-001 (p95 < 10 ms) as numbers: N connections × pipeline depth of
-// SET/GET against one Redis, latencies in an HDR histogram, and a parser for redis-benchmark's CSV
+// The measurements behind SC-006 and SC-001 (judged by lib/verdicts.ts): N connections × pipeline
+// depth of SET/GET against one Redis, latencies in an HDR histogram, and a parser for redis-benchmark's CSV
 // (for the in-cluster Job, whose pod log is the CSV).
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';

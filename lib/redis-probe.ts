@@ -306,7 +306,7 @@ export function probeConnectivity(
   );
 }
 
-/** Round-trip latency only (PING), for SC-001/SC-003 thresholds decided by the caller. */
+/** Round-trip latency only (PING), for SC-001/SC-003 as lib/verdicts.ts judges them. */
 export function measureLatency(
   target: RedisTarget,
   opts: ProbeOptions & { samples?: number } = {},

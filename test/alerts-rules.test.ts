@@ -14,7 +14,7 @@ import {
   markdownAnchors,
   markdownSections,
 } from './helpers/terraform-alerts.ts';
-import { findTerraformBinary, renderWithCli } from './helpers/terraform-cli.ts';
+import { findTerraformBinary, needsBinary, renderWithCli } from './helpers/terraform-cli.ts';
 import { REPO_ROOT } from './helpers/terraform-hcl.ts';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'alerts');
@@ -27,6 +27,7 @@ interface FiringCase {
 }
 
 const alerts = await loadAlerts();
+const bin = await findTerraformBinary();
 const checklist = await readFile(CHECKLIST_PATH, 'utf8');
 const healthy = parseYaml(await readFile(join(FIXTURES, 'healthy-series.yaml'), 'utf8')) as Record<
   string,
@@ -71,15 +72,16 @@ function seriesFor(overrides: Record<string, string | null>) {
 t.test('alerts.yaml interpolates only runbook_base_url and release_name', async (t) => {
   t.same(templateVariableNames(alerts.template), ['release_name', 'runbook_base_url']);
   t.notMatch(alerts.text, /\$\{|%\{/, 'nothing left to interpolate');
-  const bin = await findTerraformBinary();
-  if (bin) {
-    t.comment(`cross-checked with ${bin.name} console templatefile()`);
-    const real = await renderWithCli(bin, ALERTS_PATH, alerts.vars);
-    t.equal(real, alerts.text, 'the test renderer agrees with templatefile()');
-  } else {
-    t.comment('neither tofu nor terraform is on PATH: rendered with the test renderer only');
-  }
 });
+
+t.test(
+  'the test renderer renders alerts.yaml as templatefile() does',
+  needsBinary(bin),
+  async (t) => {
+    t.comment(`cross-checked with ${bin!.name} console templatefile()`);
+    t.equal(await renderWithCli(bin!, ALERTS_PATH, alerts.vars), alerts.text);
+  },
+);
 
 t.test(
   'US3 AS-2: at least 10 alerts with unique names, one per failure the module watches',

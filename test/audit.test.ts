@@ -15,6 +15,7 @@ import { filterEntries, formatAuditTable, parseSince } from '../lib/audit-view.t
 import { REPO_ROOT } from '../lib/config.ts';
 import { clearSecretsForTests, registerSecret } from '../lib/mask.ts';
 import { withoutCoverage } from './helpers/run-cli.ts';
+import { waitUntil } from './helpers/wait.ts';
 
 const AUDIT_CLI = join(REPO_ROOT, 'runbooks/audit.mts');
 const TSX_LOADER = join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs');
@@ -401,13 +402,24 @@ t.test('a lock left by a dead process is taken over; a live one is waited for', 
   t.notOk(existsSync(`${path}.lock`), 'the lock is released after the append');
 
   writeFileSync(`${path}.lock`, `${process.pid}@${hostname()}`);
+  // Every time the waiter finds the lock taken it asks whether the holder (this process) lives:
+  // once it has asked three times it has had three chances to append, and must have taken none.
+  const kill = process.kill;
+  let holderChecks = 0;
+  process.kill = ((pid: number, signal?: string | number) => {
+    if (pid === process.pid && signal === 0) holderChecks++;
+    return kill.call(process, pid, signal);
+  }) as typeof process.kill;
+  t.teardown(() => {
+    process.kill = kill;
+  });
   let appended = false;
   const waiting = new AuditLog(path).append({ event: 'run-end' }).then((entry) => {
     appended = true;
     return entry;
   });
-  // The live holder keeps the lock for a while; nothing may be written until it lets go.
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await waitUntil('the waiter to find the live lock three times', () => holderChecks >= 3);
+  process.kill = kill;
   t.notOk(appended, 'no append while a live process holds the lock');
   t.equal(readFileSync(path, 'utf8').trim().split('\n').length, 1, 'the log is untouched');
   unlinkSync(`${path}.lock`);

@@ -9,8 +9,9 @@ const run = (args: string[]) =>
     env: withoutCoverage({ FORCE_COLOR: '0' }),
   });
 
-t.test('bench:compare runs both tools side by side and ends with the ratio line', async (t) => {
-  // A tiny run: this proves the harness, not the speed targets (those are for the benchmark).
+t.test('bench:compare runs both tools side by side and prints a verdict per target', async (t) => {
+  // A tiny run: this proves the harness, not the speed targets (those are for the benchmark), so
+  // a verdict either way is accepted.
   const { stdout, stderr } = await run(['--rounds', '2', '--ops-p1', '2000', '--ops-p16', '16000']);
   const lines = stdout.trim().split('\n');
   t.match(

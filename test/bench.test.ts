@@ -10,6 +10,7 @@ import {
 } from '../lib/bench.ts';
 import { encodeCommand, RespConnection, replyEnd } from '../lib/bench-resp.ts';
 import { fakeServer, freePort, redisCli, startRedisServer } from './helpers/redis-server.ts';
+import { waitUntil, within } from './helpers/wait.ts';
 
 const PASSWORD = 'Zq7-bench-Distinctive-Pw-0815';
 
@@ -23,7 +24,7 @@ function percentilesOrdered(r: { p50: number; p95: number; p99: number; max: num
 }
 
 t.test(
-  'SC-006: bench returns sane numbers against a real server and removes its keys',
+  'bench counts operations and percentiles against a real server and removes its keys',
   async (t) => {
     const server = await startRedisServer(t, { password: PASSWORD });
     const r = await runBench(server.target, { connections: 8, pipeline: 1, totalOps: 5000 });
@@ -142,9 +143,9 @@ t.test('a connection dropped by the server ends the run with an error, not a han
     onProgress: running.onProgress,
     progressIntervalMs: 20,
   });
-  await running.seen;
+  await within('the first completed operations', running.seen);
   await redisCli(server, ['CLIENT', 'KILL', 'TYPE', 'normal']);
-  const r = await bench;
+  const r = await within('the run to end after its connections were dropped', bench);
   t.ok(r.ops > 0);
   t.ok(r.errors > 0, `${r.errors} commands in flight were lost and counted`);
   t.match(r.firstError, /closed|reset/i);
@@ -166,11 +167,11 @@ t.test(
       onProgress: running.onProgress,
       progressIntervalMs: 20,
     });
-    await running.seen;
+    await within('the first completed operations', running.seen);
     // Writes wait while the server is paused; the connections stay open, so only the reply
     // timeout can end the run.
     await redisCli(server, ['CLIENT', 'PAUSE', '3600000', 'WRITE']);
-    const r = await bench;
+    const r = await within('the run to end by the reply timeout', bench);
     t.ok(r.ops > 0);
     t.ok(r.errors >= 3, `${r.errors} commands without a reply counted as errors`);
     t.match(r.firstError, /no reply from 127\.0\.0\.1:\d+ within 300 ms/);
@@ -200,13 +201,12 @@ t.test('when some connections are refused, the ones that opened are closed again
     /^benchmark could not connect: 127\.0\.0\.1:\d+ refused the benchmark connection: ERR max number of clients reached \([1-3] of 6 connections had opened\)$/,
   );
   // The server notices the closes a moment later: wait for that, not for a fixed time.
-  for (;;) {
+  await waitUntil('the server to see every benchmark connection closed', async () => {
     // While the slots are still taken, redis-cli itself may be refused: that means "not yet".
     // A real answer always lists redis-cli's own connection (id=…).
     const list = await redisCli(server, ['CLIENT', 'LIST']).catch(() => '');
-    if (/\bid=\d+/.test(list) && !list.includes('name=runbook-bench')) break;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+    return /\bid=\d+/.test(list) && !list.includes('name=runbook-bench');
+  });
   t.pass('no benchmark connection is left on the server');
   t.notOk(leaksPassword((err as Error).message));
 });
@@ -264,7 +264,7 @@ t.test('RESP replies split into single bytes are reassembled', async (t) => {
     });
   });
   conn.write(encodeCommand(['PING']));
-  await done;
+  await within('four replies', done);
   t.equal(replies, 4, 'bulk, array, error and simple string');
   t.equal(errors, 1);
   t.equal(first, 'ERR boom');

@@ -41,7 +41,7 @@ function leaksPassword(value: unknown): boolean {
 }
 
 t.test(
-  'SC-001: connectivity with the password: PING, SET/GET of a probe key, latency percentiles',
+  'connectivity with the password: PING, SET/GET of a probe key, ordered latency percentiles',
   async (t) => {
     const server = await startRedisServer(t, { password: PASSWORD });
     const result = await probeConnectivity(server.target, { samples: 50 });

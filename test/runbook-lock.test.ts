@@ -4,6 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { FileRunLock, type LockHolder, type LockOwner } from '../lib/lock.ts';
+import { waitUntil } from './helpers/wait.ts';
 
 function lockPath(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'lock-test-'));
@@ -34,10 +35,6 @@ function writeHolder(path: string, holder: Partial<LockHolder>): void {
       ...holder,
     }),
   );
-}
-
-async function waitFor(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((r) => setTimeout(r, 5));
 }
 
 t.test('one holder at a time; release lets the next one in', async (t) => {
@@ -133,7 +130,10 @@ t.test('a held lock is renewed, so a long run does not expire under itself', asy
   const expiry = () => (JSON.parse(readFileSync(path, 'utf8')) as LockHolder).expiresAt;
   t.equal(expiry(), '2030-01-01T00:01:00.000Z');
   now += 45_000;
-  await waitFor(() => expiry() === '2030-01-01T00:01:45.000Z');
+  await waitUntil(
+    'the renewal to move the expiry to 00:01:45',
+    () => expiry() === '2030-01-01T00:01:45.000Z',
+  );
   t.pass('the expiry moved forward');
   await lock.release();
   t.notOk(existsSync(path));

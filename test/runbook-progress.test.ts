@@ -1,6 +1,7 @@
 import t from 'tap';
 import { clearSecretsForTests, registerSecret } from '../lib/mask.ts';
 import { Progress, type StepOutcome } from '../lib/progress.ts';
+import { waitUntil } from './helpers/wait.ts';
 
 class Screen {
   text = '';
@@ -38,14 +39,7 @@ t.test('on a terminal: a spinner with elapsed time that log lines never tear', a
   const progress = new Progress(screen);
   progress.stepStarted('T035', 'Scale beersystem to 0');
   t.match(screen.text, /⠋ T035 {2}Scale beersystem to 0 {2}\d+ms/);
-  await new Promise<void>((resolve) => {
-    const poll = setInterval(() => {
-      if (/⠙/.test(screen.text)) {
-        clearInterval(poll);
-        resolve();
-      }
-    }, 10);
-  });
+  await waitUntil('the spinner to show its second frame', () => /⠙/.test(screen.text));
   t.pass('the spinner advanced on its own');
   screen.text = '';
   progress.log('waiting for pods');

@@ -164,9 +164,16 @@ t.test(
     const sandbox = (...args: string[]) =>
       run(process.execPath, ['--import', 'tsx', CLI, ...args], env);
     t.teardown(async () => {
-      await sandbox('down');
-      for (const left of processesOf(runDir)) process.kill(left, 'SIGKILL');
+      // Also after the test's own `down`: then it says "not running" and exits 0.
+      const down = await sandbox('down');
+      const left = processesOf(runDir);
+      for (const pid of left) process.kill(pid, 'SIGKILL');
       await rm(runDir, { recursive: true, force: true });
+      if (down.code !== 0 || left.length > 0) {
+        throw new Error(
+          `teardown: sandbox down exited ${down.code} (${down.stderr.trim()}), ${left.length} process(es) of the sandbox left and killed`,
+        );
+      }
     });
     // No way out when the binaries are missing: .ci/run installs them, and the next test proves
     // what `up` says without them.

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import {
+  clusterForSeconds,
+  durationSeconds,
+  SANDBOX_FOR_DIVISOR,
+} from '../sandbox/workloads/prometheus-config.ts';
+import { loadAlerts } from './helpers/terraform-alerts.ts';
+import {
   eventually,
   runPod,
   secret,
@@ -139,7 +145,7 @@ t.test('beersystem stand-in and Prometheus', async (t) => {
   );
 
   await t.test(
-    'SC-005: Prometheus scrapes both exporters and an alert fires when the replica is killed',
+    "SC-005: Prometheus scrapes both exporters and the module's RedisDown fires when the replica is killed",
     async (t) => {
       cluster.apply({
         apiVersion: 'monitoring.coreos.com/v1',
@@ -155,25 +161,14 @@ t.test('beersystem stand-in and Prometheus', async (t) => {
           endpoints: [{ port: 'http-metrics', interval: '15s' }],
         },
       });
+      // The rules that ship: alerts.yaml rendered as the module (and the tofu stand-in) does.
+      const { groups } = await loadAlerts();
+      const shipped = groups.flatMap((g) => g.rules).find((r) => r.alert === 'RedisDown');
       cluster.apply({
         apiVersion: 'monitoring.coreos.com/v1',
         kind: 'PrometheusRule',
         metadata: { name: 'redis-shared', namespace: 'monitoring' },
-        spec: {
-          groups: [
-            {
-              name: 'redis-shared',
-              rules: [
-                {
-                  alert: 'RedisDown',
-                  expr: 'redis_up == 0',
-                  for: '1m',
-                  labels: { severity: 'critical' },
-                },
-              ],
-            },
-          ],
-        },
+        spec: { groups },
       });
       t.ok(cluster.get(SERVICE_MONITOR, 'monitoring', 'redis-shared'));
       const url = workloads.prometheusUrl();
@@ -199,13 +194,24 @@ t.test('beersystem stand-in and Prometheus', async (t) => {
             data: { alerts: Array<{ labels: Record<string, string>; state: string }> };
           }
         ).data.alerts;
-      await eventually('the rule loaded', async () => {
+      const loaded = await eventually('RedisDown loaded', async () => {
         const rules = (await (await fetch(`${url}/api/v1/rules`)).json()) as {
-          data: { groups: unknown[] };
+          data: { groups: Array<{ rules: Array<{ name: string; duration: number }> }> };
         };
-        return rules.data.groups.length > 0;
+        return rules.data.groups.flatMap((g) => g.rules).find((r) => r.name === 'RedisDown');
       });
+      t.equal(
+        loaded.duration,
+        durationSeconds(shipped?.for ?? '') / SANDBOX_FOR_DIVISOR,
+        `the sandbox runs RedisDown's for: ${shipped?.for} divided by ${SANDBOX_FOR_DIVISOR}`,
+      );
+      t.equal(
+        clusterForSeconds(loaded.duration),
+        60,
+        'the shipped for: 1m is recovered from the rules API',
+      );
       const faults = workloads.plugins.find((p) => p.name === 'faults')!;
+      replica.expectRestarts();
       await faults.handleFault!(['kill', 'redis/redis-shared-replicas-0']);
       const firing = await eventually(
         'RedisDown firing',

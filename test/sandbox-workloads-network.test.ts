@@ -147,6 +147,7 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
       .find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('redis-server'));
     t.ok(pid);
     const started = Date.now();
+    replica.expectRestarts();
     t.match(await faults.handleFault!(['kill', 'redis/redis-shared-replicas-0']), /killed/);
     t.equal(await before.exited, 137, 'the process was killed');
     await eventually(

@@ -4,7 +4,7 @@ import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import t from 'tap';
-import { findTerraformBinary, runCli } from './helpers/terraform-cli.ts';
+import { findTerraformBinary, needsBinary, runCli } from './helpers/terraform-cli.ts';
 import {
   block,
   type HclBody,
@@ -26,6 +26,7 @@ const redisShared = await loadModule(REDIS_SHARED_DIR);
 const migration = await loadModule(MIGRATION_DIR);
 const root = await loadModule(ROOT_MODULE_DIR);
 const defaults = variableDefaults(redisShared);
+const bin = await findTerraformBinary();
 
 t.test('every .tf file under terraform/ parses with @cdktf/hcl2json', async (t) => {
   const files = await listTfFiles(TERRAFORM_DIR);
@@ -46,19 +47,18 @@ t.test('a syntax error is reported with file and line', async (t) => {
   await t.rejects(parseHclFile(broken), new RegExp(`HCL syntax error: .*${name}:2,`));
 });
 
-t.test('tofu fmt / terraform fmt -check -recursive terraform/ passes', async (t) => {
-  const bin = await findTerraformBinary();
-  if (!bin) {
-    t.comment('neither tofu nor terraform is on PATH: fmt check not run');
-    t.pass('no formatter binary on this machine');
-    return;
-  }
-  t.comment(`fmt check ran with ${bin.name} (${bin.path})`);
-  const result = await runCli(bin, ['fmt', '-check', '-recursive', '-diff', 'terraform/'], {
-    cwd: REPO_ROOT,
-  });
-  t.equal(result.code, 0, `${bin.name} fmt -check: ${result.stdout}${result.stderr}`);
-});
+t.test(
+  'tofu fmt / terraform fmt -check -recursive terraform/ passes',
+  needsBinary(bin),
+  async (t) => {
+    const cli = bin!;
+    t.comment(`fmt check ran with ${cli.name} (${cli.path})`);
+    const result = await runCli(cli, ['fmt', '-check', '-recursive', '-diff', 'terraform/'], {
+      cwd: REPO_ROOT,
+    });
+    t.equal(result.code, 0, `${cli.name} fmt -check: ${result.stdout}${result.stderr}`);
+  },
+);
 
 t.test('providers are pinned to ranges (T003)', async (t) => {
   for (const mod of [redisShared, migration, root]) {

@@ -4,7 +4,7 @@
 // the HCL cannot drift apart unnoticed.
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { findTerraformBinary, validateWithCli } from './helpers/terraform-cli.ts';
+import { findTerraformBinary, needsBinary, validateWithCli } from './helpers/terraform-cli.ts';
 import {
   type HclModule,
   loadModule,
@@ -163,6 +163,7 @@ const rootCases: Case[] = [
 ];
 
 const show = (v: unknown) => JSON.stringify(v);
+const bin = await findTerraformBinary();
 
 async function checkModule(
   t: Test,
@@ -223,18 +224,14 @@ async function checkModule(
 
   t.test(
     `${label}: the real validation blocks, run by tofu/terraform console, agree`,
+    needsBinary(bin),
     async (t) => {
-      const bin = await findTerraformBinary();
-      if (!bin) {
-        t.comment('neither tofu nor terraform is on PATH: only the JS ports ran');
-        t.pass('no binary to evaluate the HCL conditions');
-        return;
-      }
-      t.comment(`validation blocks evaluated by ${bin.name} console`);
+      const cli = bin!;
+      t.comment(`validation blocks evaluated by ${cli.name} console`);
       const variablesTf = join(mod.dir, 'variables.tf');
-      t.same(await validateWithCli(bin, variablesTf, {}), [], 'the defaults pass');
+      t.same(await validateWithCli(cli, variablesTf, {}), [], 'the defaults pass');
       for (const c of cases) {
-        const messages = await validateWithCli(bin, variablesTf, {
+        const messages = await validateWithCli(cli, variablesTf, {
           ...c.with,
           [c.variable]: c.value,
         });

@@ -7,7 +7,7 @@ import t from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { renderTemplate, templateVariableNames } from '../sandbox/tofu/template.ts';
 import { redisCli, startRedisServer } from './helpers/redis-server.ts';
-import { findTerraformBinary, renderWithCli } from './helpers/terraform-cli.ts';
+import { findTerraformBinary, needsBinary, renderWithCli } from './helpers/terraform-cli.ts';
 import { loadModule, REDIS_SHARED_DIR, REPO_ROOT, resolveValue } from './helpers/terraform-hcl.ts';
 
 type Values = Record<string, unknown>;
@@ -30,6 +30,7 @@ const template = await readFile(TEMPLATE_PATH, 'utf8');
 const rendered = renderTemplate(template, templateVars);
 const values = parseYaml(rendered) as Values;
 const reference = parseYaml(await readFile(REFERENCE_PATH, 'utf8')) as Values;
+const bin = await findTerraformBinary();
 
 function at(obj: unknown, path: string): unknown {
   let cur = obj;
@@ -75,16 +76,14 @@ t.test(
   },
 );
 
-t.test('the small renderer agrees byte for byte with the real templatefile()', async (t) => {
-  const bin = await findTerraformBinary();
-  if (!bin) {
-    t.comment('neither tofu nor terraform is on PATH: rendered with the test renderer only');
-    t.pass('no binary to cross-check against');
-    return;
-  }
-  t.comment(`cross-checked with ${bin.name} console templatefile()`);
-  t.equal(await renderWithCli(bin, TEMPLATE_PATH, templateVars), rendered);
-});
+t.test(
+  'the small renderer agrees byte for byte with the real templatefile()',
+  needsBinary(bin),
+  async (t) => {
+    t.comment(`cross-checked with ${bin!.name} console templatefile()`);
+    t.equal(await renderWithCli(bin!, TEMPLATE_PATH, templateVars), rendered);
+  },
+);
 
 t.test('the rendered values parse as a YAML mapping', async (t) => {
   t.ok(isMap(values));

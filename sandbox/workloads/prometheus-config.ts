@@ -1,14 +1,18 @@
 // What the Prometheus Operator would generate from ServiceMonitors and PrometheusRules, for the
 // sandbox's Prometheus: scrape jobs whose targets are the exporters behind the selected Services
 // (with the operator's target labels), and rule files. Intervals and `for:` are shortened so an
-// alert drill takes seconds, not minutes.
+// alert drill takes seconds, not minutes (sandbox/README.md, "Alert timing").
 import type { ClusterAccess, KubeObject } from '../runtime.ts';
 import { POD, PROMETHEUS_RULE, SERVICE, SERVICE_MONITOR } from './kinds.ts';
 
 /** Every scrape and rule evaluation of the sandbox's Prometheus runs at this interval. */
 export const SANDBOX_INTERVAL = '1s';
-/** Longest `for:` a rule keeps in the sandbox; longer ones are cut to it. */
-export const SANDBOX_MAX_FOR_SECONDS = 2;
+/**
+ * Every rule's `for:` is divided by this in the sandbox: `1m` waits 2 s, `15m` 30 s. A division
+ * keeps the rules' order and lets a check that reads a rule's duration from Prometheus's rules
+ * API recover the shipped value (`clusterForSeconds`).
+ */
+export const SANDBOX_FOR_DIVISOR = 30;
 
 export interface TargetGroup {
   targets: string[];
@@ -54,7 +58,7 @@ export function prometheusSetup(cluster: ClusterAccess, podAddress: PodAddress):
       name: group.name,
       interval: SANDBOX_INTERVAL,
       // biome-ignore lint/suspicious/noExplicitAny: one rule as the CRD stores it
-      rules: (group.rules ?? []).map((r: any) => (r.for ? { ...r, for: shortenFor(r.for) } : r)),
+      rules: (group.rules ?? []).map((r: any) => (r.for ? { ...r, for: sandboxFor(r.for) } : r)),
     }));
     ruleFiles[`${rule.metadata.namespace ?? 'default'}_${rule.metadata.name}.yaml`] = { groups };
   }
@@ -83,11 +87,15 @@ export function prometheusConfig(
   };
 }
 
-/** `1m` → `2s`; durations already shorter stay as they are. */
-export function shortenFor(duration: string): string {
-  return durationSeconds(duration) > SANDBOX_MAX_FOR_SECONDS
-    ? `${SANDBOX_MAX_FOR_SECONDS}s`
-    : duration;
+/** A rule's `for:` as the sandbox's Prometheus runs it: `1m` → `2s`, `10s` → `333ms`. */
+export function sandboxFor(duration: string): string {
+  const ms = Math.round((durationSeconds(duration) * 1000) / SANDBOX_FOR_DIVISOR);
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** The `for:` the cluster runs, in seconds, from the `duration` the sandbox's rules API reports. */
+export function clusterForSeconds(sandboxSeconds: number): number {
+  return sandboxSeconds * SANDBOX_FOR_DIVISOR;
 }
 
 export function durationSeconds(duration: string): number {

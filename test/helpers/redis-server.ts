@@ -1,6 +1,7 @@
 // Real redis-server processes for integration tests: free port, own temp dir, password only in a
 // 0600 config file (never argv, so `ps` never shows it), ready when PING answers, and always
-// stopped through t.teardown — even when the test fails.
+// stopped through t.teardown — even when the test fails. A server that died by itself before it
+// was stopped is a crash the test must hear of: stop() (and so the teardown) fails with it.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -26,7 +27,10 @@ export interface RedisServer {
   readonly dir: string;
   /** The connection target a probe takes, password included when the server has one. */
   readonly target: RedisTarget;
-  /** Graceful SHUTDOWN via SIGTERM: what a pod restart does (AOF/RDB are flushed). */
+  /**
+   * Graceful SHUTDOWN via SIGTERM: what a pod restart does (AOF/RDB are flushed). Rejects when
+   * the server had already exited on its own, with its exit status and output.
+   */
   stop(): Promise<void>;
   /** Starts again on the same port and data dir, after stop(). */
   start(): Promise<void>;
@@ -167,11 +171,12 @@ export async function startRedisServer(
   const confPath = join(dir, 'redis.conf');
   let child: ChildProcess | undefined;
   let port = 0;
+  let output = '';
 
   const launch = async (): Promise<boolean> => {
     const proc = spawn('redis-server', [confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
-    let output = '';
+    output = '';
     proc.stdout?.on('data', (d) => {
       output += d;
     });
@@ -182,6 +187,8 @@ export async function startRedisServer(
       await waitForPing(port, proc, () => output);
       return true;
     } catch (err) {
+      // It never came up: nothing for stop() to report, the caller hears of it here.
+      child = undefined;
       if (/Address already in use/i.test(output)) return false;
       proc.kill('SIGKILL');
       throw err;
@@ -191,7 +198,12 @@ export async function startRedisServer(
   const stop = async (): Promise<void> => {
     const proc = child;
     child = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    if (!proc) return;
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(
+        `redis-server on port ${port} exited by itself (${proc.exitCode ?? proc.signalCode}) before the test stopped it; its output: ${output.trim() || '(none)'}`,
+      );
+    }
     const exited = once(proc, 'exit');
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
@@ -200,8 +212,11 @@ export async function startRedisServer(
   };
 
   t.teardown(async () => {
-    await stop();
-    await rm(dir, { recursive: true, force: true });
+    try {
+      await stop();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   // redis-server cannot listen on port 0: take a free port, and pick another on a collision.

@@ -1,6 +1,7 @@
 // The real `tofu` or `terraform` binary where one is installed: fmt, and `console` to evaluate
 // templatefile() and variable validation exactly as an apply would. None of this needs
-// providers or `init`, so it works offline. Callers report which binary ran, or that none did.
+// providers or `init`, so it works offline. Callers report which binary ran; a test that needs
+// one is skipped, with the reason, where there is none (.ci/run makes sure CI always has one).
 import { execFile } from 'node:child_process';
 import { access, constants, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,11 @@ export async function findTerraformBinary(): Promise<TerraformBinary | null> {
     }
   }
   return null;
+}
+
+/** tap's options for a test that needs the binary: skipped, with the reason, when there is none. */
+export function needsBinary(bin: TerraformBinary | null): { skip?: string } {
+  return bin ? {} : { skip: 'neither tofu nor terraform is on PATH' };
 }
 
 /**

@@ -1,7 +1,9 @@
 // A small in-memory cluster for the workload half's tests: a store with the ClusterAccess the
 // API half gives the workloads, and a pod loop that does what its controllers do with a
-// RunningPod (Ready when `ready` resolves, restart or finish when `exited` resolves).
-import { mkdtempSync, rmSync } from 'node:fs';
+// RunningPod (Ready when `ready` resolves, restart or finish when `exited` resolves). A restart
+// the test did not announce is a crash it would otherwise never see: the fixture's close() fails
+// with it.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type {
@@ -16,6 +18,8 @@ import { createWorkloads, type Workloads } from '../../sandbox/workloads/index.t
 export class MemoryCluster implements ClusterAccess {
   readonly runDir: string;
   readonly proxyTargets = new Map<string, string>();
+  /** Restarts no test announced with `expectRestarts`, reported by the fixture's close(). */
+  readonly unexpectedRestarts: string[] = [];
   private readonly objects = new Map<string, KubeObject>();
   private readonly listeners = new Set<(event: StoreEvent) => void>();
   private version = 1;
@@ -114,6 +118,8 @@ export interface PodLoop {
   /** Resolves once the pod's current incarnation is Ready. */
   ready(): Promise<void>;
   restarts(): number;
+  /** Announces `count` restarts (a fault the test injects); any other restart fails the test. */
+  expectRestarts(count?: number): void;
   /** The exit code of a pod that does not restart (restartPolicy Never). */
   finished: Promise<number>;
   stop(): Promise<void>;
@@ -127,6 +133,7 @@ export function runPod(cluster: MemoryCluster, workloads: Workloads, pod: KubeOb
   const POD_KIND = { group: '', version: 'v1', kind: 'Pod' };
   let stopped = false;
   let restarts = 0;
+  let expectedRestarts = 0;
   let running: RunningPod;
   let readyNow: Promise<void>;
   let finish: (code: number) => void = () => {};
@@ -156,6 +163,12 @@ export function runPod(cluster: MemoryCluster, workloads: Workloads, pod: KubeOb
       }
       await self.stop();
       restarts++;
+      if (expectedRestarts > 0) expectedRestarts--;
+      else {
+        cluster.unexpectedRestarts.push(
+          `pod ${namespace}/${name} exited with code ${code} and was restarted (restart ${restarts}) though no test expected it; its log ended with: ${logTail(cluster.runDir, namespace, name)}`,
+        );
+      }
       launch();
     });
   };
@@ -164,6 +177,9 @@ export function runPod(cluster: MemoryCluster, workloads: Workloads, pod: KubeOb
     current: () => running,
     ready: () => readyNow,
     restarts: () => restarts,
+    expectRestarts(count = 1) {
+      expectedRestarts += count;
+    },
     finished,
     async stop() {
       stopped = true;
@@ -173,11 +189,25 @@ export function runPod(cluster: MemoryCluster, workloads: Workloads, pod: KubeOb
   };
 }
 
+/** The last lines the pod's containers logged (the workload half's `logs/<ns>_<pod>*.log`). */
+function logTail(runDir: string, namespace: string | undefined, name: string): string {
+  const dir = join(runDir, 'logs');
+  const prefix = `${namespace ?? 'default'}_${name}`;
+  try {
+    const lines = readdirSync(dir)
+      .filter((file) => file === `${prefix}.log` || file.startsWith(`${prefix}_`))
+      .flatMap((file) => readFileSync(join(dir, file), 'utf8').trimEnd().split('\n'));
+    return lines.slice(-5).join(' | ') || '(empty)';
+  } catch (err) {
+    return `(no log: ${(err as Error).message})`;
+  }
+}
+
 export interface WorkloadsFixture {
   cluster: MemoryCluster;
   workloads: Workloads;
   runDir: string;
-  /** Stops pods, plugins and processes; removes the temp dir. */
+  /** Stops pods, plugins and processes; removes the temp dir; fails on an unexpected restart. */
   close(): Promise<void>;
 }
 
@@ -202,6 +232,8 @@ export async function startWorkloads(): Promise<WorkloadsFixture> {
     async close() {
       for (const plugin of workloads.plugins) await plugin.stop();
       rmSync(runDir, { recursive: true, force: true });
+      if (cluster.unexpectedRestarts.length > 0)
+        throw new Error(cluster.unexpectedRestarts.join('\n'));
     },
   };
 }
