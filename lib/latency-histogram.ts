@@ -1,5 +1,7 @@
 // Round-trip samples → buckets for the report's latency histogram. Bucket bounds are round
 // numbers (0.1, 0.2, 0.25, 0.5 … ms steps) so an operator reads the plot without a legend.
+import { performance } from 'node:perf_hooks';
+import { openRedis, PROBE_KEY_PREFIX, type RedisTarget } from './redis-probe.ts';
 import type { LatencyBucket } from './report.ts';
 
 const STEPS = [1, 2, 2.5, 5];
@@ -29,4 +31,26 @@ export function latencyHistogram(samplesMs: readonly number[], maxBuckets = 20):
     buckets[i]!.count++;
   }
   return buckets;
+}
+
+/**
+ * `count` sequential SET/GET round trips on one connection, each timed (ms): the samples behind
+ * the histogram and SC-003's p95 from this machine. The probe key is removed afterwards.
+ */
+export async function sampleRoundTrips(target: RedisTarget, count: number): Promise<number[]> {
+  const client = await openRedis(target);
+  const key = `${PROBE_KEY_PREFIX}latency:${process.pid}`;
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const started = performance.now();
+      if (i % 2 === 0) await client.set(key, String(i), 'EX', 60);
+      else await client.get(key);
+      samples.push(performance.now() - started);
+    }
+    await client.del(key);
+  } finally {
+    client.disconnect();
+  }
+  return samples;
 }
