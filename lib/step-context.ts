@@ -6,6 +6,7 @@
 import type { AuditLog } from './audit.ts';
 import { kubectlCommandKind, kubectlIsIdempotent, tofuCommandKind } from './command-kind.ts';
 import type { Config } from './config.ts';
+import type { Kube } from './kube.ts';
 import { checkNoteValue, readNotes } from './notes.ts';
 import type { Risk } from './risk.ts';
 import {
@@ -17,11 +18,6 @@ import {
   templateArgv,
 } from './shell.ts';
 import { type WaitCheck, type WaitOptions, waitFor } from './wait.ts';
-
-// Until lib/kube.ts is on this branch: its methods (ENGINE-API.md "ctx.kube"), loosely typed.
-// biome-ignore lint/suspicious/noExplicitAny: replaced by lib/kube.ts's Kube when it lands
-export type Kube = Record<string, (...args: any[]) => Promise<any>>;
-const KUBE_MODULE = './kube.ts';
 
 /** Per-call options; dry-run, audit and interruption come from the run. */
 export type StepCommandOptions = Omit<CommandOptions, 'kind' | 'dryRun' | 'audit' | 'signal'> & {
@@ -102,11 +98,13 @@ export interface StepContextInput {
   dryRun: boolean;
   runId: string;
   runbook: string;
-  mode: string;
+  /** 'default' unless given */
+  mode?: string;
   step: { id: string; risk: Risk } | null;
   flags: Readonly<Record<string, string | boolean | undefined>>;
   state: RunState;
-  shared: RunShared;
+  /** what the run's steps share; a fresh one for a context on its own */
+  shared?: RunShared;
   signal: AbortSignal;
   audit: AuditLog;
   print: (line: string) => void;
@@ -177,14 +175,13 @@ function lazyKube(load: () => Promise<Kube>): Kube {
 }
 
 async function defaultLoadKube(cfg: Config, signal: AbortSignal): Promise<Kube> {
-  const { createKube } = (await import(KUBE_MODULE)) as {
-    createKube: (cfg: Config, opts: { signal: AbortSignal }) => Kube;
-  };
+  const { createKube } = await import('./kube.ts');
   return createKube(cfg, { signal });
 }
 
 export function createStepContext(input: StepContextInput): StepContext {
-  const { cfg, shared } = input;
+  const { cfg } = input;
+  const shared: RunShared = input.shared ?? { notes: new Map(), unsentMutations: 0 };
   const audit = input.step
     ? input.audit.with({ step: input.step.id, risk: input.step.risk })
     : input.audit;
@@ -223,7 +220,7 @@ export function createStepContext(input: StepContextInput): StepContext {
     dryRun: input.dryRun,
     runId: input.runId,
     runbook: input.runbook,
-    mode: input.mode,
+    mode: input.mode ?? 'default',
     step: input.step,
     flags: input.flags,
     state: input.state,

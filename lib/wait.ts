@@ -10,6 +10,10 @@ import type { CommandAudit } from './shell.ts';
 export const DEFAULT_WAIT_INTERVAL_MS = 2_000;
 /** without a terminal, how often a wait still in progress prints a line */
 const REPORT_EVERY_MS = 30_000;
+/** a check that blocks this long (a watch) is announced as a wait */
+const ANNOUNCE_AFTER_MS = 2_000;
+/** in a dry run that did not send a mutation, how long a blocking check may look */
+const DRY_RUN_PEEK_MS = 3_000;
 
 export interface WaitOptions<T> {
   /** WAIT_TIMEOUT by default */
@@ -20,7 +24,11 @@ export interface WaitOptions<T> {
   progress?: (last: T | undefined | false) => string | undefined;
 }
 
-/** Gives a truthy value when the wait is over; `signal` aborts when the wait ends either way. */
+/**
+ * Gives a truthy value when the wait is over. It may also block until then (a watch), as long
+ * as it stops when `signal` aborts: at the timeout, on an interrupt, or when a dry run has seen
+ * enough.
+ */
 export type WaitCheck<T> = (
   signal: AbortSignal,
 ) => T | undefined | false | Promise<T | undefined | false>;
@@ -58,10 +66,25 @@ export async function waitFor<T>(
   const timeoutMs = options.timeoutMs ?? env.defaultTimeoutMs;
   const intervalMs = options.intervalMs ?? DEFAULT_WAIT_INTERVAL_MS;
   const deadline = started + timeoutMs;
-  // Aborted when the wait ends: a check that holds a watch open closes it.
+  // Aborted when the wait ends (done, timed out or interrupted): a check that holds a watch
+  // open until its condition holds (ctx.kube.watchUntil) closes it.
   const ending = new AbortController();
   const onInterrupt = () => ending.abort();
   env.signal.addEventListener('abort', onInterrupt, { once: true });
+  const deadlineTimer = setTimeout(() => ending.abort(), timeoutMs);
+  // A dry run that has not sent a mutation cannot expect its effect: one look, then move on.
+  const peekOnly = env.dryRun && env.unsentMutations();
+  const peek = new AbortController();
+  const peekTimer = peekOnly ? setTimeout(() => peek.abort(), DRY_RUN_PEEK_MS) : undefined;
+  const checkSignal = peekOnly ? AbortSignal.any([ending.signal, peek.signal]) : ending.signal;
+  // a check that blocks (a watch) still tells the operator what is awaited
+  const announce = setTimeout(() => announceOnce(), ANNOUNCE_AFTER_MS);
+  let announced = false;
+  const announceOnce = () => {
+    if (announced || peekOnly) return;
+    announced = true;
+    env.print(`waiting for ${what} (up to ${formatDuration(timeoutMs)})`);
+  };
   const record = (outcome: string, detail: Record<string, unknown> = {}) =>
     env.audit.append({
       event: 'wait',
@@ -72,36 +95,45 @@ export async function waitFor<T>(
     });
   let last: T | undefined | false;
   let lastReport = started;
+  const timedOut = async (): Promise<never> => {
+    const shown = options.progress?.(last);
+    const message = maskSecrets(
+      `timed out after ${formatDuration(timeoutMs)} waiting for ${what}${shown ? ` (last seen: ${shown})` : ''}. Check the objects involved, then resume; raise WAIT_TIMEOUT if it only needs longer`,
+    );
+    await record('timeout', { ...(shown ? { last: shown } : {}) });
+    throw new WaitTimeout(message);
+  };
   try {
     for (let attempt = 0; ; attempt++) {
       if (env.signal.aborted) throw new WaitInterrupted(`interrupted while waiting for ${what}`);
-      last = await check(ending.signal);
+      env.showWaiting?.(what, started, options.progress?.(last));
+      try {
+        last = await check(checkSignal);
+      } catch (err) {
+        if (env.signal.aborted) throw new WaitInterrupted(`interrupted while waiting for ${what}`);
+        if (peekOnly && peek.signal.aborted) last = undefined;
+        else if (ending.signal.aborted || now() >= deadline) return await timedOut();
+        else throw err;
+      }
       if (last) {
         await record('ok');
         return last;
       }
-      if (attempt === 0 && env.dryRun && env.unsentMutations()) {
+      if (peekOnly) {
         env.print(`would wait for ${what}`);
         await record('not-run', { reason: 'dry run: it waits for a mutation that was not sent' });
         return undefined;
       }
       const shown = options.progress?.(last);
       const elapsed = now() - started;
-      if (attempt === 0) env.print(`waiting for ${what} (up to ${formatDuration(timeoutMs)})`);
+      if (!announced) announceOnce();
       else if (now() - lastReport >= REPORT_EVERY_MS) {
         lastReport = now();
         env.print(
           `still waiting for ${what}: ${formatDuration(elapsed)}${shown ? `, ${shown}` : ''}`,
         );
       }
-      env.showWaiting?.(what, started, shown);
-      if (now() >= deadline) {
-        const message = maskSecrets(
-          `timed out after ${formatDuration(timeoutMs)} waiting for ${what}${shown ? ` (last seen: ${shown})` : ''}. Check the objects involved, then resume; raise WAIT_TIMEOUT if it only needs longer`,
-        );
-        await record('timeout', { ...(shown ? { last: shown } : {}) });
-        throw new WaitTimeout(message);
-      }
+      if (now() >= deadline) return await timedOut();
       try {
         await delay(Math.min(intervalMs, Math.max(0, deadline - now())), undefined, {
           signal: env.signal,
@@ -111,16 +143,19 @@ export async function waitFor<T>(
       }
     }
   } catch (err) {
-    if (env.signal.aborted && !(err instanceof WaitTimeout)) {
+    if (err instanceof WaitTimeout) throw err;
+    if (env.signal.aborted) {
       await record('interrupted').catch(() => undefined);
       throw new WaitInterrupted(`interrupted while waiting for ${what}`);
     }
-    if (!(err instanceof WaitTimeout))
-      await record('failed', { error: maskSecrets(String((err as Error)?.message ?? err)) }).catch(
-        () => undefined,
-      );
+    await record('failed', { error: maskSecrets(String((err as Error)?.message ?? err)) }).catch(
+      () => undefined,
+    );
     throw err;
   } finally {
+    clearTimeout(deadlineTimer);
+    clearTimeout(peekTimer);
+    clearTimeout(announce);
     ending.abort();
     env.signal.removeEventListener('abort', onInterrupt);
   }

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { readAuditEntries } from '../lib/audit.ts';
 import {
   ConfirmationRefused,
   type ConfirmFlags,
@@ -9,9 +10,10 @@ import {
   confirmStep,
   isInteractiveTerminal,
   type Prompter,
+  refusalWithoutTerminal,
 } from '../lib/confirm.ts';
 import { LOADER, REPO, withoutCoverage } from './helpers/run-cli.ts';
-import { makeRunbookEnv } from './helpers/runbook-env.ts';
+import { makeRunbookEnv, type RunbookEnv } from './helpers/runbook-env.ts';
 
 const NO_FLAGS: ConfirmFlags = { yes: false, confirmNames: [], dryRun: false };
 const tty = { isInteractive: () => true };
@@ -203,46 +205,49 @@ t.test('a test run has no terminal, so the real check says no', async (t) => {
   t.equal(isInteractiveTerminal(), false);
 });
 
+/** The markers runbook on a real pseudo-terminal: util-linux `script` gives it a terminal on
+ * stdin and stderr; the returned `type` is its keyboard. */
+function onTerminal(t: Test, sandbox: RunbookEnv, args: string) {
+  const script = join(REPO, 'test/fixtures/runbooks/markers.ts');
+  const child = spawn(
+    'script',
+    ['-qfec', `exec '${process.execPath}' --import '${LOADER}' '${script}' ${args}`, '/dev/null'],
+    { cwd: REPO, env: withoutCoverage(sandbox.env), stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const terminal = { screen: '' };
+  const waiters: Array<[RegExp, () => void]> = [];
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    terminal.screen += chunk;
+    for (const [pattern, resolve] of [...waiters]) if (pattern.test(terminal.screen)) resolve();
+  });
+  const closed = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => resolve(code)),
+  );
+  const waitFor = (pattern: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      if (pattern.test(terminal.screen)) return resolve();
+      waiters.push([pattern, resolve]);
+      closed.then(() =>
+        reject(new Error(`terminal closed before ${pattern}:\n${terminal.screen}`)),
+      );
+    });
+  return { terminal, waitFor, closed, type: (text: string) => child.stdin.write(text) };
+}
+
 t.test(
   'a real pseudo-terminal: y at the prompt, then the typed name, run both steps',
   async (t) => {
     const sandbox = makeRunbookEnv(t);
-    const script = join(REPO, 'test/fixtures/runbooks/markers.ts');
-    // util-linux `script` gives the runbook a terminal on stdin and stderr; our pipe is its keyboard.
-    const child = spawn(
-      'script',
-      [
-        '-qfec',
-        `exec '${process.execPath}' --import '${LOADER}' '${script}' --only T001,T003`,
-        '/dev/null',
-      ],
-      { cwd: REPO, env: withoutCoverage(sandbox.env), stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    t.teardown(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    let screen = '';
-    const waiters: Array<[RegExp, () => void]> = [];
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      screen += chunk;
-      for (const [pattern, resolve] of [...waiters]) if (pattern.test(screen)) resolve();
-    });
-    const closed = new Promise<number | null>((resolve) =>
-      child.on('close', (code) => resolve(code)),
-    );
-    const waitFor = (pattern: RegExp) =>
-      new Promise<void>((resolve, reject) => {
-        if (pattern.test(screen)) return resolve();
-        waiters.push([pattern, resolve]);
-        closed.then(() => reject(new Error(`terminal closed before ${pattern}:\n${screen}`)));
-      });
-
-    await waitFor(/run it\?/);
-    child.stdin.write('y\r');
-    await waitFor(/Type "old-redis" to go ahead/);
-    child.stdin.write('old-redis\r');
-    const code = await closed;
-    t.equal(code, 0, screen);
+    const term = onTerminal(t, sandbox, '--only T001,T003');
+    await term.waitFor(/Run them\?/);
+    term.type('y\r');
+    await term.waitFor(/Type "old-redis" to go ahead/);
+    term.type('old-redis\r');
+    const code = await term.closed;
+    t.equal(code, 0, term.terminal.screen);
     t.ok(existsSync(join(sandbox.dir, 'one')), 'the confirmed change ran');
     t.ok(
       existsSync(join(sandbox.dir, 'three')),
@@ -250,3 +255,109 @@ t.test(
     );
   },
 );
+
+t.test(
+  'a real pseudo-terminal: one answer for a sequence runs the covered step without a question',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const term = onTerminal(t, sandbox, '--only T001,T002');
+    await term.waitFor(/Run them\?/);
+    // The operator takes a while to answer: that time is not the step's.
+    const ANSWER_AFTER_MS = 1_200;
+    await new Promise((resolve) => setTimeout(resolve, ANSWER_AFTER_MS));
+    term.type('y\r');
+    const code = await term.closed;
+    t.equal(code, 0, term.terminal.screen);
+    t.ok(existsSync(join(sandbox.dir, 'two')), 'the covered step ran');
+    // the prompt library redraws and wraps its line: compare the text without the drawing
+    const text = term.terminal.screen
+      .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+      .replace(/\r?\n|\r/g, '');
+    t.match(
+      text,
+      /T001 Create marker one\. T001–T002 run without further questions; markers one and two appear together\. Run them\?/,
+    );
+    t.notMatch(text, /T002 Create marker two: high risk/, 'T002 asked nothing');
+    t.match(text, /T001 {2}Create marker one {2}ok {2}\d+m?s \(waited 1\.\ds for you\)/);
+    const entries = await readAuditEntries(sandbox.auditLog);
+    t.match(
+      entries.filter((e) => e.event === 'confirm'),
+      [
+        { step: 'T001', outcome: 'confirmed', detail: { method: 'prompt', covers: ['T002'] } },
+        { step: 'T002', outcome: 'confirmed', detail: { method: 'covered', covered_by: 'T001' } },
+      ],
+    );
+    const one = entries.find((e) => e.event === 'step-ok' && e.step === 'T001');
+    t.ok((one?.duration_ms ?? Infinity) < ANSWER_AFTER_MS, 'the work time leaves the wait out');
+    t.ok(((one?.detail as { waited_ms?: number } | undefined)?.waited_ms ?? 0) >= ANSWER_AFTER_MS);
+  },
+);
+
+t.test('a real pseudo-terminal: a declined sequence changes nothing', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const term = onTerminal(t, sandbox, '--only T001,T002');
+  await term.waitFor(/Run them\?/);
+  term.type('n\r');
+  const code = await term.closed;
+  t.equal(code, 2, term.terminal.screen);
+  t.notOk(existsSync(join(sandbox.dir, 'one')));
+  t.notOk(existsSync(join(sandbox.dir, 'two')));
+  const entries = await readAuditEntries(sandbox.auditLog);
+  t.notOk(
+    entries.some((e) => e.event === 'command'),
+    'no command was run',
+  );
+});
+
+t.test('a sequence confirmation says which steps run without further questions', async (t) => {
+  const { prompter, asked } = scripted({ yesNo: true, typed: 'redis' });
+  await confirmStep(
+    {
+      ...high,
+      covers: { through: 'T040', text: 'beersystem is down from T035 until T040 is Ready' },
+    },
+    NO_FLAGS,
+    { ...tty, prompter },
+  );
+  t.equal(
+    asked[0],
+    'T035 Scale beersystem to 0: high risk (downtime starts for beersystem). T035–T040 run without further questions; beersystem is down from T035 until T040 is Ready. Run them?',
+  );
+  await confirmStep({ ...change, covers: { through: 'T012' } }, NO_FLAGS, { ...tty, prompter });
+  t.equal(asked[1], 'T010 Apply the module. T010–T012 run without further questions. Run them?');
+  await confirmStep({ ...irreversible, covers: { through: 'T045' } }, NO_FLAGS, {
+    ...tty,
+    prompter,
+  });
+  t.match(
+    asked[2],
+    /cannot be undone\. its data is gone\. T044–T045 run without further questions\. Type "redis"/,
+  );
+});
+
+t.test('refusalWithoutTerminal decides from the flags alone, before anything runs', async (t) => {
+  t.equal(refusalWithoutTerminal(change, { ...NO_FLAGS, yes: true }), undefined);
+  t.equal(refusalWithoutTerminal(change, { ...NO_FLAGS, dryRun: true }), undefined);
+  t.equal(refusalWithoutTerminal({ ...change, risk: 'read' }, NO_FLAGS), undefined);
+  t.match(
+    refusalWithoutTerminal(high, NO_FLAGS)?.message,
+    /T035 \(high risk\) needs confirmation.*--yes/,
+  );
+  t.equal(
+    refusalWithoutTerminal(irreversible, { ...NO_FLAGS, yes: true, confirmNames: ['redis'] }),
+    undefined,
+  );
+  t.match(
+    refusalWithoutTerminal(irreversible, { ...NO_FLAGS, yes: true, confirmNames: ['rdis'] })
+      ?.message,
+    /--confirm rdis does not name T044's resource/,
+  );
+  t.match(
+    refusalWithoutTerminal(irreversible, { ...NO_FLAGS, yes: true })?.message,
+    /--yes alone does not confirm irreversible step T044/,
+  );
+  t.match(
+    refusalWithoutTerminal(irreversible, NO_FLAGS)?.message,
+    /T044 is irreversible and there is no terminal/,
+  );
+});

@@ -229,7 +229,7 @@ t.test('a note written by one run is recalled by the next, started with --from',
     (e) => e.event === 'note' && (e.detail as { key: string }).key === 'one.created',
   );
   t.ok(note, 'T001 recorded its note in the audit log');
-  const created = (note?.detail as { value: string }).value;
+  const created = (note?.detail as { value?: string } | undefined)?.value;
 
   const resumed = await runCli(SCRIPT, [...ALL, '--from', 'T002'], { env: sandbox.env });
   t.equal(resumed.code, 0, resumed.stderr);

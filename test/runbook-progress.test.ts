@@ -1,6 +1,6 @@
 import t from 'tap';
 import { clearSecretsForTests, registerSecret } from '../lib/mask.ts';
-import { Progress, type StepOutcome } from '../lib/progress.ts';
+import { Progress, type StepOutcome, stepTime } from '../lib/progress.ts';
 import { waitUntil } from './helpers/wait.ts';
 
 class Screen {
@@ -90,4 +90,34 @@ t.test('log lines are masked', async (t) => {
   new Progress(screen).log('password progress-secret');
   t.equal(screen.text, 'password ***\n');
   clearSecretsForTests();
+});
+
+t.test('a step that waited at a prompt shows its work time and the wait apart', async (t) => {
+  const screen = new Screen(false);
+  const progress = new Progress(screen);
+  const waited: StepOutcome = {
+    id: 'T001',
+    title: 'Touch',
+    status: 'ok',
+    duration_ms: 7,
+    waited_ms: 3_200,
+  };
+  progress.stepFinished(waited);
+  t.equal(screen.text, '✔ T001  Touch  ok  7ms (waited 3.2s for you)\n');
+  t.equal(stepTime({ ...waited, status: 'skipped' }), '');
+  t.equal(stepTime({ ...waited, waited_ms: 0 }), '7ms');
+  screen.text = '';
+  progress.summary('x', [waited], { outcome: 'ok', dryRun: false, auditLog: 'a', runId: 'r' });
+  t.match(screen.text, /T001 {2}ok {6}7ms \(waited 3\.2s for you\) {2}Touch/);
+});
+
+t.test('a wait shows what is awaited with the elapsed time, on a terminal only', async (t) => {
+  const plain = new Screen(false);
+  new Progress(plain).waiting('pods gone', Date.now() - 2_000, '1/2 left');
+  t.equal(plain.text, '');
+  const screen = new Screen(true);
+  const progress = new Progress(screen);
+  progress.waiting('pods gone', Date.now() - 2_000, '1/2 left');
+  t.match(screen.text, /⠋ waiting for pods gone \(1\/2 left\) {2}2\.0s/);
+  progress.stop();
 });

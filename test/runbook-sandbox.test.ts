@@ -343,3 +343,95 @@ function liveProcess(pid: number): boolean {
     return false;
   }
 }
+
+t.test(
+  'ctx.kube reads in a --dry-run and sends nothing; its wait on a watch is reported, not failed',
+  async (t) => {
+    const { execute, cluster } = await withSandbox(t);
+    const seen: Record<string, unknown> = {};
+    const runbook = defineRunbook({
+      id: '97-kube',
+      title: 'kube',
+      steps: [
+        {
+          id: 'T035',
+          title: 'Scale beersystem to 0',
+          risk: 'high',
+          run: async (ctx) => {
+            const deployment = await ctx.kube.deployment(NS, 'beersystem');
+            seen.replicas = deployment?.replicas;
+            seen.pods = (await ctx.kube.pods(NS, deployment?.selector ?? '')).length;
+            await ctx.note('beersystem.replicas', deployment?.replicas);
+            await ctx.kubectl`scale deployment beersystem -n ${NS} --replicas=0`;
+            seen.gone = await ctx.waitFor('beersystem pods gone', (signal) =>
+              ctx.kube.watchUntil(
+                `/api/v1/namespaces/${NS}/pods`,
+                { labelSelector: deployment?.selector ?? '' },
+                (pods) => pods.length === 0,
+                signal,
+              ),
+            );
+          },
+        },
+      ],
+    });
+    const before = await replicas(cluster);
+    const out = await execute(runbook, ['--dry-run']);
+    t.equal(out.code, 0, out.stderr);
+    t.equal(seen.replicas, before, 'the read ran in the dry run');
+    t.ok((seen.pods as number) > 0);
+    t.equal(seen.gone, undefined);
+    t.match(
+      out.stderr,
+      /would run: kubectl .* scale deployment beersystem -n beersystem --replicas=0/,
+    );
+    t.match(out.stderr, /would wait for beersystem pods gone/);
+    t.same(out.sent, [], 'the journal is empty');
+    t.equal(await replicas(cluster), before);
+  },
+);
+
+t.test('interrupting a wait on a ctx.kube watch exits 130 and closes the watch', async (t) => {
+  const { execute } = await withSandbox(t);
+  const controller = new AbortController();
+  let watch: Promise<unknown> | undefined;
+  let watchSettled = false;
+  const runbook = defineRunbook({
+    id: '97-kube-watch',
+    title: 'kube watch',
+    steps: [
+      {
+        id: 'P01',
+        title: 'wait for a pod that never comes',
+        risk: 'read',
+        run: (ctx) =>
+          ctx.waitFor('pod never', (signal) => {
+            watch = ctx.kube.watchUntil(
+              `/api/v1/namespaces/${NS}/pods`,
+              { fieldSelector: 'metadata.name=never' },
+              (pods) => pods.length > 0,
+              signal,
+            );
+            watch.then(
+              () => undefined,
+              () => {
+                watchSettled = true;
+              },
+            );
+            // the interrupt arrives while the watch is open (or opening): either way it must close
+            setImmediate(() => controller.abort());
+            return watch as Promise<boolean>;
+          }),
+      },
+    ],
+  });
+  const out = await execute(runbook, [], { signal: controller.signal });
+  t.equal(out.code, 130, out.stderr);
+  t.ok(watch, 'the watch was opened');
+  t.ok(watchSettled, 'the watch was closed before the run ended');
+  t.match(
+    out.entries.find((e) => e.event === 'wait'),
+    { outcome: 'interrupted' },
+  );
+  t.match(out.entries.at(-1), { event: 'run-end', outcome: 'interrupted' });
+});

@@ -19,6 +19,7 @@ import {
   type RunSummary,
   runMain,
   type StepContext,
+  type StepDefinition,
 } from '../lib/runbook.ts';
 import { makeRunbookEnv, type RunbookEnv } from './helpers/runbook-env.ts';
 
@@ -859,4 +860,318 @@ t.test('runMain leaves a runbook file alone when it is imported rather than run'
   const sandbox = makeRunbookEnv(t);
   await runMain(markerRunbook(sandbox), 'file:///nowhere/imported.mts');
   t.same(await readAuditEntries(sandbox.auditLog), [], 'nothing ran');
+});
+
+/** T001 (change) confirms T001–T002 at once; T003 stays on its own. */
+function coveringRunbook(sandbox: RunbookEnv): Runbook {
+  const base = markerRunbook(sandbox);
+  const [one, two, three] = base.steps as [StepDefinition, StepDefinition, StepDefinition];
+  return defineRunbook({
+    id: '98-inline',
+    title: 'Inline markers',
+    steps: [
+      { ...one, confirmCovers: 'T002', coverText: 'two markers appear together' },
+      two,
+      three,
+    ],
+  });
+}
+
+t.test(
+  'a sequence confirmation: asked once, the covered step runs without asking and is audited as covered',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const questions: string[] = [];
+    const prompter: Prompter = {
+      yesNo: async (message) => {
+        questions.push(message);
+        return true;
+      },
+      typeName: async () => 'old-redis',
+    };
+    const out = await execute(coveringRunbook(sandbox), sandbox, [], {
+      prompter,
+      isInteractive: () => true,
+    });
+    t.equal(out.code, 0, out.stderr);
+    t.equal(questions.length, 1, 'one yes/no question for T001 and T002');
+    t.match(
+      questions[0],
+      /^T001 Create one\. T001–T002 run without further questions; two markers appear together\. Run them\?$/,
+    );
+    const confirms = out.entries.filter((e) => e.event === 'confirm');
+    t.match(confirms, [
+      { step: 'T001', outcome: 'confirmed', detail: { method: 'prompt', covers: ['T002'] } },
+      {
+        step: 'T002',
+        outcome: 'confirmed',
+        detail: { method: 'covered', covered_by: 'T001', answer: 'prompt' },
+      },
+      { step: 'T003', outcome: 'confirmed', detail: { method: 'prompt' } },
+    ]);
+  },
+);
+
+t.test('a declined sequence changes nothing', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const prompter: Prompter = { yesNo: async () => false, typeName: async () => '' };
+  const out = await execute(coveringRunbook(sandbox), sandbox, [], {
+    prompter,
+    isInteractive: () => true,
+  });
+  t.equal(out.code, 2);
+  for (const name of ['one', 'two', 'three']) t.notOk(existsSync(join(sandbox.dir, name)));
+  t.notOk(out.entries.some((e) => e.event === 'command'));
+});
+
+t.test('a resume inside a covered sequence asks for each step on its own', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const questions: string[] = [];
+  const prompter: Prompter = {
+    yesNo: async (message) => {
+      questions.push(message);
+      return true;
+    },
+    typeName: async () => 'old-redis',
+  };
+  const out = await execute(coveringRunbook(sandbox), sandbox, ['--from', 'T002'], {
+    prompter,
+    isInteractive: () => true,
+  });
+  t.equal(out.code, 0, out.stderr);
+  t.match(questions, [/^T002 Create two: high risk/]);
+});
+
+t.test('the time spent at a prompt is reported apart from the work', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const ANSWER_AFTER_MS = 1_500;
+  const prompter: Prompter = {
+    yesNo: () => new Promise((resolve) => setTimeout(() => resolve(true), ANSWER_AFTER_MS)),
+    typeName: async () => 'old-redis',
+  };
+  const out = await execute(markerRunbook(sandbox), sandbox, ['--only', 'T001', '--json'], {
+    prompter,
+    isInteractive: () => true,
+  });
+  t.equal(out.code, 0, out.stderr);
+  const step = out.json?.steps[0];
+  t.ok((step?.waited_ms ?? 0) >= ANSWER_AFTER_MS, 'the wait is measured');
+  t.ok((step?.duration_ms ?? Infinity) < ANSWER_AFTER_MS, 'the work time leaves the wait out');
+  t.match(out.stderr, /✔ T001 {2}Create one {2}ok {2}\d+ms \(waited 1\.\ds for you\)/);
+  const ok = out.entries.find((e) => e.event === 'step-ok');
+  t.equal(ok?.duration_ms, step?.duration_ms);
+  t.ok(((ok?.detail as { waited_ms?: number } | undefined)?.waited_ms ?? 0) >= ANSWER_AFTER_MS);
+  t.ok(
+    ((out.entries.find((e) => e.event === 'confirm')?.detail as { waited_ms?: number } | undefined)
+      ?.waited_ms ?? 0) >= ANSWER_AFTER_MS,
+  );
+});
+
+t.test('skip(): a step that does not apply is recorded skipped with its reason', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const base = markerRunbook(sandbox);
+  const runbook = defineRunbook({
+    ...base,
+    steps: base.steps.map((s) =>
+      s.id === 'T002' ? { ...s, skip: () => 'beersystem has no replicas to scale' } : s,
+    ),
+  });
+  const out = await execute(runbook, sandbox, [...ALL, '--json']);
+  t.equal(out.code, 0, out.stderr);
+  t.notOk(existsSync(join(sandbox.dir, 'two')));
+  t.match(out.json?.steps[1], { status: 'skipped', reason: 'beersystem has no replicas to scale' });
+  t.match(
+    out.entries.find((e) => e.event === 'step-skipped'),
+    {
+      step: 'T002',
+      detail: { reason: 'beersystem has no replicas to scale' },
+    },
+  );
+  t.match(out.stderr, /- T002 {2}Create two {2}skipped: beersystem has no replicas to scale/);
+  t.match(
+    out.entries.at(-1),
+    { detail: { complete: true } },
+    'a step that does not apply still completes',
+  );
+});
+
+t.test('a run in another mode never opens `requires`', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const base = markerRunbook(sandbox);
+  const withRollback = defineRunbook({
+    ...base,
+    modes: {
+      rollback: {
+        title: 'remove the markers',
+        steps: [
+          {
+            id: 'R01',
+            title: 'remove',
+            risk: 'change',
+            run: (ctx) => ctx.run(['rm', '-f', join(sandbox.dir, 'one')], { kind: 'mutation' }),
+          },
+        ],
+      },
+    },
+  });
+  const later = defineRunbook({
+    id: '99-later',
+    title: 'later',
+    requires: ['98-inline'],
+    steps: [{ id: 'P01', title: 'look', risk: 'read', run: () => undefined }],
+  });
+  const rollback = await execute(withRollback, sandbox, ['--rollback', '--yes', '--json']);
+  t.equal(rollback.code, 0, rollback.stderr);
+  t.match(rollback.json, { mode: 'rollback', steps: [{ id: 'R01', status: 'ok' }] });
+  t.match(rollback.entries.at(-1), { detail: { mode: 'rollback', complete: false } });
+  const closed = await execute(later, sandbox, []);
+  t.equal(closed.code, 3, 'a rollback is not the runbook having completed');
+
+  const forward = await execute(withRollback, sandbox, ALL);
+  t.equal(forward.code, 0, forward.stderr);
+  const open = await execute(later, sandbox, []);
+  t.equal(open.code, 0, open.stderr);
+});
+
+t.test('notes: recall sees this run (dry or not) and the real runs before it', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const seen: unknown[] = [];
+  const noting = (value: number) =>
+    defineRunbook({
+      id: '96-notes',
+      title: 'notes',
+      steps: [
+        {
+          id: 'T001',
+          title: 'note',
+          risk: 'change',
+          run: async (ctx) => {
+            seen.push(await ctx.recall('replicas'));
+            await ctx.note('replicas', value);
+            seen.push(await ctx.recall('replicas'));
+            await ctx.evidence('SC-001', 'p95 0.4 ms: met', { p95Ms: 0.4, met: true });
+          },
+        },
+      ],
+    });
+  t.equal((await execute(noting(2), sandbox, ['--dry-run'])).code, 0);
+  t.same(seen, [undefined, 2], 'a dry run recalls its own note');
+  seen.length = 0;
+  const real = await execute(noting(3), sandbox, ['--yes']);
+  t.equal(real.code, 0, real.stderr);
+  t.same(seen, [undefined, 3], "a dry run's notes are not recalled by a later run");
+  t.match(real.stderr, /evidence SC-001: p95 0\.4 ms: met/);
+  seen.length = 0;
+  await execute(noting(4), sandbox, ['--yes']);
+  t.same(seen, [3, 4]);
+  const { readNotes } = await import('../lib/notes.ts');
+  const notes = await readNotes(sandbox.auditLog, { runbook: '96-notes', key: 'replicas' });
+  t.same(
+    notes.map((n) => n.value),
+    [3, 4],
+  );
+  t.match(notes[0], { runbook: '96-notes', step: 'T001', key: 'replicas' });
+  t.same(
+    (await readNotes(sandbox.auditLog, { key: 'evidence.SC-001' })).map((n) => n.value),
+    [
+      { line: 'p95 0.4 ms: met', p95Ms: 0.4, met: true },
+      { line: 'p95 0.4 ms: met', p95Ms: 0.4, met: true },
+    ],
+  );
+  t.same(await readNotes(sandbox.auditLog, { runbook: 'other' }), []);
+});
+
+t.test('a process that will not die is reported by pid, and the lock is kept for it', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const { spawn } = await import('node:child_process');
+  const stubborn = spawn('sleep', ['600'], { stdio: 'ignore' });
+  t.teardown(() => stubborn.kill('SIGKILL'));
+  const pid = stubborn.pid as number;
+  const controller = new AbortController();
+  const runbook = defineRunbook({
+    id: '98-inline',
+    title: 'stubborn',
+    steps: [
+      {
+        id: 'T001',
+        title: 'block',
+        risk: 'change',
+        run: async (ctx) => {
+          controller.abort();
+          await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+        },
+      },
+    ],
+  });
+  const out = await execute(runbook, sandbox, ['--yes'], {
+    signal: controller.signal,
+    stopCommands: async () => [pid],
+  });
+  t.equal(out.code, 130);
+  t.match(
+    out.stderr,
+    new RegExp(
+      `process ${pid} of this run would not die, even after SIGKILL\\. The lock .*run\\.lock is kept`,
+    ),
+  );
+  t.match(out.entries.at(-1), {
+    event: 'run-end',
+    outcome: 'interrupted',
+    detail: { survivors: [pid], lock_kept: /run\.lock$/ },
+  });
+  const lock = JSON.parse(readFileSync(join(sandbox.dir, 'logs', 'run.lock'), 'utf8'));
+  t.equal(lock.pid, pid, 'the lock now names the surviving process');
+  const next = await execute(markerRunbook(sandbox), sandbox, ALL);
+  t.equal(next.code, 4, 'the next run is locked out while that process lives');
+});
+
+t.test('defineRunbook checks modes and sequence confirmations', async (t) => {
+  const step = (id: string, extra: Partial<StepDefinition> = {}): StepDefinition => ({
+    id,
+    title: id,
+    risk: 'change',
+    run: () => undefined,
+    ...extra,
+  });
+  let message = '';
+  try {
+    defineRunbook({
+      id: 'x',
+      title: 'x',
+      flags: { json: { type: 'boolean', description: '' } },
+      steps: [
+        step('A', { confirmCovers: 'A' }),
+        step('B', { confirmCovers: 'D' }),
+        step('C', { risk: 'irreversible', confirmName: 'n' }),
+        step('D', { confirmCovers: 'E' }),
+        step('E'),
+        step('F', { risk: 'read', confirmCovers: 'G' }),
+        step('G'),
+      ],
+      modes: { 'dry-run': { title: 'x', steps: [] }, Bad: { title: 'x', steps: [step('R')] } },
+    });
+  } catch (err) {
+    message = (err as Error).message;
+  }
+
+  for (const re of [
+    /confirmCovers A must name a later step/,
+    /confirmCovers cannot cover irreversible step C/,
+    /step D is covered by B and cannot cover others/,
+    /step F asks nothing \(risk read\), so it cannot confirm others/,
+    /flag --json is one of the common flags/,
+    /mode dry-run would use the flag --dry-run, which is taken/,
+    /mode dry-run needs at least one step/,
+    /mode "Bad" is not a valid flag name/,
+  ]) {
+    t.match(message, re);
+  }
+
+  const ok = defineRunbook({
+    id: 'x',
+    title: 'x',
+    steps: [step('A')],
+    modes: { rollback: { title: 'back', steps: [step('R')] } },
+  });
+  t.ok(Object.isFrozen(ok.modes?.rollback?.steps));
 });
