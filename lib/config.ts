@@ -5,7 +5,15 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import dotenv from 'dotenv';
 import { parseDuration } from './duration.ts';
-import { ipInCidr, isIPv4, parseCidr } from './network.ts';
+import {
+  ipInCidr,
+  isIPv4,
+  isPrivateAddress,
+  isPrivateNetwork,
+  PRIVATE_NETWORKS,
+  parseCidr,
+  reservedAddresses,
+} from './network.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -106,6 +114,7 @@ export type SettingName = keyof typeof SETTINGS;
 // Node's timers fire at once for anything longer (about 24.8 days), so a timeout above it would
 // expire immediately instead of never.
 const MAX_TIMER_MS = 2 ** 31 - 1;
+const MIN_VALIDATION_WINDOW_MS = 24 * 3_600_000;
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
@@ -180,12 +189,14 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     }
   }
 
-  const cidr = parseCidr(raw.PRIVATE_CIDR);
-  if (cidr && isIPv4(raw.REDIS_LB_IP) && !ipInCidr(raw.REDIS_LB_IP, cidr)) {
+  problems.push(...networkProblems(raw.PRIVATE_CIDR, raw.REDIS_LB_IP));
+  const window = parseDuration(raw.VALIDATION_WINDOW);
+  if (window !== undefined && window < MIN_VALIDATION_WINDOW_MS) {
     problems.push({
-      variable: 'REDIS_LB_IP',
-      value: raw.REDIS_LB_IP,
-      expected: `an address inside PRIVATE_CIDR ${raw.PRIVATE_CIDR}, where the private network can reach it`,
+      variable: 'VALIDATION_WINDOW',
+      value: raw.VALIDATION_WINDOW,
+      expected:
+        'a duration of at least 24h (the spec asks for 24 hours of proof before the old Redis is removed); to go ahead sooner, use --override-gate "<reason>" on that run, which audits the reason',
     });
   }
 
@@ -238,6 +249,43 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       lockTtlMs: duration('LOCK_TTL'),
     },
   });
+}
+
+const PRIVATE_ONLY = `a private network: inside ${PRIVATE_NETWORKS.slice(0, 3).join(', ')} (RFC 1918) or ${PRIVATE_NETWORKS[3]} (loopback)`;
+
+// The LoadBalancer's source ranges come from PRIVATE_CIDR: a public range would open Redis to
+// the internet.
+function networkProblems(cidrText: string, lbIp: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const cidr = parseCidr(cidrText);
+  if (cidr && !isPrivateNetwork(cidr)) {
+    problems.push({
+      variable: 'PRIVATE_CIDR',
+      value: cidrText,
+      expected: `${PRIVATE_ONLY}, e.g. 192.168.4.0/24; it becomes the LoadBalancer's allowed source range`,
+    });
+  }
+  if (!isIPv4(lbIp)) return problems;
+  if (!isPrivateAddress(lbIp)) {
+    problems.push({
+      variable: 'REDIS_LB_IP',
+      value: lbIp,
+      expected: `an address in ${PRIVATE_ONLY}`,
+    });
+  } else if (cidr && !ipInCidr(lbIp, cidr)) {
+    problems.push({
+      variable: 'REDIS_LB_IP',
+      value: lbIp,
+      expected: `an address inside PRIVATE_CIDR ${cidrText}, where the private network can reach it`,
+    });
+  } else if (cidr && reservedAddresses(cidr).includes(lbIp)) {
+    problems.push({
+      variable: 'REDIS_LB_IP',
+      value: lbIp,
+      expected: `a host address inside PRIVATE_CIDR ${cidrText}, not the network or broadcast address of ${cidrText}`,
+    });
+  }
+  return problems;
 }
 
 function readEnvFile(envFile: string | undefined): {

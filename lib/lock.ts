@@ -1,9 +1,10 @@
 // One run at a time. The engine sees only RunLock, so the coordination.k8s.io Lease (DESIGN.md
 // §3) can replace the local lock file without the engine changing.
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { formatDuration } from './duration.ts';
 
 const MAX_PASSES = 5;
 
@@ -184,7 +185,10 @@ export class FileRunLock implements RunLock {
   private staleReason(holder: LockHolder): string | undefined {
     const expires = Date.parse(holder.expiresAt);
     if (!Number.isFinite(expires)) return 'the lock file is unreadable';
-    if (expires <= this.now()) return `it expired at ${holder.expiresAt}`;
+    if (expires <= this.now()) {
+      const unreadable = (holder as { unreadable?: string }).unreadable;
+      return unreadable ?? `it expired at ${holder.expiresAt}`;
+    }
     if (holder.host === hostname() && !processIsAlive(holder.pid)) {
       return `its process ${holder.pid} on ${holder.host} no longer exists`;
     }
@@ -203,29 +207,56 @@ export class FileRunLock implements RunLock {
 
   private async read(): Promise<{ raw: string; holder: LockHolder } | undefined> {
     let raw: string;
+    let mtimeMs: number;
     try {
       raw = await readFile(this.location, 'utf8');
+      mtimeMs = (await stat(this.location)).mtimeMs;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      throw new Error(
+        `the run lock ${this.location} cannot be read (${code ?? String(err)}); it must be a file this user can read and delete`,
+      );
     }
-    try {
-      return { raw, holder: JSON.parse(raw) as LockHolder };
-    } catch {
-      // A torn or hand-edited file: treat it as a lock that expired long ago.
-      const unknown = 'unknown';
-      return {
-        raw,
-        holder: {
-          runId: unknown,
-          runbook: unknown,
-          operator: unknown,
-          host: unknown,
-          pid: 0,
-          acquiredAt: unknown,
-          expiresAt: unknown,
-        },
-      };
-    }
+    const holder = parseHolder(raw);
+    if (holder) return { raw, holder };
+    // Empty, half-written (another run is creating it right now) or damaged: judged by its age
+    // like any lock, as if written by a holder that never renewed it.
+    const what = raw.trim() === '' ? 'it is empty' : `it holds ${JSON.stringify(raw.slice(0, 40))}`;
+    const unknown = 'unknown';
+    return {
+      raw,
+      holder: {
+        runId: `unknown (${this.location} is unreadable: ${what})`,
+        runbook: unknown,
+        operator: unknown,
+        host: unknown,
+        pid: 0,
+        acquiredAt: new Date(mtimeMs).toISOString(),
+        expiresAt: new Date(mtimeMs + this.options.ttlMs).toISOString(),
+        unreadable: `${this.location} is unreadable (${what}) and was last written more than ${formatDuration(this.options.ttlMs)} ago`,
+      } as LockHolder,
+    };
   }
+}
+
+function parseHolder(raw: string): LockHolder | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const holder = value as Partial<LockHolder>;
+  const text = (v: unknown) => typeof v === 'string';
+  const complete =
+    text(holder.runId) &&
+    text(holder.runbook) &&
+    text(holder.operator) &&
+    text(holder.host) &&
+    Number.isInteger(holder.pid) &&
+    text(holder.acquiredAt) &&
+    text(holder.expiresAt);
+  return complete ? (holder as LockHolder) : undefined;
 }

@@ -33,3 +33,29 @@ export function ipInCidr(ip: string, cidr: Cidr): boolean {
   const mask = maskOf(cidr.prefix);
   return (toNumber(ip) & mask) >>> 0 === (cidr.network & mask) >>> 0;
 }
+
+/** RFC 1918 private networks, and loopback (the sandbox's LoadBalancer addresses live there). */
+export const PRIVATE_NETWORKS = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8'];
+
+/** Whether every address of `cidr` lies inside one of PRIVATE_NETWORKS. */
+export function isPrivateNetwork(cidr: Cidr): boolean {
+  return PRIVATE_NETWORKS.some((text) => {
+    const range = parseCidr(text) as Cidr;
+    return cidr.prefix >= range.prefix && ipInCidr(fromNumber(cidr.network), range);
+  });
+}
+
+export function isPrivateAddress(ip: string): boolean {
+  return isPrivateNetwork({ network: toNumber(ip), prefix: 32 });
+}
+
+/** The network and broadcast addresses of a CIDR; a /31 or /32 has neither (RFC 3021). */
+export function reservedAddresses(cidr: Cidr): string[] {
+  if (cidr.prefix >= 31) return [];
+  const broadcast = (cidr.network | ~maskOf(cidr.prefix)) >>> 0;
+  return [fromNumber(cidr.network), fromNumber(broadcast)];
+}
+
+function fromNumber(n: number): string {
+  return [24, 16, 8, 0].map((shift) => (n >>> shift) & 255).join('.');
+}

@@ -136,9 +136,12 @@ export function shellQuote(arg: string): string {
   return `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The command as people see it: quoted and with every registered secret masked. */
+/**
+ * The command as people see it: every registered secret masked, then quoted. Quoting first would
+ * change a secret containing `'` into a form the mask no longer recognises.
+ */
 export function formatCommand(argv: readonly string[]): string {
-  return maskSecrets(argv.map(shellQuote).join(' '));
+  return maskSecrets(argv.map((arg) => shellQuote(maskSecrets(arg))).join(' '));
 }
 
 function templateValue(value: unknown, index: number, strings: readonly string[]): string {
@@ -495,7 +498,8 @@ export async function runCommand(
       result.survivors.length > 0
         ? `; process${result.survivors.length > 1 ? 'es' : ''} ${result.survivors.join(', ')} would not die even after SIGKILL`
         : '';
-    const detail = tail(result.stderr) || tail(result.stdout);
+    // Masked before it is cut: a cut through a secret would leave a tail the mask cannot match.
+    const detail = tail(maskSecrets(result.stderr)) || tail(maskSecrets(result.stdout));
     const message = maskSecrets(
       `command failed (${why}${unkillable})${tries}: ${command}${detail ? `\n${detail}` : ''}`,
     );

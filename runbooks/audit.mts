@@ -3,8 +3,8 @@
 // Review and verify the audit log. Reads only; never writes to the log.
 import { parseArgs } from 'node:util';
 
-const HELP = `Usage: ./runbooks/audit.mts [list] [filters] [--json]
-       ./runbooks/audit.mts verify
+const HELP = `Usage: ./runbooks/audit.mts [list] [filters] [--format table|tsv|json] [--columns a,b]
+       ./runbooks/audit.mts verify [--all]
 
 Review what the runbooks did, from the hash-chained audit log (AUDIT_LOG, default
 logs/audit.jsonl). Nothing here writes to the log.
@@ -12,21 +12,31 @@ logs/audit.jsonl). Nothing here writes to the log.
 Commands:
   list      (default) a table of entries, oldest first
   verify    walk the hash chain; exit 0 when intact, 1 naming the first bad line and why
-            (edited, missing, reordered, truncated, not JSON). An absent log is intact.
+            (edited, missing, reordered, truncated, not JSON) and how many more there are;
+            --all names every bad line. Each line is checked as written, byte for byte.
+            A missing or unreadable log is exit 2.
 
 Filters (list):
   --runbook <id>     e.g. 05-migrate, or just 05
   --step <id>        a task or preflight id, e.g. T035, P01
-  --run <id>         a run id (a prefix is enough: the RUN column shows 8 characters)
+  --run <id>         a run: its id (20261130T140118Z-042ddb) or a prefix of it, the RUN column's
+                     short form (140118-042ddb: start time and suffix), or the suffix (042ddb)
   --since <when>     a duration back from now (90m, 24h, 7d) or an ISO time (2026-11-22T10:00Z)
-  --json             the matching entries as a JSON array on stdout
+
+Output (list):
+  --format <f>       table (default, for people), tsv (tab-separated with a header line,
+                     whole values and full run ids, for pipes) or json
+  --columns <list>   the columns of table and tsv, in order, e.g. seq,time,run,step,event;
+                     any of seq, time, run, runbook, step, event, outcome, took, detail
+  --json             the matching entries, every field, as a JSON array (= --format json)
 
 Options:
   --log <path>       read this audit log instead of AUDIT_LOG
   --env-file <path>  read settings from this file instead of .env
   -h, --help         this text
 
-Exit codes: 0 ok · 1 verify found a broken chain · 2 usage or configuration error.
+Exit codes: 0 ok · 1 verify found a broken chain · 2 usage, configuration, or a missing or
+unreadable log.
 Examples:
   ./runbooks/audit.mts --runbook 05 --since 24h
   ./runbooks/audit.mts verify`;
@@ -46,6 +56,9 @@ function parse() {
       run: { type: 'string' },
       since: { type: 'string' },
       json: { type: 'boolean' },
+      format: { type: 'string' },
+      columns: { type: 'string' },
+      all: { type: 'boolean' },
       log: { type: 'string' },
       'env-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -75,41 +88,80 @@ if (positionals.length > 1 || !['list', 'verify'].includes(command)) {
 const { resolveAuditLogPath } = await import('../lib/audit-cli.ts');
 const logPath = resolveAuditLogPath(values.log, values['env-file']);
 
+const { AuditLogError, readAuditLog, verifyAuditLog } = await import('../lib/audit.ts');
+const view = await import('../lib/audit-view.ts');
+
+const format = values.json ? 'json' : (values.format ?? 'table');
+if (!(view.OUTPUT_FORMATS as readonly string[]).includes(format)) {
+  usageError(`--format "${format}" is not known; use table, tsv or json`);
+}
+let columns = view.COLUMN_NAMES;
+if (values.columns !== undefined) {
+  if (format === 'json')
+    usageError('--columns applies to table and tsv; json prints whole entries');
+  const parsedColumns = view.parseColumns(values.columns);
+  if ('unknown' in parsedColumns) {
+    usageError(
+      `unknown column "${parsedColumns.unknown}" in --columns; use any of ${view.COLUMN_NAMES.join(', ')}`,
+    );
+  }
+  columns = parsedColumns.columns;
+}
+
+/** A missing or unreadable log is a usage problem (exit 2), said in one sentence. */
+async function orUnreadable<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (!(err instanceof AuditLogError)) throw err;
+    process.stderr.write(`audit: ${err.message}\n`);
+    process.exit(2);
+  }
+}
+
 if (command === 'verify') {
-  const { verifyAuditLog } = await import('../lib/audit.ts');
-  const result = await verifyAuditLog(logPath);
+  const result = await orUnreadable(verifyAuditLog(logPath));
   if (result.ok) {
     process.stdout.write(`intact: ${result.entries} entries in ${logPath}\n`);
     process.exit(0);
   }
-  process.stdout.write(`broken: ${logPath} ${result.message}\n`);
+  const shown = values.all ? result.problems : result.problems.slice(0, 1);
+  for (const problem of shown) process.stdout.write(`broken: ${logPath} ${problem.message}\n`);
+  const rest = result.problems.slice(shown.length);
+  if (rest.length > 0) {
+    const noun = rest.length === 1 ? 'bad line' : 'bad lines';
+    const which = rest.map((p) => p.line).join(', ');
+    process.stdout.write(`and ${rest.length} more ${noun} (${which}); --all lists them\n`);
+  }
   process.stderr.write(
-    'Entries before that line are trustworthy; from it on, compare with the backups in logs/backups and the cluster state.\n',
+    'Entries before the first bad line are trustworthy; from it on, compare with the backups in logs/backups and the cluster state.\n',
   );
   process.exit(1);
 }
 
-const { readAuditLog } = await import('../lib/audit.ts');
-const { filterEntries, formatAuditTable, parseSince } = await import('../lib/audit-view.ts');
-const since = values.since === undefined ? undefined : parseSince(values.since);
+const since = values.since === undefined ? undefined : view.parseSince(values.since);
 if (values.since !== undefined && !since) {
   usageError(`--since "${values.since}" is neither a duration (24h, 90m) nor an ISO time`);
 }
-const log = await readAuditLog(logPath);
+const log = await orUnreadable(readAuditLog(logPath));
 if (log.unreadableLines > 0) {
   // The table would otherwise look complete; a damaged log is exactly what the reader must know.
   process.stderr.write(
     `warning: ${log.unreadableLines} line(s) of ${logPath} are not readable entries and are not listed; run ./runbooks/audit.mts verify to see where the log breaks\n`,
   );
 }
-const entries = filterEntries(log.entries, {
+const entries = view.filterEntries(log.entries, {
   runbook: values.runbook,
   step: values.step,
   run: values.run,
   since,
 });
-if (values.json) {
+if (format === 'json') {
   process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+} else if (format === 'tsv') {
+  process.stdout.write(`${view.formatAuditTsv(entries, columns)}\n`);
 } else {
-  process.stdout.write(`${formatAuditTable(entries, process.stdout.columns ?? 160)}\n`);
+  process.stdout.write(
+    `${view.formatAuditTable(entries, process.stdout.columns ?? 160, columns)}\n`,
+  );
 }

@@ -95,10 +95,13 @@ t.test('entries chain: seq counts from 1, each prev is the previous hash', async
   t.same(await verifyAuditLog(path), { ok: true, entries: 3 });
 });
 
-t.test('an absent log lists nothing and verifies as intact', async (t) => {
+t.test('an absent log lists nothing; verifying it is an error, not "intact"', async (t) => {
   const path = join(mkdtempSync(join(root, 'none-')), 'audit.jsonl');
   t.same(await readAuditEntries(path), []);
-  t.same(await verifyAuditLog(path), { ok: true, entries: 0 });
+  await t.rejects(verifyAuditLog(path), {
+    name: 'AuditLogError',
+    message: /no audit log at .*audit\.jsonl/,
+  });
 });
 
 t.test('tampering is detected and the first bad line is named', async (t) => {
@@ -448,6 +451,16 @@ t.test('gitRevision reads HEAD through a loose ref, a packed ref or a detached h
   writeFileSync(join(repo, '.git/HEAD'), `${sha}\n`);
   t.equal(gitRevision(repo), 'abcdef012345');
   t.equal(gitRevision(join(repo, 'nowhere')), null);
+  // a linked worktree: .git is a file naming its git dir, whose commondir holds the refs
+  writeFileSync(join(repo, '.git/HEAD'), 'ref: refs/heads/main\n');
+  writeFileSync(join(repo, '.git/refs/heads/main'), `${sha}\n`);
+  const worktree = mkdtempSync(join(root, 'worktree-'));
+  const ownDir = join(repo, '.git/worktrees/wt');
+  mkdirSync(ownDir, { recursive: true });
+  writeFileSync(join(ownDir, 'HEAD'), 'ref: refs/heads/main\n');
+  writeFileSync(join(ownDir, 'commondir'), '../..\n');
+  writeFileSync(join(worktree, '.git'), `gitdir: ${ownDir}\n`);
+  t.equal(gitRevision(worktree), 'abcdef012345', 'a linked worktree');
   t.equal(gitRevision(REPO_ROOT)?.length, 12, 'this repository');
 });
 
@@ -462,4 +475,312 @@ t.test('resolveAuditLogPath: --log wins, else AUDIT_LOG from the settings', asyn
     if (saved !== undefined) process.env.AUDIT_LOG = saved;
   });
   t.equal(resolveAuditLogPath(undefined, envPath), '/var/tmp/elsewhere.jsonl');
+});
+
+function spawnWriter(path: string, count: number, id: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        TSX_LOADER,
+        join(REPO_ROOT, 'test/fixtures/audit-writer.ts'),
+        path,
+        String(count),
+        String(id),
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit'], env: withoutCoverage() },
+    );
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(code ?? -1));
+  });
+}
+
+t.test(
+  'item 2: dead writers’ locks appearing while 8 writers append never fork the chain',
+  async (t) => {
+    const path = tempLog();
+    const lockPath = `${path}.lock`;
+    const dead = spawnSync('true').pid as number;
+    // A writer that takes the free lock and is killed before releasing it, again and again.
+    let running = true;
+    let injected = 0;
+    const injector = (async () => {
+      while (running) {
+        try {
+          writeFileSync(lockPath, `${dead}@${hostname()}`, { flag: 'wx' });
+          injected++;
+        } catch {
+          // held by a live writer at this moment
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const writers = [1, 2, 3, 4, 5, 6, 7, 8].map((id) => spawnWriter(path, 40, id));
+    const codes = await Promise.all(writers);
+    running = false;
+    await injector;
+    t.same(codes, [0, 0, 0, 0, 0, 0, 0, 0], 'every writer finished');
+    t.ok(injected > 8, `dead locks were injected during the appends (${injected})`);
+    t.same(await verifyAuditLog(path), { ok: true, entries: 320 });
+    const entries = await readAuditEntries(path);
+    t.same(
+      entries.map((e) => e.seq),
+      Array.from({ length: 320 }, (_, i) => i + 1),
+      'seq is contiguous: no two lines share a sequence number',
+    );
+    t.equal(new Set(entries.map((e) => e.prev)).size, 320, 'no two lines share a prev (no fork)');
+  },
+);
+
+t.test(
+  'item 2: a writer outlasts the stale time, so a live-but-stuck lock is taken over, not given up on',
+  async (t) => {
+    const { AUDIT_LOCK_TIMING } = await import('../lib/audit.ts');
+    t.ok(
+      AUDIT_LOCK_TIMING.giveUpMs > AUDIT_LOCK_TIMING.staleMs,
+      `give-up ${AUDIT_LOCK_TIMING.giveUpMs} ms > stale ${AUDIT_LOCK_TIMING.staleMs} ms`,
+    );
+    const path = tempLog();
+    const lockPath = `${path}.lock`;
+    // A live process holds the lock and stopped making progress: stale once older than staleMs.
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    t.teardown(() => holder.kill('SIGKILL'));
+    writeFileSync(lockPath, `${holder.pid}@${hostname()}`);
+    const { utimesSync } = await import('node:fs');
+    const old = (Date.now() - AUDIT_LOCK_TIMING.staleMs - 1_000) / 1000;
+    utimesSync(lockPath, old, old);
+    const entry = await new AuditLog(path).append({ event: 'run-start' });
+    t.equal(entry.seq, 1);
+    t.notOk(existsSync(lockPath), 'released');
+  },
+);
+
+t.test('item 2: release removes only the writer’s own lock', async (t) => {
+  const path = tempLog();
+  const lockPath = `${path}.lock`;
+  const log = new AuditLog(path);
+  // A writer whose lock was taken over (it was stuck for longer than the stale time) must not
+  // delete the new holder's lock when it finally lets go.
+  const other = `${process.pid}@${hostname()}`;
+  // detail.toJSON runs while the entry is serialised, inside the writer's critical section.
+  const appended = log.append({
+    event: 'run-start',
+    detail: {
+      toJSON() {
+        writeFileSync(lockPath, other);
+        return 'replaced';
+      },
+    },
+  });
+  await t.rejects(appended, { name: 'AuditLogError', message: /lost the lock/ });
+  t.equal(readFileSync(lockPath, 'utf8'), other, 'the other holder’s lock is still there');
+  t.equal(existsSync(path) ? readFileSync(path, 'utf8') : '', '', 'nothing was written');
+});
+
+t.test(
+  'item 6: an empty, half-written, null, [] or "x" lock is judged by its age, then taken over',
+  async (t) => {
+    const { AUDIT_LOCK_TIMING } = await import('../lib/audit.ts');
+    const { utimesSync } = await import('node:fs');
+    for (const content of ['', '{"pid":12', 'null', '[]', '"x"']) {
+      const path = tempLog();
+      const lockPath = `${path}.lock`;
+      writeFileSync(lockPath, content);
+      // It turns stale in 300 ms: a writer that took it over at once would not have waited.
+      const almost = (Date.now() - AUDIT_LOCK_TIMING.staleMs + 300) / 1000;
+      utimesSync(lockPath, almost, almost);
+      const started = Date.now();
+      const entry = await new AuditLog(path).append({ event: 'run-start' });
+      t.ok(Date.now() - started >= 250, `${JSON.stringify(content)}: waited until it was stale`);
+      t.equal(entry.seq, 1, `${JSON.stringify(content)}: then appended`);
+      t.notOk(existsSync(lockPath), `${JSON.stringify(content)}: and released`);
+    }
+  },
+);
+
+t.test(
+  'item 6: a lock path that is not a file stops the writer with a sentence naming it',
+  async (t) => {
+    const { mkdirSync } = await import('node:fs');
+    const path = tempLog();
+    mkdirSync(`${path}.lock`);
+    await t.rejects(new AuditLog(path).append({ event: 'run-start' }), {
+      name: 'AuditLogError',
+      message: /audit log lock .*audit\.jsonl\.lock cannot be used \(EISDIR\).*remove it/,
+    });
+  },
+);
+
+const runAudit = (args: string[]) =>
+  spawnSync(AUDIT_CLI, args, { encoding: 'utf8', cwd: tmpdir(), env: withoutCoverage() });
+
+t.test('item 7: verify on a missing log or a directory exits 2 with a sentence', async (t) => {
+  const dir = mkdtempSync(join(root, 'verify-'));
+  const missing = runAudit(['verify', '--log', join(dir, 'audit.jsonl')]);
+  t.equal(missing.status, 2, 'missing log: exit 2');
+  t.match(missing.stderr, /^audit: there is no audit log at .*audit\.jsonl/);
+  t.notMatch(missing.stdout, /intact/);
+  const directory = runAudit(['verify', '--log', dir]);
+  t.equal(directory.status, 2, 'a directory: exit 2');
+  t.match(directory.stderr, /^audit: the audit log .* cannot be read \(EISDIR\)/);
+  t.notMatch(directory.stderr, /\n\s+at /, 'no stack trace');
+  const listed = runAudit(['list', '--log', dir]);
+  t.equal(listed.status, 2, 'list of a directory: exit 2');
+  t.notMatch(listed.stderr, /\n\s+at /, 'no stack trace');
+});
+
+t.test(
+  'item 7: a repeated key is caught, with or without the hash recomputed over the line',
+  async (t) => {
+    const path = await logWith(3);
+    const rows = lines(path);
+    const operator = (JSON.parse(rows[1] as string) as { operator: string }).operator;
+    // JSON.parse keeps the last "operator", grep finds the first: readers disagree on who acted.
+    rows[1] = (rows[1] as string).replace(
+      `"operator":${JSON.stringify(operator)}`,
+      `"operator":"mallory","operator":${JSON.stringify(operator)}`,
+    );
+    writeLines(path, rows);
+    t.match(await verifyAuditLog(path), { ok: false, line: 2, seq: 2, reason: 'edited' });
+
+    const { hashLine } = await import('../lib/audit.ts');
+    const raw = rows[1] as string;
+    const withoutHash = raw.replace(/,"hash":"[0-9a-f]{64}"\}$/, '}');
+    const prev = (JSON.parse(raw) as { prev: string }).prev;
+    rows[1] = withoutHash.replace(/\}$/, `,"hash":"${hashLine(prev, withoutHash)}"}`);
+    writeLines(path, rows);
+    t.match(
+      await verifyAuditLog(path),
+      { ok: false, line: 2, reason: 'edited', message: /not written the way entries are written/ },
+      'a hash recomputed over the raw line still fails: the line is not in canonical form',
+    );
+  },
+);
+
+t.test('item 7: every bad line is reported, the first one in full', async (t) => {
+  const path = await logWith(6);
+  const rows = lines(path);
+  rows[1] = (rows[1] as string).replace('"outcome":"ok"', '"outcome":"failed"');
+  rows[3] = (rows[3] as string).replace('"outcome":"ok"', '"outcome":"skipped"');
+  rows.splice(5, 0, 'not json at all');
+  writeLines(path, rows);
+  const result = await verifyAuditLog(path);
+  t.match(result, { ok: false, line: 2, reason: 'edited' });
+  t.same(result.ok ? [] : result.problems.map((p) => [p.line, p.reason]), [
+    [2, 'edited'],
+    [4, 'edited'],
+    [6, 'not-json'],
+  ]);
+  const first = runAudit(['verify', '--log', path]);
+  t.equal(first.status, 1);
+  t.match(first.stdout, /line 2 \(seq 2\): edited/);
+  t.match(first.stdout, /and 2 more bad lines \(4, 6\); --all lists them/);
+  const all = runAudit(['verify', '--all', '--log', path]);
+  t.equal(all.status, 1);
+  t.match(
+    all.stdout,
+    /line 2 \(seq 2\): edited[\s\S]*line 4 \(seq 4\): edited[\s\S]*line 6: not-json/,
+  );
+});
+
+async function twoRunsOneDay(): Promise<string> {
+  const path = tempLog();
+  const first = new AuditLog(path, { run_id: '20261130T140118Z-042ddb', runbook: '05-migrate' });
+  const second = new AuditLog(path, { run_id: '20261130T151502Z-9c1e7a', runbook: '05-migrate' });
+  await first.append({ event: 'run-start' });
+  await first.append({ event: 'step-ok', step: 'T035', outcome: 'ok', duration_ms: 7 });
+  await second.append({ event: 'run-start' });
+  await second.append({ event: 'step-ok', step: 'T035', outcome: 'ok', duration_ms: 9 });
+  return path;
+}
+
+t.test('issue 15: two runs on the same day show different RUN values', async (t) => {
+  const entries = await readAuditEntries(await twoRunsOneDay());
+  const table = formatAuditTable(entries, 160);
+  const runColumn = table
+    .split('\n')
+    .slice(1)
+    .map((row) => row.split(/\s{2,}/)[2]);
+  t.same(runColumn, ['140118-042ddb', '140118-042ddb', '151502-9c1e7a', '151502-9c1e7a']);
+});
+
+t.test('issue 15: --run accepts the short form shown in the table, or the suffix', async (t) => {
+  const path = await twoRunsOneDay();
+  const entries = await readAuditEntries(path);
+  for (const run of ['151502-9c1e7a', '9c1e7a', '20261130T151502Z-9c1e7a', '20261130T15']) {
+    t.same(
+      filterEntries(entries, { run }).map((e) => e.seq),
+      [3, 4],
+      run,
+    );
+  }
+  t.same(
+    filterEntries(entries, { run: '042' }),
+    [],
+    'a bare fragment of the suffix is not a match',
+  );
+  const cli = runAudit([
+    '--log',
+    path,
+    '--run',
+    '042ddb',
+    '--format',
+    'tsv',
+    '--columns',
+    'seq,run,step,event',
+  ]);
+  t.equal(cli.status, 0, cli.stderr);
+  t.equal(
+    cli.stdout,
+    [
+      'SEQ\tRUN\tSTEP\tEVENT',
+      '1\t20261130T140118Z-042ddb\t\trun-start',
+      '2\t20261130T140118Z-042ddb\tT035\tstep-ok',
+      '',
+    ].join('\n'),
+    'tsv: a header, tab-separated, the full run id',
+  );
+});
+
+t.test('issue 15: --columns picks the table columns; --json stays the full entries', async (t) => {
+  const path = await twoRunsOneDay();
+  const table = runAudit(['--log', path, '--columns', 'run,step,took']);
+  t.equal(table.status, 0, table.stderr);
+  t.match(table.stdout, /^RUN\s+STEP\s+TOOK\n151502-9c1e7a|^RUN\s+STEP\s+TOOK\n140118-042ddb/);
+  t.notMatch(table.stdout, /SEQ|EVENT/);
+  const json = runAudit(['--log', path, '--run', '9c1e7a', '--json']);
+  const entries = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
+  t.same(
+    entries.map((e) => e.run_id),
+    ['20261130T151502Z-9c1e7a', '20261130T151502Z-9c1e7a'],
+  );
+  t.same(Object.keys(entries[0] ?? {}).length, 18, 'every field of the entry');
+  t.same(JSON.parse(runAudit(['--log', path, '--format', 'json']).stdout).length, 4);
+  const bad = runAudit(['--log', path, '--columns', 'seq,colour']);
+  t.equal(bad.status, 2);
+  t.match(
+    bad.stderr,
+    /unknown column "colour".*seq, time, run, runbook, step, event, outcome, took, detail/,
+  );
+  const badFormat = runAudit(['--log', path, '--format', 'xml']);
+  t.equal(badFormat.status, 2);
+  t.match(badFormat.stderr, /--format "xml".*table, tsv or json/);
+});
+
+t.test('issue 15: columns parse by name; tsv keeps whole values on one line each', async (t) => {
+  const { formatAuditTsv, parseColumns, shortRunId } = await import('../lib/audit-view.ts');
+  t.same(parseColumns(' SEQ, run ,step'), { columns: ['seq', 'run', 'step'] });
+  t.same(parseColumns('seq,colour'), { unknown: 'colour' });
+  t.same(parseColumns(','), { unknown: ',' });
+  t.equal(shortRunId('writer-1'), 'writer-1', 'an id of another shape is shown whole');
+  const path = await twoRunsOneDay();
+  await new AuditLog(path, { run_id: '20261130T151502Z-9c1e7a' }).append({
+    event: 'command',
+    command: 'sh -c "a\tb\nc"',
+    duration_ms: 1234,
+  });
+  const tsv = formatAuditTsv(await readAuditEntries(path), ['run', 'took', 'detail']);
+  t.equal(tsv.split('\n').at(-1), '20261130T151502Z-9c1e7a\t1234\tsh -c "a b c"');
+  t.equal(tsv.split('\n').length, 6, 'a header and one line per entry');
 });

@@ -180,3 +180,98 @@ t.test('durations parse and format', async (t) => {
   t.equal(formatDuration(95_000), '1m35s');
   t.equal(formatDuration(90_000_000), '25h0m');
 });
+
+t.test(
+  'item 8: a CIDR or LB address outside the private networks (RFC 1918, loopback) is refused',
+  async (t) => {
+    const internet = problemsFor({ PRIVATE_CIDR: '0.0.0.0/0', REDIS_LB_IP: '8.8.8.8' });
+    t.same(internet.problems.map((p) => p.variable).sort(), ['PRIVATE_CIDR', 'REDIS_LB_IP']);
+    t.match(
+      internet.problems.find((p) => p.variable === 'PRIVATE_CIDR')?.expected,
+      /private network.*10\.0\.0\.0\/8.*172\.16\.0\.0\/12.*192\.168\.0\.0\/16.*127\.0\.0\.0\/8/,
+    );
+    t.match(internet.message, /PRIVATE_CIDR="0\.0\.0\.0\/0": expected/);
+    for (const cidr of ['10.0.0.0/7', '172.16.0.0/11', '192.168.0.0/15', '100.64.0.0/10']) {
+      const err = problemsFor({ PRIVATE_CIDR: cidr, REDIS_LB_IP: '192.168.4.203' });
+      t.ok(
+        err.problems.some((p) => p.variable === 'PRIVATE_CIDR'),
+        `${cidr} reaches beyond the private ranges`,
+      );
+    }
+    t.same(
+      problemsFor({ REDIS_LB_IP: '8.8.8.8' }).problems.map((p) => p.variable),
+      ['REDIS_LB_IP'],
+    );
+    for (const [cidr, ip] of [
+      ['10.0.0.0/8', '10.1.2.3'],
+      ['172.16.0.0/12', '172.31.255.254'],
+      ['192.168.0.0/16', '192.168.4.203'],
+      ['127.0.0.0/8', '127.0.0.203'],
+    ]) {
+      const cfg = loadConfig({
+        envFile: envFile(''),
+        env: { PRIVATE_CIDR: cidr, REDIS_LB_IP: ip },
+      });
+      t.equal(cfg.redis.privateCidr, cidr, `${cidr} with ${ip} is accepted`);
+    }
+  },
+);
+
+t.test(
+  'item 8: the network or broadcast address of PRIVATE_CIDR is refused as the LB IP',
+  async (t) => {
+    for (const ip of ['192.168.4.0', '192.168.4.255']) {
+      const err = problemsFor({ REDIS_LB_IP: ip });
+      t.same(
+        err.problems.map((p) => p.variable),
+        ['REDIS_LB_IP'],
+      );
+      t.match(
+        err.problems[0]?.expected,
+        /not the network or broadcast address of 192\.168\.4\.0\/24/,
+      );
+    }
+    const cfg = loadConfig({
+      envFile: envFile(''),
+      env: { PRIVATE_CIDR: '192.168.4.202/31', REDIS_LB_IP: '192.168.4.203' },
+    });
+    t.equal(cfg.redis.lbIp, '192.168.4.203', 'a /31 has no network or broadcast address');
+  },
+);
+
+t.test(
+  'item 8: a validation window under 24 h is refused; the override is --override-gate',
+  async (t) => {
+    for (const value of ['0s', '23h59m', '1h']) {
+      const err = problemsFor({ VALIDATION_WINDOW: value });
+      t.same(
+        err.problems.map((p) => p.variable),
+        ['VALIDATION_WINDOW'],
+        value,
+      );
+      t.match(err.problems[0]?.expected, /at least 24h.*--override-gate/);
+    }
+    for (const value of ['24h', '1d', '36h']) {
+      t.ok(loadConfig({ envFile: envFile(''), env: { VALIDATION_WINDOW: value } }), value);
+    }
+  },
+);
+
+t.test('item 8: the sandbox settings pass the validation', async (t) => {
+  const sandbox = await import('../sandbox/initial-state.ts');
+  const cliSource = readFileSync(join(REPO_ROOT, 'sandbox/cli.ts'), 'utf8');
+  t.match(cliSource, `'REDIS_LB_IP=${sandbox.REDIS_LB_IP}'`, 'cli.ts writes the same LB IP');
+  t.match(cliSource, `'PRIVATE_CIDR=${sandbox.PRIVATE_CIDR}'`, 'and the same CIDR');
+  const window = /VALIDATION_WINDOW=([^'`\n]+)/.exec(cliSource)?.[1];
+  const cfg = loadConfig({
+    envFile: envFile(''),
+    env: {
+      KUBE_CONTEXT: 'sandbox',
+      REDIS_LB_IP: sandbox.REDIS_LB_IP,
+      PRIVATE_CIDR: sandbox.PRIVATE_CIDR,
+      ...(window ? { VALIDATION_WINDOW: window } : {}),
+    },
+  });
+  t.equal(cfg.redis.lbIp, '127.0.0.203');
+  t.ok(cfg.validationWindowMs >= 24 * 3600_000);
+});
