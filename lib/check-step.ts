@@ -20,7 +20,17 @@ function cacheKey(id: string): string {
 async function judged(ctx: StepContext, id: string, check: Check): Promise<Judgement> {
   const cached = ctx.state[cacheKey(id)] as Judgement | undefined;
   if (cached) return cached;
-  const judgement = await check(ctx);
+  // A check that cannot be made (an API error, a kind the cluster does not serve) has failed.
+  const judgement = await Promise.resolve()
+    .then(() => check(ctx))
+    .catch((err: unknown): Judgement => {
+      if (ctx.signal?.aborted) throw err; // an interrupt stops the run, it is no verdict
+      return {
+        ok: false,
+        detail: `the check could not be made: ${err instanceof Error ? err.message : String(err)}`,
+        fix: 'see the error; check the cluster is reachable and KUBE_CONTEXT is right',
+      };
+    });
   ctx.state[cacheKey(id)] = judgement;
   return judgement;
 }

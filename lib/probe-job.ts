@@ -200,19 +200,27 @@ export interface ReadLoopInput {
   maxSeconds: number;
 }
 
+/** The line the read loop prints once the replica has the marker: the drill may stop the master. */
+export const MARKER_SEEN = 'marker seen on the replica';
+
 /**
- * SC-002: reads from the replica every 200 ms while the master is stopped, until the done key
- * (written to the master once it is back) has replicated — which also proves the link healthy
- * again. Prints one line per read outcome and a final tally.
+ * SC-002: reads from the replica every 200 ms, until the done key (written to the master once
+ * it is back) has replicated — which also proves the link healthy again. Reads are counted from
+ * the first one that finds the marker (MARKER_SEEN is printed then): before it, the replica is
+ * still catching up and the master has not been stopped. Prints each failed read and a tally.
  */
 export function readLoopScript(input: ReadLoopInput): string {
   const cli = `redis-cli --no-auth-warning -h ${input.replicaHost} -p ${input.port}`;
   return [
     'export REDISCLI_AUTH="$REDIS_PASSWORD"',
-    'ok=0; failed=0; start=$(date +%s)',
+    'ok=0; failed=0; seen=0; start=$(date +%s)',
     'while :; do',
     `  v=$(${cli} GET ${input.markerKey} 2>&1)`,
-    '  case "$v" in ""|ERR*|NOAUTH*|WRONGPASS*|"Could not"*|*rror*) failed=$((failed+1)); echo "read failed: $v" ;; *) ok=$((ok+1)) ;; esac',
+    '  case "$v" in',
+    '    ""|ERR*|NOAUTH*|WRONGPASS*|"Could not"*|*rror*)',
+    '      if [ $seen = 1 ]; then failed=$((failed+1)); echo "read failed: $v"; fi ;;',
+    `    *) ok=$((ok+1)); if [ $seen = 0 ]; then seen=1; echo "${MARKER_SEEN}"; fi ;;`,
+    '  esac',
     `  [ "$(${cli} GET ${input.doneKey} 2>/dev/null)" = "done" ] && break`,
     `  [ $(( $(date +%s) - start )) -ge ${input.maxSeconds} ] && { echo "gave up after ${input.maxSeconds}s"; break; }`,
     '  sleep 0.2',

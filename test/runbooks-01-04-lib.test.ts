@@ -1,6 +1,7 @@
 // The judgements and manifests 01–04 rely on, on given objects, and the probe Job's script run
 // for real (sh, redis-cli, redis-benchmark) against a real master and replica.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import t from 'tap';
@@ -50,6 +51,7 @@ import {
   serviceAddresses,
 } from '../lib/preflight.ts';
 import {
+  MARKER_SEEN,
   manifestHasLiteral,
   parseProbeOutput,
   parseReadLoopOutput,
@@ -59,6 +61,7 @@ import {
   readLoopScript,
   splitSections,
 } from '../lib/probe-job.ts';
+import { proven, recordProof } from '../lib/proof.ts';
 import { isBlocked, probeFromSource } from '../lib/source-probe.ts';
 import { tofuVarArgs, tofuVars } from '../lib/tofu-vars.ts';
 import { startRedisServer, waitForReplicaLink } from './helpers/redis-server.ts';
@@ -68,6 +71,7 @@ import {
   ROOT_MODULE_DIR,
   variableDefaults,
 } from './helpers/terraform-hcl.ts';
+import { eventually } from './helpers/workloads-cluster.ts';
 
 const exec = promisify(execFile);
 
@@ -567,53 +571,64 @@ t.test('the probe script, run for real against a master and its replica', async 
   t.ok(out.complete);
 });
 
-t.test('the replica read loop counts reads and stops on the done key', async (t) => {
-  const server = await startRedisServer(t, { password: SECRET });
-  const cli = (...args: string[]) =>
-    exec(
-      'redis-cli',
-      ['--no-auth-warning', '-h', server.host, '-p', String(server.port), ...args],
-      {
-        env: { ...process.env, REDISCLI_AUTH: SECRET },
-      },
+t.test(
+  'the replica read loop counts reads from the marker on and stops on the done key',
+  async (t) => {
+    const server = await startRedisServer(t, { password: SECRET });
+    const cli = (...args: string[]) =>
+      exec(
+        'redis-cli',
+        ['--no-auth-warning', '-h', server.host, '-p', String(server.port), ...args],
+        {
+          env: { ...process.env, REDISCLI_AUTH: SECRET },
+        },
+      );
+    const script = (markerKey: string, doneKey: string, maxSeconds: number) =>
+      readLoopScript({
+        name: 'x',
+        namespace: 'beersystem',
+        image: 'unused',
+        secretName: 's',
+        secretKey: 'k',
+        replicaHost: server.host,
+        port: server.port,
+        markerKey,
+        doneKey,
+        maxSeconds,
+      });
+    const env = { ...process.env, REDIS_PASSWORD: SECRET };
+
+    // The marker not there yet (a replica catching up): not counted, the loop gives up in time.
+    const absent = await exec('sh', ['-c', script('absent', 'never', 1)], { env });
+    t.same(parseReadLoopOutput(absent.stdout), { ok: 0, failed: 0, sawDone: false });
+    t.notMatch(absent.stdout, MARKER_SEEN);
+
+    // Seen, then lost (what a failed read is), then done.
+    await cli('SET', 'marker', 'v');
+    const child = spawn('sh', ['-c', script('marker', 'done', 30)], { env });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const closed = once(child, 'close');
+    await eventually(
+      'the loop to see the marker',
+      async () => out.includes(MARKER_SEEN) || undefined,
+      10_000,
     );
-  await cli('SET', 'marker', 'v');
-  await cli('SET', 'done', 'done');
-  const script = readLoopScript({
-    name: 'x',
-    namespace: 'beersystem',
-    image: 'unused',
-    secretName: 's',
-    secretKey: 'k',
-    replicaHost: server.host,
-    port: server.port,
-    markerKey: 'marker',
-    doneKey: 'done',
-    maxSeconds: 20,
-  });
-  const { stdout } = await exec('sh', ['-c', script], {
-    env: { ...process.env, REDIS_PASSWORD: SECRET },
-  });
-  t.same(parseReadLoopOutput(stdout), { ok: 1, failed: 0, sawDone: true });
-  const missing = readLoopScript({
-    name: 'x',
-    namespace: 'beersystem',
-    image: 'unused',
-    secretName: 's',
-    secretKey: 'k',
-    replicaHost: server.host,
-    port: server.port,
-    markerKey: 'absent',
-    doneKey: 'never',
-    maxSeconds: 1,
-  });
-  const gaveUp = await exec('sh', ['-c', missing], {
-    env: { ...process.env, REDIS_PASSWORD: SECRET },
-  });
-  const tally = parseReadLoopOutput(gaveUp.stdout);
-  t.equal(tally?.sawDone, false);
-  t.ok((tally?.failed ?? 0) >= 1, 'an absent marker counts as a failed read');
-});
+    await cli('DEL', 'marker');
+    await eventually('a failed read', async () => out.includes('read failed') || undefined, 10_000);
+    await cli('SET', 'done', 'done');
+    await closed;
+    const tally = parseReadLoopOutput(out);
+    t.ok((tally?.ok ?? 0) >= 1, 'the reads that found the marker');
+    t.ok(
+      (tally?.failed ?? 0) >= 1,
+      'a read after the marker was seen that found nothing is a failure',
+    );
+    t.equal(tally?.sawDone, true);
+  },
+);
 
 t.test(
   'SC-004 probe: a reply means reached; reset, refused and timeout mean blocked',
@@ -734,4 +749,64 @@ t.test('check steps: strict fails its step, deferred collects for the verdict', 
     async () => verdict.run(run),
     /1 preflight check failed; nothing was changed:\n\s+P05: CRD missing: x/,
   );
+});
+
+t.test(
+  'a check that cannot be made counts as failed, unless the run was interrupted',
+  async (t) => {
+    const lines: string[] = [];
+    const controller = new AbortController();
+    const ctx = {
+      state: {},
+      signal: controller.signal,
+      log: { info: (l: string) => lines.push(l), warn: () => {} },
+    } as never;
+    const broken = deferredCheck({
+      id: 'P07',
+      title: 'b',
+      check: () => {
+        throw new Error('the server could not find the requested resource');
+      },
+    });
+    t.equal(await broken.done?.(ctx), false);
+    await broken.run(ctx);
+    t.match(failuresSoFar(ctx)[0]?.detail, /could not be made: the server could not find/);
+    controller.abort();
+    const interrupted = strictCheck({
+      id: 'T016',
+      title: 'i',
+      check: () => {
+        throw new Error('interrupted while waiting');
+      },
+    });
+    await t.rejects(async () => interrupted.done?.(ctx), /interrupted while waiting/);
+  },
+);
+
+t.test('proof: this run’s evidence counts; earlier runs’ count unless --recheck', async (t) => {
+  const earlier: Record<string, unknown> = {
+    'evidence.SC-001': { met: true },
+    'evidence.SC-002': { met: false },
+  };
+  const printed: string[] = [];
+  const ctx = (flags: Record<string, boolean>) =>
+    ({
+      state: {},
+      flags,
+      recall: async (k: string) => earlier[k],
+      evidence: async (id: string, line: string) => {
+        printed.push(`${id}: ${line}`);
+      },
+    }) as never;
+  const plain = ctx({});
+  t.equal(await proven(plain, 'SC-001'), true, 'met in an earlier run');
+  t.equal(await proven(plain, 'SC-001', 'SC-002'), false, 'one not met is not proven');
+  t.equal(await proven(plain, 'SC-003'), false, 'never recorded');
+  const recheck = ctx({ recheck: true });
+  t.equal(await proven(recheck, 'SC-001'), false, '--recheck sets earlier runs aside');
+  await recordProof(recheck, 'SC-001', 'p95 0.4 ms: met', { met: true });
+  t.equal(await proven(recheck, 'SC-001'), true, 'proven by this run');
+  await recordProof(recheck, 'SC-003', 'p95 120 ms: NOT met', { met: false });
+  t.equal(await proven(recheck, 'SC-003'), false);
+  t.same(printed, ['SC-001: p95 0.4 ms: met', 'SC-003: p95 120 ms: NOT met']);
 });

@@ -27,6 +27,44 @@ const CHART_READINESS_PROBE = {
   failureThreshold: 5,
 };
 
+/** `<role>.livenessProbe` and `<role>.startupProbe` as the chart defaults them, per role. */
+const CHART_LIVENESS_PROBE = {
+  enabled: true,
+  initialDelaySeconds: 20,
+  periodSeconds: 5,
+  timeoutSeconds: 5,
+  successThreshold: 1,
+  failureThreshold: 5,
+};
+const CHART_STARTUP_PROBE = {
+  master: {
+    enabled: false,
+    initialDelaySeconds: 20,
+    periodSeconds: 5,
+    timeoutSeconds: 5,
+    successThreshold: 1,
+    failureThreshold: 5,
+  },
+  replica: {
+    enabled: true,
+    initialDelaySeconds: 10,
+    periodSeconds: 10,
+    timeoutSeconds: 5,
+    successThreshold: 1,
+    failureThreshold: 22,
+  },
+};
+
+/** A probe as the chart renders it: timings from the values over the defaults, when enabled. */
+function chartProbe(
+  defaults: Record<string, unknown>,
+  values: Record<string, unknown> | undefined,
+  handler: object,
+): object | undefined {
+  const { enabled, ...timings } = { ...defaults, ...(values ?? {}) };
+  return enabled ? { ...timings, ...handler } : undefined;
+}
+
 export function chartObjects(release: ChartRelease): Manifest[] {
   const { name, namespace, values } = release;
   const base = {
@@ -131,6 +169,20 @@ export function chartObjects(release: ChartRelease): Manifest[] {
           },
         }
       : undefined;
+    // Rendered for what reads the pod spec (02-deploy checks FR-010's probes); the sandbox
+    // itself acts on the readiness probe only.
+    const livenessProbe = chartProbe(CHART_LIVENESS_PROBE, roleValues.livenessProbe, {
+      exec: {
+        command: [
+          'sh',
+          '-c',
+          `/health/ping_liveness_local${role === 'replica' ? '_and_master' : ''}.sh ${Number(roleValues.livenessProbe?.timeoutSeconds ?? CHART_LIVENESS_PROBE.timeoutSeconds)}`,
+        ],
+      },
+    });
+    const startupProbe = chartProbe(CHART_STARTUP_PROBE[role], roleValues.startupProbe, {
+      tcpSocket: { port: 'redis' },
+    });
     const containers: object[] = [
       {
         name: 'redis',
@@ -140,6 +192,8 @@ export function chartObjects(release: ChartRelease): Manifest[] {
         env,
         ports: [{ name: 'redis', containerPort: REDIS_PORT }],
         ...(readinessProbe ? { readinessProbe } : {}),
+        ...(livenessProbe ? { livenessProbe } : {}),
+        ...(startupProbe ? { startupProbe } : {}),
         resources: roleValues.resources ?? {},
         volumeMounts: [
           { name: 'redis-data', mountPath: '/data' },

@@ -1,0 +1,296 @@
+#!/bin/sh
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+// Phase 2 (tasks.md T009–T015): plan the redis-shared module with the migration disabled, apply
+// exactly that plan after one `high` confirmation, then verify what it created: both pods Ready
+// on 10Gi local-path volumes, the password Secret equal in both namespaces, authentication
+// required, requests/limits and probes as the research decided. A re-run after success plans
+// no change and verifies.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { strictCheck } from '../lib/check-step.ts';
+import {
+  judgeProbes,
+  judgePvc,
+  judgeResources,
+  planLines,
+  RESEARCH_RESOURCES,
+  type Resources,
+  unexpectedChanges,
+} from '../lib/deploy-checks.ts';
+import type { PodInfo } from '../lib/kube.ts';
+import { type Judgement, MODULE_DEFAULTS } from '../lib/preflight.ts';
+import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
+import { readReplicatedSecret } from '../lib/secrets.ts';
+import { type TofuPlan, tofuApply, tofuPlan } from '../lib/tofu.ts';
+import { tofuVars } from '../lib/tofu-vars.ts';
+
+const MODULE = 'module.redis_shared';
+let plannedLines: string[] = [];
+
+function all(...judgements: Judgement[]): Judgement {
+  const failed = judgements.filter((j) => !j.ok);
+  return failed.length === 0
+    ? { ok: true, detail: judgements.map((j) => j.detail).join('; ') }
+    : {
+        ok: false,
+        detail: failed.map((j) => j.detail).join('; '),
+        fix: failed
+          .map((j) => j.fix)
+          .filter(Boolean)
+          .join('; '),
+      };
+}
+
+/** One plan per run, made by P01 (or by a later step when the run starts after it). */
+async function thePlan(ctx: StepContext): Promise<TofuPlan> {
+  if (ctx.state.plan) return ctx.state.plan as TofuPlan;
+  // The saved plan holds the state snapshot, and with it the password: a private directory.
+  const dir = mkdtempSync(join(tmpdir(), 'redis-shared-plan-'));
+  ctx.state.planDir = dir;
+  const plan = await tofuPlan(ctx, {
+    out: join(dir, 'redis-shared.tfplan'),
+    vars: tofuVars(ctx.cfg, { migration: false }),
+    targets: [MODULE],
+  });
+  ctx.state.plan = plan;
+  plannedLines = planLines(plan.changes);
+  return plan;
+}
+
+const pending = (plan: TofuPlan) => plan.changes.filter((c) => c.action !== 'no-op');
+
+/** Verification steps have nothing to look at in a dry run whose apply was not sent. */
+async function notAppliedInDryRun(ctx: StepContext): Promise<string | undefined> {
+  if (!ctx.dryRun) return undefined;
+  return pending(await thePlan(ctx)).length > 0
+    ? 'dry run: the plan was not applied, so there is nothing to verify yet'
+    : undefined;
+}
+
+const names = (ctx: StepContext) => {
+  const r = ctx.cfg.redis.release;
+  return {
+    master: { set: `${r}-master`, pod: `${r}-master-0`, pvc: `redis-data-${r}-master-0` },
+    replica: { set: `${r}-replicas`, pod: `${r}-replicas-0`, pvc: `redis-data-${r}-replicas-0` },
+  };
+};
+
+// biome-ignore lint/suspicious/noExplicitAny: the StatefulSet's pod template as the API returns it
+type Container = any;
+
+async function containers(ctx: StepContext, set: string): Promise<Container[]> {
+  const sts = await ctx.kube.statefulSet(ctx.cfg.redis.namespace, set);
+  // biome-ignore lint/suspicious/noExplicitAny: raw API object
+  return ((sts?.raw as any)?.spec?.template?.spec?.containers ?? []) as Container[];
+}
+
+/** Waits for the pod to be Ready, showing its phase and restarts; on time-out the events say why. */
+async function podReady(ctx: StepContext, pod: string): Promise<Judgement> {
+  const ns = ctx.cfg.redis.namespace;
+  let seen: PodInfo | undefined;
+  try {
+    const ready = await ctx.waitFor(
+      `${ns}/${pod} Ready`,
+      async () => {
+        seen = (await ctx.kube.pods(ns, '')).find((p) => p.name === pod);
+        return seen?.ready ? seen : undefined;
+      },
+      {
+        intervalMs: 1000,
+        progress: () =>
+          seen
+            ? `${pod}: ${seen.phase}, ready ${seen.ready}, restarts ${seen.restarts}`
+            : `${pod}: not created yet`,
+      },
+    );
+    if (ready)
+      return {
+        ok: true,
+        detail: `${pod} Ready (restarts ${ready.restarts}, node ${ready.node ?? '?'})`,
+      };
+    return { ok: false, detail: `${pod} not Ready (dry run)`, fix: 'run for real' };
+  } catch (err) {
+    if (!(err instanceof Error) || err.name !== 'WaitTimeout') throw err;
+    const events = await ctx.kube.events(ns, 'Pod', pod);
+    const recent = events
+      .slice(-5)
+      .map((e) => `${e.type} ${e.reason}: ${e.message}`)
+      .join(' | ');
+    return {
+      ok: false,
+      detail: `${err.message}${recent ? ` Events: ${recent}` : ''}`,
+      fix: `kubectl describe pod ${pod} -n ${ns}; kubectl logs ${pod} -n ${ns} -c redis`,
+    };
+  }
+}
+
+async function instance(
+  ctx: StepContext,
+  role: 'master' | 'replica',
+  expected: Resources,
+): Promise<Judgement> {
+  const n = names(ctx)[role];
+  const ready = await podReady(ctx, n.pod);
+  if (!ready.ok) return ready;
+  const pvc = await ctx.kube.get('v1', 'PersistentVolumeClaim', n.pvc, ctx.cfg.redis.namespace);
+  const redis = (await containers(ctx, n.set)).find((c) => c.name === 'redis');
+  return all(
+    ready,
+    judgePvc(pvc as never, n.pvc, MODULE_DEFAULTS.storageSize, MODULE_DEFAULTS.storageClass),
+    judgeResources(redis, expected, `${role} redis container`),
+  );
+}
+
+export const runbook = defineRunbook({
+  id: '02-deploy',
+  title: 'Deploy redis-shared (phase 2, T009–T015)',
+  description:
+    'Plans the redis-shared module (migration disabled), shows what it creates, applies exactly that plan after one confirmation, and verifies the result: pods Ready, 10Gi local-path volumes, the password Secret equal in both namespaces, authentication required, requests/limits and probes. Re-running after success changes nothing.',
+  requires: ['01-setup'],
+  steps: [
+    {
+      id: 'P01',
+      title: 'Plan the redis-shared module with the migration disabled (tofu plan -out)',
+      risk: 'read',
+      done: async (ctx) => pending(await thePlan(ctx)).length === 0,
+      run: async (ctx) => {
+        const plan = await thePlan(ctx);
+        ctx.log.info(`plan: ${plan.summary}`);
+        for (const line of plannedLines) ctx.log.info(`  ${line}`);
+        const unexpected = unexpectedChanges(plan.changes, MODULE);
+        if (unexpected.length > 0) {
+          throw new Error(
+            `the plan would ${unexpected.map((c) => `${c.action} ${c.address}`).join(', ')}; 02-deploy only creates or updates ${MODULE}. Inspect with: tofu -chdir=${ctx.cfg.tofu.dir} plan`,
+          );
+        }
+        await ctx.note('deploy.plan', { sha256: plan.sha256, summary: plan.summary });
+      },
+      // The plan was made and shown; applying it is T012's business.
+      verify: () => true,
+    },
+    {
+      id: 'T012',
+      title:
+        'Configure Bitnami Redis Helm release (release name: "redis-shared") — tofu apply of the saved plan (T009–T015)',
+      risk: 'high',
+      get impact() {
+        return plannedLines.length > 0
+          ? `tofu apply creates/changes in the cluster: ${plannedLines.join('; ')}`
+          : 'tofu apply creates namespace redis, the password Secrets in redis and beersystem, the Helm release (2 pods, 2 PVCs), the LoadBalancer Service, the ServiceMonitor, the PrometheusRule and the dashboard';
+      },
+      done: async (ctx) => pending(await thePlan(ctx)).length === 0,
+      run: async (ctx) => {
+        await tofuApply(ctx, await thePlan(ctx));
+      },
+      // tofu apply fails loudly; T009–T015 check what it created.
+      verify: () => true,
+      undo: 'tofu destroy -target=module.redis_shared (deletes the PVCs and their data), or fix and re-run',
+    },
+    strictCheck({
+      id: 'T009',
+      title:
+        'Generate Redis password using random_password resource in terraform/modules/redis-shared/secrets.tf',
+      skip: notAppliedInDryRun,
+      check: async (ctx) => {
+        const { namespace, secretName, secretKey } = ctx.cfg.redis;
+        const state = await ctx.tofu`state list`;
+        const generated = state.stdout.includes(`${MODULE}.random_password.`);
+        const password = await ctx.kube.secretValue(namespace, secretName, secretKey);
+        const length = password?.length ?? 0;
+        return generated && length >= 32
+          ? {
+              ok: true,
+              detail: `random_password in the state; ${namespace}/${secretName} holds a ${length}-character password`,
+            }
+          : {
+              ok: false,
+              detail: `random_password ${generated ? 'in' : 'missing from'} the state; password length ${length}`,
+              fix: 're-run ./runbooks/02-deploy.mts; the module generates 32 characters',
+            };
+      },
+    }),
+    strictCheck({
+      id: 'T010',
+      title:
+        'Create Redis credentials Secret in "redis" namespace in terraform/modules/redis-shared/secrets.tf',
+      skip: notAppliedInDryRun,
+      check: async (ctx) => {
+        const { namespace, secretName, secretKey } = ctx.cfg.redis;
+        const value = await ctx.kube.secretValue(namespace, secretName, secretKey);
+        return value
+          ? { ok: true, detail: `Secret ${namespace}/${secretName} has key ${secretKey}` }
+          : {
+              ok: false,
+              detail: `Secret ${namespace}/${secretName} or its key ${secretKey} is missing`,
+              fix: 'run ./runbooks/02-deploy.mts again (the apply creates it)',
+            };
+      },
+    }),
+    strictCheck({
+      id: 'T011',
+      title:
+        'Create Redis credentials Secret in "beersystem" namespace (replication) in terraform/modules/redis-shared/secrets.tf',
+      skip: notAppliedInDryRun,
+      check: async (ctx) => {
+        // Compared in memory only: neither value is printed, noted or logged.
+        const secret = await readReplicatedSecret(ctx.kube, ctx.cfg);
+        return secret.matches
+          ? { ok: true, detail: secret.summary }
+          : { ok: false, detail: secret.summary, fix: 'run ./runbooks/02-deploy.mts again' };
+      },
+    }),
+    strictCheck({
+      id: 'T013',
+      title:
+        'Configure Redis primary instance (1 replica, 10Gi storage, 1CPU/2GB RAM) in terraform/modules/redis-shared/main.tf',
+      skip: notAppliedInDryRun,
+      check: (ctx) => instance(ctx, 'master', RESEARCH_RESOURCES.master),
+    }),
+    strictCheck({
+      id: 'T014',
+      title:
+        'Configure Redis replica instance (1 replica, 10Gi storage, 250m CPU/2GB RAM) in terraform/modules/redis-shared/main.tf',
+      skip: notAppliedInDryRun,
+      check: (ctx) => instance(ctx, 'replica', RESEARCH_RESOURCES.replica),
+    }),
+    strictCheck({
+      id: 'T015',
+      title:
+        'Configure Redis authentication, health checks, and resource limits in terraform/modules/redis-shared/main.tf',
+      skip: notAppliedInDryRun,
+      check: async (ctx) => {
+        const { lbIp, port } = ctx.cfg.redis;
+        const n = names(ctx);
+        const { probeAuthRequired } = await import('../lib/redis-probe.ts');
+        const auth = await probeAuthRequired({ host: lbIp, port });
+        const master = await containers(ctx, n.master.set);
+        const replica = await containers(ctx, n.replica.set);
+        const byName = (list: Container[], name: string) => list.find((c) => c.name === name);
+        return all(
+          auth.ok
+            ? { ok: true, detail: `authentication required: ${auth.evidence}` }
+            : {
+                ok: false,
+                detail: auth.evidence,
+                fix: 'auth.enabled must be true in values.yaml.tftpl',
+              },
+          judgeProbes(byName(master, 'redis'), 'master'),
+          judgeProbes(byName(replica, 'redis'), 'replica'),
+          judgeResources(byName(master, 'metrics'), RESEARCH_RESOURCES.metrics, 'master exporter'),
+          judgeResources(
+            byName(replica, 'metrics'),
+            RESEARCH_RESOURCES.metrics,
+            'replica exporter',
+          ),
+        );
+      },
+    }),
+  ],
+  cleanup: (ctx) => {
+    if (typeof ctx.state.planDir === 'string')
+      rmSync(ctx.state.planDir, { recursive: true, force: true });
+  },
+});
+
+await runMain(runbook, import.meta.url);

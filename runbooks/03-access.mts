@@ -1,0 +1,825 @@
+#!/bin/sh
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+// Phases 3 and 5 (tasks.md US1 T016–T021, US2 T026–T030): redis-shared reached as an
+// application pod reaches it (a Job in beersystem, password by secretKeyRef) and as a host on
+// the private network reaches it (the LoadBalancer, from this machine). Every check that proves
+// a criterion records its evidence. Two drills, each `high` and skippable: SC-007 (restart the
+// master, every acknowledged write is back) and SC-002 (stop the master, replica reads go on).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { strictCheck } from '../lib/check-step.ts';
+import { parseDuration } from '../lib/duration.ts';
+import { type Judgement, judgeAddressInCidr } from '../lib/preflight.ts';
+import type { ProbeOutput } from '../lib/probe-job.ts';
+import { proven, recordProof } from '../lib/proof.ts';
+import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
+import { judgeLatency } from '../lib/verdicts.ts';
+import { restoreAfterDrill, restoreStep, stopForDrill } from './drill-restore.mts';
+
+const ROUND_TRIPS = 1000;
+const LB_ROUND_TRIPS = 200;
+const AUTH_ATTEMPTS = 10;
+const RESTART_MARKERS = 20;
+const PROBE_NOTE = 'access.probe';
+
+const names = (ctx: StepContext) => {
+  const { release, namespace } = ctx.cfg.redis;
+  const svc = (name: string) => `${name}.${namespace}.svc.cluster.local`;
+  return {
+    master: svc(`${release}-master`),
+    replicas: svc(`${release}-replicas`),
+    // The replica pod by its own name: the replicas Service drops a replica whose master is
+    // gone (the chart's readiness probe pings the master), the pod keeps answering reads.
+    replicaPod: svc(`${release}-replicas-0.${release}-headless`),
+    masterSet: `${release}-master`,
+    masterPod: `${release}-master-0`,
+    replicaPodName: `${release}-replicas-0`,
+    external: `${release}-external`,
+  };
+};
+
+/** A Job name unique to this run and step, valid as a DNS label. */
+const jobName = (ctx: StepContext, what: string) =>
+  `redis-shared-${what}-${ctx.runId.toLowerCase().replace(/[^a-z0-9]/g, '')}`.slice(0, 63);
+
+async function probeImage(ctx: StepContext): Promise<string> {
+  const sts = await ctx.kube.statefulSet(ctx.cfg.redis.namespace, names(ctx).masterSet);
+  // biome-ignore lint/suspicious/noExplicitAny: raw API object
+  const containers: any[] = (sts?.raw as any)?.spec?.template?.spec?.containers ?? [];
+  // The release's own Redis image has sh, redis-cli and redis-benchmark.
+  return (
+    containers.find((c) => c.name === 'redis')?.image ?? 'bitnamilegacy/redis:8.2.1-debian-12-r0'
+  );
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a plain JSON manifest
+type Manifest = Record<string, any>;
+
+/** The probe Job of this run (T017 shows it, T018 runs it, T019 checks its replication part). */
+async function probeJob(ctx: StepContext): Promise<Manifest> {
+  if (ctx.state.probeJob) return ctx.state.probeJob as Manifest;
+  const n = names(ctx);
+  const { probeJobManifest } = await probeJobs();
+  ctx.state.probeJob = probeJobManifest({
+    name: jobName(ctx, 'probe'),
+    namespace: ctx.cfg.beersystem.namespace,
+    image: await probeImage(ctx),
+    secretName: ctx.cfg.redis.secretName,
+    secretKey: ctx.cfg.redis.secretKey,
+    masterHost: n.master,
+    replicaHost: n.replicas,
+    port: ctx.cfg.redis.port,
+    probeKey: `runbook:probe:${ctx.runId}`,
+    roundTrips: ROUND_TRIPS,
+  });
+  return ctx.state.probeJob as Manifest;
+}
+
+/** Creates the Job, waits for it to finish, returns its log; the Job is always deleted. */
+async function runJob(
+  ctx: StepContext,
+  manifest: Manifest,
+  onStarted?: () => Promise<void>,
+): Promise<{ log: string; succeeded: boolean } | undefined> {
+  const { name, namespace } = manifest.metadata;
+  const password = await ctx.kube.secretValue(
+    namespace,
+    ctx.cfg.redis.secretName,
+    ctx.cfg.redis.secretKey,
+  );
+  const { manifestHasLiteral } = await probeJobs();
+  if (password && manifestHasLiteral(manifest, password)) {
+    throw new Error(`Job ${name} would carry the password as a literal; refusing to create it`);
+  }
+  await ctx.kubectl({ input: JSON.stringify(manifest) })`create -f -`;
+  try {
+    if (onStarted) {
+      const running = await ctx.waitFor(
+        `Job ${namespace}/${name} running`,
+        async () => {
+          const pods = await ctx.kube.pods(namespace, `job-name=${name}`);
+          return pods.find((p) => p.phase === 'Running' || p.phase === 'Succeeded');
+        },
+        { intervalMs: 500 },
+      );
+      if (!running) return undefined;
+      await onStarted();
+    }
+    // biome-ignore lint/suspicious/noExplicitAny: Job status
+    const job = await ctx.waitFor<any>(
+      `Job ${namespace}/${name} finished`,
+      async () => {
+        // biome-ignore lint/suspicious/noExplicitAny: Job status
+        const j = await ctx.kube.get<any>('batch/v1', 'Job', name, namespace);
+        return j?.status?.succeeded || j?.status?.failed ? j : undefined;
+      },
+      { intervalMs: 500 },
+    );
+    if (!job) return undefined;
+    return {
+      log: await ctx.kube.jobLogs(namespace, name),
+      succeeded: Boolean(job.status.succeeded),
+    };
+  } finally {
+    // After an interrupt no command runs: ttlSecondsAfterFinished removes the Job later.
+    if (!ctx.dryRun && !ctx.signal.aborted) {
+      await ctx.kubectl`delete job ${name} -n ${namespace} --ignore-not-found`;
+    }
+  }
+}
+
+async function operatorPassword(ctx: StepContext): Promise<string> {
+  const { namespace, secretName, secretKey } = ctx.cfg.redis;
+  const password = await ctx.kube.secretValue(namespace, secretName, secretKey);
+  if (!password) {
+    throw new Error(
+      `Secret ${namespace}/${secretName} has no ${secretKey}: run ./runbooks/02-deploy.mts first`,
+    );
+  }
+  return password;
+}
+
+const lbTarget = async (ctx: StepContext) => ({
+  host: ctx.cfg.redis.lbIp,
+  port: ctx.cfg.redis.port,
+  password: await operatorPassword(ctx),
+  name: 'runbook-03-access',
+});
+
+/** Evidence recorded by an earlier real run of this runbook as met; `--recheck` ignores it. */
+
+// The Job builders parse redis-benchmark's CSV with lib/bench.ts, which loads ioredis: on first
+// use, so --help stays fast.
+const probeJobs = () => import('../lib/probe-job.ts');
+
+const isWaitTimeout = (err: unknown) => err instanceof Error && err.name === 'WaitTimeout';
+
+const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+
+async function recordProbe(ctx: StepContext, out: ProbeOutput): Promise<void> {
+  const n = names(ctx);
+  await ctx.note(PROBE_NOTE, out);
+  const as1 = out.resolved !== undefined && out.pong && out.setOk && out.getMatched;
+  await recordProof(
+    ctx,
+    'US1-AS-1',
+    `from a Job in ${ctx.cfg.beersystem.namespace}: ${n.master} resolved to ${out.resolved ?? 'nothing'}, AUTH+PING ${out.pong ? 'PONG' : 'failed'}, SET/GET ${out.getMatched ? 'matched' : 'failed'}: ${met(as1)}`,
+    { resolved: out.resolved ?? null, pong: out.pong, setGet: out.getMatched, met: as1 },
+  );
+  // The worse of SET and GET is judged; both measured means both rows parsed.
+  const verdict =
+    out.bench.length === 2
+      ? judgeLatency('SC-001', Math.max(...out.bench.map((r) => r.p95LatencyMs)))
+      : undefined;
+  await recordProof(
+    ctx,
+    'SC-001',
+    verdict
+      ? `${verdict.text}; ${out.bench.map((r) => `${r.test} p95 ${r.p95LatencyMs} ms`).join(', ')} over ${ROUND_TRIPS} round trips each`
+      : `SC-001 NOT met: redis-benchmark gave no SET/GET rows in the Job's log`,
+    {
+      p95Ms: verdict?.value ?? null,
+      rows: out.bench,
+      roundTrips: ROUND_TRIPS,
+      command: `redis-benchmark -h ${n.master} -c 1 -n ${ROUND_TRIPS} -t set,get --csv (Job in ${ctx.cfg.beersystem.namespace})`,
+      met: verdict?.met ?? false,
+    },
+  );
+}
+
+function replicationJudgement(out: ProbeOutput): Judgement {
+  const healthy =
+    out.master.role === 'master' &&
+    out.master.connectedSlaves >= 1 &&
+    out.replica.role === 'slave' &&
+    out.replica.masterLinkStatus === 'up';
+  const detail = `master: role ${out.master.role ?? '?'}, ${out.master.connectedSlaves} replica(s); replica: role ${out.replica.role ?? '?'}, link ${out.replica.masterLinkStatus ?? '?'}; marker ${out.markerTries === undefined ? 'NOT read on the replica' : `read on the replica after ${out.markerTries} retries`}`;
+  return healthy && out.markerTries !== undefined
+    ? { ok: true, detail }
+    : {
+        ok: false,
+        detail,
+        fix: 'kubectl logs redis-shared-replicas-0 -n redis -c redis (replication errors?)',
+      };
+}
+
+export const runbook = defineRunbook({
+  id: '03-access',
+  title:
+    'Access: from inside the cluster and from the private network (US1 T016–T021, US2 T026–T030)',
+  description:
+    'Proves US1 from a Job in beersystem (DNS, AUTH, SET/GET, SC-001 latency, replication, marker master→replica) and US2 from this machine through the LoadBalancer (address, commands, SC-003 latency, SC-008 refusals, SC-004 source ranges). Drills (high, skippable): SC-007 restart persistence, SC-002 master stop with replica reads. A drill that fails or is interrupted restores what it stopped (or the next run does, at P01).',
+  requires: ['02-deploy'],
+  flags: {
+    'skip-restart-drill': {
+      type: 'boolean',
+      description: 'do not run the SC-007 restart drill (reported as not run)',
+    },
+    'skip-failover-drill': {
+      type: 'boolean',
+      description: 'do not run the SC-002 master-stop drill (reported as not run)',
+    },
+    'failover-hold': {
+      type: 'string',
+      description: 'how long the SC-002 drill keeps the master stopped (default 15s)',
+    },
+    recheck: {
+      type: 'boolean',
+      description: 'prove again what an earlier run already proved (Jobs, drills)',
+    },
+  },
+  steps: [
+    restoreStep('P01'),
+    strictCheck({
+      id: 'T016',
+      title: 'Verify ClusterIP service redis-shared-master exists (created by Helm chart)',
+      check: async (ctx) => {
+        const ns = ctx.cfg.redis.namespace;
+        const name = `${ctx.cfg.redis.release}-master`;
+        // biome-ignore lint/suspicious/noExplicitAny: Service and Endpoints objects
+        const svc = await ctx.kube.get<any>('v1', 'Service', name, ns);
+        // biome-ignore lint/suspicious/noExplicitAny: Service and Endpoints objects
+        const ep = await ctx.kube.get<any>('v1', 'Endpoints', name, ns);
+        const ready = (ep?.subsets ?? []).flatMap(
+          (s: { addresses?: unknown[] }) => s.addresses ?? [],
+        ).length;
+        const ok = svc?.spec?.type === 'ClusterIP' && ready >= 1;
+        return ok
+          ? {
+              ok,
+              detail: `Service ${ns}/${name}: ClusterIP ${svc.spec.clusterIP}, port ${svc.spec.ports?.[0]?.port}, ${ready} ready endpoint(s)`,
+            }
+          : {
+              ok,
+              detail: `Service ${ns}/${name}: ${svc ? `type ${svc.spec?.type}, ${ready} ready endpoint(s)` : 'not found'}`,
+              fix: 'run ./runbooks/02-deploy.mts; check the master pod is Ready',
+            };
+      },
+    }),
+    strictCheck({
+      id: 'T017',
+      title:
+        'Create connectivity test script in scripts/redis-shared/test-connectivity.sh — here the probe Job (password by secretKeyRef only)',
+      check: async (ctx) => {
+        const manifest = await probeJob(ctx);
+        const password = await operatorPassword(ctx);
+        const container = manifest.spec.template.spec.containers[0];
+        const refs = container.env.map(
+          (e: { valueFrom?: { secretKeyRef?: { name: string; key: string } } }) =>
+            `secretKeyRef ${e.valueFrom?.secretKeyRef?.name}/${e.valueFrom?.secretKeyRef?.key}`,
+        );
+        const { manifestHasLiteral } = await probeJobs();
+        return manifestHasLiteral(manifest, password)
+          ? {
+              ok: false,
+              detail: 'the probe Job would carry the password as a literal',
+              fix: 'a bug in lib/probe-job.ts: report it',
+            }
+          : {
+              ok: true,
+              detail: `Job ${manifest.metadata.name} in ${manifest.metadata.namespace}, image ${container.image}, password from ${refs.join(', ')}`,
+            };
+      },
+    }),
+    {
+      id: 'T018',
+      title: 'Execute connectivity test from cluster pod (redis-cli connect, auth, SET/GET)',
+      risk: 'change',
+      impact: 'creates a short-lived Job in the beersystem namespace (deleted afterwards)',
+      done: (ctx) => proven(ctx, 'US1-AS-1', 'SC-001'),
+      run: async (ctx) => {
+        const result = await runJob(ctx, await probeJob(ctx));
+        if (!result) return; // dry run: the Job was not created
+        const { parseProbeOutput } = await probeJobs();
+        const out = parseProbeOutput(result.log);
+        await recordProbe(ctx, out);
+        ctx.state.freshProbe = true;
+        if (!out.complete || !result.succeeded) {
+          throw new Error(`the probe Job did not finish its script; its log:\n${result.log}`);
+        }
+        if (!(out.pong && out.getMatched && out.resolved)) {
+          throw new Error('US1 AS-1 not met (see the evidence line above)');
+        }
+      },
+    },
+    strictCheck({
+      id: 'T019',
+      title:
+        'Create replication test script in scripts/redis-shared/test-replication.sh — here the same Job (INFO on both, marker master→replica)',
+      check: async (ctx) => {
+        const script: string = (await probeJob(ctx)).spec.template.spec.containers[0].command[2];
+        const missing = ['==info-master==', '==info-replica==', '==marker=='].filter(
+          (p) => !script.includes(p),
+        );
+        return missing.length === 0
+          ? {
+              ok: true,
+              detail:
+                'the probe Job reads INFO replication on both and a marker written to the master on the replica',
+            }
+          : {
+              ok: false,
+              detail: `the probe Job lacks ${missing.join(', ')}`,
+              fix: 'a bug in lib/probe-job.ts: report it',
+            };
+      },
+    }),
+    {
+      id: 'T020',
+      title: 'Execute replication test (write to primary, read from replica)',
+      risk: 'read',
+      skip: async (ctx) =>
+        ctx.dryRun && !(await ctx.recall(PROBE_NOTE))
+          ? 'dry run: the probe Job (T018) did not run'
+          : undefined,
+      done: async (ctx) => (await proven(ctx, 'US1-AS-2')) && !ctx.state.freshProbe,
+      // run() throws when the evidence is not met.
+      verify: () => true,
+      run: async (ctx) => {
+        const out = await ctx.recall<ProbeOutput>(PROBE_NOTE);
+        if (!out)
+          throw new Error('no probe output: run T018 first (./runbooks/03-access.mts --from T018)');
+        const j = replicationJudgement(out);
+        await recordProof(
+          ctx,
+          'US1-AS-2',
+          `data written to the master is read on the replica: ${j.detail}: ${met(j.ok)}`,
+          {
+            markerTries: out.markerTries ?? null,
+            master: out.master,
+            replica: out.replica,
+            met: j.ok,
+          },
+        );
+        if (!j.ok) throw new Error(`${j.detail}. Fix: ${j.fix}`);
+      },
+    },
+    strictCheck({
+      id: 'T021',
+      title: 'Validate US1 acceptance criteria (AS-1, AS-2, AS-3 from spec.md)',
+      skip: async (ctx) =>
+        ctx.dryRun && !(await ctx.recall(PROBE_NOTE))
+          ? 'dry run: the probe Job (T018) did not run'
+          : undefined,
+      check: async (ctx) => {
+        const ns = ctx.cfg.redis.namespace;
+        const n = names(ctx);
+        const pods = await ctx.kube.pods(ns, `app.kubernetes.io/instance=${ctx.cfg.redis.release}`);
+        const wanted = [n.masterPod, n.replicaPodName];
+        const ready = wanted.filter((w) => pods.some((p) => p.name === w && p.ready));
+        const as1 = await ctx.recall<{ met?: boolean }>('evidence.US1-AS-1');
+        const as2 = await ctx.recall<{ met?: boolean }>('evidence.US1-AS-2');
+        const as3 = ready.length === wanted.length;
+        await recordProof(
+          ctx,
+          'US1-AS-3',
+          `both instances healthy: ${ready.length}/${wanted.length} pods Ready (${wanted.join(', ')}): ${met(as3)}`,
+          {
+            ready,
+            met: as3,
+          },
+        );
+        const ok = as1?.met === true && as2?.met === true && as3;
+        const detail = `US1 AS-1 ${met(as1?.met === true)}, AS-2 ${met(as2?.met === true)}, AS-3 ${met(as3)}`;
+        return ok
+          ? { ok, detail }
+          : { ok, detail, fix: 'see the evidence lines above; --recheck proves them again' };
+      },
+    }),
+    strictCheck({
+      id: 'T026',
+      title:
+        'Create LoadBalancer service in terraform/modules/redis-shared/services.tf (IP: 192.168.4.203)',
+      check: async (ctx) => {
+        const { namespace, privateCidr, lbIp } = ctx.cfg.redis;
+        const name = names(ctx).external;
+        // biome-ignore lint/suspicious/noExplicitAny: Service
+        const svc = await ctx.kube.get<any>('v1', 'Service', name, namespace);
+        if (!svc)
+          return {
+            ok: false,
+            detail: `Service ${namespace}/${name} not found`,
+            fix: 'run ./runbooks/02-deploy.mts',
+          };
+        const ranges: string[] = svc.spec?.loadBalancerSourceRanges ?? [];
+        const ok =
+          svc.spec?.type === 'LoadBalancer' && ranges.length === 1 && ranges[0] === privateCidr;
+        ctx.state.sourceRanges = ranges;
+        return ok
+          ? {
+              ok,
+              detail: `Service ${namespace}/${name}: LoadBalancer for ${lbIp}, loadBalancerSourceRanges [${ranges.join(', ')}] = PRIVATE_CIDR`,
+            }
+          : {
+              ok,
+              detail: `Service ${namespace}/${name}: type ${svc.spec?.type}, loadBalancerSourceRanges [${ranges.join(', ')}] (want exactly ${privateCidr})`,
+              fix: 'the module sets load_balancer_source_ranges = [private_cidr]; apply again with 02-deploy',
+            };
+      },
+    }),
+    strictCheck({
+      id: 'T027',
+      title:
+        'Configure MetalLB annotations (address-pool: eero-pool) in terraform/modules/redis-shared/services.tf',
+      check: async (ctx) => {
+        const { namespace, metallbPool } = ctx.cfg.redis;
+        const name = names(ctx).external;
+        // biome-ignore lint/suspicious/noExplicitAny: Service
+        const svc = await ctx.kube.get<any>('v1', 'Service', name, namespace);
+        const a = svc?.metadata?.annotations ?? {};
+        const pool = a['metallb.io/address-pool'] ?? a['metallb.universe.tf/address-pool'];
+        return pool === metallbPool
+          ? { ok: true, detail: `address pool ${pool}` }
+          : {
+              ok: false,
+              detail: `address pool annotation ${pool ?? 'missing'} (want ${metallbPool})`,
+              fix: 'set metallb_pool and apply again',
+            };
+      },
+    }),
+    {
+      id: 'T028',
+      title: 'Apply OpenTofu changes and verify LoadBalancer IP assigned',
+      risk: 'read',
+      run: async (ctx) => {
+        const { namespace, lbIp } = ctx.cfg.redis;
+        const name = names(ctx).external;
+        try {
+          await ctx.waitFor(
+            `${namespace}/${name} gets ${lbIp}`,
+            async () =>
+              (await ctx.kube.serviceIngress(namespace, name)).includes(lbIp) ? lbIp : undefined,
+            { intervalMs: 1000 },
+          );
+        } catch (err) {
+          if (!isWaitTimeout(err)) throw err;
+          const got = await ctx.kube.serviceIngress(namespace, name);
+          const events = (await ctx.kube.events(namespace, 'Service', name)).map(
+            (e) => `${e.reason}: ${e.message}`,
+          );
+          throw new Error(
+            `${namespace}/${name} has [${got.join(', ')}], not ${lbIp}${events.length ? ` (events: ${events.join(' | ')})` : ''}. Check the MetalLB pool and kubectl describe svc ${name} -n ${namespace}`,
+          );
+        }
+        ctx.log.info(`  ✓ ${namespace}/${name} has ${lbIp}`);
+      },
+      done: async (ctx) =>
+        (await ctx.kube.serviceIngress(ctx.cfg.redis.namespace, names(ctx).external)).includes(
+          ctx.cfg.redis.lbIp,
+        ),
+    },
+    strictCheck({
+      id: 'T029',
+      title:
+        'Create private network test script in scripts/redis-shared/test-private-network.sh — here the probes from this machine',
+      check: async (ctx) => {
+        const { outsideProbeSource, privateCidr } = ctx.cfg.redis;
+        await operatorPassword(ctx);
+        if (!outsideProbeSource) {
+          return {
+            ok: true,
+            detail:
+              'password read from the Secret (masked); no OUTSIDE_PROBE_SOURCE: SC-004 is judged on the source ranges only',
+          };
+        }
+        const inside = judgeAddressInCidr(outsideProbeSource, privateCidr).ok;
+        return inside
+          ? {
+              ok: false,
+              detail: `OUTSIDE_PROBE_SOURCE ${outsideProbeSource} is inside PRIVATE_CIDR ${privateCidr}: it proves nothing`,
+              fix: 'set OUTSIDE_PROBE_SOURCE to a local address outside the private network, or leave it empty',
+            }
+          : {
+              ok: true,
+              detail: `password read from the Secret (masked); SC-004 probe from ${outsideProbeSource}`,
+            };
+      },
+    }),
+    {
+      id: 'T030',
+      title: 'Validate US2 acceptance criteria (AS-1, AS-2, AS-3 from spec.md)',
+      risk: 'read',
+      done: (ctx) => proven(ctx, 'US2-AS-1', 'US2-AS-2', 'US2-AS-3', 'SC-003', 'SC-004', 'SC-008'),
+      run: async (ctx) => {
+        const failures = await validateUs2(ctx);
+        if (failures.length > 0)
+          throw new Error(`not met: ${failures.join(', ')} (see the evidence lines above)`);
+      },
+    },
+    {
+      id: 'T021-SC007',
+      title:
+        'Validate SC-007 (T021): acknowledged writes survive a restart of the master pod (drill)',
+      risk: 'high',
+      impact:
+        'deletes pod redis-shared-master-0: writes fail until the StatefulSet has restarted it (seconds)',
+      skip: (ctx) =>
+        ctx.flags['skip-restart-drill']
+          ? '--skip-restart-drill: SC-007 not proven by this run'
+          : undefined,
+      done: (ctx) => proven(ctx, 'SC-007'),
+      run: restartDrill,
+      undo: 'nothing to undo: the StatefulSet recreates the pod; check kubectl get pods -n redis',
+    },
+    {
+      id: 'T021-SC002',
+      title:
+        'Validate SC-002 (T021): reads from the replica keep succeeding while the master is stopped (drill)',
+      risk: 'high',
+      impact:
+        'scales StatefulSet redis-shared-master to 0: every write to redis-shared fails until it is restored',
+      skip: (ctx) =>
+        ctx.flags['skip-failover-drill']
+          ? '--skip-failover-drill: SC-002 not proven by this run'
+          : undefined,
+      done: (ctx) => proven(ctx, 'SC-002'),
+      run: failoverDrill,
+      undo: 'kubectl scale statefulset redis-shared-master -n redis --replicas=1 (or re-run this runbook: P01 restores it)',
+    },
+  ],
+});
+
+/** US2 from this machine: AS-1 (address + commands), AS-3 (auth), SC-003, SC-008, AS-2/SC-004. */
+async function validateUs2(ctx: StepContext): Promise<string[]> {
+  const probe = await import('../lib/redis-probe.ts');
+  const { probeFromSource, isBlocked } = await import('../lib/source-probe.ts');
+  const { lbIp, port, privateCidr, outsideProbeSource } = ctx.cfg.redis;
+  const target = await lbTarget(ctx);
+  const failures: string[] = [];
+  const judge = async (id: string, ok: boolean, line: string, value: Record<string, unknown>) => {
+    await recordProof(ctx, id, `${line}: ${met(ok)}`, { ...value, met: ok });
+    if (!ok) failures.push(id);
+  };
+
+  // A dry run writes nothing, not even a probe key: round trips are PINGs then.
+  const conn = ctx.dryRun
+    ? await probe.measureLatency(target, { samples: LB_ROUND_TRIPS }).then((r) => ({
+        ...r,
+        value: r.value ? { latency: r.value } : undefined,
+      }))
+    : await probe.probeConnectivity(target, { samples: LB_ROUND_TRIPS });
+  await judge('US2-AS-1', conn.ok, `from this machine to ${lbIp}:${port}: ${conn.evidence}`, {
+    address: lbIp,
+    latency: conn.value?.latency ?? null,
+  });
+  const p95 = conn.value?.latency.p95Ms;
+  const sc003 = conn.ok && p95 !== undefined ? judgeLatency('SC-003', p95) : undefined;
+  const sc003Line = sc003
+    ? `${sc003.text}; ${LB_ROUND_TRIPS} PINGs to ${lbIp}:${port}`
+    : `SC-003 NOT met: no round trip to ${lbIp}:${port} succeeded`;
+  await recordProof(ctx, 'SC-003', sc003Line, {
+    p95Ms: p95 ?? null,
+    samples: LB_ROUND_TRIPS,
+    command: `PING × ${LB_ROUND_TRIPS} to ${lbIp}:${port}`,
+    met: sc003?.met ?? false,
+  });
+  if (!sc003?.met) failures.push('SC-003');
+
+  if (!ctx.dryRun) {
+    const structures = await dataStructures(ctx, target);
+    await judge('US2-AS-3', structures.ok, `with the password: ${structures.detail}`, {});
+  }
+
+  let refusedNoPassword = 0;
+  let refusedWrongPassword = 0;
+  for (let i = 0; i < AUTH_ATTEMPTS; i++) {
+    if ((await probe.probeAuthRequired({ host: lbIp, port })).ok) refusedNoPassword++;
+    const wrong = await probe.probeConnectivity(
+      { host: lbIp, port, password: `wrong-${i}-not-the-password` },
+      { samples: 1 },
+    );
+    if (!wrong.ok && /WRONGPASS|invalid password/i.test(wrong.evidence)) refusedWrongPassword++;
+  }
+  await judge(
+    'SC-008',
+    refusedNoPassword === AUTH_ATTEMPTS && refusedWrongPassword === AUTH_ATTEMPTS,
+    `${refusedNoPassword}/${AUTH_ATTEMPTS} connections without a password and ${refusedWrongPassword}/${AUTH_ATTEMPTS} with a wrong one refused`,
+    { attempts: AUTH_ATTEMPTS, refusedNoPassword, refusedWrongPassword },
+  );
+
+  const ranges = (ctx.state.sourceRanges as string[] | undefined) ?? [];
+  const rangesOk = ranges.length === 1 && ranges[0] === privateCidr;
+  if (outsideProbeSource) {
+    const outcomes = [];
+    for (let i = 0; i < 3; i++)
+      outcomes.push(await probeFromSource(outsideProbeSource, lbIp, port));
+    const blocked = outcomes.filter(isBlocked).length;
+    const line = `loadBalancerSourceRanges [${ranges.join(', ')}]; ${blocked}/3 connections from ${outsideProbeSource} (outside ${privateCidr}) blocked (${outcomes.map((o) => o.outcome).join(', ')})`;
+    await judge('SC-004', rangesOk && blocked === 3, line, {
+      ranges,
+      source: outsideProbeSource,
+      outcomes,
+    });
+    await judge('US2-AS-2', rangesOk && blocked === 3, line, {
+      ranges,
+      source: outsideProbeSource,
+    });
+  } else {
+    const line = `loadBalancerSourceRanges [${ranges.join(', ')}] = PRIVATE_CIDR; no connection from outside tried (OUTSIDE_PROBE_SOURCE unset)`;
+    await judge('SC-004', rangesOk, line, { ranges, outsideTried: false });
+    await judge('US2-AS-2', rangesOk, line, { ranges, outsideTried: false });
+  }
+  return failures;
+}
+
+/** FR-014 / US2 AS-3: strings, lists, sets, sorted sets and hashes all work with the password. */
+async function dataStructures(
+  ctx: StepContext,
+  target: { host: string; port: number; password: string },
+): Promise<Judgement> {
+  const { openRedis } = await import('../lib/redis-probe.ts');
+  const key = (kind: string) => `runbook:probe:${ctx.runId}:${kind}`;
+  let client: Awaited<ReturnType<typeof openRedis>> | undefined;
+  try {
+    client = await openRedis(target);
+    const results = await Promise.all([
+      client.set(key('string'), 'v', 'EX', 60),
+      client.rpush(key('list'), 'a', 'b'),
+      client.sadd(key('set'), 'a', 'b'),
+      client.zadd(key('zset'), 1, 'a'),
+      client.hset(key('hash'), 'f', 'v'),
+    ]);
+    await client.del(key('string'), key('list'), key('set'), key('zset'), key('hash'));
+    return {
+      ok: true,
+      detail: `SET ${results[0]}, RPUSH ${results[1]}, SADD ${results[2]}, ZADD ${results[3]}, HSET ${results[4]}`,
+    };
+  } catch (err) {
+    return { ok: false, detail: (err as Error).message };
+  } finally {
+    client?.disconnect();
+  }
+}
+
+async function restartDrill(ctx: StepContext): Promise<void> {
+  const { writePersistenceMarker, checkPersistenceMarker } = await import('../lib/redis-probe.ts');
+  const ns = ctx.cfg.redis.namespace;
+  const n = names(ctx);
+  if (ctx.dryRun) {
+    ctx.log.info(
+      `would write ${RESTART_MARKERS} markers through ${ctx.cfg.redis.lbIp}, restart the master, read them back`,
+    );
+    await ctx.kubectl`delete pod ${n.masterPod} -n ${ns}`;
+    return;
+  }
+  const target = await lbTarget(ctx);
+  const markers = [];
+  for (let i = 0; i < RESTART_MARKERS; i++) {
+    const written = await writePersistenceMarker(target);
+    if (!written.ok || !written.value)
+      throw new Error(`writing marker ${i + 1} failed: ${written.evidence}`);
+    markers.push({ key: written.value.key, value: written.value.value });
+  }
+  const uid = async () =>
+    (await ctx.kube.get('v1', 'Pod', n.masterPod, ns))?.metadata.uid ?? 'none';
+  const before = await uid();
+  await ctx.kubectl`delete pod ${n.masterPod} -n ${ns}`;
+  const back = await ctx.waitFor(
+    `${ns}/${n.masterPod} recreated and Ready`,
+    async () => {
+      const p = (await ctx.kube.pods(ns, '')).find((x) => x.name === n.masterPod);
+      return p?.ready && !p.deleting && (await uid()) !== before ? p : undefined;
+    },
+    { intervalMs: 500 },
+  );
+  if (!back) return; // dry run: the pod was not deleted
+  const reachable = await ctx.waitFor(
+    `${ctx.cfg.redis.lbIp} answers again`,
+    async () => {
+      const { probeConnectivity } = await import('../lib/redis-probe.ts');
+      return (await probeConnectivity(target, { samples: 1 })).ok || undefined;
+    },
+    { intervalMs: 500 },
+  );
+  if (!reachable)
+    throw new Error('redis-shared did not answer through the LoadBalancer after the restart');
+  let found = 0;
+  for (const marker of markers) if ((await checkPersistenceMarker(target, marker)).ok) found++;
+  const ok = found === markers.length;
+  await recordProof(
+    ctx,
+    'SC-007',
+    `${found}/${markers.length} acknowledged markers read back after ${n.masterPod} was restarted: ${met(ok)}`,
+    {
+      written: markers.length,
+      found,
+      pod: n.masterPod,
+      command: `kubectl delete pod ${n.masterPod} -n ${ns}`,
+      met: ok,
+    },
+  );
+  if (!ok)
+    throw new Error(
+      `SC-007 not met: ${markers.length - found} acknowledged write(s) lost across the restart`,
+    );
+}
+
+async function failoverDrill(ctx: StepContext): Promise<void> {
+  const { openRedis } = await import('../lib/redis-probe.ts');
+  const ns = ctx.cfg.redis.namespace;
+  const n = names(ctx);
+  const holdMs = parseDuration(String(ctx.flags['failover-hold'] ?? '15s'));
+  if (holdMs === undefined) throw new Error('--failover-hold takes a duration such as 15s or 1m');
+  if (ctx.dryRun) {
+    ctx.log.info(
+      `would read from ${n.replicaPod} in a Job while the master is stopped for ${holdMs / 1000}s`,
+    );
+    await ctx.kubectl`scale statefulset ${n.masterSet} -n ${ns} --replicas=0`;
+    await ctx.kubectl`scale statefulset ${n.masterSet} -n ${ns} --replicas=1`;
+    return;
+  }
+  const target = await lbTarget(ctx);
+  const markerKey = `runbook:drill:${ctx.runId}:marker`;
+  const doneKey = `runbook:drill:${ctx.runId}:done`;
+  const client = await openRedis(target);
+  await client.set(markerKey, 'replicated', 'EX', 3600);
+  client.disconnect();
+  const { readLoopJobManifest, parseReadLoopOutput, MARKER_SEEN } = await probeJobs();
+  const manifest = readLoopJobManifest({
+    name: jobName(ctx, 'reads'),
+    namespace: ctx.cfg.beersystem.namespace,
+    image: await probeImage(ctx),
+    secretName: ctx.cfg.redis.secretName,
+    secretKey: ctx.cfg.redis.secretKey,
+    replicaHost: n.replicaPod,
+    port: ctx.cfg.redis.port,
+    markerKey,
+    doneKey,
+    maxSeconds: Math.ceil((holdMs + 2 * ctx.cfg.timeouts.waitMs) / 1000),
+  });
+  let stoppedAt = 0;
+  let restoredAt = 0;
+  let stopped = false;
+  try {
+    const result = await runJob(ctx, manifest, async () => {
+      // Stopping the master before the replica has the marker would prove nothing.
+      await ctx.waitFor(
+        `${n.replicaPodName} to have the marker written to the master`,
+        async () =>
+          (await ctx.kube.jobLogs(manifest.metadata.namespace, manifest.metadata.name)).includes(
+            MARKER_SEEN,
+          ) || undefined,
+        { intervalMs: 500 },
+      );
+      await stopForDrill(ctx, ns, n.masterSet);
+      stopped = true;
+      const gone = await ctx.waitFor(
+        `${ns}/${n.masterPod} stopped`,
+        async () =>
+          (await ctx.kube.pods(ns, '')).some((p) => p.name === n.masterPod) ? undefined : true,
+        { intervalMs: 500 },
+      );
+      if (!gone) return;
+      stoppedAt = Date.now();
+      ctx.log.info(`  master stopped; replica reads go on for ${holdMs / 1000}s`);
+      // The outage the drill is about: its length is the drill's parameter (--failover-hold).
+      await sleep(holdMs, undefined, { signal: ctx.signal });
+      await restoreAfterDrill(ctx);
+      stopped = false;
+      restoredAt = Date.now();
+      await ctx.waitFor(
+        `${ns}/${n.masterPod} Ready again`,
+        async () => (await ctx.kube.pods(ns, '')).find((p) => p.name === n.masterPod && p.ready),
+        { intervalMs: 500 },
+      );
+      const back = await ctx.waitFor(
+        `${ctx.cfg.redis.lbIp} takes writes again`,
+        async () => {
+          try {
+            const c = await openRedis(target);
+            try {
+              return (await c.set(doneKey, 'done', 'EX', 3600)) === 'OK' || undefined;
+            } finally {
+              c.disconnect();
+            }
+          } catch {
+            return undefined;
+          }
+        },
+        { intervalMs: 500 },
+      );
+      if (!back) throw new Error('the master did not take writes again after the restore');
+    });
+    if (!result) return; // dry run
+    const tally = parseReadLoopOutput(result.log);
+    const ok = tally !== undefined && tally.failed === 0 && tally.ok > 0 && tally.sawDone;
+    await recordProof(
+      ctx,
+      'SC-002',
+      `reads from ${n.replicaPodName} every 200 ms before, during and after a ${((restoredAt - stoppedAt) / 1000).toFixed(1)}s stop of ${n.masterPod}: ${tally?.ok ?? 0} succeeded, ${tally?.failed ?? '?'} failed; replication ${tally?.sawDone ? 'healthy again (the done key reached the replica)' : 'NOT seen healthy again'}: ${met(ok)}`,
+      {
+        readsOk: tally?.ok ?? 0,
+        readsFailed: tally?.failed ?? null,
+        stoppedMs: restoredAt - stoppedAt,
+        replicationRestored: tally?.sawDone ?? false,
+        command: `kubectl scale statefulset ${n.masterSet} -n ${ns} --replicas=0`,
+        met: ok,
+      },
+    );
+    if (!ok) throw new Error(`SC-002 not met; the read loop's log:\n${result.log}`);
+  } finally {
+    // A failure halfway gives the master back at once; an interruption leaves it to P01.
+    if (stopped && !ctx.signal.aborted) await restoreAfterDrill(ctx);
+  }
+}
+
+await runMain(runbook, import.meta.url);
