@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from './config.ts';
 import { formatDuration } from './duration.ts';
+import { readNotes } from './notes.ts';
 
 export interface Stage {
   /** what the progress line says */
@@ -178,23 +179,6 @@ function reportDir(runDir: string): string {
   return resolve(REPO_ROOT, m ? m[1]!.trim() : join(runDir, 'reports'));
 }
 
-/** The downtime 05 measured, from its note in the audit log (the latest real run). */
-export function downtimeFromAudit(auditText: string): number | undefined {
-  let ms: number | undefined;
-  for (const line of auditText.split('\n')) {
-    if (!line.includes('"downtime.ms"')) continue;
-    try {
-      const entry = JSON.parse(line) as { event?: string; dry_run?: boolean; detail?: unknown };
-      if (entry.event !== 'note' || entry.dry_run) continue;
-      const detail = entry.detail as { key?: string; value?: unknown } | null;
-      if (detail?.key === 'downtime.ms' && typeof detail.value === 'number') ms = detail.value;
-    } catch {
-      // a line the audit tool will flag; the rehearsal reads on
-    }
-  }
-  return ms;
-}
-
 /** The pid of a sandbox daemon still running in this directory, if any. */
 export function runningSandbox(runDir: string): number | undefined {
   try {
@@ -278,7 +262,12 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
   let downtimeMs: number | undefined;
   try {
     report = newestReport(reportDir(opts.runDir));
-    downtimeMs = downtimeFromAudit(readFileSync(join(opts.runDir, 'audit.jsonl'), 'utf8'));
+    const noted = await readNotes(join(opts.runDir, 'audit.jsonl'), {
+      runbook: '05-migrate',
+      key: 'downtime.ms',
+    });
+    const last = noted.at(-1)?.value;
+    downtimeMs = typeof last === 'number' ? last : undefined;
   } catch {
     // no settings file or audit log: the sandbox never came up
   }

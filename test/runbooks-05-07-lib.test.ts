@@ -21,7 +21,6 @@ import {
   sharedRedisHost,
 } from '../lib/migration.ts';
 import {
-  downtimeFromAudit,
   parseShellExports,
   RehearsalRefusedError,
   rehearsalStages,
@@ -243,18 +242,6 @@ t.test("the sandbox shell file becomes the children's environment", async (t) =>
   t.equal(env.KUBECONFIG, '/r/kubeconfig');
   t.equal(env.PATH, '/repo/sandbox/bin:/usr/bin');
   t.equal(env.TF_VAR_kube_context, 'sandbox');
-});
-
-t.test('the measured downtime is read from the last real note', async (t) => {
-  const line = (ms: number, dry = false) =>
-    JSON.stringify({ event: 'note', dry_run: dry, detail: { key: 'downtime.ms', value: ms } });
-  t.equal(
-    downtimeFromAudit(
-      [line(1500), line(900, true), 'not json "downtime.ms"', line(1200)].join('\n'),
-    ),
-    1200,
-  );
-  t.equal(downtimeFromAudit(''), undefined);
 });
 
 t.test(
