@@ -13,13 +13,13 @@ function roundStep(raw: number): number {
 }
 
 /**
- * At most `maxBuckets` equal-width buckets from 0 to the 99.9th percentile; the slowest samples
+ * At most `maxBuckets` equal-width buckets from 0 to the 99th percentile; the slowest samples
  * beyond it are counted in the last bucket, so one outlier does not flatten the plot.
  */
 export function latencyHistogram(samplesMs: readonly number[], maxBuckets = 20): LatencyBucket[] {
   if (!samplesMs.length) return [];
   const sorted = [...samplesMs].sort((a, b) => a - b);
-  const top = sorted[Math.floor((sorted.length - 1) * 0.999)]!;
+  const top = sorted[Math.floor((sorted.length - 1) * 0.99)]!;
   const width = roundStep(Math.max(top, 0.001) / maxBuckets);
   const count = Math.max(1, Math.ceil(top / width));
   const buckets: LatencyBucket[] = Array.from({ length: count }, (_, i) => ({
