@@ -119,7 +119,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     for (const obj of initialState()) {
       const type = registry.byObject(obj);
       if (!type) throw new Error(`sandbox: initial object of unknown kind ${obj.kind}`);
-      store.create(type, obj);
+      // The homelab's objects were applied with `kubectl apply`, which owns their fields.
+      store.create(type, obj, { manager: 'kubectl-client-side-apply' });
     }
   }
 

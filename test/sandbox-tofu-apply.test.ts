@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import t from 'tap';
 import { type Sandbox, startSandbox } from '../sandbox/server.ts';
 import { ENVIRONMENT_DIR, SANDBOX_VARS, TOFU } from './helpers/workloads-sandbox.ts';
@@ -124,10 +125,54 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
         '-n',
         'redis',
         '-o',
-        'jsonpath={.spec.loadBalancerSourceRanges[0]} {.metadata.annotations.metallb\\.universe\\.tf/loadBalancerIPs}',
+        'jsonpath={.spec.loadBalancerSourceRanges[0]} {.metadata.annotations.metallb\\.io/loadBalancerIPs} {.metadata.annotations.metallb\\.io/address-pool} [{.spec.loadBalancerIP}]',
       ]),
-      '127.0.0.0/24 127.0.0.203',
+      '127.0.0.0/24 127.0.0.203 eero-pool []',
+      'address and pool as metallb.io annotations only: MetalLB refuses spec.loadBalancerIP beside them',
     );
+    t.equal(
+      await kubectl([
+        'get',
+        'svc',
+        'redis-shared-external',
+        '-n',
+        'redis',
+        '-o',
+        'jsonpath={.status.loadBalancer.ingress[0].ip} {.metadata.annotations.metallb\\.io/ip-allocated-from-pool}',
+      ]),
+      '127.0.0.203 eero-pool',
+      'MetalLB gave it the address',
+    );
+    t.match(
+      await kubectl(['get', 'networkpolicy,pdb', '-n', 'redis', '-o', 'name']),
+      /networkpolicy.networking.k8s.io\/redis-shared\n[\s\S]*poddisruptionbudget.policy\/redis-shared-master\npoddisruptionbudget.policy\/redis-shared-replicas/,
+      "the chart's NetworkPolicy and PodDisruptionBudgets",
+    );
+    const release = JSON.parse(
+      await kubectl([
+        'get',
+        'secret',
+        'sh.helm.release.v1.redis-shared.v1',
+        '-n',
+        'redis',
+        '-o',
+        'json',
+      ]),
+    );
+    t.equal(release.type, 'helm.sh/release.v1');
+    t.same(release.metadata.labels, {
+      name: 'redis-shared',
+      owner: 'helm',
+      status: 'deployed',
+      version: '1',
+    });
+    const record = JSON.parse(
+      gunzipSync(
+        Buffer.from(Buffer.from(release.data.release, 'base64').toString(), 'base64'),
+      ).toString(),
+    );
+    t.equal(record.chart.metadata.version, '23.1.1', 'the release records the chart version');
+    t.equal(record.info.status, 'deployed');
     const state = join(runDir, 'tofu', 'terraform.tfstate');
     t.equal(statSync(state).mode & 0o777, 0o600, 'the state (which holds the password) is 0600');
     const password = JSON.parse(readFileSync(state, 'utf8')).password as string;
@@ -216,9 +261,73 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
     );
   });
 
-  await t.test('the migration switch sets beersystem env and gives it back', async (t) => {
-    const envOf = async () =>
-      JSON.parse(
+  await t.test(
+    'the migration switch: true sets the env; false releases it without restoring, and is refused until the old values are back',
+    async (t) => {
+      const envOf = async () =>
+        JSON.parse(
+          await kubectl([
+            'get',
+            'deployment',
+            'beersystem',
+            '-n',
+            'beersystem',
+            '-o',
+            'jsonpath={.spec.template.spec.containers[0].env}',
+          ]),
+        );
+      const restore = (env: unknown) =>
+        kubectl([
+          'patch',
+          'deployment',
+          'beersystem',
+          '-n',
+          'beersystem',
+          '--type=json',
+          '-p',
+          JSON.stringify([
+            { op: 'replace', path: '/spec/template/spec/containers/0/env', value: env },
+          ]),
+        ]);
+      const before = await envOf();
+      const migrate = ['apply', '-auto-approve', ...SANDBOX_VARS, '-var'];
+
+      // A literal REDIS_PASSWORD would end up beside the secretKeyRef: the module refuses first.
+      await kubectl([
+        'set',
+        'env',
+        'deployment/beersystem',
+        '-n',
+        'beersystem',
+        'REDIS_PASSWORD=literal',
+      ]);
+      const literal = await tofu([...migrate, 'enable_beersystem_migration=true']);
+      t.equal(literal.code, 1);
+      t.match(literal.stderr, /Resource precondition failed/);
+      t.match(
+        literal.stderr,
+        /REDIS_PASSWORD of container beersystem in Deployment beersystem\/beersystem is a literal value: the API refuses an env var with both value and valueFrom/,
+      );
+      t.match(
+        (await envOf()).find((e: { name: string }) => e.name === 'REDIS_PASSWORD'),
+        {
+          value: 'literal',
+        },
+      );
+      await restore(before);
+
+      const on = await tofu([...migrate, 'enable_beersystem_migration=true']);
+      t.equal(on.code, 0, on.stderr);
+      const migrated = await envOf();
+      t.same(
+        migrated.find((e: { name: string }) => e.name === 'REDIS_HOST'),
+        { name: 'REDIS_HOST', value: 'redis-shared-master.redis.svc.cluster.local' },
+      );
+      t.same(
+        migrated.find((e: { name: string }) => e.name === 'REDIS_PASSWORD').valueFrom.secretKeyRef,
+        { name: 'redis-credentials', key: 'redis-password' },
+      );
+      const managers = JSON.parse(
         await kubectl([
           'get',
           'deployment',
@@ -226,58 +335,91 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
           '-n',
           'beersystem',
           '-o',
-          'jsonpath={.spec.template.spec.containers[0].env}',
+          'json',
+          '--show-managed-fields',
         ]),
+      ).metadata.managedFields.map(
+        (m: { manager: string; operation: string }) => `${m.manager} ${m.operation}`,
       );
-    const before = await envOf();
-    await tofu([
-      'apply',
-      '-auto-approve',
-      ...SANDBOX_VARS,
+      t.ok(
+        managers.includes('Terraform Apply'),
+        'kubernetes_env applies as field manager Terraform',
+      );
+      t.equal(
+        JSON.parse((await tofu(['output', '-json'])).stdout).beersystem_redis_host.value,
+        'redis-shared-master.redis.svc.cluster.local',
+      );
+
+      // false alone: the provider applies an empty env; secretKeyRef.name, which only Terraform
+      // owns, would go and leave a reference without a name, which the API refuses.
+      const refused = await tofu([...migrate, 'enable_beersystem_migration=false']);
+      t.equal(refused.code, 1);
+      t.match(
+        refused.stderr,
+        /spec\.template\.spec\.containers\[0\]\.env\[2\]\.valueFrom\.secretKeyRef\.name: Invalid value: "": a lowercase RFC 1123 subdomain/,
+      );
+      t.same(await envOf(), migrated, 'nothing changed');
+
+      // 05 --rollback: the backed-up values first (an Update, which takes the fields over), then
+      // false releases what Terraform still co-owns and removes nothing.
+      await restore(before);
+      const back = await tofu([...migrate, 'enable_beersystem_migration=false']);
+      t.equal(back.code, 0, back.stderr);
+      t.match(back.stdout, /0 added, 0 changed, 1 destroyed/);
+      t.same(await envOf(), before, 'the restored values stay');
+    },
+  );
+
+  await t.test("validation blocks refuse bad values with the modules' messages", async (t) => {
+    const publicCidr = await tofu([
+      'plan',
       '-var',
-      'enable_beersystem_migration=true',
-    ]);
-    const migrated = await envOf();
-    t.same(
-      migrated.find((e: { name: string }) => e.name === 'REDIS_HOST'),
-      { name: 'REDIS_HOST', value: 'redis-shared-master.redis.svc.cluster.local' },
-    );
-    t.same(
-      migrated.find((e: { name: string }) => e.name === 'REDIS_PASSWORD').valueFrom.secretKeyRef,
-      { name: 'redis-credentials', key: 'redis-password' },
-    );
-    t.equal(
-      JSON.parse((await tofu(['output', '-json'])).stdout).beersystem_redis_host.value,
-      'redis-shared-master.redis.svc.cluster.local',
-    );
-    const back = await tofu([
-      'apply',
-      '-auto-approve',
-      ...SANDBOX_VARS,
+      'kube_context=sandbox',
       '-var',
-      'enable_beersystem_migration=false',
+      'lb_ip=8.8.8.203',
+      '-var',
+      'private_cidr=8.8.8.0/24',
     ]);
-    t.match(back.stdout, /0 added, 0 changed, 1 destroyed/);
-    t.same(await envOf(), before, 'turning it off restores the old env');
+    t.equal(publicCidr.code, 1);
+    t.match(publicCidr.stderr, /Error: Invalid value for variable/);
+    t.match(publicCidr.stderr, /module\.redis_shared\.var\.private_cidr is "8\.8\.8\.0\/24"/);
+    t.match(
+      publicCidr.stderr,
+      /private_cidr must lie inside an RFC 1918 private range \(10\/8, 172\.16\/12, 192\.168\/16\) or loopback \(127\/8\)/,
+    );
+    const outside = await tofu(['validate', ...SANDBOX_VARS, '-var', 'lb_ip=127.0.1.203']);
+    t.equal(outside.code, 1);
+    t.match(outside.stderr, /lb_ip must lie inside private_cidr/);
+    const root = await tofu(['validate', ...SANDBOX_VARS, '-var', 'replica_namespaces=["redis"]']);
+    t.equal(root.code, 1);
+    t.match(
+      root.stderr,
+      /var\.beersystem_namespace is "beersystem"[\s\S]*beersystem_namespace must be one of replica_namespaces/,
+    );
+    t.equal((await tofu(['validate', ...SANDBOX_VARS])).code, 0, 'the sandbox values pass');
   });
 
-  await t.test('destroy removes what apply created', async (t) => {
-    const destroyed = await tofu(['destroy', '-auto-approve', ...SANDBOX_VARS]);
-    t.match(destroyed.stdout, /Destroy complete! Resources: 8 destroyed\./);
-    t.match(await kubectl(['get', 'namespaces', '-o', 'name']), /^(?![\s\S]*namespace\/redis\n)/);
-    t.equal(
-      await kubectl([
-        'get',
-        'secret',
-        '-n',
-        'beersystem',
-        '-l',
-        'app.kubernetes.io/part-of=redis-shared',
-        '-o',
-        'name',
-      ]),
-      '',
-    );
-    t.match((await tofu(['plan', ...SANDBOX_VARS])).stdout, /Plan: 8 to add/);
-  });
+  await t.test(
+    'destroy is refused: the namespace holds the data, the Secrets are in use',
+    async (t) => {
+      const journal = () =>
+        existsSync(sandbox!.journalPath) ? readFileSync(sandbox!.journalPath, 'utf8') : '';
+      const before = journal();
+      const destroyed = await tofu(['destroy', '-auto-approve', ...SANDBOX_VARS]);
+      t.equal(destroyed.code, 1);
+      t.match(destroyed.stderr, /Error: Instance cannot be destroyed/);
+      for (const guarded of [
+        'module.redis_shared.kubernetes_namespace_v1.redis',
+        'module.redis_shared.random_password.redis',
+        'module.redis_shared.kubernetes_secret_v1.credentials["beersystem"]',
+      ]) {
+        t.match(
+          destroyed.stderr,
+          `Resource ${guarded} has lifecycle.prevent_destroy set, but the plan calls for this resource to be destroyed.`,
+        );
+      }
+      t.equal(journal(), before, 'nothing was deleted');
+      t.match(await kubectl(['get', 'namespaces', '-o', 'name']), /namespace\/redis\n/);
+    },
+  );
 });

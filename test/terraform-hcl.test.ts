@@ -124,12 +124,19 @@ t.test(
     const spec = block(svc, 'spec');
     t.equal(meta.name, `\${var.release_name}-external`);
     t.equal(`${defaults.release_name}-external`, 'redis-shared-external');
-    t.same(resolveValue(redisShared, meta.annotations), {
-      'metallb.universe.tf/address-pool': 'eero-pool',
-      'metallb.universe.tf/loadBalancerIPs': '192.168.4.203',
-    });
+    t.same(
+      resolveValue(redisShared, meta.annotations),
+      {
+        'metallb.io/address-pool': 'eero-pool',
+        'metallb.io/loadBalancerIPs': '192.168.4.203',
+      },
+      'address and pool as the current MetalLB annotations, no deprecated metallb.universe.tf/ names',
+    );
     t.equal(spec.type, 'LoadBalancer');
-    t.equal(resolveValue(redisShared, spec.load_balancer_ip), '192.168.4.203');
+    t.notOk(
+      'load_balancer_ip' in spec,
+      'no spec.loadBalancerIP: MetalLB refuses a Service that has it beside the annotation',
+    );
     t.same(resolveValue(redisShared, spec.load_balancer_source_ranges), ['192.168.4.0/24']);
     t.equal(spec.external_traffic_policy, 'Local');
     t.equal(
@@ -215,6 +222,63 @@ t.test('US4: the migration README says what to revert and what to scale back', a
   t.match(rollback, /tofu apply -var enable_beersystem_migration=false/, 'revert by the switch');
   t.match(rollback, /kubectl set env deployment\/beersystem -n beersystem/, 'restore old values');
   t.match(rollback, /kubectl scale deployment redis -n beersystem --replicas=1/, 'old Redis up');
+  t.ok(
+    rollback.indexOf('kubectl set env') < rollback.indexOf('enable_beersystem_migration=false'),
+    'the old values are restored before the switch releases the fields (false alone is refused)',
+  );
+});
+
+t.test('US4: the module states what false does and what the rollback restores', async (t) => {
+  const readme = await readFile(join(MIGRATION_DIR, 'README.md'), 'utf8');
+  const contract = readme.split(/^## Contract$/m)[1]?.split(/^## /m)[0] ?? '';
+  t.ok(contract, 'a Contract section');
+  t.match(contract, /empty env list/, 'false: the provider applies an empty env');
+  t.match(contract, /restores nothing/);
+  t.match(contract, /05-migrate --rollback/, 'the rollback restores from the backup');
+});
+
+t.test('US4: a literal REDIS_PASSWORD fails the plan before anything is applied', async (t) => {
+  const env = resource(migration, 'kubernetes_env', 'beersystem_redis');
+  const data = migration.data.kubernetes_resource?.deployment;
+  t.ok(data, 'data "kubernetes_resource" "deployment" reads the Deployment');
+  t.equal(data?.kind, 'Deployment');
+  t.equal(resolveValue(migration, block(data as HclBody, 'metadata').name), 'beersystem');
+  const lifecycle = block(env, 'lifecycle');
+  const precondition = block(lifecycle, 'precondition');
+  t.equal(precondition.condition, `\${!local.password_is_literal}`);
+  t.match(
+    String(migration.locals.password_is_literal),
+    /data\.kubernetes_resource\.deployment\.object/,
+  );
+  t.match(
+    String(precondition.error_message),
+    /literal value: the API refuses an env var with both value and valueFrom/,
+  );
+});
+
+t.test(
+  'destroy safety: the namespace, the password and its Secret copies cannot be destroyed',
+  async (t) => {
+    for (const [type, name] of [
+      ['kubernetes_namespace_v1', 'redis'],
+      ['random_password', 'redis'],
+      ['kubernetes_secret_v1', 'credentials'],
+    ] as const) {
+      const lifecycle = block(resource(redisShared, type, name), 'lifecycle');
+      t.equal(lifecycle.prevent_destroy, true, `${type}.${name} has prevent_destroy`);
+    }
+    const readme = await readFile(join(REDIS_SHARED_DIR, 'README.md'), 'utf8');
+    t.match(readme, /^## Teardown$/m, 'the README says how to tear it down on purpose');
+  },
+);
+
+t.test('chart source: the OCI registry, which keeps every version', async (t) => {
+  t.equal(defaults.chart_repository, 'oci://registry-1.docker.io/bitnamicharts');
+  const release = resource(redisShared, 'helm_release', 'redis_shared');
+  t.equal(release.repository, `\${var.chart_repository}`);
+  t.equal(release.chart, 'redis');
+  const readme = await readFile(join(REDIS_SHARED_DIR, 'README.md'), 'utf8');
+  t.match(readme, /oci:\/\/registry-1\.docker\.io\/bitnamicharts/);
 });
 
 t.test('root module: the variable names and defaults the runbooks and sandbox use', async (t) => {
@@ -345,9 +409,15 @@ async function danglingReferences(mod: HclModule, children: Record<string, HclMo
   for (const l of usedLocals) if (!(l in mod.locals)) problems.push(`local.${l} is not defined`);
   for (const l of Object.keys(mod.locals))
     if (!usedLocals.has(l)) problems.push(`local ${l} is unused`);
-  for (const m of text.matchAll(/\b((?:kubernetes|helm|random)_[a-z0-9_]+)\.([a-z0-9_]+)\b/g)) {
+  for (const m of text.matchAll(
+    /(?<!data\.)\b((?:kubernetes|helm|random)_[a-z0-9_]+)\.([a-z0-9_]+)\b/g,
+  )) {
     const [, type, name] = m as unknown as [string, string, string];
     if (!mod.resources[type]?.[name]) problems.push(`${type}.${name} is not declared`);
+  }
+  for (const m of text.matchAll(/\bdata\.([a-z0-9_]+)\.([a-z0-9_]+)\b/g)) {
+    const [, type, name] = m as unknown as [string, string, string];
+    if (!mod.data[type]?.[name]) problems.push(`data.${type}.${name} is not declared`);
   }
   for (const m of text.matchAll(/\$\{path\.module\}\/([^"]+)"/g)) {
     await access(join(mod.dir, m[1] as string)).catch(() =>
@@ -396,7 +466,7 @@ t.test('the reference check reports what validate would reject', async (t) => {
   const broken: HclModule = {
     ...migration,
     variables: { ...migration.variables, extra: {} },
-    locals: { orphan: 'x' },
+    locals: { ...migration.locals, orphan: 'x' },
   };
   t.same((await danglingReferences(broken)).sort(), [
     'local orphan is unused',

@@ -110,6 +110,8 @@ const redisSharedCases: Case[] = [
   bad('metallb_pool', 'Eero Pool'),
   good('private_cidr', '192.168.4.0/24'),
   good('private_cidr', '172.16.0.0/12', { lb_ip: '172.16.0.10' }),
+  good('private_cidr', '127.0.0.0/24', { lb_ip: '127.0.0.203' }),
+  bad('private_cidr', '126.0.0.0/8', { lb_ip: '126.0.0.1' }),
   bad('private_cidr', '0.0.0.0/0', { lb_ip: '0.0.0.1' }),
   bad('private_cidr', '8.8.8.0/24', { lb_ip: '8.8.8.8' }),
   bad('private_cidr', '192.168.4.1/24'),

@@ -5,7 +5,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
+import type { ClusterAccess, KubeObject } from '../sandbox/runtime.ts';
+import { chartObjects } from '../sandbox/tofu/chart.ts';
 import { renderTemplate, templateVariableNames } from '../sandbox/tofu/template.ts';
+import { ingressAllowed } from '../sandbox/workloads/network-policy.ts';
 import { redisCli, startRedisServer } from './helpers/redis-server.ts';
 import { findTerraformBinary, needsBinary, renderWithCli } from './helpers/terraform-cli.ts';
 import { loadModule, REDIS_SHARED_DIR, REPO_ROOT, resolveValue } from './helpers/terraform-hcl.ts';
@@ -250,3 +253,84 @@ t.test('a real redis-server accepts commonConfiguration and applies it', async (
   t.equal(await get('maxclients'), '10000');
   t.match(await redisCli(server, ['FLUSHALL']), /unknown command/i, 'FLUSHALL is gone');
 });
+
+t.test(
+  'FR-005/SC-004: the NetworkPolicy admits the client namespaces, monitoring on 9121 and the private network',
+  async (t) => {
+    t.equal(at(values, 'networkPolicy.enabled'), true);
+    t.equal(at(values, 'networkPolicy.allowExternal'), false, 'not every source on 6379');
+    t.equal(at(values, 'networkPolicy.metrics.allowExternal'), false, 'not every source on 9121');
+    t.same(at(values, 'networkPolicy.metrics.ingressNSMatchLabels'), {
+      'kubernetes.io/metadata.name': 'monitoring',
+    });
+    t.same(at(values, 'networkPolicy.extraIngress'), [
+      {
+        ports: [{ port: 6379, protocol: 'TCP' }],
+        from: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'beersystem' } } },
+          { ipBlock: { cidr: '192.168.4.0/24' } },
+        ],
+      },
+    ]);
+    // The keys are the chart's (the key-path test above checks them against its values file);
+    // what they render to is the chart's networkpolicy.yaml, as the sandbox's stand-in renders
+    // it. Held against Kubernetes' rules for who may connect:
+    const objects = chartObjects({
+      name: 'redis-shared',
+      namespace: 'redis',
+      chartVersion,
+      values,
+    });
+    const policy = objects.find((o) => o.kind === 'NetworkPolicy');
+    t.ok(policy, 'the chart renders a NetworkPolicy');
+    const namespaces: Record<string, KubeObject> = Object.fromEntries(
+      ['redis', 'beersystem', 'monitoring', 'default'].map((ns) => [
+        ns,
+        {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: ns, labels: { 'kubernetes.io/metadata.name': ns } },
+        },
+      ]),
+    );
+    const cluster = {
+      list: (kind: { kind: string }) => (kind.kind === 'NetworkPolicy' ? [policy] : []),
+      get: (_kind: unknown, _ns: unknown, name: string) => namespaces[name],
+    } as unknown as ClusterAccess;
+    const master: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'redis-shared-master-0',
+        namespace: 'redis',
+        labels: {
+          'app.kubernetes.io/name': 'redis',
+          'app.kubernetes.io/instance': 'redis-shared',
+          'app.kubernetes.io/component': 'master',
+        },
+      },
+    };
+    const pod = (namespace: string, labels: Record<string, string> = {}): { pod: KubeObject } => ({
+      pod: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace, labels } },
+    });
+    const allowed = (source: Parameters<typeof ingressAllowed>[1], port: number) =>
+      ingressAllowed(cluster, source, master, port).allowed;
+    t.ok(allowed(pod('beersystem'), 6379), 'a beersystem pod reaches Redis');
+    t.notOk(allowed(pod('default'), 6379), 'a pod of another namespace does not');
+    t.notOk(allowed(pod('monitoring'), 6379), 'monitoring does not reach Redis itself');
+    t.ok(allowed(pod('monitoring'), 9121), 'monitoring scrapes the exporter');
+    t.notOk(allowed(pod('beersystem'), 9121), 'clients do not reach the exporter');
+    t.ok(
+      allowed(
+        pod('redis', {
+          'app.kubernetes.io/name': 'redis',
+          'app.kubernetes.io/instance': 'redis-shared',
+        }),
+        6379,
+      ),
+      'the replica reaches its master',
+    );
+    t.ok(allowed({ host: '192.168.4.20' }, 6379), 'the private network, through MetalLB');
+    t.notOk(allowed({ host: '203.0.113.9' }, 6379), 'nothing else');
+  },
+);

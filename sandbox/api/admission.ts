@@ -5,6 +5,7 @@ import type { ResourceType } from './resources.ts';
 import { labelSelectorMatcher } from './selectors.ts';
 import { invalid } from './status.ts';
 import type { Store } from './store.ts';
+import { invalidObject, validationErrors } from './validation.ts';
 
 /** K3s's default service range; the workload half maps each Service to a loopback address of its own. */
 export const CLUSTER_IP_PREFIX = '10.43.0.';
@@ -50,7 +51,19 @@ function assertSelectorMatchesTemplate(type: ResourceType, obj: KubeObject): voi
   }
 }
 
+/** Defaults, then validation: an object the real API server would refuse is refused with a 422. */
 export function admit(
+  type: ResourceType,
+  obj: KubeObject,
+  existing: KubeObject | undefined,
+  store: Store,
+): void {
+  applyDefaults(type, obj, existing, store);
+  const errors = validationErrors(type, obj);
+  if (errors.length > 0) throw invalidObject(type, obj.metadata.name, errors);
+}
+
+function applyDefaults(
   type: ResourceType,
   obj: KubeObject,
   existing: KubeObject | undefined,

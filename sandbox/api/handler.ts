@@ -6,12 +6,13 @@ import * as discovery from './discovery.ts';
 import type { ApiFaults } from './faults.ts';
 import type { Journal } from './journal.ts';
 import { type LogSource, servePodLog } from './logs.ts';
+import { recordApply } from './managed-fields.ts';
 import { applyPatch, patchTypeOf } from './patch.ts';
 import { decodeProtobuf } from './protobuf.ts';
 import type { ProxyTargets } from './proxy-targets.ts';
 import { apiVersionOf, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector, selectorString } from './selectors.ts';
-import { ApiError, badRequest, notFound } from './status.ts';
+import { ApiError, badRequest, invalid, notFound } from './status.ts';
 import type { DeletePropagation, Store } from './store.ts';
 import { type IncludeObject, toTable, wantsTable } from './tables.ts';
 import { serveWatch } from './watch.ts';
@@ -72,6 +73,9 @@ async function parseBody(body: Buffer, contentType: string | undefined): Promise
 }
 
 const dryRun = (r: ResourceRequest) => r.query.get('dryRun') === 'All';
+/** The API server's field manager: `fieldManager`, else the User-Agent's product name. */
+const managerOf = (r: ResourceRequest, req: IncomingMessage) =>
+  r.query.get('fieldManager') || (req.headers['user-agent'] ?? '').split('/')[0] || 'unknown';
 // SANDBOX_DEBUG=1 prints every request: the quickest way to see what a client asks for.
 const debug = process.env.SANDBOX_DEBUG === '1';
 
@@ -367,7 +371,7 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       return;
     }
     checkTarget(r, body);
-    const created = store.create(r.type, body, { dryRun: dryRun(r) });
+    const created = store.create(r.type, body, { dryRun: dryRun(r), manager: managerOf(r, req) });
     sendJson(res, 201, render(r, created));
   }
 
@@ -394,7 +398,9 @@ export function createApiHandler(opts: ApiHandlerOptions) {
     }
     const updated = store.update(r.type, body, {
       dryRun: dryRun(r),
-      ...(r.subresource === 'status' ? { subresource: 'status' as const } : {}),
+      ...(r.subresource === 'status'
+        ? { subresource: 'status' as const }
+        : { manager: managerOf(r, req) }),
     });
     sendJson(res, 200, render(r, updated));
   }
@@ -420,7 +426,8 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       const obj = body as KubeObject;
       checkTarget(r, obj);
       obj.metadata.name ??= r.name;
-      const created = store.create(r.type, obj, { dryRun: dryRun(r) });
+      const owned = recordApply(undefined, obj, structuredClone(obj), managerOf(r, req), true);
+      const created = store.create(r.type, owned, { dryRun: dryRun(r), managedFields: 'as-given' });
       return sendJson(res, 201, render(r, created));
     }
     if (r.subresource === 'scale') {
@@ -429,7 +436,16 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       };
       return sendJson(res, 200, setReplicas(r, current, patched.spec?.replicas));
     }
-    const patched = applyPatch(kind, current, body) as KubeObject;
+    let patched = applyPatch(kind, current, body) as KubeObject;
+    if (kind === 'apply' && r.subresource !== 'status') {
+      patched = recordApply(
+        current,
+        patched,
+        body as KubeObject,
+        managerOf(r, req),
+        r.query.get('force') === 'true',
+      );
+    }
     if (kind === 'apply' || kind === 'strategic' || kind === 'merge') {
       // A patch never carries the resourceVersion it was made from unless it means to.
       const wanted = (body as KubeObject)?.metadata?.resourceVersion;
@@ -442,7 +458,11 @@ export function createApiHandler(opts: ApiHandlerOptions) {
     if (current.metadata.namespace) patched.metadata.namespace = current.metadata.namespace;
     const updated = store.update(r.type, patched, {
       dryRun: dryRun(r),
-      ...(r.subresource === 'status' ? { subresource: 'status' as const } : {}),
+      ...(r.subresource === 'status'
+        ? { subresource: 'status' as const }
+        : kind === 'apply'
+          ? { managedFields: 'as-given' as const }
+          : { manager: managerOf(r, req) }),
     });
     sendJson(res, 200, render(r, updated));
   }
@@ -474,10 +494,11 @@ export function createApiHandler(opts: ApiHandlerOptions) {
     replicas: number | undefined,
   ): object {
     if (typeof replicas !== 'number' || replicas < 0 || !Number.isInteger(replicas)) {
-      throw new ApiError(
-        422,
-        'Invalid',
-        `Scale.autoscaling "${current.metadata.name}" is invalid: spec.replicas: Invalid value: ${replicas}: must be greater than or equal to 0`,
+      throw invalid(
+        'Scale',
+        'autoscaling',
+        current.metadata.name,
+        `spec.replicas: Invalid value: ${replicas}: must be greater than or equal to 0`,
       );
     }
     current.spec = { ...current.spec, replicas };

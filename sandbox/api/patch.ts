@@ -28,6 +28,9 @@ function mergeKeyOf(items: Json[]): string | undefined {
 
 export function mergeByKey(target: unknown, patch: unknown): Json {
   if (Array.isArray(patch)) {
+    // An empty list merges nothing into a keyed list (server-side apply then removes what its
+    // manager no longer owns: managed-fields.ts).
+    if (patch.length === 0 && Array.isArray(target) && mergeKeyOf(target)) return target as Json;
     const key = mergeKeyOf(patch);
     if (!key || !Array.isArray(target) || !target.every(isObject)) {
       return patch.filter((p) => !(isObject(p) && p.$patch === 'delete'));

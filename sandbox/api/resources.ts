@@ -75,6 +75,8 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
   builtin('batch', 'v1', 'Job', 'jobs', true, [], ['status']),
   builtin('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false, ['sc']),
   builtin('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
+  builtin('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true, ['netpol']),
+  builtin('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true, ['pdb'], ['status']),
   // Answered, never stored: there is no RBAC, so every review says allowed.
   {
     ...builtin(

@@ -23,6 +23,8 @@ export interface StatusDetails {
   name?: string;
   group?: string;
   kind?: string;
+  /** What kubectl prints after `The <kind> "<name>" is invalid:` (field.Error per cause). */
+  causes?: Array<{ reason: string; message: string; field: string }>;
 }
 
 export interface StatusObject {
@@ -111,8 +113,12 @@ export const conflict = (plural: string, group: string, name: string) =>
 
 export const badRequest = (message: string) => new ApiError(400, 'BadRequest', message);
 
-export const invalid = (kind: string, group: string, name: string, message: string) =>
-  new ApiError(
+/** A 422 for one field error, `message` being `<field>: <what is wrong>`. */
+export const invalid = (kind: string, group: string, name: string, message: string) => {
+  const at = message.indexOf(': ');
+  const field = at > 0 ? message.slice(0, at) : '';
+  const body = at > 0 ? message.slice(at + 2) : message;
+  return new ApiError(
     422,
     'Invalid',
     `${kind}${group ? `.${group}` : ''} "${name}" is invalid: ${message}`,
@@ -120,5 +126,13 @@ export const invalid = (kind: string, group: string, name: string, message: stri
       name,
       group,
       kind,
+      causes: [
+        {
+          reason: body.startsWith('Required value') ? 'FieldValueRequired' : 'FieldValueInvalid',
+          message: body,
+          field,
+        },
+      ],
     },
   );
+};

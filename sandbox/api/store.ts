@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { KubeObject, StoreEventType } from '../runtime.ts';
 import { admit } from './admission.ts';
+import { recordUpdate } from './managed-fields.ts';
 import { apiVersionOf, type ResourceRegistry, type ResourceType } from './resources.ts';
 import type { Matcher } from './selectors.ts';
 import { ApiError, alreadyExists, conflict, notFound } from './status.ts';
@@ -18,6 +19,13 @@ export type DeletePropagation = 'Background' | 'Foreground' | 'Orphan';
 
 export interface WriteOptions {
   dryRun?: boolean;
+  /**
+   * The field manager of a client's write: its changes are recorded in managedFields as an
+   * Update. `'as-given'`: the input's managedFields are already computed (server-side apply).
+   * Absent (the controllers' own writes): managedFields stay as they were.
+   */
+  manager?: string;
+  managedFields?: 'as-given';
 }
 
 export interface DeleteOptions extends WriteOptions {
@@ -174,6 +182,9 @@ export class Store {
     if (bucket.has(key)) throw alreadyExists(type.plural, type.group, obj.metadata.name);
     obj.metadata.uid = randomUUID();
     admit(type, obj, undefined, this);
+    if (opts.manager && opts.managedFields !== 'as-given') {
+      obj.metadata.managedFields = recordUpdate(undefined, obj, opts.manager);
+    }
     obj.metadata.creationTimestamp = nowTimestamp();
     if (obj.spec !== undefined && type.kind !== 'Namespace') obj.metadata.generation = 1;
     delete obj.metadata.deletionTimestamp;
@@ -237,6 +248,12 @@ export class Store {
       }
       if (type.subresources.includes('status')) next.status = structuredClone(current.status);
       admit(type, next, current, this);
+      if (opts.managedFields !== 'as-given') {
+        next.metadata.managedFields = opts.manager
+          ? recordUpdate(current, next, opts.manager)
+          : current.metadata.managedFields;
+      }
+      if (!next.metadata.managedFields) delete next.metadata.managedFields;
       if (JSON.stringify(next.spec) !== JSON.stringify(current.spec)) {
         next.metadata.generation = (current.metadata.generation ?? 0) + 1;
       } else if (current.metadata.generation !== undefined) {

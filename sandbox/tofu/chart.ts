@@ -1,7 +1,12 @@
 // What `helm template` of the Bitnami Redis chart (23.1.x, architecture: replication) gives for
 // the values the module renders — the objects the sandbox needs, with the chart's names and
-// labels. Left out because the sandbox does not emulate them: NetworkPolicy, PodDisruptionBudget,
-// the health/scripts ConfigMaps and Helm's release Secret.
+// labels: ServiceAccounts, configuration ConfigMap, Services, StatefulSets, ServiceMonitor, the
+// NetworkPolicy (templates/networkpolicy.yaml) and the two PodDisruptionBudgets
+// (templates/master/pdb.yaml, templates/replicas/pdb.yaml). Left out: the health/scripts
+// ConfigMaps (the sandbox runs its own probes). Helm's release Secret is written by the engine,
+// which knows the revision (helmReleaseSecret below).
+import { gzipSync } from 'node:zlib';
+import { stringify as toYaml } from 'yaml';
 import type { Manifest } from './kube-client.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: chart values as YAML
@@ -267,6 +272,27 @@ export function chartObjects(release: ChartRelease): Manifest[] {
       },
     });
   }
+  for (const role of ['master', 'replica'] as const) {
+    const pdb: ChartValues = values[role]?.pdb ?? { create: true };
+    if (pdb.create === false) continue;
+    const selector = { ...base, 'app.kubernetes.io/component': role };
+    objects.push({
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: meta(role === 'master' ? `${name}-master` : `${name}-replicas`, {
+        'app.kubernetes.io/component': role,
+      }),
+      spec: {
+        // The chart: maxUnavailable 1 when neither minAvailable nor maxUnavailable is set.
+        ...(pdb.minAvailable !== undefined && pdb.minAvailable !== ''
+          ? { minAvailable: pdb.minAvailable }
+          : { maxUnavailable: pdb.maxUnavailable || 1 }),
+        selector: { matchLabels: selector },
+      },
+    });
+  }
+  const policy = networkPolicy(values, base, meta(name));
+  if (policy) objects.push(policy);
   const monitor: ChartValues | undefined = metrics ? values.metrics?.serviceMonitor : undefined;
   if (monitor?.enabled) {
     objects.push({
@@ -305,5 +331,124 @@ function service(
     kind: 'Service',
     metadata,
     spec: { type: 'ClusterIP', selector, ports, ...extra },
+  };
+}
+
+/** templates/networkpolicy.yaml of chart 23.1.x for architecture: replication, no Sentinel. */
+function networkPolicy(
+  values: ChartValues,
+  matchLabels: Record<string, string>,
+  metadata: object,
+): Manifest | undefined {
+  const np: ChartValues = values.networkPolicy ?? { enabled: true, allowExternal: true };
+  if (np.enabled === false) return undefined;
+  const nsPeer = (nsLabels: Record<string, string>, podLabels: Record<string, string>) =>
+    Object.keys(nsLabels).length > 0 || Object.keys(podLabels).length > 0
+      ? [
+          {
+            namespaceSelector: { matchLabels: nsLabels },
+            ...(Object.keys(podLabels).length > 0
+              ? { podSelector: { matchLabels: podLabels } }
+              : {}),
+          },
+        ]
+      : [];
+  const ingress: object[] = [];
+  const redisRule: Record<string, unknown> = { ports: [{ port: REDIS_PORT }] };
+  if (np.allowExternal === false) {
+    redisRule.from = [
+      {
+        podSelector: { matchLabels: { [`${(metadata as { name: string }).name}-client`]: 'true' } },
+      },
+      { podSelector: { matchLabels } },
+      ...nsPeer(np.ingressNSMatchLabels ?? {}, np.ingressNSPodMatchLabels ?? {}),
+    ];
+  }
+  ingress.push(redisRule);
+  if (values.metrics?.enabled === true) {
+    const metricsRule: Record<string, unknown> = { ports: [{ port: EXPORTER_PORT }] };
+    if (np.metrics?.allowExternal === false) {
+      // Without namespace labels the chart writes an empty `from:`, which admits every source.
+      const peers = nsPeer(
+        np.metrics?.ingressNSMatchLabels ?? {},
+        np.metrics?.ingressNSPodMatchLabels ?? {},
+      );
+      if (peers.length > 0) metricsRule.from = peers;
+    }
+    ingress.push(metricsRule);
+  }
+  ingress.push(...(np.extraIngress ?? []));
+  const egress =
+    np.allowExternalEgress === false
+      ? [
+          { ports: [{ port: 53, protocol: 'UDP' }] },
+          { ports: [{ port: REDIS_PORT }], to: [{ podSelector: { matchLabels } }] },
+          ...(np.extraEgress ?? []),
+        ]
+      : [{}];
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata,
+    spec: {
+      podSelector: { matchLabels },
+      policyTypes: ['Ingress', 'Egress'],
+      egress,
+      ingress,
+    },
+  };
+}
+
+/**
+ * Helm's record of a release revision: Secret `sh.helm.release.v1.<name>.v<revision>`, type
+ * helm.sh/release.v1, labels name/owner/status/version, and `data.release` = base64 of the
+ * gzipped release JSON (name, namespace, version, info.status, chart.metadata, config,
+ * manifest), as Helm's Secret storage driver writes it.
+ */
+export function helmReleaseSecret(
+  release: ChartRelease,
+  revision: number,
+  status: 'deployed' | 'superseded',
+  objects: Manifest[],
+  deployedAt: string,
+): Manifest {
+  const record = {
+    name: release.name,
+    namespace: release.namespace,
+    version: revision,
+    info: {
+      first_deployed: deployedAt,
+      last_deployed: deployedAt,
+      status,
+      description: revision === 1 ? 'Install complete' : 'Upgrade complete',
+    },
+    chart: {
+      metadata: {
+        name: 'redis',
+        version: release.chartVersion,
+        appVersion: String(release.values.image?.tag ?? '').split('-')[0] ?? '',
+        apiVersion: 'v2',
+      },
+    },
+    config: release.values,
+    manifest: objects.map((o) => `---\n${toYaml(o)}`).join(''),
+  };
+  // Helm base64-encodes the gzip, and the Secret's data encodes that string once more.
+  const encoded = gzipSync(JSON.stringify(record)).toString('base64');
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'helm.sh/release.v1',
+    metadata: {
+      name: `sh.helm.release.v1.${release.name}.v${revision}`,
+      namespace: release.namespace,
+      labels: {
+        name: release.name,
+        owner: 'helm',
+        status,
+        version: String(revision),
+      },
+    },
+    data: { release: Buffer.from(encoded).toString('base64') },
   };
 }

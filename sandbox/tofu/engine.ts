@@ -1,6 +1,7 @@
 // Plan and apply: compares what the modules declare with the state (refreshed against the
 // cluster), and applies a plan by creating, updating and deleting the objects.
 import { randomInt } from 'node:crypto';
+import { helmReleaseSecret } from './chart.ts';
 import type { KubeClient, Manifest } from './kube-client.ts';
 import type { DesiredState } from './resources.ts';
 import { type DesiredResource, PASSWORD_MARKER } from './resources.ts';
@@ -173,8 +174,9 @@ export async function applyPlan(
     for (const object of resource.objects) {
       await client.apply(withPassword(object, state.password));
     }
-    // Objects a release no longer renders go, as `helm upgrade` removes them.
-    for (const ref of previous?.objects ?? []) {
+    // Objects a release no longer renders go, as `helm upgrade` removes them (its release
+    // Secrets stay: they are listed again below).
+    for (const ref of (previous?.objects ?? []).filter((o) => !o.name.startsWith('sh.helm.'))) {
       if (
         !entry.objects.some(
           (o) => o.kind === ref.kind && o.namespace === ref.namespace && o.name === ref.name,
@@ -189,11 +191,22 @@ export async function applyPlan(
         deployment: resource.envPatch.deployment,
         container: resource.envPatch.container,
       };
-      const before = await setEnv(client, entry.envTarget, resource.envPatch.env);
-      entry.previousEnv = previous?.previousEnv ?? before;
+      await applyEnv(client, entry.envTarget, resource.envPatch.env);
     }
-    if (resource.type === 'helm_release')
+    if (resource.type === 'helm_release') {
       await waitForRollout(client, resource.objects, c.address, started, report);
+      if (resource.release) {
+        entry.revision = await recordRelease(client, resource, previous);
+        for (let r = 1; r <= entry.revision; r++) {
+          entry.objects.push({
+            apiVersion: 'v1',
+            kind: 'Secret',
+            namespace: resource.release.namespace,
+            name: `sh.helm.release.v1.${resource.release.name}.v${r}`,
+          });
+        }
+      }
+    }
     state.resources[c.address] = entry;
     report(`${c.address}: ${verb[1]} after ${elapsed(started)}${idOf(resource)}`);
     if (action === 'create') result.added++;
@@ -209,59 +222,42 @@ async function destroyResource(
   resource: StateResource | undefined,
 ): Promise<void> {
   if (!resource) return;
-  if (resource.envTarget) {
-    // kubernetes_env gives the variables back as they were before it took them over.
-    await setEnv(client, resource.envTarget, resource.previousEnv ?? [], true);
-  }
+  if (resource.envTarget) await applyEnv(client, resource.envTarget, [], true);
   for (const ref of [...resource.objects].reverse()) {
     await client.delete(ref.apiVersion, ref.kind, ref.namespace, ref.name);
   }
 }
 
 /**
- * Sets variables on one container of a Deployment, replacing same-named ones in place; with
- * `restore`, the variables named in `env` are what the container gets back and the others this
- * resource managed are removed. Returns the variables as they were before.
+ * kubernetes_env as hashicorp/terraform-provider-kubernetes does it
+ * (kubernetes/resource_kubernetes_env.go, resourceKubernetesEnvUpdate): a server-side apply of
+ * `{spec.template.spec.containers: [{name, env}]}` with field manager "Terraform" and force;
+ * delete applies the same with an empty env list. The API server's apply then owns the variables
+ * as it does for real: on delete, what no other manager owns is removed and the rest stays as it
+ * is — nothing is restored.
  */
-async function setEnv(
+async function applyEnv(
   client: KubeClient,
   target: { namespace: string; deployment: string; container: string },
   // biome-ignore lint/suspicious/noExplicitAny: env entries
   env: any[],
-  restore = false,
-  // biome-ignore lint/suspicious/noExplicitAny: env entries
-): Promise<any[]> {
+  deleting = false,
+): Promise<void> {
   const dep = await client.get('apps/v1', 'Deployment', target.namespace, target.deployment);
   if (!dep) {
-    if (restore) return [];
-    throw new Error(
-      `deployments.apps "${target.deployment}" not found in namespace ${target.namespace}`,
-    );
+    if (deleting) return;
+    throw new Error(`The resource "${target.deployment}" does not exist`);
   }
-  // biome-ignore lint/suspicious/noExplicitAny: containers as the API stores them
-  const containers: any[] = dep.spec?.template?.spec?.containers ?? [];
-  const container = containers.find((c) => c.name === target.container);
-  if (!container)
-    throw new Error(
-      `container "${target.container}" not found in deployment ${target.namespace}/${target.deployment}`,
-    );
-  // biome-ignore lint/suspicious/noExplicitAny: env entries
-  const current: any[] = container.env ?? [];
-  const managed = restore ? ['REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD'] : env.map((e) => e.name);
-  const before = current.filter((e) => managed.includes(e.name));
-  const next = current.filter(
-    (e) => !managed.includes(e.name) || env.some((n) => n.name === e.name),
+  await client.serverSideApply(
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: target.deployment, namespace: target.namespace },
+      spec: { template: { spec: { containers: [{ name: target.container, env }] } } },
+    },
+    'Terraform',
+    true,
   );
-  for (const entry of env) {
-    const at = next.findIndex((e) => e.name === entry.name);
-    if (at >= 0) next[at] = entry;
-    else next.push(entry);
-  }
-  container.env = next;
-  await client.patch('apps/v1', 'Deployment', target.namespace, target.deployment, {
-    spec: { template: { spec: { containers } } },
-  });
-  return before;
 }
 
 /** helm_release with wait = true: the StatefulSets it renders are rolled out before it completes. */
@@ -304,6 +300,29 @@ async function waitForRollout(
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
+}
+
+/** Writes release Secret v<n+1> (deployed) and marks v<n> superseded, as `helm upgrade` does. */
+async function recordRelease(
+  client: KubeClient,
+  resource: DesiredResource,
+  previous: StateResource | undefined,
+): Promise<number> {
+  const release = resource.release as NonNullable<DesiredResource['release']>;
+  const revision = (previous?.revision ?? 0) + 1;
+  if (previous?.revision) {
+    await client.patch(
+      'v1',
+      'Secret',
+      release.namespace,
+      `sh.helm.release.v1.${release.name}.v${previous.revision}`,
+      { metadata: { labels: { status: 'superseded' } } },
+    );
+  }
+  await client.apply(
+    helmReleaseSecret(release, revision, 'deployed', resource.objects, new Date().toISOString()),
+  );
+  return revision;
 }
 
 function withPassword(object: Manifest, password: string | undefined): Manifest {

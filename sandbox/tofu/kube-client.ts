@@ -81,6 +81,8 @@ const GROUP_KINDS: Record<string, string> = {
   Deployment: 'deployments',
   ServiceMonitor: 'servicemonitors',
   PrometheusRule: 'prometheusrules',
+  NetworkPolicy: 'networkpolicies',
+  PodDisruptionBudget: 'poddisruptionbudgets',
 };
 
 export class KubeClient {
@@ -148,6 +150,20 @@ export class KubeClient {
         this.path(apiVersion, kind, metadata.namespace, metadata.name),
         object,
         'application/merge-patch+json',
+      )
+    ).body;
+  }
+
+  /** Server-side apply (application/apply-patch+yaml; JSON is YAML) with a field manager. */
+  async serverSideApply(object: Manifest, fieldManager: string, force: boolean): Promise<Manifest> {
+    const { apiVersion, kind, metadata } = object;
+    const query = `?fieldManager=${encodeURIComponent(fieldManager)}${force ? '&force=true' : ''}`;
+    return (
+      await this.request(
+        'PATCH',
+        `${this.path(apiVersion, kind, metadata.namespace, metadata.name)}${query}`,
+        object,
+        'application/apply-patch+yaml',
       )
     ).body;
   }

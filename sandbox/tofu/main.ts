@@ -4,6 +4,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { findOnPath } from '../workloads/binaries.ts';
+import {
+  checkPreconditions,
+  checkPreventDestroy,
+  checkVariables,
+  protectedResources,
+} from './checks.ts';
 import { loadRoot, type VarAssignment } from './config.ts';
 import { applyPlan, makePlan } from './engine.ts';
 import { KubeClient, resolveKubeTarget } from './kube-client.ts';
@@ -135,7 +141,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'validate': {
       const root = await loadRoot(options.chdir, options.assignments);
-      desiredState(root);
+      checkVariables(root, desiredState(root).inputs);
       if (options.json)
         out(
           JSON.stringify({
@@ -204,17 +210,21 @@ function fmt(options: Options): number {
 async function buildPlan(options: Options): Promise<SavedPlan> {
   const root = await loadRoot(options.chdir, options.assignments);
   const desired = desiredState(root);
+  checkVariables(root, desired.inputs);
   const client = new KubeClient(
     resolveKubeTarget(
       String(root.vars.kubeconfig_path ?? ''),
       root.vars.kube_context as string | undefined,
     ),
   );
-  return makePlan(desired, readState(), client, {
+  const plan = await makePlan(desired, readState(), client, {
     destroy: options.destroy,
     targets: options.targets,
     variables: root.vars,
   });
+  checkPreventDestroy(plan.changes, protectedResources(root));
+  await checkPreconditions(root, plan.changes, client, desired.inputs);
+  return plan;
 }
 
 function printPlan(plan: SavedPlan): { add: number; change: number; destroy: number } {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { chartObjects } from './chart.ts';
+import { type ChartRelease, chartObjects } from './chart.ts';
 import { evaluate, moduleInputs, moduleLocals, type RootConfig } from './config.ts';
 import type { Manifest } from './kube-client.ts';
 import { renderTemplate } from './template.ts';
@@ -41,6 +41,8 @@ export interface DesiredResource {
   moduleAddress: string;
   objects: Manifest[];
   envPatch?: EnvPatch;
+  /** helm_release: the release the engine records in Helm's release Secret. */
+  release?: ChartRelease;
   /** Holds the generated password (random_password). */
   password?: boolean;
   /** Changes when what this resource would write changes. */
@@ -52,6 +54,8 @@ export interface DesiredResource {
 export interface DesiredState {
   resources: DesiredResource[];
   outputs: Record<string, unknown>;
+  /** Input values of every module instance, by call name. */
+  inputs: Record<string, Record<string, unknown>>;
 }
 
 /** Stands for the password in planned Secrets; apply puts the generated one in its place. */
@@ -65,6 +69,7 @@ function moduleKind(source: string): string {
 export function desiredState(root: RootConfig): DesiredState {
   const resources: DesiredResource[] = [];
   const moduleOutputs: Record<string, Record<string, unknown> | undefined> = {};
+  const inputsByCall: Record<string, Record<string, unknown>> = {};
   // A call that reads another module's outputs comes after it.
   const calls = Object.entries(root.calls).sort(
     ([, a], [, b]) =>
@@ -84,6 +89,7 @@ export function desiredState(root: RootConfig): DesiredState {
       call.args.count === undefined ? 1 : Number(evaluate(call.args.count, { vars: root.vars }));
     if (count === 0) continue;
     const inputs = moduleInputs(call, { vars: root.vars, modules: moduleOutputs });
+    inputsByCall[callName] = inputs;
     const moduleAddress =
       call.args.count === undefined ? `module.${callName}` : `module.${callName}[0]`;
     if (kind === 'redis-shared') {
@@ -99,7 +105,7 @@ export function desiredState(root: RootConfig): DesiredState {
   )) {
     outputs[name] = evaluate(block?.value, { vars: root.vars, modules: moduleOutputs });
   }
-  return { resources, outputs };
+  return { resources, outputs, inputs: inputsByCall };
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: hcl2json blocks
@@ -162,11 +168,15 @@ function redisShared(
   const values = parseYaml(
     renderTemplate(readFileSync(join(dir, 'values.yaml.tftpl'), 'utf8'), valuesVars),
   );
-  add(
-    'helm_release',
-    'redis_shared',
-    chartObjects({ name: release, namespace, chartVersion: String(inputs.chart_version), values }),
-  );
+  const chartRelease = {
+    name: release,
+    namespace,
+    chartVersion: String(inputs.chart_version),
+    values,
+  };
+  add('helm_release', 'redis_shared', chartObjects(chartRelease), undefined, {
+    release: chartRelease,
+  });
   const lbIP = String(inputs.lb_ip);
   add('kubernetes_service_v1', 'external', [
     {
@@ -176,14 +186,14 @@ function redisShared(
         name: `${release}-external`,
         namespace,
         labels: { ...common, 'app.kubernetes.io/component': 'external' },
+        // As services.tf: the metallb.io annotations only, no spec.loadBalancerIP.
         annotations: {
-          'metallb.universe.tf/address-pool': String(inputs.metallb_pool),
-          'metallb.universe.tf/loadBalancerIPs': lbIP,
+          'metallb.io/address-pool': String(inputs.metallb_pool),
+          'metallb.io/loadBalancerIPs': lbIP,
         },
       },
       spec: {
         type: 'LoadBalancer',
-        loadBalancerIP: lbIP,
         loadBalancerSourceRanges: [String(inputs.private_cidr)],
         externalTrafficPolicy: 'Local',
         allocateLoadBalancerNodePorts: false,

@@ -19,10 +19,9 @@ export interface StateResource {
   type: string;
   digest: string;
   objects: ObjectRef[];
-  /** kubernetes_env: the variables as they were before, restored on destroy. */
-  // biome-ignore lint/suspicious/noExplicitAny: env entries as the API stores them
-  previousEnv?: any[];
   envTarget?: { namespace: string; deployment: string; container: string };
+  /** helm_release: the revision of the release Secret last written. */
+  revision?: number;
 }
 
 export interface TofuState {

@@ -6,6 +6,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterAccess, KubeObject, SandboxPlugin, StoreEvent } from '../runtime.ts';
 import { POD, SERVICE, STATEFUL_SET } from './kinds.ts';
+import { connectionSource, ingressAllowed, isolated } from './network-policy.ts';
 import type { WorkloadState } from './state.ts';
 import { type Endpoint, TcpProxy } from './tcp-proxy.ts';
 
@@ -111,6 +112,8 @@ export class NetworkPlugin implements SandboxPlugin {
         sourceRanges: want.lb ? () => this.sourceRanges(namespace, name) : undefined,
         endpoints: () => this.endpoints(namespace, name, want.port),
         blocked: (ip) => this.state.partitioned.has(ip),
+        refusal: (client, endpoint) =>
+          this.policyRefusal(client, { ip: want.host, port: want.port.port }, endpoint),
         log: (line) => this.log(line),
       });
       current.set(address, proxy);
@@ -188,10 +191,25 @@ export class NetworkPlugin implements SandboxPlugin {
         const running = this.state.pods.get(`${namespace}/${pod.metadata.name}`);
         if (!running?.main?.running) continue;
         const target = resolveTargetPort(pod, port);
-        if (target !== undefined) out.push({ ip: running.ip, port: target });
+        if (target !== undefined) out.push({ ip: running.ip, port: target, pod });
       }
     }
     return out;
+  }
+
+  /** NetworkPolicy ingress of the endpoint's pod, for a connection that came to `server`. */
+  private policyRefusal(
+    client: { ip: string; port: number },
+    server: { ip: string; port: number },
+    endpoint: Endpoint,
+  ): string | undefined {
+    const cluster = this.cluster;
+    if (!cluster || !endpoint.pod || !isolated(cluster, endpoint.pod)) return undefined;
+    const podIps = new Map<string, string>();
+    for (const [key, running] of this.state.pods) podIps.set(running.ip, key);
+    const source = connectionSource(cluster, podIps, client, server);
+    const verdict = ingressAllowed(cluster, source, endpoint.pod, endpoint.port);
+    return verdict.allowed ? undefined : verdict.reason;
   }
 
   private syncPodHostname(pod: KubeObject): void {

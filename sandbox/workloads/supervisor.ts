@@ -13,6 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { POD_MARKER } from './network-policy.ts';
 
 export interface SpawnOptions {
   /** Shown in the PID record and in errors. */
@@ -58,6 +59,13 @@ function inheritedEnv(): Record<string, string> {
   return env;
 }
 
+/** Pod processes (named `<namespace>/<pod>[/<container>]`) carry their pod's name, which
+ * NetworkPolicy enforcement reads to tell which pod opened a connection (network-policy.ts). */
+function podMarker(name: string): Record<string, string> {
+  const [namespace, pod] = name.split('/');
+  return namespace && pod ? { [POD_MARKER]: `${namespace}/${pod}` } : {};
+}
+
 export class Supervisor {
   private readonly processes = new Set<SupervisedProcess>();
   private readonly pidDir: string;
@@ -82,7 +90,7 @@ export class Supervisor {
     try {
       child = spawn('setpriv', argv, {
         cwd: options.cwd,
-        env: { ...inheritedEnv(), ...options.env },
+        env: { ...inheritedEnv(), ...podMarker(options.name), ...options.env },
         stdio: ['ignore', log, log],
       });
     } finally {

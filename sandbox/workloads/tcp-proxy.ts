@@ -2,11 +2,14 @@
 // connection to an endpoint chosen when it arrives. A connection from a source outside the
 // allowed ranges, or from or to a partitioned pod, is reset, as a dropped path would end it.
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { KubeObject } from '../runtime.ts';
 import { plainIPv4, sourceAllowed } from './cidr.ts';
 
 export interface Endpoint {
   ip: string;
   port: number;
+  /** The pod behind the address (absent for what the sandbox runs in a Service's place). */
+  pod?: KubeObject;
 }
 
 export interface TcpProxyOptions {
@@ -18,6 +21,8 @@ export interface TcpProxyOptions {
   endpoints: () => Endpoint[];
   /** True when traffic from or to this address is cut (`fault partition`). */
   blocked?: (ip: string) => boolean;
+  /** NetworkPolicy: why a connection from `client` to `endpoint` is refused, or undefined. */
+  refusal?: (client: { ip: string; port: number }, endpoint: Endpoint) => string | undefined;
   /** Where refusals and errors are reported. */
   log?: (line: string) => void;
 }
@@ -87,6 +92,13 @@ export class TcpProxy {
     const candidates = this.options.endpoints().filter((e) => !this.options.blocked?.(e.ip));
     const endpoint = candidates[this.next++ % Math.max(candidates.length, 1)];
     if (!endpoint) {
+      client.resetAndDestroy();
+      return;
+    }
+    const refused = this.options.refusal?.({ ip: source, port: client.remotePort ?? 0 }, endpoint);
+    if (refused) {
+      // A real cluster drops the packets and the client times out; a reset says the same sooner.
+      this.options.log?.(`${this.address}: ${refused}`);
       client.resetAndDestroy();
       return;
     }

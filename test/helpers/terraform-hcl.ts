@@ -30,6 +30,8 @@ export interface HclModule {
   locals: Record<string, unknown>;
   /** resources[type][name] = body */
   resources: Record<string, Record<string, HclBody>>;
+  /** data[type][name] = body */
+  data: Record<string, Record<string, HclBody>>;
   outputs: Record<string, HclBody>;
   modules: Record<string, HclBody>;
   providers: Record<string, HclBody>;
@@ -67,6 +69,7 @@ export async function loadModule(dir: string): Promise<HclModule> {
     variables: {},
     locals: {},
     resources: {},
+    data: {},
     outputs: {},
     modules: {},
     providers: {},
@@ -82,6 +85,12 @@ export async function loadModule(dir: string): Promise<HclModule> {
       mod.resources[type] ??= {};
       for (const [name, blocks] of Object.entries(byName as HclBody)) {
         mod.resources[type][name] = firstBody(blocks);
+      }
+    }
+    for (const [type, byName] of Object.entries((body.data ?? {}) as HclBody)) {
+      mod.data[type] ??= {};
+      for (const [name, blocks] of Object.entries(byName as HclBody)) {
+        mod.data[type][name] = firstBody(blocks);
       }
     }
     for (const [name, blocks] of Object.entries((body.output ?? {}) as HclBody)) {

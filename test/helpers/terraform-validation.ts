@@ -50,7 +50,8 @@ const resourcesValid = (v: unknown): boolean => {
   );
 };
 
-const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
+// RFC 1918, and loopback (never leaves the host; the sandbox rehearses on it).
+const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8'];
 
 /** Ports of terraform/modules/redis-shared/variables.tf. */
 export const redisSharedValidations: Record<string, ValidationPort> = {

@@ -40,6 +40,8 @@ locals {
     maxclients                = var.maxclients
     disabled_commands         = var.disabled_commands
     monitoring_namespace      = var.monitoring_namespace
+    client_namespaces         = var.replica_namespaces
+    private_cidr              = var.private_cidr
     metrics_interval          = var.metrics_interval
     prometheus_release_label  = var.prometheus_release_label
   }

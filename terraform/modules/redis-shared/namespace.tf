@@ -7,4 +7,10 @@ resource "kubernetes_namespace_v1" "redis" {
       type = "shared-service"
     })
   }
+
+  # Deleting the namespace deletes the PVCs with Redis' data in them. A destroy must fail here;
+  # the teardown path is in the README ("Teardown").
+  lifecycle {
+    prevent_destroy = true
+  }
 }

@@ -6,6 +6,11 @@ resource "random_password" "redis" {
   min_upper   = 4
   min_lower   = 4
   min_numeric = 4
+
+  # A new password locks every client out until it is rolled out to them.
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 # T010/T011, FR-012/FR-012a: the same password in the Redis namespace and in every namespace
@@ -26,4 +31,10 @@ resource "kubernetes_secret_v1" "credentials" {
   }
 
   depends_on = [kubernetes_namespace_v1.redis]
+
+  # A copy removed while pods still reference it (beersystem's REDIS_PASSWORD) stops them from
+  # starting: dropping a namespace from replica_namespaces fails the plan instead.
+  lifecycle {
+    prevent_destroy = true
+  }
 }

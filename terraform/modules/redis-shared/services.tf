@@ -1,20 +1,21 @@
-# T026/T027, FR-004/FR-005: the private network reaches the master through MetalLB. The address
-# is given both ways because MetalLB >= 0.13 reads the annotation and spec.loadBalancerIP is
-# deprecated but still honoured by older speakers.
+# T026/T027, FR-004/FR-005: the private network reaches the master through MetalLB. Address and
+# pool are given only as metallb.io annotations: MetalLB's controller refuses a Service that also
+# sets spec.loadBalancerIP ("service can not have both metallb.io/loadBalancerIPs and
+# svc.Spec.LoadBalancerIP", metallb/metallb controller/service.go, getDesiredLbIPs) and reads the
+# deprecated metallb.universe.tf/ names as the same annotations.
 resource "kubernetes_service_v1" "external" {
   metadata {
     name      = "${var.release_name}-external"
     namespace = kubernetes_namespace_v1.redis.metadata[0].name
     labels    = merge(local.common_labels, { "app.kubernetes.io/component" = "external" })
     annotations = {
-      "metallb.universe.tf/address-pool"    = var.metallb_pool
-      "metallb.universe.tf/loadBalancerIPs" = var.lb_ip
+      "metallb.io/address-pool"    = var.metallb_pool
+      "metallb.io/loadBalancerIPs" = var.lb_ip
     }
   }
 
   spec {
-    type             = "LoadBalancer"
-    load_balancer_ip = var.lb_ip
+    type = "LoadBalancer"
     # SC-004: anything outside the private network is dropped before it reaches Redis.
     load_balancer_source_ranges = [var.private_cidr]
     # Local keeps the client's source address, which is what the source ranges are checked on.

@@ -21,13 +21,13 @@ variable "release_name" {
 }
 
 variable "chart_repository" {
-  description = "Helm repository of the Bitnami Redis chart."
+  description = "Where the Bitnami Redis chart comes from. The OCI registry keeps every version; the classic https://charts.bitnami.com index drops old ones, so a pinned version stops resolving there."
   type        = string
-  default     = "https://charts.bitnami.com/bitnami"
+  default     = "oci://registry-1.docker.io/bitnamicharts"
 
   validation {
     condition     = can(regex("^(https://|oci://)", var.chart_repository))
-    error_message = "chart_repository must be an https:// or oci:// URL, e.g. \"https://charts.bitnami.com/bitnami\"."
+    error_message = "chart_repository must be an https:// or oci:// URL, e.g. \"oci://registry-1.docker.io/bitnamicharts\"."
   }
 }
 
@@ -87,7 +87,7 @@ variable "exporter_image_tag" {
 }
 
 variable "replica_namespaces" {
-  description = "Namespaces that receive a copy of Secret redis-credentials (FR-012a). They must exist already."
+  description = "Client namespaces: each receives a copy of Secret redis-credentials (FR-012a) and its pods are admitted by the NetworkPolicy on 6379. They must exist already."
   type        = list(string)
   default     = ["beersystem"]
 
@@ -276,12 +276,13 @@ variable "private_cidr" {
   }
 
   # FR-005: 0.0.0.0/0 or any public range would expose Redis beyond the private network.
+  # Loopback (127/8) is accepted too: it never leaves the host, and the sandbox rehearses on it.
   validation {
     condition = try(anytrue([
-      for net in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] :
+      for net in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"] :
       tonumber(split("/", var.private_cidr)[1]) >= tonumber(split("/", net)[1]) && cidrhost("${split("/", var.private_cidr)[0]}/${split("/", net)[1]}", 0) == cidrhost(net, 0)
     ]), false)
-    error_message = "private_cidr must lie inside an RFC 1918 private range (10/8, 172.16/12, 192.168/16), e.g. \"192.168.4.0/24\"; Redis must never be reachable from the internet."
+    error_message = "private_cidr must lie inside an RFC 1918 private range (10/8, 172.16/12, 192.168/16) or loopback (127/8), e.g. \"192.168.4.0/24\"; Redis must never be reachable from the internet."
   }
 }
 
