@@ -88,7 +88,7 @@ async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<
       where = `${s.deployment.readyReplicas}/${s.deployment.replicas} replicas Ready, ${s.onShared ? 'configured for redis-shared' : 'still configured for its old Redis'}`;
     } catch {}
     ctx.log.warn(
-      `beersystem is DOWN or degraded: ${where}. To put it back on its old Redis: ${ROLLBACK}${ctx.cfg ? '' : ''}`,
+      `beersystem is DOWN or degraded: ${where}. To put it back on its old Redis: ${ROLLBACK}`,
     );
     throw err;
   }

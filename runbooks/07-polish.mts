@@ -37,6 +37,11 @@ const LB_BENCH_OPS = 50_000;
 
 function jobOptions(ctx: StepContext) {
   const requests = Number(ctx.flags.requests ?? BENCHMARK_DEFAULTS.requests);
+  if (!Number.isInteger(requests) || requests < 1) {
+    throw new Error(
+      `--requests ${ctx.flags.requests} is not a whole number above 0, e.g. --requests 100000`,
+    );
+  }
   return {
     ...BENCHMARK_DEFAULTS,
     tests: [...BENCHMARK_DEFAULTS.tests],
