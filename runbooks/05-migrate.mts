@@ -568,26 +568,20 @@ const migrate = [
   },
 ];
 
+// The module's README: destroying kubernetes_env restores nothing and, with the old values gone,
+// is refused by the API; so the old values are written back first (taking the fields over from
+// Terraform), and only then is the module released.
 const rollback = [
   {
     id: 'R01',
-    title: 'Apply with the migration disabled (enable_beersystem_migration=false)',
+    title: 'Scale beersystem to 0 (the rollback is a downtime too)',
     risk: 'change' as const,
+    impact: 'beersystem is down until R05 has it Ready on its old Redis',
+    done: async (ctx: StepContext) => (await beersystemState(ctx)).deployment.replicas === 0,
     run: async (ctx: StepContext) => {
-      const dir = mkdtempSync(join(tmpdir(), 'beersystem-rollback-'));
-      const plan = await tofuPlan(ctx, {
-        out: join(dir, 'rollback.tfplan'),
-        vars: tofuVars(ctx.cfg, { migration: false }),
-      });
-      const touched = plan.changes.filter((c) => c.action !== 'no-op');
-      for (const c of touched) ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
-      if (touched.some((c) => !c.address.startsWith(MIGRATION_MODULE))) {
-        throw new Error(
-          `the rollback plan would change more than ${MIGRATION_MODULE}; nothing was applied. Review it with tofu plan`,
-        );
-      }
-      if (touched.length) await tofuApply(ctx, plan);
-      else ctx.log.info('the migration module is not applied: nothing to remove');
+      const { namespace, deployment } = bs(ctx);
+      await notedReplicas(ctx);
+      await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=0`;
     },
   },
   {
@@ -607,6 +601,27 @@ const rollback = [
   },
   {
     id: 'R03',
+    title: 'Release the migration module (apply with enable_beersystem_migration=false)',
+    risk: 'change' as const,
+    run: async (ctx: StepContext) => {
+      const dir = mkdtempSync(join(tmpdir(), 'beersystem-rollback-'));
+      const plan = await tofuPlan(ctx, {
+        out: join(dir, 'rollback.tfplan'),
+        vars: tofuVars(ctx.cfg, { migration: false }),
+      });
+      const touched = plan.changes.filter((c) => c.action !== 'no-op');
+      for (const c of touched) ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
+      if (touched.some((c) => !c.address.startsWith(MIGRATION_MODULE))) {
+        throw new Error(
+          `the rollback plan would change more than ${MIGRATION_MODULE}; nothing was applied. Review it with tofu plan`,
+        );
+      }
+      if (touched.length) await tofuApply(ctx, plan);
+      else ctx.log.info('the migration module is not applied: nothing to release');
+    },
+  },
+  {
+    id: 'R04',
     title: 'Scale beersystem to its noted replica count',
     risk: 'change' as const,
     done: async (ctx: StepContext) =>
@@ -617,7 +632,7 @@ const rollback = [
     },
   },
   {
-    id: 'R04',
+    id: 'R05',
     title: 'Verify beersystem is healthy on the old Redis',
     risk: 'read' as const,
     run: async (ctx: StepContext) => {
@@ -631,7 +646,7 @@ const rollback = [
     },
   },
   {
-    id: 'R05',
+    id: 'R06',
     title: 'Clear the migration record',
     risk: 'change' as const,
     skip: async (ctx: StepContext) =>
@@ -686,7 +701,7 @@ export const runbook = defineRunbook({
     rollback: {
       title: 'Put beersystem back on its old Redis',
       description:
-        'Applies with the migration disabled, restores the noted REDIS_* environment (disabling the module alone does not), scales to the noted count, verifies beersystem healthy on the old Redis, clears the migration record. Refused once 06-decommission has deleted the old Redis.',
+        'Scales beersystem to 0, writes the noted REDIS_* environment back (disabling the module alone restores nothing and is refused by the API), then releases the module (apply with the migration disabled), scales to the noted count, verifies beersystem healthy on the old Redis and clears the migration record. Refused once 06-decommission has deleted the old Redis.',
       steps: rollback,
     },
   },
