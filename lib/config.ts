@@ -41,6 +41,8 @@ export interface Config {
   reportsDir: string;
   validationWindowMs: number;
   timeouts: { commandMs: number; waitMs: number; lockTtlMs: number };
+  /** where the runbooks keep their shared state in the cluster: the Lease lock, the records */
+  runbooks: { namespace: string; leaseName: string; recordName: string };
 }
 
 export interface ConfigProblem {
@@ -107,6 +109,9 @@ export const SETTINGS = {
   COMMAND_TIMEOUT: { kind: 'timeout', default: '2m' },
   WAIT_TIMEOUT: { kind: 'timeout', default: '5m' },
   LOCK_TTL: { kind: 'timeout', default: '30m' },
+  RUNBOOKS_NAMESPACE: { kind: 'label', default: 'default' },
+  RUNBOOKS_LEASE_NAME: { kind: 'label', default: 'redis-shared-runbooks' },
+  RUNBOOKS_RECORD_NAME: { kind: 'label', default: 'redis-shared-runbooks' },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -247,6 +252,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       commandMs: duration('COMMAND_TIMEOUT'),
       waitMs: duration('WAIT_TIMEOUT'),
       lockTtlMs: duration('LOCK_TTL'),
+    },
+    runbooks: {
+      namespace: raw.RUNBOOKS_NAMESPACE,
+      leaseName: raw.RUNBOOKS_LEASE_NAME,
+      recordName: raw.RUNBOOKS_RECORD_NAME,
     },
   });
 }

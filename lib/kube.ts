@@ -3,9 +3,11 @@
 // stay kubectl/tofu commands run through the audited runner (DESIGN.md §3), so everything here
 // also runs in a dry run. client-node costs over a second to import under tsx, so it is loaded
 // on the first call, never when this module is imported.
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from './config.ts';
-import { maskSecrets, registerSecret } from './mask.ts';
+import { apiError, createKubeApi, KubeError } from './kube-api.ts';
+import { registerSecret } from './mask.ts';
+
+export { KubeError };
 
 export interface KubeObject {
   apiVersion?: string;
@@ -137,25 +139,6 @@ export interface Kube {
   ): Promise<T>;
 }
 
-/** An API answer other than success, or a cluster that could not be reached; masked. */
-export class KubeError extends Error {
-  override readonly name = 'KubeError';
-  constructor(
-    message: string,
-    /** HTTP status; 0 when no answer came */
-    readonly status: number,
-    readonly reason: string | undefined,
-  ) {
-    super(maskSecrets(message));
-  }
-}
-
-interface Loaded {
-  k8s: typeof import('@kubernetes/client-node');
-  kc: KubeConfig;
-  server: string;
-}
-
 interface ApiResource {
   name: string;
   kind: string;
@@ -170,49 +153,13 @@ const WATCH_RETRY_MS = 1_000;
 
 /** Typed reads of the cluster in cfg.kubeContext; the client is created on the first call. */
 export function createKube(cfg: Config, opts: { signal?: AbortSignal } = {}): Kube {
-  let loading: Promise<Loaded> | undefined;
+  const api = createKubeApi(cfg, opts);
+  const request = (path: string, query: Record<string, string | undefined> = {}) =>
+    api.request('GET', path, { query });
   const discovery = new Map<string, Promise<ApiResource[]>>();
-  const load = () => {
-    loading ??= loadClient(cfg);
-    return loading;
-  };
 
-  async function request(
-    path: string,
-    query: Record<string, string | undefined> = {},
-  ): Promise<{ status: number; body: string }> {
-    const { k8s, kc, server } = await load();
-    const url = new URL(server.replace(/\/$/, '') + path);
-    for (const [key, value] of Object.entries(query)) {
-      if (value !== undefined) url.searchParams.set(key, value);
-    }
-    const context = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
-    context.setHeaderParam('Accept', 'application/json');
-    const signals = [AbortSignal.timeout(cfg.timeouts.commandMs)];
-    if (opts.signal) signals.push(opts.signal);
-    context.setSignal(AbortSignal.any(signals));
-    try {
-      await kc.applySecurityAuthentication(context);
-      const response = await new k8s.IsomorphicFetchHttpLibrary().send(context).toPromise();
-      return { status: response.httpStatusCode, body: await response.body.text() };
-    } catch (err) {
-      throw new KubeError(
-        `GET ${url.pathname} on ${server} (context ${cfg.kubeContext}) failed: ${causeOf(err)}. Check that the cluster is reachable: kubectl --context ${cfg.kubeContext} get --raw /version`,
-        0,
-        undefined,
-      );
-    }
-  }
-
-  async function getJson<T>(
-    path: string,
-    query: Record<string, string | undefined> = {},
-  ): Promise<T | undefined> {
-    const { status, body } = await request(path, query);
-    if (status === 404) return undefined;
-    if (status < 200 || status > 299) throw apiError('GET', path, status, body);
-    return JSON.parse(body) as T;
-  }
+  const getJson = <T>(path: string, query: Record<string, string | undefined> = {}) =>
+    api.json<T>('GET', path, { query });
 
   async function resourcesOf(apiVersion: string): Promise<ApiResource[]> {
     let found = discovery.get(apiVersion);
@@ -398,7 +345,7 @@ export function createKube(cfg: Config, opts: { signal?: AbortSignal } = {}): Ku
       test: (objs: KubeObject[]) => T | undefined | false | null,
       signal: AbortSignal,
     ): Promise<T> {
-      const { k8s, kc } = await load();
+      const { k8s, kc } = await api.load();
       signal.throwIfAborted();
       const objects = new Map<string, KubeObject>();
       const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -514,62 +461,6 @@ export function createKube(cfg: Config, opts: { signal?: AbortSignal } = {}): Ku
     },
   };
   return kube;
-}
-
-async function loadClient(cfg: Config): Promise<Loaded> {
-  const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
-  try {
-    if (cfg.kubeconfig) kc.loadFromFile(cfg.kubeconfig);
-    else kc.loadFromDefault();
-  } catch (err) {
-    throw new KubeError(
-      `cannot read the kubeconfig ${cfg.kubeconfig ?? '(default: $KUBECONFIG or ~/.kube/config)'}: ${causeOf(err)}. Check KUBECONFIG in .env`,
-      0,
-      undefined,
-    );
-  }
-  if (!kc.getContextObject(cfg.kubeContext)) {
-    const known = kc.getContexts().map((c) => c.name);
-    throw new KubeError(
-      `the kubeconfig has no context "${cfg.kubeContext}" (it has: ${known.join(', ') || 'none'}); correct KUBE_CONTEXT or KUBECONFIG in .env`,
-      0,
-      undefined,
-    );
-  }
-  kc.setCurrentContext(cfg.kubeContext);
-  const server = kc.getCurrentCluster()?.server;
-  if (!server) {
-    throw new KubeError(
-      `the context "${cfg.kubeContext}" names no cluster with a server address; fix the kubeconfig`,
-      0,
-      undefined,
-    );
-  }
-  return { k8s, kc, server };
-}
-
-function causeOf(err: unknown): string {
-  const e = err as { message?: string; cause?: { message?: string; code?: string } };
-  const cause = e?.cause?.code ?? e?.cause?.message;
-  return `${e?.message ?? String(err)}${cause ? ` (${cause})` : ''}`;
-}
-
-function apiError(method: string, path: string, status: number, body: string): KubeError {
-  let reason: string | undefined;
-  let message = body.trim().slice(0, 500);
-  try {
-    const parsed = JSON.parse(body) as { reason?: string; message?: string };
-    reason = parsed.reason;
-    message = parsed.message ?? message;
-  } catch {
-    // not a Status object: keep the text
-  }
-  return new KubeError(
-    `${method} ${path} answered ${status}${reason ? ` ${reason}` : ''}: ${message}`,
-    status,
-    reason,
-  );
 }
 
 interface LabelSelector {

@@ -35,6 +35,15 @@ export interface RunLock {
    * stays held in their name until they are gone (or it expires).
    */
   keepFor?(pids: readonly number[]): Promise<void>;
+  /** a lock that can be lost while held (a Lease whose renewal failed): why, once it is */
+  lostReason?(): string | undefined;
+  /** the live holder, without taking the lock: a dry run says who holds it */
+  peek?(): Promise<LockHolder | undefined>;
+}
+
+/** Thrown instead of sending a mutation once the run's lock is lost: exit 4, nothing sent. */
+export class LockLostError extends Error {
+  override readonly name = 'LockLostError';
 }
 
 export interface FileRunLockOptions {

@@ -4,7 +4,8 @@
 // or fail), with every event audited, progress on stderr, and the exit code decided in one
 // place (finish()).
 import { dirname, join } from 'node:path';
-import type { AuditInput, AuditLog } from './audit.ts';
+import type { AuditEntry, AuditInput, AuditLog } from './audit.ts';
+import { ClusterRecords, clusterRequiredRunbooksGate } from './cluster-records.ts';
 import type { Config } from './config.ts';
 import {
   ConfirmationRefused,
@@ -17,7 +18,8 @@ import {
 import type { Gate } from './gates.ts';
 import { requiredRunbooksGate } from './gates.ts';
 import { contextMismatch, kubectlContextReader } from './kube-context.ts';
-import { FileRunLock, type RunLock } from './lock.ts';
+import { ClusterOrFileRunLock, LeaseRunLock } from './lease-lock.ts';
+import { FileRunLock, LockLostError, type RunLock } from './lock.ts';
 import { maskSecrets } from './mask.ts';
 import type { Progress, ProgressStream, StepOutcome, StepStatus } from './progress.ts';
 import type { Risk } from './risk.ts';
@@ -190,6 +192,8 @@ export class RunSession {
     if (!args.dryRun) {
       const locked = await this.takeLock();
       if (locked !== undefined) return locked;
+    } else {
+      await this.sayWhoHoldsTheLock();
     }
 
     this.baseContext = this.contextFor(null);
@@ -290,12 +294,38 @@ export class RunSession {
     return undefined;
   }
 
+  /** The Lease (lib/lease-lock.ts); the lock file only where no cluster can be reached. */
+  private defaultLock(): RunLock {
+    const file = new FileRunLock(join(dirname(this.cfg.auditLog), 'run.lock'), {
+      ttlMs: this.cfg.timeouts.lockTtlMs,
+    });
+    const lease = new LeaseRunLock(this.cfg, {
+      onLost: (reason) => {
+        this.progress.log(
+          `${this.info.program}: lost the lock: ${reason}. No further mutation is sent`,
+        );
+        this.record({
+          event: 'gate',
+          outcome: 'lock-lost',
+          detail: { gate: 'run-lock', reason },
+        }).catch(() => undefined);
+      },
+    });
+    return new ClusterOrFileRunLock(lease, file);
+  }
+
+  private async sayWhoHoldsTheLock(): Promise<void> {
+    const lock = this.options.createLock?.(this.cfg) ?? this.defaultLock();
+    const holder = await lock.peek?.().catch(() => undefined);
+    if (holder) {
+      this.progress.log(
+        `note: ${lock.location} is held by run ${holder.runId} of ${holder.runbook} by ${holder.operator}@${holder.host} since ${holder.acquiredAt}; a real run now would exit 4`,
+      );
+    }
+  }
+
   private async takeLock(): Promise<number | undefined> {
-    const lock =
-      this.options.createLock?.(this.cfg) ??
-      new FileRunLock(join(dirname(this.cfg.auditLog), 'run.lock'), {
-        ttlMs: this.cfg.timeouts.lockTtlMs,
-      });
+    const lock = this.options.createLock?.(this.cfg) ?? this.defaultLock();
     const result = await lock.acquire({
       runId: this.info.runId,
       runbook: this.runbook.id,
@@ -315,6 +345,10 @@ export class RunSession {
       return this.finish('locked', EXIT.locked, message);
     }
     this.lock = lock;
+    this.shared.lockLost = () => lock.lostReason?.();
+    if (lock instanceof ClusterOrFileRunLock && lock.fallback) {
+      this.progress.log(`warning: ${lock.fallback}`);
+    }
     if (result.takenOverFrom) {
       this.progress.log(
         `took over a stale lock of run ${result.takenOverFrom.runId} (${result.takeoverReason})`,
@@ -335,7 +369,14 @@ export class RunSession {
 
   private async checkGates(ctx: StepContext): Promise<number | undefined> {
     const gates: Gate<StepContext>[] = [
-      ...(this.runbook.requires?.length ? [requiredRunbooksGate(this.runbook.requires)] : []),
+      ...(this.runbook.requires?.length
+        ? [
+            clusterRequiredRunbooksGate(
+              this.runbook.requires,
+              requiredRunbooksGate(this.runbook.requires),
+            ),
+          ]
+        : []),
       ...(this.runbook.gates ?? []),
     ];
     const override = this.args.overrideGate;
@@ -538,6 +579,20 @@ export class RunSession {
       this.progress.log(`  resume: ${resume}`);
       return this.finish('interrupted', EXIT.interrupted, 'interrupted');
     }
+    if (err instanceof LockLostError) {
+      outcome.status = 'failed';
+      outcome.error = message;
+      await this.record({
+        ...base,
+        event: 'step-failed',
+        outcome: 'lock-lost',
+        detail: { error: message },
+      });
+      this.progress.stepFinished(outcome);
+      this.progress.log(`${this.info.program}: ${message}`);
+      this.progress.log(`  resume: ${resume}`);
+      return this.finish('locked', EXIT.locked, message);
+    }
     if (err instanceof ConfirmationRefused) {
       outcome.status = 'refused';
       await this.record({ ...base, event: 'confirm', outcome: 'refused', detail: { message } });
@@ -607,6 +662,32 @@ export class RunSession {
     await this.audit.append(input);
   }
 
+  /**
+   * A real run that held the Lease anchors its run-end in the cluster; a completed run records
+   * the runbook as completed there, a completed rollback clears that (lib/cluster-records.ts).
+   */
+  private async recordInCluster(
+    runEnd: AuditEntry,
+    outcome: RunOutcome,
+    complete: boolean,
+  ): Promise<void> {
+    const lock = this.lock;
+    if (this.args.dryRun || !(lock instanceof ClusterOrFileRunLock) || !lock.inCluster) return;
+    const rollbackDone = this.mode === 'rollback' && outcome === 'ok';
+    try {
+      await new ClusterRecords(this.cfg).recordRunEnd({
+        logPath: this.cfg.auditLog,
+        entry: runEnd,
+        mode: this.mode,
+        complete: complete || rollbackDone,
+      });
+    } catch (err) {
+      this.progress.log(
+        `warning: this run's record and audit anchor could not be written to the cluster: ${maskSecrets(errorMessage(err))}`,
+      );
+    }
+  }
+
   /** The run counts as the runbook's completion (for `requires` and the cluster record). */
   private isComplete(outcome: RunOutcome): boolean {
     return (
@@ -651,8 +732,9 @@ export class RunSession {
         this.progress.log(`cleanup failed: ${maskSecrets(errorMessage(err))}`);
       }
     }
+    let runEnd: AuditEntry | undefined;
     try {
-      await this.audit.append({
+      runEnd = await this.audit.append({
         event: 'run-end',
         outcome,
         duration_ms: Date.now() - this.started,
@@ -669,6 +751,7 @@ export class RunSession {
     } catch (err) {
       this.progress.log(`the audit log could not be written: ${maskSecrets(errorMessage(err))}`);
     }
+    if (runEnd) await this.recordInCluster(runEnd, outcome, complete);
     if (survivors.length > 0) await this.lock?.keepFor?.(survivors).catch(() => undefined);
     else await this.lock?.release().catch(() => undefined);
     this.progress.summary(this.runbook.id, this.outcomes, {

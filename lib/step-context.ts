@@ -7,6 +7,7 @@ import type { AuditLog } from './audit.ts';
 import { kubectlCommandKind, kubectlIsIdempotent, tofuCommandKind } from './command-kind.ts';
 import type { Config } from './config.ts';
 import type { Kube } from './kube.ts';
+import { LockLostError } from './lock.ts';
 import { checkNoteValue, readNotes } from './notes.ts';
 import type { Risk } from './risk.ts';
 import {
@@ -91,6 +92,8 @@ export interface RunShared {
   /** mutations a dry run printed instead of sending */
   unsentMutations: number;
   kube?: Kube;
+  /** why the run's lock was lost, once it is (then no mutation may be sent) */
+  lockLost?: () => string | undefined;
 }
 
 export interface StepContextInput {
@@ -192,6 +195,12 @@ export function createStepContext(input: StepContextInput): StepContext {
     if (options.kind === 'mutation' && input.step?.risk === 'read') {
       throw new Error(
         `step ${input.step.id} is declared risk 'read' but sends a mutation: ${formatCommand(argv)}. Nothing was sent. Declare the step 'change' (or 'high' or 'irreversible', whichever fits) so it is confirmed before it runs`,
+      );
+    }
+    const lost = options.kind === 'mutation' && !input.dryRun ? shared.lockLost?.() : undefined;
+    if (lost) {
+      throw new LockLostError(
+        `this run lost its lock (${lost}), so ${formatCommand(argv)} was not sent: another run may be changing the cluster. Find out who holds it (./runbooks/audit.mts list --cluster), then resume`,
       );
     }
     const result = await runCommand(argv, {

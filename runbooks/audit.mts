@@ -4,7 +4,8 @@
 import { parseArgs } from 'node:util';
 
 const HELP = `Usage: ./runbooks/audit.mts [list] [filters] [--format table|tsv|json] [--columns a,b]
-       ./runbooks/audit.mts verify [--all]
+       ./runbooks/audit.mts list --cluster [--json]
+       ./runbooks/audit.mts verify [--all] [--anchor | --no-anchor]
 
 Review what the runbooks did, from the hash-chained audit log (AUDIT_LOG, default
 logs/audit.jsonl). Nothing here writes to the log.
@@ -15,6 +16,13 @@ Commands:
             (edited, missing, reordered, truncated, not JSON) and how many more there are;
             --all names every bad line. Each line is checked as written, byte for byte.
             A missing or unreadable log is exit 2.
+            Then, when the cluster can be read, compare the log with the anchors (seq + hash)
+            the runs wrote to the cluster: a cut tail, a rewrite with recomputed hashes or a
+            deleted run is reported (exit 1); without a cluster it says the anchors were not
+            checked. --anchor: the check is required (unreadable cluster: exit 1);
+            --no-anchor: chain only.
+  list --cluster   every operator's runs and the completed runbooks, as the cluster records
+            them (RUNBOOKS_NAMESPACE/RUNBOOKS_RECORD_NAME)
 
 Filters (list):
   --runbook <id>     e.g. 05-migrate, or just 05
@@ -59,6 +67,9 @@ function parse() {
       format: { type: 'string' },
       columns: { type: 'string' },
       all: { type: 'boolean' },
+      anchor: { type: 'boolean' },
+      'no-anchor': { type: 'boolean' },
+      cluster: { type: 'boolean' },
       log: { type: 'string' },
       'env-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -123,7 +134,9 @@ if (command === 'verify') {
   const result = await orUnreadable(verifyAuditLog(logPath));
   if (result.ok) {
     process.stdout.write(`intact: ${result.entries} entries in ${logPath}\n`);
-    process.exit(0);
+    if (values['no-anchor']) process.exit(0);
+    const { anchorCheck } = await import('../lib/audit-cli.ts');
+    process.exit(await anchorCheck(logPath, values['env-file'], values.anchor === true));
   }
   const shown = values.all ? result.problems : result.problems.slice(0, 1);
   for (const problem of shown) process.stdout.write(`broken: ${logPath} ${problem.message}\n`);
@@ -137,6 +150,11 @@ if (command === 'verify') {
     'Entries before the first bad line are trustworthy; from it on, compare with the backups in logs/backups and the cluster state.\n',
   );
   process.exit(1);
+}
+
+if (values.cluster) {
+  const { listClusterRuns } = await import('../lib/audit-cli.ts');
+  process.exit(await listClusterRuns(values['env-file'], values.json === true));
 }
 
 const since = values.since === undefined ? undefined : view.parseSince(values.since);

@@ -10,6 +10,9 @@ import { LOADER, REPO, runCli, startCli, withoutCoverage } from './helpers/run-c
 import { makeRunbookEnv } from './helpers/runbook-env.ts';
 
 const SCRIPT = join(REPO, 'test/fixtures/runbooks/markers.ts');
+// A real run tries the cluster's Lease first (lib/lease-lock.ts), loading client-node in every
+// child process: a dozen child runs on two shared cores need more than the default 120 s.
+t.setTimeout(600_000);
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
