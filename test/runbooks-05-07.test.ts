@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { AuditLog, readAuditEntries } from '../lib/audit.ts';
+import { logIdOf } from '../lib/cluster-records.ts';
 import type { JournalEntry } from '../sandbox/api/journal.ts';
 import { LOADER, REPO, type RunningCli, startCli, withoutCoverage } from './helpers/run-cli.ts';
 import {
@@ -104,7 +105,11 @@ async function startCluster(t: Test): Promise<Cluster> {
       host: 'test',
       time: end.ts,
       git_rev: null,
-      audit_head: { seq: end.seq, hash: end.hash },
+      audit_head: {
+        log_id: logIdOf((await readAuditEntries(auditLog))[0]!),
+        seq: end.seq,
+        hash: end.hash,
+      },
     };
     records.push(`--from-literal=${runbook}=${JSON.stringify(record)}`);
   }
