@@ -590,7 +590,8 @@ const rollback = [
     risk: 'change' as const,
     done: async (ctx: StepContext) => {
       const s = await beersystemState(ctx);
-      return JSON.stringify(redisEnvOf(s.env)) === JSON.stringify(await notedEnv(ctx));
+      // compared as names and references: the API returns the fields in its own order
+      return describeRedisEnv(s.env) === describeRedisEnv(await notedEnv(ctx));
     },
     run: async (ctx: StepContext) => {
       const { namespace, deployment } = bs(ctx);
