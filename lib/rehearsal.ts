@@ -5,6 +5,7 @@
 // whatever happens.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from './config.ts';
 import { formatDuration } from './duration.ts';
@@ -62,6 +63,16 @@ export const RUNBOOKS = [
 
 const SANDBOX_CLI = join(REPO_ROOT, 'sandbox', 'cli.ts');
 const REHEARSAL_MARKER = '.rehearsal';
+/** fixed in the sandbox (REDIS_LB_IP of its settings): one sandbox at a time can serve it */
+const SANDBOX_LB = { host: '127.0.0.203', port: 6379 };
+
+function addressFree(host: string, port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
 
 function runbookPath(id: string): string {
   const file = readdirSync(join(REPO_ROOT, 'runbooks')).find((f) => f.startsWith(`${id}`));
@@ -200,6 +211,11 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
   if (busy !== undefined) {
     throw new RehearsalRefusedError(
       `a sandbox (pid ${busy}) is already running in ${opts.runDir}: another rehearsal, or one left behind. Stop it with: SANDBOX_RUN_DIR=${opts.runDir} npm run sandbox -- down`,
+    );
+  }
+  if (!(await addressFree(SANDBOX_LB.host, SANDBOX_LB.port))) {
+    throw new RehearsalRefusedError(
+      `${SANDBOX_LB.host}:${SANDBOX_LB.port}, the sandbox's LoadBalancer address, is taken: another sandbox is running (stop it with npm run sandbox -- down, or wait for it) and this rehearsal would talk to its Redis`,
     );
   }
   // Every rehearsal starts from the homelab as it is today, with an empty audit log and no

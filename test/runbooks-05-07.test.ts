@@ -6,7 +6,6 @@
 // time: the LoadBalancer address 127.0.0.203 is fixed.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +14,7 @@ import t, { type Test } from 'tap';
 import { AuditLog, readAuditEntries } from '../lib/audit.ts';
 import { logIdOf } from '../lib/cluster-records.ts';
 import type { JournalEntry } from '../sandbox/api/journal.ts';
+import { waitForLoadBalancerAddress } from './helpers/lb-address.ts';
 import { LOADER, REPO, type RunningCli, startCli, withoutCoverage } from './helpers/run-cli.ts';
 import {
   ENVIRONMENT_DIR,
@@ -49,28 +49,6 @@ interface Cluster {
   journal(): JournalEntry[];
   kubectl(args: string[]): Promise<string>;
   proxy(path: string): Promise<{ status: number; body: Record<string, unknown> }>;
-}
-
-/**
- * The LoadBalancer address is fixed, and another sandbox (someone else's test run) may hold it:
- * wait until it is free rather than talk to the wrong Redis.
- */
-async function waitForLoadBalancerAddress(): Promise<void> {
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(6379, '127.0.0.203', () => server.close(() => resolve(true)));
-    });
-    if (free) return;
-    if (Date.now() > deadline) {
-      throw new Error(
-        '127.0.0.203:6379 stayed taken by another sandbox for 5 minutes: retry when it is free',
-      );
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
 }
 
 async function startCluster(t: Test): Promise<Cluster> {
