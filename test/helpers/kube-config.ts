@@ -31,6 +31,8 @@ export function stepContext(cfg: Config, dryRun: boolean, lines: string[] = []):
     dryRun,
     runId: 'test-run',
     runbook: 'test',
+    mode: 'default',
+    shared: { notes: new Map(), unsentMutations: 0 },
     step: { id: 'T001', risk: 'change' },
     flags: {},
     state: {},

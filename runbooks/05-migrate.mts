@@ -1,0 +1,711 @@
+#!/bin/sh
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+// Phase 6, US4 (tasks.md T031–T041): move beersystem from its private Redis to redis-shared in
+// one planned downtime. Everything that can be prepared is prepared first (health of both
+// sides, backup, noted replica count and environment, the saved plan, who else owns the env);
+// then one confirmation before T035 covers T035–T040, so no question waits inside the downtime.
+// --rollback puts beersystem back on its old Redis; a re-run after success changes nothing.
+import { existsSync, mkdtempSync } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  beersystemHealth,
+  beersystemPods,
+  beersystemState,
+  expectedSharedRedis,
+  functionalCheck,
+  kubeOf,
+  oldRedisTarget,
+  prometheusAccess,
+  sharedRedisTarget,
+} from '../lib/beersystem.ts';
+import { formatDuration } from '../lib/duration.ts';
+import type { EnvVar } from '../lib/kube.ts';
+import {
+  backupOf,
+  describeRedisEnv,
+  type RedisEnv,
+  redisEnvOf,
+  redisErrorLines,
+  restoreEnvPatch,
+} from '../lib/migration.ts';
+import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
+import { prometheusQuery } from '../lib/prometheus.ts';
+import { copyKeys } from '../lib/redis-copy.ts';
+import { listClients } from '../lib/redis-probe.ts';
+import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
+import { readReplicatedSecret } from '../lib/secrets.ts';
+import { type TofuPlan, tofuApply, tofuPlan } from '../lib/tofu.ts';
+import { tofuVars } from '../lib/tofu-vars.ts';
+
+const ROLLBACK = './runbooks/05-migrate.mts --rollback';
+const MIGRATION_MODULE = 'module.beersystem_migration';
+
+const notes = {
+  replicas: 'beersystem.replicas',
+  env: 'beersystem.redis-env',
+  selector: 'beersystem.selector',
+  backup: 'backup.path',
+  planFile: 'plan.file',
+  planHash: 'plan.sha256',
+  planSummary: 'plan.summary',
+  downtimeStart: 'downtime.start',
+  downtimeEnd: 'downtime.end',
+  downtimeMs: 'downtime.ms',
+};
+
+const bs = (ctx: StepContext) => ctx.cfg.beersystem;
+
+async function notedReplicas(ctx: StepContext): Promise<number> {
+  const n = await ctx.recall<number>(notes.replicas);
+  if (typeof n !== 'number' || n < 1) {
+    throw new Error(
+      `no replica count noted for beersystem: run ./runbooks/05-migrate.mts --only P01 first (it notes the count while beersystem runs)`,
+    );
+  }
+  return n;
+}
+
+async function notedEnv(ctx: StepContext): Promise<RedisEnv> {
+  const env = await ctx.recall<RedisEnv>(notes.env);
+  if (!env?.length) {
+    throw new Error(
+      `beersystem's old Redis environment was never noted (P01): restore it from the backup under ${ctx.cfg.backupsDir} with kubectl set env`,
+    );
+  }
+  return env;
+}
+
+/** After T035 a failure says where beersystem stands and how to go back. */
+async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    let where = 'its state could not be read';
+    try {
+      const s = await beersystemState(ctx);
+      where = `${s.deployment.readyReplicas}/${s.deployment.replicas} replicas Ready, ${s.onShared ? 'configured for redis-shared' : 'still configured for its old Redis'}`;
+    } catch {}
+    ctx.log.warn(
+      `beersystem is DOWN or degraded: ${where}. To put it back on its old Redis: ${ROLLBACK}`,
+    );
+    throw err;
+  }
+}
+
+/** A new saved plan of the migration; only the migration module may change. */
+async function freshPlan(ctx: StepContext): Promise<TofuPlan> {
+  // The saved plan holds the state snapshot, and with it the password: a private directory.
+  const dir = mkdtempSync(join(tmpdir(), 'beersystem-migration-'));
+  const plan = await tofuPlan(ctx, {
+    out: join(dir, 'beersystem-migration.tfplan'),
+    vars: tofuVars(ctx.cfg, { migration: true }),
+  });
+  const outside = plan.changes.filter(
+    (c) => c.action !== 'no-op' && !c.address.startsWith(MIGRATION_MODULE),
+  );
+  if (outside.length) {
+    throw new Error(
+      `the plan also changes ${outside.map((c) => `${c.action} ${c.address}`).join(', ')}: only ${MIGRATION_MODULE} may change in this window. Reconcile with ./runbooks/02-deploy.mts first`,
+    );
+  }
+  ctx.state.plan = plan;
+  await ctx.note(notes.planFile, plan.file);
+  await ctx.note(notes.planHash, plan.sha256);
+  await ctx.note(notes.planSummary, plan.summary);
+  return plan;
+}
+
+/** The plan P03 made, in this process or in the run being resumed; re-planned if it is gone. */
+async function migrationPlan(ctx: StepContext): Promise<TofuPlan> {
+  if (ctx.state.plan) return ctx.state.plan as TofuPlan;
+  const file = await ctx.recall<string>(notes.planFile);
+  const sha256 = await ctx.recall<string>(notes.planHash);
+  if (file && sha256 && existsSync(file)) {
+    const summary = (await ctx.recall<string>(notes.planSummary)) ?? '';
+    const plan: TofuPlan = { file, sha256, changes: [], summary };
+    ctx.state.plan = plan;
+    return plan;
+  }
+  return freshPlan(ctx);
+}
+
+async function podsGone(ctx: StepContext): Promise<boolean> {
+  const selector = (await ctx.recall<string>(notes.selector)) ?? `app=${bs(ctx).deployment}`;
+  return (await beersystemPods(ctx, selector)).length === 0;
+}
+
+async function readyOn(ctx: StepContext, replicas: number, shared: boolean) {
+  const s = await beersystemState(ctx);
+  const d = s.deployment;
+  if (s.onShared !== shared || d.replicas !== replicas) return false;
+  if (d.readyReplicas < replicas || d.updatedReplicas < replicas) return false;
+  const health = await beersystemHealth(ctx);
+  return health.ok ? health : false;
+}
+
+/** beersystem stopped by this migration (T035 ran): a resume, not an unhealthy app. */
+async function stoppedForMigration(ctx: StepContext): Promise<string | undefined> {
+  const s = await beersystemState(ctx);
+  if (s.onShared || s.deployment.replicas !== 0) return undefined;
+  const since = await ctx.recall<string>(notes.downtimeStart);
+  return since ? `beersystem is stopped for the migration since ${since}: resuming` : undefined;
+}
+
+const migrate = [
+  {
+    id: 'P01',
+    title: 'beersystem is healthy on its current Redis; note its replicas and Redis environment',
+    risk: 'read' as const,
+    run: async (ctx: StepContext) => {
+      const s = await beersystemState(ctx);
+      const d = s.deployment;
+      const resuming = await stoppedForMigration(ctx);
+      if (resuming) {
+        await notedReplicas(ctx);
+        ctx.log.info(resuming);
+        return;
+      }
+      if (s.onShared) {
+        ctx.log.info(`beersystem already uses redis-shared (${describeRedisEnv(s.env)})`);
+        return;
+      }
+      if (d.replicas < 1 || d.readyReplicas < d.replicas) {
+        throw new Error(
+          `beersystem has ${d.readyReplicas}/${d.replicas} replicas Ready: bring it back to health on its own Redis before migrating (kubectl rollout status deployment/${d.name} -n ${d.namespace})`,
+        );
+      }
+      const health = await beersystemHealth(ctx);
+      if (!health.ok) {
+        throw new Error(
+          `beersystem's /healthz answered ${health.status}: fix it before the migration`,
+        );
+      }
+      await ctx.note(notes.replicas, d.replicas);
+      await ctx.note(notes.env, redisEnvOf(s.env));
+      await ctx.note(notes.selector, d.selector);
+      ctx.log.info(
+        `beersystem: ${d.readyReplicas}/${d.replicas} Ready, healthy on ${health.redis}; ${describeRedisEnv(s.env)}`,
+      );
+    },
+  },
+  {
+    id: 'P02',
+    title: 'redis-shared is healthy and its password Secret is replicated into beersystem',
+    risk: 'read' as const,
+    run: async (ctx: StepContext) => {
+      const { namespace, release } = ctx.cfg.redis;
+      const kube = kubeOf(ctx);
+      for (const sts of [`${release}-master`, `${release}-replicas`]) {
+        const s = await kube.statefulSet(namespace, sts);
+        if (!s || s.readyReplicas < 1) {
+          throw new Error(
+            `StatefulSet ${namespace}/${sts} is not Ready: run ./runbooks/02-deploy.mts`,
+          );
+        }
+      }
+      const secret = await readReplicatedSecret(kube, ctx.cfg);
+      if (!secret.matches) throw new Error(secret.summary);
+      const clients = await listClients(await sharedRedisTarget(ctx, 'runbook-05'));
+      if (!clients.ok) throw new Error(`redis-shared does not answer: ${clients.error}`);
+      ctx.log.info(
+        `redis-shared: master and replica Ready; ${secret.summary}; answers through ${ctx.cfg.redis.lbIp}`,
+      );
+      await ctx.evidence(
+        'US4-AS1',
+        `redis-shared accepts connections and passes health checks (master and replica Ready, AUTH through ${ctx.cfg.redis.lbIp})`,
+        { met: true },
+      );
+    },
+  },
+  {
+    id: 'T031',
+    title: 'beersystem-migration module present (terraform/modules/beersystem-migration/)',
+    risk: 'read' as const,
+    run: async (ctx: StepContext) => {
+      const main = join(ctx.cfg.tofu.dir, '..', '..', 'modules', 'beersystem-migration', 'main.tf');
+      if (!existsSync(main)) throw new Error(`${main} is missing: restore it from git`);
+      ctx.log.info(`${main} present`);
+    },
+  },
+  {
+    id: 'T032',
+    title: 'Migration validation: the functional check passes on the old Redis now',
+    risk: 'read' as const,
+    skip: async (ctx: StepContext) =>
+      (await beersystemState(ctx)).onShared
+        ? 'beersystem already uses redis-shared'
+        : await stoppedForMigration(ctx),
+    run: async (ctx: StepContext) => {
+      const old = await notedEnv(ctx);
+      const host = old.find((e) => e.name === 'REDIS_HOST')?.value ?? '';
+      const result = await functionalCheck(ctx, host);
+      if (!result.ok) {
+        throw new Error(
+          `beersystem's functions fail before any change: ${result.line}. Fix that first; nothing was changed`,
+        );
+      }
+      ctx.log.info(`before the change: ${result.line}`);
+    },
+  },
+  {
+    id: 'T033',
+    title: 'Backup beersystem deployment configuration',
+    risk: 'read' as const,
+    done: async (ctx: StepContext) => {
+      const path = await ctx.recall<string>(notes.backup);
+      return Boolean(path && existsSync(path));
+    },
+    run: async (ctx: StepContext) => {
+      const { namespace, deployment } = bs(ctx);
+      const raw = (await kubeOf(ctx).deployment(namespace, deployment))!.raw;
+      const path = join(ctx.cfg.backupsDir, `beersystem-deployment-${ctx.runId}.json`);
+      if (ctx.dryRun) {
+        ctx.log.info(`would write the backup to ${path} (mode 0600)`);
+        return;
+      }
+      await mkdir(ctx.cfg.backupsDir, { recursive: true, mode: 0o700 });
+      await writeFile(path, `${JSON.stringify(backupOf(raw), null, 2)}\n`, { mode: 0o600 });
+      await chmod(path, 0o600);
+      await ctx.note(notes.backup, path);
+      ctx.log.info(`backup written: ${path} (0600, no secret values)`);
+    },
+  },
+  {
+    id: 'T034',
+    title: 'Rollback procedure ready (--rollback and checklists/05-migrate.md)',
+    risk: 'read' as const,
+    run: (ctx: StepContext) => {
+      ctx.log.info(
+        `rollback at any point from here: ${ROLLBACK} (applies with the migration disabled, restores the noted environment, scales back, verifies on the old Redis); by hand: checklists/05-migrate.md, "Rollback"`,
+      );
+    },
+  },
+  {
+    id: 'P03',
+    title: 'Plan the migration (tofu plan -out, enable_beersystem_migration=true)',
+    risk: 'read' as const,
+    skip: async (ctx: StepContext) =>
+      (await beersystemState(ctx)).onShared ? 'beersystem already uses redis-shared' : undefined,
+    run: async (ctx: StepContext) => {
+      const plan = await freshPlan(ctx);
+      for (const c of plan.changes.filter((c) => c.action !== 'no-op')) {
+        ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
+      }
+      ctx.log.info(
+        `plan ${plan.summary} (sha256 ${plan.sha256.slice(0, 12)}…): this exact plan is applied at T039`,
+      );
+    },
+  },
+  {
+    id: 'P04',
+    title: "Nothing else owns beersystem's Redis environment (field managers)",
+    risk: 'read' as const,
+    run: async (ctx: StepContext) => {
+      const raw = (await beersystemState(ctx)).deployment.raw;
+      const managers = (
+        (raw.metadata as { managedFields?: { manager?: string }[] }).managedFields ?? []
+      )
+        .map((m) => m.manager ?? '?')
+        .filter((m) => !/^(kubectl|Terraform|terraform|tofu|kube-controller-manager|k3s)/.test(m));
+      const labels = raw.metadata.labels ?? {};
+      const annotations = raw.metadata.annotations ?? {};
+      const owners = [
+        ...managers,
+        ...(labels['app.kubernetes.io/managed-by'] === 'Helm'
+          ? ['Helm (label app.kubernetes.io/managed-by)']
+          : []),
+        ...(Object.keys({ ...labels, ...annotations }).some((k) =>
+          k.startsWith('argocd.argoproj.io'),
+        )
+          ? ['Argo CD (argocd.argoproj.io labels)']
+          : []),
+      ];
+      if (owners.length) {
+        throw new Error(
+          `beersystem is also managed by ${[...new Set(owners)].join(', ')}: it would revert the new Redis environment. Pause that sync (or change its source) before the migration, then re-run`,
+        );
+      }
+      ctx.log.info('no other manager (Argo CD, Helm, another apply) claims the Deployment');
+    },
+  },
+  {
+    id: 'T035',
+    title: 'Scale down beersystem to 0 replicas — downtime starts',
+    risk: 'high' as const,
+    impact: 'beersystem is unavailable to its users until T040 has it Ready on redis-shared',
+    confirmCovers: 'T040',
+    coverText: 'beersystem is down from T035 until T040 is Ready',
+    done: async (ctx: StepContext) => {
+      const s = await beersystemState(ctx);
+      return s.onShared || s.deployment.replicas === 0;
+    },
+    run: async (ctx: StepContext) => {
+      const { namespace, deployment } = bs(ctx);
+      await notedReplicas(ctx);
+      await ctx.note(notes.downtimeStart, new Date().toISOString());
+      await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=0`;
+    },
+    undo: `${ROLLBACK}`,
+  },
+  {
+    id: 'T036',
+    title: 'Verify beersystem pods terminated',
+    risk: 'read' as const,
+    done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
+    // its own check is the run; done() holds only once T039 has applied
+    verify: () => true,
+    run: (ctx: StepContext) =>
+      inDowntime(ctx, async () => {
+        const selector = (await ctx.recall<string>(notes.selector)) ?? '';
+        await ctx.waitFor('beersystem pods gone', () => podsGone(ctx), {
+          intervalMs: 250,
+          progress: () => `selector ${selector}`,
+        });
+      }),
+  },
+  {
+    id: 'D01',
+    title: "Copy beersystem's keys (sessions, cache, TTLs) to redis-shared (--copy-data)",
+    risk: 'change' as const,
+    skip: async (ctx: StepContext) => {
+      if (!ctx.flags['copy-data'])
+        return 'not asked: --copy-data keeps sessions and cache (the spec accepts an empty cache)';
+      if ((await beersystemState(ctx)).onShared) return 'beersystem already uses redis-shared';
+      return undefined;
+    },
+    run: (ctx: StepContext) =>
+      inDowntime(ctx, async () => {
+        const source = await oldRedisTarget(ctx, await notedEnv(ctx), 'runbook-05-copy');
+        if (!source) throw new Error('the old Redis has no Ready pod to copy from');
+        const target = await sharedRedisTarget(ctx, 'runbook-05-copy');
+        const result = await copyKeys(source, target, {
+          match: 'beersystem:*',
+          dryRun: ctx.dryRun,
+        });
+        ctx.log.info(result.evidence);
+        if (!ctx.dryRun && (result.failed > 0 || result.verification?.ok === false)) {
+          throw new Error(
+            `the copy is incomplete (${result.failed} failed): ${result.errors.slice(0, 3).join('; ')}`,
+          );
+        }
+      }),
+  },
+  {
+    id: 'T037',
+    title:
+      'Update beersystem deployment with new Redis DNS (REDIS_HOST=redis-shared-master.redis.svc.cluster.local)',
+    risk: 'read' as const,
+    done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
+    // its own check is the run; done() holds only once T039 has applied
+    verify: () => true,
+    run: (ctx: StepContext) =>
+      inDowntime(ctx, async () => {
+        const plan = await migrationPlan(ctx);
+        ctx.log.info(
+          `REDIS_HOST=${expectedSharedRedis(ctx).split(':')[0]} comes with the saved plan ${plan.file}`,
+        );
+      }),
+  },
+  {
+    id: 'T038',
+    title:
+      'Update beersystem deployment with new Redis credentials (secretKeyRef: redis-credentials)',
+    risk: 'read' as const,
+    done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
+    // its own check is the run; done() holds only once T039 has applied
+    verify: () => true,
+    run: (ctx: StepContext) =>
+      inDowntime(ctx, async () => {
+        const secret = await readReplicatedSecret(kubeOf(ctx), ctx.cfg);
+        if (!secret.matches) throw new Error(secret.summary);
+        ctx.log.info(
+          `REDIS_PASSWORD from Secret ${bs(ctx).namespace}/${secret.name} key ${secret.key}: ${secret.summary}`,
+        );
+      }),
+  },
+  {
+    id: 'T039',
+    title: 'Apply beersystem configuration changes via OpenTofu',
+    risk: 'change' as const,
+    done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
+    run: (ctx: StepContext) =>
+      inDowntime(ctx, async () => {
+        const plan = await migrationPlan(ctx);
+        try {
+          await tofuApply(ctx, plan);
+        } catch (err) {
+          // A resumed run's saved plan goes stale if the state moved since; the same intent,
+          // planned again and held to the migration module, is applied instead.
+          if (!/stale|changed after it was confirmed|cannot be read/i.test(String(err))) throw err;
+          ctx.log.warn(
+            `the saved plan cannot be applied (${(err as Error).message.split('\n')[0]}); planning again`,
+          );
+          await tofuApply(ctx, await freshPlan(ctx));
+        }
+      }),
+    undo: ROLLBACK,
+  },
+  {
+    id: 'T040',
+    title: 'Scale up beersystem to its noted replica count — downtime ends when Ready and healthy',
+    risk: 'high' as const,
+    impact: 'beersystem starts on redis-shared',
+    done: async (ctx: StepContext) => Boolean(await readyOn(ctx, await notedReplicas(ctx), true)),
+    run: (ctx: StepContext) =>
+      inDowntime(ctx, async () => {
+        const { namespace, deployment } = bs(ctx);
+        const replicas = await notedReplicas(ctx);
+        await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=${replicas}`;
+        const started = await ctx.recall<string>(notes.downtimeStart);
+        const since = started ? Date.parse(started) : Date.now();
+        const ready = await ctx.waitFor(
+          'beersystem Ready and healthy on redis-shared',
+          () => readyOn(ctx, replicas, true),
+          { intervalMs: 200, progress: () => `downtime ${formatDuration(Date.now() - since)}` },
+        );
+        if (!ready) return;
+        const end = new Date();
+        const ms = end.getTime() - since;
+        await ctx.note(notes.downtimeEnd, end.toISOString());
+        await ctx.note(notes.downtimeMs, ms);
+        ctx.log.info(
+          `downtime ${formatDuration(ms)} (T035 ${started} → Ready and healthy ${end.toISOString()})`,
+        );
+      }),
+    undo: ROLLBACK,
+  },
+  {
+    id: 'T041',
+    title: 'Execute beersystem functional tests (login, session persistence, cache operations)',
+    risk: 'read' as const,
+    skip: async (ctx: StepContext) =>
+      ctx.dryRun && !(await beersystemState(ctx)).onShared
+        ? 'dry run: beersystem was not moved, so there is nothing on redis-shared to test'
+        : undefined,
+    run: (ctx: StepContext) =>
+      inDowntime(ctx, async () => {
+        const expected = expectedSharedRedis(ctx);
+        const fn = await functionalCheck(ctx, expected.split(':')[0]!);
+        if (!fn.ok) throw new Error(`beersystem on redis-shared: ${fn.line}`);
+        await ctx.evidence('SC-009', `beersystem works on redis-shared: ${fn.line}`, { met: true });
+        await ctx.evidence(
+          'US4-AS4',
+          `login, session and cache work (cache started as it was left)`,
+          { met: true },
+        );
+
+        const s = await beersystemState(ctx);
+        const pods = await beersystemPods(ctx, s.deployment.selector);
+        const since = await ctx.recall<string>(notes.downtimeEnd);
+        const errors: string[] = [];
+        for (const pod of pods) {
+          const log = await kubeOf(ctx).podLogs(
+            bs(ctx).namespace,
+            pod.name,
+            since ? { sinceTime: since } : {},
+          );
+          errors.push(...redisErrorLines(log).map((l) => `${pod.name}: ${l}`));
+        }
+        if (errors.length)
+          throw new Error(
+            `beersystem logged Redis errors since T040:\n${errors.slice(0, 5).join('\n')}`,
+          );
+
+        const shared = await listClients(await sharedRedisTarget(ctx, 'runbook-05'));
+        const onShared = (shared.value ?? []).filter((c) => c.name === 'beersystem');
+        if (!onShared.length)
+          throw new Error(
+            `CLIENT LIST on redis-shared shows no client named beersystem:\n${shared.evidence}`,
+          );
+        const old = await oldRedisTarget(ctx, await notedEnv(ctx), 'runbook-05');
+        const oldClients = old ? await listClients(old) : undefined;
+        const stillOld = (oldClients?.value ?? []).filter((c) => c.name === 'beersystem');
+        if (stillOld.length)
+          throw new Error(
+            `beersystem is still connected to the old Redis: ${stillOld.map((c) => c.addr).join(', ')}`,
+          );
+        const oldLine = oldClients?.ok
+          ? 'no beersystem client on the old Redis'
+          : 'the old Redis was not reachable from here to list its clients';
+        await ctx.evidence(
+          'US4-AS3',
+          `${pods.length} beersystem pod(s) Ready, no Redis error logged since T040; CLIENT LIST on redis-shared shows ${onShared.length} beersystem connection(s); ${oldLine}`,
+          { met: true },
+        );
+
+        const metric = await prometheusQuery(
+          prometheusAccess(ctx),
+          `sum(redis_connected_clients{namespace="${ctx.cfg.redis.namespace}"})`,
+        ).catch(() => []);
+        const connected = Number(metric[0]?.value[1] ?? Number.NaN);
+        await ctx.evidence(
+          'US4-AS6',
+          Number.isFinite(connected)
+            ? `Prometheus sees redis-shared with ${connected} connected client(s), beersystem among them`
+            : 'Prometheus had no redis_connected_clients series for redis-shared',
+          { met: Number.isFinite(connected) && connected >= onShared.length },
+        );
+      }),
+  },
+  {
+    id: 'P05',
+    title: 'Record the migration on beersystem (the 24 h gate of 06 reads it)',
+    risk: 'change' as const,
+    done: async (ctx: StepContext) =>
+      Boolean((await beersystemState(ctx)).deployment.annotations[MIGRATION_ANNOTATION]),
+    run: async (ctx: StepContext) => {
+      const { namespace, deployment } = bs(ctx);
+      const at = (await ctx.recall<string>(notes.downtimeEnd)) ?? new Date().toISOString();
+      await ctx.kubectl`annotate deployment ${deployment} -n ${namespace} ${`${MIGRATION_ANNOTATION}=${at}`} ${`${MIGRATED_BY_RUN_ANNOTATION}=${ctx.runId}`} --overwrite`;
+      await ctx.evidence(
+        'US4-AS2',
+        'beersystem configured with redis-shared DNS and credentials by the saved plan',
+        { met: true },
+      );
+    },
+  },
+];
+
+// The module's README: destroying kubernetes_env restores nothing and, with the old values gone,
+// is refused by the API; so the old values are written back first (taking the fields over from
+// Terraform), and only then is the module released.
+const rollback = [
+  {
+    id: 'R01',
+    title: 'Scale beersystem to 0 (the rollback is a downtime too)',
+    risk: 'change' as const,
+    impact: 'beersystem is down until R05 has it Ready on its old Redis',
+    done: async (ctx: StepContext) => (await beersystemState(ctx)).deployment.replicas === 0,
+    run: async (ctx: StepContext) => {
+      const { namespace, deployment } = bs(ctx);
+      await notedReplicas(ctx);
+      await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=0`;
+    },
+  },
+  {
+    id: 'R02',
+    title: "Restore beersystem's Redis environment from the note (or the backup)",
+    risk: 'change' as const,
+    done: async (ctx: StepContext) => {
+      const s = await beersystemState(ctx);
+      // compared as names and references: the API returns the fields in its own order
+      return describeRedisEnv(s.env) === describeRedisEnv(await notedEnv(ctx));
+    },
+    run: async (ctx: StepContext) => {
+      const { namespace, deployment } = bs(ctx);
+      const s = await beersystemState(ctx);
+      const patch = restoreEnvPatch(s.env as EnvVar[], await notedEnv(ctx), s.containerIndex);
+      await ctx.kubectl`patch deployment ${deployment} -n ${namespace} --type=json -p ${JSON.stringify(patch)}`;
+    },
+  },
+  {
+    id: 'R03',
+    title: 'Release the migration module (apply with enable_beersystem_migration=false)',
+    risk: 'change' as const,
+    run: async (ctx: StepContext) => {
+      const dir = mkdtempSync(join(tmpdir(), 'beersystem-rollback-'));
+      const plan = await tofuPlan(ctx, {
+        out: join(dir, 'rollback.tfplan'),
+        vars: tofuVars(ctx.cfg, { migration: false }),
+      });
+      const touched = plan.changes.filter((c) => c.action !== 'no-op');
+      for (const c of touched) ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
+      if (touched.some((c) => !c.address.startsWith(MIGRATION_MODULE))) {
+        throw new Error(
+          `the rollback plan would change more than ${MIGRATION_MODULE}; nothing was applied. Review it with tofu plan`,
+        );
+      }
+      if (touched.length) await tofuApply(ctx, plan);
+      else ctx.log.info('the migration module is not applied: nothing to release');
+    },
+  },
+  {
+    id: 'R04',
+    title: 'Scale beersystem to its noted replica count',
+    risk: 'change' as const,
+    done: async (ctx: StepContext) =>
+      (await beersystemState(ctx)).deployment.replicas === (await notedReplicas(ctx)),
+    run: async (ctx: StepContext) => {
+      const { namespace, deployment } = bs(ctx);
+      await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=${await notedReplicas(ctx)}`;
+    },
+  },
+  {
+    id: 'R05',
+    title: 'Verify beersystem is healthy on the old Redis',
+    risk: 'read' as const,
+    run: async (ctx: StepContext) => {
+      const replicas = await notedReplicas(ctx);
+      const health = await ctx.waitFor(
+        'beersystem Ready and healthy on its old Redis',
+        () => readyOn(ctx, replicas, false),
+        { intervalMs: 250 },
+      );
+      if (health) ctx.log.info(`beersystem healthy on ${health.redis}`);
+    },
+  },
+  {
+    id: 'R06',
+    title: 'Clear the migration record',
+    risk: 'change' as const,
+    skip: async (ctx: StepContext) =>
+      (await beersystemState(ctx)).deployment.annotations[MIGRATION_ANNOTATION]
+        ? undefined
+        : 'no migration record on beersystem',
+    run: async (ctx: StepContext) => {
+      const { namespace, deployment } = bs(ctx);
+      await ctx.kubectl`annotate deployment ${deployment} -n ${namespace} ${`${MIGRATION_ANNOTATION}-`} ${`${MIGRATED_BY_RUN_ANNOTATION}-`}`;
+    },
+  },
+];
+
+export const runbook = defineRunbook({
+  id: '05-migrate',
+  title: 'Move beersystem to redis-shared (planned downtime)',
+  description:
+    'Prepares everything while beersystem still runs (health, backup, noted replicas and environment, the saved plan), then one confirmation covers T035–T040: scale to 0, apply the saved plan, scale back, Ready. T041 proves login, sessions and cache on redis-shared. --copy-data carries sessions and cache over; --rollback goes back to the old Redis.',
+  requires: ['02-deploy', '03-access', '04-monitoring'],
+  flags: {
+    'copy-data': {
+      type: 'boolean',
+      description: "copy beersystem's keys (with their TTLs) to redis-shared during the downtime",
+    },
+  },
+  gates: [
+    {
+      id: 'old-redis',
+      describe: '--rollback only: the old Redis still exists (06-decommission has not deleted it)',
+      check: async (ctx) => {
+        if (ctx.mode !== 'rollback') return { open: true, reason: 'not a rollback' };
+        const { namespace, deployment } = ctx.cfg.oldRedis;
+        const old = await kubeOf(ctx).deployment(namespace, deployment);
+        return old
+          ? { open: true, reason: `the old Redis ${namespace}/${deployment} still runs` }
+          : {
+              open: false,
+              reason: `the old Redis ${namespace}/${deployment} is gone (06-decommission deleted it): there is nothing to roll back to. Keep beersystem on redis-shared and fix forward, or recreate the old Redis from the backup 06 wrote under ${ctx.cfg.backupsDir} (kubectl apply --server-side -f <file>) and then run --rollback`,
+            };
+      },
+    },
+  ],
+  completed: async (ctx) => {
+    const s = await beersystemState(ctx);
+    const at = s.deployment.annotations[MIGRATION_ANNOTATION];
+    if (!at || !s.onShared || s.deployment.readyReplicas < Math.max(1, s.deployment.replicas))
+      return undefined;
+    return `beersystem has run on redis-shared since ${at} (run ${s.deployment.annotations[MIGRATED_BY_RUN_ANNOTATION] ?? '?'}), ${s.deployment.readyReplicas} replica(s) Ready: nothing to do. To go back: ${ROLLBACK}`;
+  },
+  steps: migrate,
+  modes: {
+    rollback: {
+      title: 'Put beersystem back on its old Redis',
+      description:
+        'Scales beersystem to 0, writes the noted REDIS_* environment back (disabling the module alone restores nothing and is refused by the API), then releases the module (apply with the migration disabled), scales to the noted count, verifies beersystem healthy on the old Redis and clears the migration record. Refused once 06-decommission has deleted the old Redis.',
+      steps: rollback,
+    },
+  },
+});
+
+await runMain(runbook, import.meta.url);

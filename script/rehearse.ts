@@ -1,0 +1,37 @@
+// npm run rehearse: the whole change against the sandbox (see lib/rehearsal.ts). Exit 0 when every
+// stage went as planned, 1 otherwise, 130 when interrupted; the sandbox is down either way.
+import { join } from 'node:path';
+import { REPO_ROOT } from '../lib/config.ts';
+import { formatDuration } from '../lib/duration.ts';
+import { RehearsalRefusedError, rehearse } from '../lib/rehearsal.ts';
+
+const runDir = process.env.SANDBOX_RUN_DIR ?? join(REPO_ROOT, 'sandbox', '.run', 'rehearsal');
+const print = (line: string) => process.stderr.write(`${line}\n`);
+const controller = new AbortController();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    print(`\nrehearse: ${sig}, stopping the current runbook and taking the sandbox down…`);
+    controller.abort();
+  });
+}
+
+print(`rehearse: the sandbox runs in ${runDir}`);
+const result = await rehearse({ runDir, print, signal: controller.signal }).catch((err) => {
+  if (!(err instanceof RehearsalRefusedError)) throw err;
+  print(`rehearse: ${err.message}`);
+  process.exit(4);
+});
+print('');
+if (result.reportMarkdown) print(`report:   ${result.reportMarkdown}`);
+if (result.reportHtml) print(`          ${result.reportHtml}  (open it in a browser)`);
+print(
+  `downtime: ${result.downtimeMs !== undefined ? formatDuration(result.downtimeMs) : 'not measured (05 did not finish)'}`,
+);
+print(`audit:    ./runbooks/audit.mts --env-file ${join(runDir, '.env.sandbox')}`);
+print(
+  `total:    ${formatDuration(result.totalMs)}${result.ok ? '' : ' — the rehearsal did NOT pass'}`,
+);
+if (result.downExit !== undefined && result.downExit !== 0) {
+  print('rehearse: `sandbox down` reported a problem (see above)');
+}
+process.exitCode = controller.signal.aborted ? 130 : result.ok ? 0 : 1;
