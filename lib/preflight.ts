@@ -11,6 +11,21 @@ export interface Judgement {
   fix?: string;
 }
 
+/** Several judgements as one: ok when all are, otherwise the failed ones' details and fixes. */
+export function allOf(...judgements: Judgement[]): Judgement {
+  const failed = judgements.filter((j) => !j.ok);
+  return failed.length === 0
+    ? { ok: true, detail: judgements.map((j) => j.detail).join('; ') }
+    : {
+        ok: false,
+        detail: failed.map((j) => j.detail).join('; '),
+        fix: failed
+          .map((j) => j.fix)
+          .filter(Boolean)
+          .join('; '),
+      };
+}
+
 /** The few fields of a Kubernetes object these judgements read. */
 export interface ObjectLike {
   metadata?: {

@@ -19,7 +19,7 @@ import {
   unexpectedChanges,
 } from '../lib/deploy-checks.ts';
 import type { PodInfo } from '../lib/kube.ts';
-import { type Judgement, MODULE_DEFAULTS } from '../lib/preflight.ts';
+import { allOf, type Judgement, MODULE_DEFAULTS } from '../lib/preflight.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
 import { readReplicatedSecret } from '../lib/secrets.ts';
 import { type TofuPlan, tofuApply, tofuPlan } from '../lib/tofu.ts';
@@ -27,20 +27,6 @@ import { tofuVars } from '../lib/tofu-vars.ts';
 
 const MODULE = 'module.redis_shared';
 let plannedLines: string[] = [];
-
-function all(...judgements: Judgement[]): Judgement {
-  const failed = judgements.filter((j) => !j.ok);
-  return failed.length === 0
-    ? { ok: true, detail: judgements.map((j) => j.detail).join('; ') }
-    : {
-        ok: false,
-        detail: failed.map((j) => j.detail).join('; '),
-        fix: failed
-          .map((j) => j.fix)
-          .filter(Boolean)
-          .join('; '),
-      };
-}
 
 /** One plan per run, made by P01 (or by a later step when the run starts after it). */
 async function thePlan(ctx: StepContext): Promise<TofuPlan> {
@@ -135,7 +121,7 @@ async function instance(
   if (!ready.ok) return ready;
   const pvc = await ctx.kube.get('v1', 'PersistentVolumeClaim', n.pvc, ctx.cfg.redis.namespace);
   const redis = (await containers(ctx, n.set)).find((c) => c.name === 'redis');
-  return all(
+  return allOf(
     ready,
     judgePvc(pvc as never, n.pvc, MODULE_DEFAULTS.storageSize, MODULE_DEFAULTS.storageClass),
     judgeResources(redis, expected, `${role} redis container`),
@@ -287,7 +273,7 @@ export const runbook = defineRunbook({
         const master = await containers(ctx, n.master.set);
         const replica = await containers(ctx, n.replica.set);
         const byName = (list: Container[], name: string) => list.find((c) => c.name === name);
-        return all(
+        return allOf(
           auth.ok
             ? { ok: true, detail: `authentication required: ${auth.evidence}` }
             : {

@@ -24,7 +24,7 @@ import {
   REQUIRED_SERIES,
   seriesQuery,
 } from '../lib/monitoring-checks.ts';
-import { type Judgement, monitoringLabels, selectorMatches } from '../lib/preflight.ts';
+import { allOf, type Judgement, monitoringLabels, selectorMatches } from '../lib/preflight.ts';
 import {
   prometheusAlerts,
   prometheusQuery,
@@ -62,20 +62,6 @@ async function unlessTimedOut<T>(wait: Promise<T | undefined>): Promise<T | unde
 }
 
 const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
-
-function all(...judgements: Judgement[]): Judgement {
-  const failed = judgements.filter((j) => !j.ok);
-  return failed.length === 0
-    ? { ok: true, detail: judgements.map((j) => j.detail).join('; ') }
-    : {
-        ok: false,
-        detail: failed.map((j) => j.detail).join('; '),
-        fix: failed
-          .map((j) => j.fix)
-          .filter(Boolean)
-          .join('; '),
-      };
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: ServiceMonitor object
 type ServiceMonitor = any;
@@ -171,7 +157,7 @@ export const runbook = defineRunbook({
                 fix: 'metrics.serviceMonitor.additionalLabels.release in the values',
               };
         const targets = judgeTargets(await prometheusTargets(ctx), n.metricsService, n.pods);
-        const j = all(interval, labelled, targets);
+        const j = allOf(interval, labelled, targets);
         await recordProof(
           ctx,
           'SC-005',
@@ -283,7 +269,7 @@ export const runbook = defineRunbook({
               detail: `dashboard ConfigMap ${n.dashboard} ${dashboard ? 'lacks grafana_dashboard=1' : 'not found'}`,
               fix: 'run ./runbooks/02-deploy.mts',
             };
-        return all(
+        return allOf(
           lacking.length === 0
             ? { ok: true, detail: `all ${series.length} series present for both pods` }
             : {

@@ -35,6 +35,7 @@ import {
 } from '../lib/monitoring-checks.ts';
 import {
   addressEntryContains,
+  allOf,
   beersystemToday,
   formatFailures,
   judgeAddressFree,
@@ -74,6 +75,14 @@ import {
 import { eventually } from './helpers/workloads-cluster.ts';
 
 const exec = promisify(execFile);
+
+t.test('allOf: ok only when every judgement is, and then shows every detail', async (t) => {
+  const pass = { ok: true, detail: 'a fine' };
+  const failA = { ok: false, detail: 'b broken', fix: 'mend b' };
+  const failB = { ok: false, detail: 'c broken' };
+  t.same(allOf(pass, { ok: true, detail: 'd fine' }), { ok: true, detail: 'a fine; d fine' });
+  t.same(allOf(pass, failA, failB), { ok: false, detail: 'b broken; c broken', fix: 'mend b' });
+});
 
 t.test('MetalLB pool entries: ranges and CIDRs', async (t) => {
   t.ok(addressEntryContains('192.168.4.200-192.168.4.210', '192.168.4.203'));
