@@ -282,6 +282,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
               ),
             );
         }
+        store.close();
       })();
       return stopping;
     },

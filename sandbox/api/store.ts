@@ -43,6 +43,7 @@ export class Store {
   private readonly objects = new Map<string, Map<string, KubeObject>>();
   private readonly history: StoreChange[] = [];
   private readonly listeners = new Set<(change: StoreChange) => void>();
+  private closed = false;
   /** Owners deleted in the foreground, waiting for their dependents (by uid). */
   private readonly foreground = new Map<string, ResourceType>();
   /**
@@ -78,6 +79,7 @@ export class Store {
   }
 
   subscribe(listener: (change: StoreChange) => void): () => void {
+    if (this.closed) return () => undefined;
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -89,6 +91,15 @@ export class Store {
       this.objects.set(keyOf(type), bucket);
     }
     return bucket;
+  }
+
+  /**
+   * Ends every subscription: once the sandbox has stopped, no late write (a plugin's last status
+   * update, a pending reconcile) may wake a listener that writes again and keeps the process busy.
+   */
+  close(): void {
+    this.closed = true;
+    this.listeners.clear();
   }
 
   private emit(type: StoreEventType, resource: ResourceType, object: KubeObject): void {
