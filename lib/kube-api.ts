@@ -130,11 +130,12 @@ function causeOf(err: unknown): string {
 
 export function apiError(method: string, path: string, status: number, body: string): KubeError {
   let reason: string | undefined;
-  let message = body.trim().slice(0, 500);
+  // Masked before it is cut, so a secret straddling the cut cannot leave its tail behind.
+  let message = maskSecrets(body.trim()).slice(0, 500);
   try {
     const parsed = JSON.parse(body) as { reason?: string; message?: string };
     reason = parsed.reason;
-    message = parsed.message ?? message;
+    message = parsed.message !== undefined ? maskSecrets(parsed.message) : message;
   } catch {
     // not a Status object: keep the text
   }

@@ -2,6 +2,7 @@
 // host needs no port-forward: /api/v1/namespaces/<monitoring>/services/<svc>:<port>/proxy/….
 import type { Config } from './config.ts';
 import type { Kube } from './kube.ts';
+import { maskSecrets } from './mask.ts';
 
 export interface PrometheusAccess {
   readonly cfg: Pick<Config, 'monitoring'>;
@@ -70,10 +71,10 @@ async function prometheusApi<T>(
   }
   if (parsed?.status === 'success' && parsed.data !== undefined) return parsed.data;
   if (parsed?.status === 'error') {
-    throw new Error(`${where} refused ${endpoint}: ${parsed.errorType}: ${parsed.error}`);
+    throw new Error(`${where} refused ${endpoint}: ${parsed.errorType}: ${maskSecrets(String(parsed.error))}`);
   }
   throw new Error(
-    `${where} answered ${status} to ${endpoint}: ${body.trim().slice(0, 300)}. Check that it is running and Ready (kubectl get pods -n ${namespace}) and that MONITORING_NAMESPACE, PROMETHEUS_SERVICE and PROMETHEUS_PORT name it`,
+    `${where} answered ${status} to ${endpoint}: ${maskSecrets(body.trim()).slice(0, 300)}. Check that it is running and Ready (kubectl get pods -n ${namespace}) and that MONITORING_NAMESPACE, PROMETHEUS_SERVICE and PROMETHEUS_PORT name it`,
   );
 }
 
