@@ -71,7 +71,9 @@ async function prometheusApi<T>(
   }
   if (parsed?.status === 'success' && parsed.data !== undefined) return parsed.data;
   if (parsed?.status === 'error') {
-    throw new Error(`${where} refused ${endpoint}: ${parsed.errorType}: ${maskSecrets(String(parsed.error))}`);
+    throw new Error(
+      `${where} refused ${endpoint}: ${parsed.errorType}: ${maskSecrets(String(parsed.error))}`,
+    );
   }
   throw new Error(
     `${where} answered ${status} to ${endpoint}: ${maskSecrets(body.trim()).slice(0, 300)}. Check that it is running and Ready (kubectl get pods -n ${namespace}) and that MONITORING_NAMESPACE, PROMETHEUS_SERVICE and PROMETHEUS_PORT name it`,
