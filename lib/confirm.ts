@@ -38,6 +38,14 @@ export interface ConfirmFlags {
 export interface Prompter {
   yesNo(message: string): Promise<boolean>;
   typeName(message: string): Promise<string>;
+  /** one of several answers, each with a line saying what it does; resolves to its value */
+  choose<T extends string>(message: string, choices: readonly Choice<T>[]): Promise<T>;
+}
+
+export interface Choice<T extends string> {
+  value: T;
+  name: string;
+  description: string;
 }
 
 export interface ConfirmEnvironment {
@@ -45,7 +53,14 @@ export interface ConfirmEnvironment {
   isInteractive?: () => boolean;
 }
 
-export type ConfirmMethod = 'not-needed' | 'dry-run' | 'yes-flag' | 'confirm-flag' | 'prompt';
+export type ConfirmMethod =
+  | 'not-needed'
+  | 'dry-run'
+  | 'yes-flag'
+  | 'confirm-flag'
+  | 'prompt'
+  /** a rollback run's questions, answered by choosing "roll back now" after a failure */
+  | 'rollback-chosen';
 
 export interface ConfirmDecision {
   method: ConfirmMethod;
@@ -76,6 +91,10 @@ export const inquirerPrompter: Prompter = {
   async typeName(message) {
     const { input } = await import('@inquirer/prompts');
     return input({ message }, { output: process.stderr });
+  },
+  async choose(message, choices) {
+    const { select } = await import('@inquirer/prompts');
+    return select({ message, choices: [...choices] }, { output: process.stderr });
   },
 };
 
@@ -128,7 +147,7 @@ export function refusalWithoutTerminal(
   );
 }
 
-async function ask<T>(prompt: () => Promise<T>): Promise<T> {
+export async function ask<T>(prompt: () => Promise<T>): Promise<T> {
   try {
     return await prompt();
   } catch (err) {

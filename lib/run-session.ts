@@ -12,9 +12,11 @@ import {
   type ConfirmDecision,
   type ConfirmRequest,
   confirmStep,
+  inquirerPrompter,
   isInteractiveTerminal,
   refusalWithoutTerminal,
 } from './confirm.ts';
+import { askAfterFailure, type FailureChoice } from './failure-choice.ts';
 import { type Gate, requiredRunbooksGate } from './gates.ts';
 import { contextMismatch, kubectlContextReader } from './kube-context.ts';
 import { ClusterOrFileRunLock, LeaseRunLock } from './lease-lock.ts';
@@ -26,6 +28,7 @@ import { flagsToRepeat, type RunbookArgs } from './runbook-args.ts';
 import {
   type EngineOptions,
   EXIT,
+  type RecoveryOf,
   type Runbook,
   type RunOutcome,
   runSummary,
@@ -94,6 +97,10 @@ export class RunSession {
   private report: string | undefined;
   private alreadyComplete: string | undefined;
   private cover: Cover | undefined;
+  /** the steps of a sequence confirmed in this run: a failure among them asks what now */
+  private window: ReadonlySet<string> = new Set();
+  /** set when the operator chose "roll back now": the caller starts that run next */
+  rollbackRequest: RecoveryOf | undefined;
   private stepStartedAt = Date.now();
   private baseContext: StepContext | undefined;
   private startedSteps = false;
@@ -436,13 +443,37 @@ export class RunSession {
     outcome: StepOutcome,
     ctx: StepContext,
   ): Promise<number | undefined> {
-    const started = Date.now();
-    this.stepStartedAt = started;
-    let waited = 0;
-    const workTime = () => Date.now() - started - waited;
+    const timing = { started: Date.now(), waited: 0 };
+    this.stepStartedAt = timing.started;
+    for (let attempt = 1; ; attempt++) {
+      const failure = await this.attemptStep(step, outcome, ctx, timing, attempt);
+      if (failure === undefined) return undefined;
+      let choice: FailureChoice | undefined;
+      try {
+        choice = await this.choiceAfterFailure(step, outcome, failure.error, timing);
+      } catch (err) {
+        return this.fail(step, outcome, err); // Ctrl-C at the question
+      }
+      if (choice === 'retry') continue;
+      return this.fail(step, outcome, failure.error, {
+        shown: choice !== undefined,
+        rollback: choice === 'rollback',
+      });
+    }
+  }
+
+  /** One try of a step: undefined when it ended well (ok, done, skipped), else what it threw. */
+  private async attemptStep(
+    step: StepDefinition,
+    outcome: StepOutcome,
+    ctx: StepContext,
+    timing: { started: number; waited: number },
+    attempt: number,
+  ): Promise<{ error: unknown } | undefined> {
+    const workTime = () => Date.now() - timing.started - timing.waited;
     const base = { step: step.id, risk: step.risk };
     try {
-      this.progress.stepStarted(step.id, step.title);
+      this.progress.stepStarted(step.id, step.title, timing.started);
       const reason = step.skip ? await this.untilInterrupted(step.skip(ctx)) : undefined;
       if (reason) {
         outcome.status = 'skipped';
@@ -458,26 +489,113 @@ export class RunSession {
         this.progress.stepFinished(outcome);
         return undefined;
       }
-      await this.record({ ...base, event: 'step-start' });
-      waited = await this.confirm(step, ctx);
+      await this.record({
+        ...base,
+        event: 'step-start',
+        ...(attempt > 1 ? { detail: { attempt } } : {}),
+      });
+      // A retry was the operator's own answer: the step is not asked about again.
+      if (attempt === 1) timing.waited += await this.confirm(step, ctx);
       await this.executeStep(step, ctx);
       outcome.status = 'ok';
       outcome.duration_ms = workTime();
-      if (waited > 0) outcome.waited_ms = waited;
+      if (timing.waited > 0) outcome.waited_ms = timing.waited;
+      const detail = {
+        ...(timing.waited > 0 ? { waited_ms: timing.waited } : {}),
+        ...(attempt > 1 ? { attempt } : {}),
+      };
       await this.record({
         ...base,
         event: 'step-ok',
         outcome: 'ok',
         duration_ms: outcome.duration_ms,
-        ...(waited > 0 ? { detail: { waited_ms: waited } } : {}),
+        ...(Object.keys(detail).length > 0 ? { detail } : {}),
       });
       this.progress.stepFinished(outcome);
       return undefined;
-    } catch (err) {
+    } catch (error) {
       outcome.duration_ms = workTime();
-      if (waited > 0) outcome.waited_ms = waited;
-      return this.fail(step, outcome, err);
+      if (timing.waited > 0) outcome.waited_ms = timing.waited;
+      return { error };
     }
+  }
+
+  /**
+   * On a terminal, a step that fails inside a confirmed sequence, or past the runbook's rollback
+   * point, asks: retry, roll back now (when the runbook has a rollback), or stop. Undefined
+   * when nobody is asked (no terminal, --yes, a dry run, an interrupt): the run stops as always.
+   */
+  private async choiceAfterFailure(
+    step: StepDefinition,
+    outcome: StepOutcome,
+    error: unknown,
+    timing: { waited: number },
+  ): Promise<FailureChoice | undefined> {
+    await new Promise((next) => setImmediate(next)); // an interrupt's handler goes first
+    if (
+      error instanceof Interrupted ||
+      error instanceof LockLostError ||
+      error instanceof ConfirmationRefused ||
+      this.interrupt.signal.aborted ||
+      this.args.dryRun ||
+      this.args.yes ||
+      !(this.options.isInteractive ?? isInteractiveTerminal)()
+    )
+      return undefined;
+    const rollback = this.rollbackOffer(step);
+    if (!this.window.has(step.id) && !rollback) return undefined;
+    const message = maskSecrets(errorMessage(error));
+    outcome.status = 'failed';
+    outcome.error = message;
+    this.progress.stepFinished(outcome);
+    this.progress.log(`  error: ${message.replaceAll('\n', '\n    ')}`);
+    const asked = Date.now();
+    const choice = await this.untilInterrupted(
+      askAfterFailure(
+        {
+          stepId: step.id,
+          title: step.title,
+          error: message,
+          resume: this.resumeCommand(step.id),
+          ...(rollback ? { rollback } : {}),
+        },
+        this.options.prompter ?? inquirerPrompter,
+      ),
+    );
+    const waited = Date.now() - asked;
+    timing.waited += waited;
+    await this.record({
+      step: step.id,
+      risk: step.risk,
+      event: 'confirm',
+      outcome: choice,
+      detail: { method: 'prompt', after_failure: message, waited_ms: waited },
+    });
+    if (choice === 'retry') {
+      delete outcome.error;
+      outcome.status = 'not-run';
+    }
+    return choice;
+  }
+
+  /** The rollback this step's failure may start, if the runbook has one and it applies here. */
+  private rollbackOffer(step: StepDefinition): { command: string; title: string } | undefined {
+    const rollback = this.runbook.rollback;
+    if (!rollback || this.mode !== 'default') return undefined;
+    const ids = this.info.steps.map((s) => s.id);
+    if (ids.indexOf(step.id) < ids.indexOf(rollback.from)) return undefined;
+    const mode = this.runbook.modes?.[rollback.mode];
+    return {
+      command: this.rollbackCommand(rollback.mode),
+      title: mode?.title ?? rollback.mode,
+    };
+  }
+
+  private rollbackCommand(mode: string): string {
+    const args = { ...this.args, mode, dryRun: false };
+    return [this.info.program, ...flagsToRepeat(args, this.runbook.flags)]
+      .map(shellQuote)
+      .join(' ');
   }
 
   private confirmFlags() {
@@ -535,12 +653,16 @@ export class RunSession {
       );
     }
     const asked = Date.now();
-    const decision = await this.untilInterrupted(
-      confirmStep(request, this.confirmFlags(), {
-        ...(this.options.prompter ? { prompter: this.options.prompter } : {}),
-        ...(this.options.isInteractive ? { isInteractive: this.options.isInteractive } : {}),
-      }),
-    );
+    const recovery = this.options.recoveryOf;
+    const decision: ConfirmDecision =
+      recovery && step.risk !== 'irreversible' && !this.args.dryRun
+        ? { method: 'rollback-chosen' }
+        : await this.untilInterrupted(
+            confirmStep(request, this.confirmFlags(), {
+              ...(this.options.prompter ? { prompter: this.options.prompter } : {}),
+              ...(this.options.isInteractive ? { isInteractive: this.options.isInteractive } : {}),
+            }),
+          );
     const waited = decision.method === 'prompt' ? Date.now() - asked : 0;
     await this.record({
       ...base,
@@ -552,6 +674,9 @@ export class RunSession {
         ...(request.resourceName ? { name: request.resourceName } : {}),
         ...(request.covers ? { covers: this.coveredBy(step) } : {}),
         ...(waited > 0 ? { waited_ms: waited } : {}),
+        ...(decision.method === 'rollback-chosen' && recovery
+          ? { failed_run: recovery.runId, failed_step: recovery.step }
+          : {}),
       },
     });
     if (request.covers) {
@@ -561,6 +686,7 @@ export class RunSession {
         method: decision.method,
         ids: new Set(this.coveredBy(step)),
       };
+      this.window = new Set([step.id, ...this.coveredBy(step)]);
     }
     this.progress.stepStarted(step.id, step.title);
     return waited;
@@ -577,7 +703,13 @@ export class RunSession {
     }
   }
 
-  private async fail(step: StepDefinition, outcome: StepOutcome, err: unknown): Promise<number> {
+  private async fail(
+    step: StepDefinition,
+    outcome: StepOutcome,
+    err: unknown,
+    /** shown: the failure is on screen already (the operator was asked what to do) */
+    after: { shown?: boolean; rollback?: boolean } = {},
+  ): Promise<number> {
     const base = { step: step.id, risk: step.risk };
     // Ctrl-C on a terminal signals the whole process group: a command may die of it and
     // report back before our own handler has run. Give the handler that turn first.
@@ -633,10 +765,18 @@ export class RunSession {
         ...(outcome.waited_ms ? { waited_ms: outcome.waited_ms } : {}),
       },
     });
-    this.progress.stepFinished(outcome);
-    this.progress.log(`  error: ${message.replaceAll('\n', '\n    ')}`);
-    this.progress.log(`  undo: ${step.undo ?? 'nothing recorded for this step'}`);
-    this.progress.log(`  resume: ${resume}`);
+    if (!after.shown) {
+      this.progress.stepFinished(outcome);
+      this.progress.log(`  error: ${message.replaceAll('\n', '\n    ')}`);
+    }
+    const rollback = this.runbook.rollback;
+    if (after.rollback && rollback) {
+      this.rollbackRequest = { runId: this.info.runId, step: step.id, error: message };
+      this.progress.log(`  rolling back now: ${this.rollbackCommand(rollback.mode)}`);
+    } else {
+      this.progress.log(`  undo: ${step.undo ?? 'nothing recorded for this step'}`);
+      this.progress.log(`  resume: ${resume}`);
+    }
     return this.finish('failed', EXIT.stepFailed, message);
   }
 
@@ -811,7 +951,12 @@ export class RunSession {
         alreadyComplete: this.alreadyComplete,
         error,
       });
-      this.info.stdout.write(`${JSON.stringify(summary)}\n`);
+      const recovery = this.options.recoveryOf;
+      const full = recovery?.summary ? { ...summary, rolled_back_run: recovery.summary } : summary;
+      // A rollback follows in this invocation: its summary carries this one, so stdout stays
+      // one JSON object.
+      if (this.rollbackRequest) this.rollbackRequest.summary = full;
+      else this.info.stdout.write(`${JSON.stringify(full)}\n`);
     }
     return code;
   }

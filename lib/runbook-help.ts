@@ -20,6 +20,22 @@ function stepLines(steps: readonly StepDefinition[]): string[] {
   return lines;
 }
 
+/** When the run asks what now after a failed step (lib/failure-choice.ts). */
+function afterFailure(runbook: Runbook): string[] {
+  const rollback = runbook.rollback;
+  const where = rollback
+    ? `inside such a sequence, or at ${rollback.from} or later,`
+    : 'inside such a sequence';
+  const offer = rollback
+    ? `retry it, roll back now (--${rollback.mode}), or stop`
+    : 'retry it or stop';
+  const hasSequence =
+    runbook.steps.some((s) => s.confirmCovers) ||
+    Object.values(runbook.modes ?? {}).some((m) => m.steps.some((s) => s.confirmCovers));
+  if (!rollback && !hasSequence) return [];
+  return [`On a terminal without --yes, when a step fails ${where}`, `you choose: ${offer}.`];
+}
+
 export function helpText(runbook: Runbook, program: string): string {
   const flags = runbook.flags ?? {};
   const modes = Object.entries(runbook.modes ?? {});
@@ -68,6 +84,7 @@ export function helpText(runbook: Runbook, program: string): string {
     'step, and one that would be refused stops the run there (exit 2, nothing changed). A step',
     'marked "one confirmation for A–B" asks once for the whole sequence before A starts.',
     'A dry run asks nothing. Gates open only with --override-gate "<reason>", never with --yes.',
+    ...afterFailure(runbook),
     ...(modes.length
       ? ['A run with a mode flag never counts as this runbook having completed.']
       : []),

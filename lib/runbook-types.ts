@@ -75,6 +75,11 @@ export interface RunbookDefinition {
    * --only) then verifies, sends no mutation and prints that sentence.
    */
   completed?: (ctx: StepContext) => Promise<string | undefined> | string | undefined;
+  /**
+   * How to get back when a step fails at or after `from` (in the default step list): on a
+   * terminal the operator is asked to retry the step, run `mode` now, or stop.
+   */
+  rollback?: { mode: string; from: string };
   /** runs at the end of every run that got as far as its steps, interrupted or not */
   cleanup?: (ctx: StepContext) => void | Promise<void>;
 }
@@ -96,6 +101,11 @@ export interface EngineOptions {
   readKubeContext?: ContextReader;
   prompter?: Prompter;
   isInteractive?: () => boolean;
+  /**
+   * Set for a run started because the operator chose "roll back now" after a failed step: its
+   * change and high confirmations are that choice (irreversible ones are still asked).
+   */
+  recoveryOf?: RecoveryOf;
   /** the run lock; a lock file beside the audit log by default */
   createLock?: (cfg: Config) => RunLock;
   /** aborted on SIGINT/SIGTERM: the run stops, is audited as interrupted and exits 130 */
@@ -105,6 +115,15 @@ export interface EngineOptions {
    * not die (lib/shell.ts stopRunningCommands by default).
    */
   stopCommands?: () => Promise<number[]>;
+}
+
+/** The failed run a rollback run was started from, within the same invocation. */
+export interface RecoveryOf {
+  runId: string;
+  step: string;
+  error: string;
+  /** the failed run's --json summary, carried into the rollback run's summary */
+  summary?: object;
 }
 
 export type RunOutcome =

@@ -120,6 +120,13 @@ export function defineRunbook(definition: RunbookDefinition): Runbook {
   for (const name of flagNames) {
     if (RESERVED_FLAGS.has(name)) problems.push(`flag --${name} is one of the common flags`);
   }
+  const rollback = definition.rollback;
+  if (rollback && !definition.modes?.[rollback.mode]) {
+    problems.push(`rollback names mode ${rollback.mode}, which the runbook does not have`);
+  }
+  if (rollback && !definition.steps.some((s) => s.id === rollback.from)) {
+    problems.push(`rollback.from ${rollback.from} is not a step of the runbook`);
+  }
   if (problems.length > 0) {
     throw new Error(`runbook ${definition.id} is not valid:\n  ${problems.join('\n  ')}`);
   }
@@ -236,29 +243,57 @@ export async function executeRunbook(
     import('./audit.ts'),
     import('./run-session.ts'),
   ]);
-  const runId = newRunId();
   const operator = currentOperator();
   const host = hostname();
-  const audit: AuditLog = new AuditLog(cfg.auditLog, {
-    run_id: runId,
-    runbook: runbook.id,
-    operator,
-    host,
-    kube_context: cfg.kubeContext,
-    git_rev: gitRevision(REPO_ROOT),
-    dry_run: args.dryRun,
+  const gitRev = gitRevision(REPO_ROOT);
+  const session = (
+    runArgs: RunbookArgs,
+    runSteps: readonly StepDefinition[],
+    runSelected: Set<string>,
+    sessionOptions: EngineOptions,
+  ) => {
+    const runId = newRunId();
+    const audit: AuditLog = new AuditLog(cfg.auditLog, {
+      run_id: runId,
+      runbook: runbook.id,
+      operator,
+      host,
+      kube_context: cfg.kubeContext,
+      git_rev: gitRev,
+      dry_run: runArgs.dryRun,
+    });
+    return new RunSession(runbook, runArgs, cfg, audit, new Progress(stderr), sessionOptions, {
+      runId,
+      program,
+      operator,
+      host,
+      steps: runSteps,
+      selected: runSelected,
+      stdout,
+    });
+  };
+  const run = session(args, steps, selected, options);
+  const code = await run.execute();
+  const recoveryOf = run.rollbackRequest;
+  const mode = runbook.rollback?.mode;
+  if (!recoveryOf || !mode) return code;
+
+  // The operator chose "roll back now" after a failed step: the rollback mode runs at once, its
+  // questions answered by that choice. The change did not happen, so the exit stays non-zero.
+  const rollbackArgs: RunbookArgs = { ...args, mode, from: undefined, only: [] };
+  const rollbackSteps = stepsFor(runbook, mode);
+  const rollback = session(rollbackArgs, rollbackSteps, new Set(rollbackSteps.map((s) => s.id)), {
+    ...options,
+    argv: [...(options.argv ?? process.argv.slice(2)), `--${mode}`],
+    recoveryOf,
   });
-  const progress = new Progress(stderr);
-  const run = new RunSession(runbook, args, cfg, audit, progress, options, {
-    runId,
-    program,
-    operator,
-    host,
-    steps,
-    selected,
-    stdout,
-  });
-  return run.execute();
+  const rollbackCode = await rollback.execute();
+  stderr.write(
+    rollbackCode === EXIT.ok
+      ? `${program}: ${recoveryOf.step} failed and the ${mode} completed; the change was not made\n`
+      : `${program}: ${recoveryOf.step} failed and the ${mode} did not complete (exit ${rollbackCode}); see above\n`,
+  );
+  return rollbackCode === EXIT.ok ? code : rollbackCode;
 }
 
 function isEntryPoint(moduleUrl: string): boolean {

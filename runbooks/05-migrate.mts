@@ -577,6 +577,8 @@ const rollback = [
     title: 'Scale beersystem to 0 (the rollback is a downtime too)',
     risk: 'change' as const,
     impact: 'beersystem is down until R05 has it Ready on its old Redis',
+    confirmCovers: 'R06',
+    coverText: 'beersystem is down from R01 until R05 has it Ready on its old Redis',
     done: async (ctx: StepContext) => (await beersystemState(ctx)).deployment.replicas === 0,
     run: async (ctx: StepContext) => {
       const { namespace, deployment } = bs(ctx);
@@ -698,6 +700,8 @@ export const runbook = defineRunbook({
     return `beersystem has run on redis-shared since ${at} (run ${s.deployment.annotations[MIGRATED_BY_RUN_ANNOTATION] ?? '?'}), ${s.deployment.readyReplicas} replica(s) Ready: nothing to do. To go back: ${ROLLBACK}`;
   },
   steps: migrate,
+  // From T035 on, beersystem is down: a failure there offers to roll back at once.
+  rollback: { mode: 'rollback', from: 'T035' },
   modes: {
     rollback: {
       title: 'Put beersystem back on its old Redis',

@@ -12,6 +12,7 @@ import {
   type Prompter,
   refusalWithoutTerminal,
 } from '../lib/confirm.ts';
+import { unasked } from './helpers/prompter.ts';
 import { LOADER, REPO, withoutCoverage } from './helpers/run-cli.ts';
 import { makeRunbookEnv, type RunbookEnv } from './helpers/runbook-env.ts';
 
@@ -38,6 +39,7 @@ const irreversible: ConfirmRequest = {
 function scripted(answers: { yesNo?: boolean; typed?: string }) {
   const asked: string[] = [];
   const prompter: Prompter = {
+    ...unasked,
     async yesNo(message) {
       asked.push(message);
       if (answers.yesNo === undefined) throw new Error(`unexpected yes/no: ${message}`);
@@ -176,6 +178,7 @@ t.test('irreversible on a terminal: --yes alone still asks for the name', async 
 
 t.test('Ctrl-C at the prompt is an interruption, not an answer', async (t) => {
   const prompter: Prompter = {
+    ...unasked,
     yesNo: async () => {
       throw Object.assign(new Error('User force closed the prompt with SIGINT'), {
         name: 'ExitPromptError',
@@ -186,6 +189,7 @@ t.test('Ctrl-C at the prompt is an interruption, not an answer', async (t) => {
   const err = await refusal(confirmStep(change, NO_FLAGS, { prompter, ...tty }));
   t.ok(err.interrupted);
   const broken: Prompter = {
+    ...unasked,
     yesNo: async () => Promise.reject(new Error('tty gone')),
     typeName: async () => '',
   };

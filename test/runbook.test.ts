@@ -5,22 +5,21 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { type AuditEntry, readAuditEntries } from '../lib/audit.ts';
+import { readAuditEntries } from '../lib/audit.ts';
 import type { Prompter } from '../lib/confirm.ts';
 import { FileRunLock } from '../lib/lock.ts';
 import {
   defineRunbook,
-  type EngineOptions,
   executeRunbook,
   helpText,
   programPath,
   type Runbook,
-  type RunbookDefinition,
   type RunSummary,
   runMain,
-  type StepContext,
   type StepDefinition,
 } from '../lib/runbook.ts';
+import { Capture, events, execute, markerRunbook } from './helpers/marker-runbook.ts';
+import { unasked } from './helpers/prompter.ts';
 import { makeRunbookEnv, type RunbookEnv } from './helpers/runbook-env.ts';
 
 /** Polls `condition` until it holds; gives up (failing the test) after `timeoutMs`. */
@@ -40,84 +39,6 @@ function processExists(pid: number): boolean {
     return false;
   }
 }
-
-class Capture {
-  text = '';
-  isTTY = false;
-  write(chunk: string): boolean {
-    this.text += chunk;
-    return true;
-  }
-}
-
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-  entries: AuditEntry[];
-  json: RunSummary | undefined;
-}
-
-function markerRunbook(
-  sandbox: RunbookEnv,
-  overrides: Partial<RunbookDefinition> = {},
-  behaviour: { fail?: string; neverDone?: string } = {},
-): Runbook {
-  const marker = (name: string) => join(sandbox.dir, name);
-  const step = (id: string, name: string, risk: 'read' | 'change' | 'high' | 'irreversible') => ({
-    id,
-    title: `Create ${name}`,
-    risk,
-    ...(risk === 'irreversible' ? { confirmName: 'old-redis' } : {}),
-    undo: `remove ${name}`,
-    done: () => behaviour.neverDone !== id && existsSync(marker(name)),
-    run: async (ctx: StepContext) => {
-      if (behaviour.fail === id) {
-        await ctx.run(['sh', '-c', `echo "${id} failed on purpose" >&2; exit 4`], {
-          kind: 'mutation',
-          retries: 0,
-        });
-      }
-      await ctx.run(['touch', marker(name)], { kind: 'mutation' });
-    },
-  });
-  return defineRunbook({
-    id: '98-inline',
-    title: 'Inline markers',
-    steps: [
-      step('T001', 'one', 'change'),
-      step('T002', 'two', 'high'),
-      step('T003', 'three', 'irreversible'),
-    ],
-    ...overrides,
-  });
-}
-
-async function execute(
-  runbook: Runbook,
-  sandbox: RunbookEnv,
-  argv: string[],
-  options: Partial<EngineOptions> & { env?: Record<string, string | undefined> } = {},
-): Promise<Outcome> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const code = await executeRunbook(runbook, {
-    argv,
-    program: './runbooks/98-inline.mts',
-    stdout,
-    stderr,
-    isInteractive: () => false,
-    ...options,
-    env: { ...sandbox.env, ...options.env },
-  });
-  const entries = await readAuditEntries(sandbox.auditLog);
-  let json: RunSummary | undefined;
-  if (argv.includes('--json') && stdout.text) json = JSON.parse(stdout.text) as RunSummary;
-  return { code, stdout: stdout.text, stderr: stderr.text, entries, json };
-}
-
-const events = (entries: AuditEntry[]) =>
-  entries.map((e) => `${e.event}${e.step ? ` ${e.step}` : ''}${e.outcome ? ` ${e.outcome}` : ''}`);
 
 const ALL = ['--yes', '--confirm', 'old-redis'];
 
@@ -561,7 +482,11 @@ t.test('no terminal and no --yes: refused with exit 2 before the step runs', asy
 
 t.test('on a terminal the injected prompt answers, and its answers are audited', async (t) => {
   const sandbox = makeRunbookEnv(t);
-  const prompter: Prompter = { yesNo: async () => true, typeName: async () => 'old-redis' };
+  const prompter: Prompter = {
+    ...unasked,
+    yesNo: async () => true,
+    typeName: async () => 'old-redis',
+  };
   const out = await execute(markerRunbook(sandbox), sandbox, [], {
     prompter,
     isInteractive: () => true,
@@ -584,6 +509,7 @@ t.test('on a terminal the injected prompt answers, and its answers are audited',
 t.test('Ctrl-C at a prompt ends the run as interrupted (130)', async (t) => {
   const sandbox = makeRunbookEnv(t);
   const prompter: Prompter = {
+    ...unasked,
     yesNo: async () => {
       throw Object.assign(new Error('force closed'), { name: 'ExitPromptError' });
     },
@@ -883,6 +809,7 @@ t.test(
     const sandbox = makeRunbookEnv(t);
     const questions: string[] = [];
     const prompter: Prompter = {
+      ...unasked,
       yesNo: async (message) => {
         questions.push(message);
         return true;
@@ -914,7 +841,7 @@ t.test(
 
 t.test('a declined sequence changes nothing', async (t) => {
   const sandbox = makeRunbookEnv(t);
-  const prompter: Prompter = { yesNo: async () => false, typeName: async () => '' };
+  const prompter: Prompter = { ...unasked, yesNo: async () => false, typeName: async () => '' };
   const out = await execute(coveringRunbook(sandbox), sandbox, [], {
     prompter,
     isInteractive: () => true,
@@ -928,6 +855,7 @@ t.test('a resume inside a covered sequence asks for each step on its own', async
   const sandbox = makeRunbookEnv(t);
   const questions: string[] = [];
   const prompter: Prompter = {
+    ...unasked,
     yesNo: async (message) => {
       questions.push(message);
       return true;
@@ -946,6 +874,7 @@ t.test('the time spent at a prompt is reported apart from the work', async (t) =
   const sandbox = makeRunbookEnv(t);
   const ANSWER_AFTER_MS = 1_500;
   const prompter: Prompter = {
+    ...unasked,
     yesNo: () => new Promise((resolve) => setTimeout(() => resolve(true), ANSWER_AFTER_MS)),
     typeName: async () => 'old-redis',
   };
