@@ -605,7 +605,7 @@ export class RunSession {
   private confirmRequest(step: StepDefinition, ctx: StepContext): ConfirmRequest {
     const resourceName =
       typeof step.confirmName === 'function' ? step.confirmName(ctx) : step.confirmName;
-    const covered = this.coveredBy(step);
+    const { head, ids: covered } = this.sequenceOf(step);
     return {
       stepId: step.id,
       title: step.title,
@@ -616,16 +616,30 @@ export class RunSession {
         ? {
             covers: {
               through: covered.at(-1) as string,
-              ...(step.coverText !== undefined ? { text: step.coverText } : {}),
+              ...(head.coverText !== undefined ? { text: head.coverText } : {}),
             },
           }
         : {}),
     };
   }
 
-  /** The steps this step's answer covers in this run (an --only run may leave some out). */
+  /**
+   * The steps this step's answer covers in this run (an --only run may leave some out), and
+   * the step whose confirmCovers made the sequence. When that step did not ask (it was already
+   * done, or --from started later), the first step of the sequence that asks covers the rest:
+   * a resumed downtime still has one question, before it.
+   */
+  private sequenceOf(step: StepDefinition): { head: StepDefinition; ids: string[] } {
+    const selected = (ids: Iterable<string>) => [...ids].filter((id) => this.info.selected.has(id));
+    if (step.confirmCovers) return { head: step, ids: selected(coveredIds(this.info.steps, step)) };
+    const head = this.info.steps.find((s) => coveredIds(this.info.steps, s).has(step.id));
+    if (!head) return { head: step, ids: [] };
+    const sequence = [...coveredIds(this.info.steps, head)];
+    return { head, ids: selected(sequence.slice(sequence.indexOf(step.id) + 1)) };
+  }
+
   private coveredBy(step: StepDefinition): string[] {
-    return [...coveredIds(this.info.steps, step)].filter((id) => this.info.selected.has(id));
+    return this.sequenceOf(step).ids;
   }
 
   /** Asks (or takes the flags' answer, or a covering answer); resolves to the time spent asking. */

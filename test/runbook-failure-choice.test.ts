@@ -1,6 +1,6 @@
 // What the engine asks when a step fails where stopping leaves things worse than they were:
 // inside a sequence confirmed once, or at or after the runbook's rollback point.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { Choice, Prompter } from '../lib/confirm.ts';
@@ -11,8 +11,9 @@ import { unasked } from './helpers/prompter.ts';
 import { makeRunbookEnv, type RunbookEnv } from './helpers/runbook-env.ts';
 
 /**
- * T001 prepares, T002's one answer covers T002–T003 (the "downtime"), T004 checks. `failures`
- * says how many times a step fails before it works; R01–R02 undo the markers.
+ * T001 prepares, T002's one answer covers T002–T004 (the "downtime"), T005 checks. Each step
+ * that changes leaves a marker (and is done when it is there). `failures` says how many times a
+ * step fails before it works; R01–R02 undo the markers.
  */
 function windowRunbook(
   sandbox: RunbookEnv,
@@ -25,6 +26,7 @@ function windowRunbook(
     id,
     title: `Step ${id}`,
     risk,
+    ...(risk === 'read' ? {} : { done: () => existsSync(marker(id)) }),
     run: async (ctx: StepContext) => {
       if ((left[id] ?? 0) > 0) {
         left[id] = (left[id] ?? 0) - 1;
@@ -41,7 +43,9 @@ function windowRunbook(
     title: `Undo ${id}`,
     risk: 'change' as const,
     run: async (ctx: StepContext) => {
-      await ctx.run(['rm', '-f', marker('T002'), marker('T003')], { kind: 'mutation' });
+      await ctx.run(['rm', '-f', marker('T002'), marker('T003'), marker('T004')], {
+        kind: 'mutation',
+      });
     },
   });
   return defineRunbook({
@@ -49,9 +53,10 @@ function windowRunbook(
     title: 'A window',
     steps: [
       step('T001', 'change'),
-      { ...step('T002', 'high'), confirmCovers: 'T003', coverText: 'the service is down' },
+      { ...step('T002', 'high'), confirmCovers: 'T004', coverText: 'the service is down' },
       step('T003', 'change'),
-      step('T004', 'read'),
+      step('T004', 'change'),
+      step('T005', 'read'),
     ],
     ...(withRollback
       ? {
@@ -101,7 +106,7 @@ t.test(
     t.equal(out.code, 0, out.stderr);
     t.match(op.questions, [
       /^T001 Step T001: run it\?$/,
-      /^T002 Step T002: high risk\. T002–T003 run without further questions; the service is down\./,
+      /^T002 Step T002: high risk\. T002–T004 run without further questions; the service is down\./,
       /^T003 Step T003 failed: .*T003 failed on purpose.*\. What now\?$/,
     ]);
     t.equal(op.questions.length, 3, 'the retry itself asks nothing');
@@ -209,6 +214,30 @@ t.test(
   },
 );
 
+t.test(
+  'a sequence whose first step is already done asks once, at its next step that asks, for the rest',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    for (const id of ['T001', 'T002']) writeFileSync(join(sandbox.dir, id), '');
+    const op = operator('retry');
+    const out = await execute(windowRunbook(sandbox, {}, true), sandbox, [], {
+      prompter: op.prompter,
+      ...terminal,
+    });
+    t.equal(out.code, 0, out.stderr);
+    t.same(op.questions, [
+      'T003 Step T003. T003–T004 run without further questions; the service is down. Run them?',
+    ]);
+    t.match(
+      out.entries.filter((e) => e.event === 'confirm'),
+      [
+        { step: 'T003', detail: { method: 'prompt', covers: ['T004'] } },
+        { step: 'T004', detail: { method: 'covered', covered_by: 'T003' } },
+      ],
+    );
+  },
+);
+
 t.test('a failure before the rollback point and outside a sequence asks nothing', async (t) => {
   const sandbox = makeRunbookEnv(t);
   const op = operator('retry');
@@ -225,7 +254,7 @@ t.test('a failure before the rollback point and outside a sequence asks nothing'
 t.test('past the rollback point, a read step failing offers the rollback too', async (t) => {
   const sandbox = makeRunbookEnv(t);
   const op = operator('stop');
-  const out = await execute(windowRunbook(sandbox, { T004: 1 }, true), sandbox, [], {
+  const out = await execute(windowRunbook(sandbox, { T005: 1 }, true), sandbox, [], {
     prompter: op.prompter,
     ...terminal,
   });

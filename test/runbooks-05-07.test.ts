@@ -222,8 +222,18 @@ function listFiles(dir: string): string[] {
   return out;
 }
 
-/** Runs 05 in a pseudo-terminal (script(1)), answering its confirmation as an operator would. */
-function runInPty(c: Cluster, args: string[], answer: string, prompt: RegExp) {
+/** When the terminal shows `when`, run `first` (if any), then type `send`. */
+interface Answer {
+  when: RegExp;
+  send: string;
+  first?: () => Promise<unknown>;
+}
+
+/**
+ * Runs 05 in a pseudo-terminal (script(1)), answering its questions in order as an operator
+ * would; each answer waits for its own prompt, looked for in the output after the last one.
+ */
+function runInPty(c: Cluster, args: string[], answers: Answer[]) {
   const command = [
     process.execPath,
     '--import',
@@ -240,14 +250,27 @@ function runInPty(c: Cluster, args: string[], answer: string, prompt: RegExp) {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
-  let answered = false;
-  return new Promise<{ code: number | null; output: string; answered: boolean }>((resolve) => {
+  let answered = 0;
+  let searchFrom = 0;
+  let busy = false;
+  return new Promise<{ code: number | null; output: string; answered: number }>((resolve) => {
+    const next = async () => {
+      const answer = answers[answered];
+      if (busy || !answer) return;
+      const seen = output.slice(searchFrom);
+      const match = answer.when.exec(seen);
+      if (!match) return;
+      busy = true;
+      searchFrom += match.index + match[0].length;
+      await answer.first?.();
+      answered++;
+      child.stdin.write(answer.send);
+      busy = false;
+      await next();
+    };
     const onData = (chunk: Buffer) => {
       output += chunk.toString('utf8');
-      if (!answered && prompt.test(output)) {
-        answered = true;
-        child.stdin.write(answer);
-      }
+      void next();
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -293,8 +316,8 @@ t.test(
 
     await t.test('in a terminal, declining T035 leaves beersystem untouched', async (t) => {
       const before = mutations(c.journal()).length;
-      const r = await runInPty(c, [], 'n\r', /\(y\/N\)/);
-      t.ok(r.answered, 'the T035 question was asked');
+      const r = await runInPty(c, [], [{ when: /\(y\/N\)/, send: 'n\r' }]);
+      t.equal(r.answered, 1, 'the T035 question was asked');
       t.match(
         r.output,
         /T035–T040 run without further questions; beersystem is down from T035 until T040 is Ready/,
@@ -501,6 +524,49 @@ t.test(
           'jsonpath={.metadata.annotations}',
         ]);
         t.notMatch(annotations, /migrated-at/, 'no migration record is left');
+      },
+    );
+
+    await t.test(
+      'in a terminal, T039 fails and the operator chooses "roll back now": beersystem is back on its old Redis in the same run',
+      async (t) => {
+        const r = await runInPty(
+          c,
+          [],
+          [
+            { when: /\(y\/N\)/, send: 'y\r' },
+            {
+              when: /T038\s[^\n]*\bok\b/,
+              send: '',
+              first: () => c.fx.admin('/sandbox/fault', { args: ['api-error', '5', '500'] }),
+            },
+            {
+              when: /What now\?/,
+              send: '2',
+              first: () => c.fx.admin('/sandbox/fault', { args: ['heal'] }),
+            },
+            { when: /❯\s*(\x1b\[[0-9;]*m)*\s*Roll back now/, send: '\r' },
+          ],
+        );
+        t.equal(r.answered, 4, 'T035 asked, then what now after T039; the rollback asked nothing');
+        t.equal(r.code, 1, 'the migration did not happen: exit 1');
+        t.match(r.output, /Retry T039/);
+        t.match(r.output, /rolling back now: \.\/runbooks\/05-migrate\.mts --rollback/);
+        t.match(r.output, /T039 failed and the rollback completed; the change was not made/);
+        t.equal((await beersystemEnv(c)).trim(), '1 redis.beersystem.svc.cluster.local');
+        const health = await c.proxy('/healthz');
+        t.equal(health.status, 200);
+        t.match(String(health.body.redis), /^redis\.beersystem/);
+        const entries = await readAuditEntries(c.env.AUDIT_LOG!);
+        t.ok(
+          entries.some(
+            (e) =>
+              e.step?.startsWith('R') &&
+              e.event === 'confirm' &&
+              (e.detail as { method?: string }).method === 'rollback-chosen',
+          ),
+          'the rollback was confirmed by the choice, and audited so',
+        );
       },
     );
     assertNoPassword(t, c);
