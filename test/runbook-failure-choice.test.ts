@@ -1,8 +1,8 @@
 // What the engine asks when a step fails where stopping leaves things worse than they were:
 // inside a sequence confirmed once, or at or after the runbook's rollback point.
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Choice, Prompter } from '../lib/confirm.ts';
 import { failureChoices, failureQuestion } from '../lib/failure-choice.ts';
 import { defineRunbook, type Runbook, type StepContext } from '../lib/runbook.ts';
@@ -92,17 +92,28 @@ function operator(choice: string | Error) {
   return { prompter, questions, offered };
 }
 
-const terminal = { isInteractive: () => true };
+/** The window runbook run once on a terminal by an operator who answers `choice`. */
+async function runWindow(
+  t: Test,
+  choice: string | Error,
+  failures: Record<string, number>,
+  options: { rollback?: boolean; argv?: string[]; interactive?: boolean; made?: string[] } = {},
+) {
+  const sandbox = makeRunbookEnv(t);
+  for (const id of options.made ?? []) writeFileSync(join(sandbox.dir, id), '');
+  const op = operator(choice);
+  const runbook = windowRunbook(sandbox, failures, options.rollback ?? true);
+  const out = await execute(runbook, sandbox, options.argv ?? [], {
+    prompter: op.prompter,
+    isInteractive: () => options.interactive ?? true,
+  });
+  return { sandbox, op, out };
+}
 
 t.test(
   'a step failing inside the confirmed sequence asks what now; retry runs it again without asking again',
   async (t) => {
-    const sandbox = makeRunbookEnv(t);
-    const op = operator('retry');
-    const out = await execute(windowRunbook(sandbox, { T003: 1 }, false), sandbox, [], {
-      prompter: op.prompter,
-      ...terminal,
-    });
+    const { sandbox, op, out } = await runWindow(t, 'retry', { T003: 1 }, { rollback: false });
     t.equal(out.code, 0, out.stderr);
     t.match(op.questions, [
       /^T001 Step T001: run it\?$/,
@@ -136,12 +147,7 @@ t.test(
 );
 
 t.test('stop ends the run as the failure it is, with the resume line', async (t) => {
-  const sandbox = makeRunbookEnv(t);
-  const op = operator('stop');
-  const out = await execute(windowRunbook(sandbox, { T003: 1 }, true), sandbox, [], {
-    prompter: op.prompter,
-    ...terminal,
-  });
+  const { sandbox, op, out } = await runWindow(t, 'stop', { T003: 1 });
   t.equal(out.code, 1);
   t.same(
     op.offered[0]?.map((c) => c.value),
@@ -161,12 +167,7 @@ t.test('stop ends the run as the failure it is, with the resume line', async (t)
 t.test(
   'roll back now runs the rollback mode at once, its questions answered by that choice',
   async (t) => {
-    const sandbox = makeRunbookEnv(t);
-    const op = operator('rollback');
-    const out = await execute(windowRunbook(sandbox, { T003: 99 }, true), sandbox, ['--json'], {
-      prompter: op.prompter,
-      ...terminal,
-    });
+    const { sandbox, op, out } = await runWindow(t, 'rollback', { T003: 99 }, { argv: ['--json'] });
     t.equal(out.code, 1, 'the change was not made: still a failure');
     t.equal(
       op.questions.length,
@@ -217,13 +218,7 @@ t.test(
 t.test(
   'a sequence whose first step is already done asks once, at its next step that asks, for the rest',
   async (t) => {
-    const sandbox = makeRunbookEnv(t);
-    for (const id of ['T001', 'T002']) writeFileSync(join(sandbox.dir, id), '');
-    const op = operator('retry');
-    const out = await execute(windowRunbook(sandbox, {}, true), sandbox, [], {
-      prompter: op.prompter,
-      ...terminal,
-    });
+    const { op, out } = await runWindow(t, 'retry', {}, { made: ['T001', 'T002'] });
     t.equal(out.code, 0, out.stderr);
     t.same(op.questions, [
       'T003 Step T003. T003–T004 run without further questions; the service is down. Run them?',
@@ -239,12 +234,7 @@ t.test(
 );
 
 t.test('a failure before the rollback point and outside a sequence asks nothing', async (t) => {
-  const sandbox = makeRunbookEnv(t);
-  const op = operator('retry');
-  const out = await execute(windowRunbook(sandbox, { T001: 1 }, true), sandbox, [], {
-    prompter: op.prompter,
-    ...terminal,
-  });
+  const { op, out } = await runWindow(t, 'retry', { T001: 1 });
   t.equal(out.code, 1);
   t.equal(op.offered.length, 0);
   t.match(out.stderr, /T001 failed on purpose/);
@@ -252,12 +242,7 @@ t.test('a failure before the rollback point and outside a sequence asks nothing'
 });
 
 t.test('past the rollback point, a read step failing offers the rollback too', async (t) => {
-  const sandbox = makeRunbookEnv(t);
-  const op = operator('stop');
-  const out = await execute(windowRunbook(sandbox, { T005: 1 }, true), sandbox, [], {
-    prompter: op.prompter,
-    ...terminal,
-  });
+  const { op, out } = await runWindow(t, 'stop', { T005: 1 });
   t.equal(out.code, 1);
   t.same(
     op.offered[0]?.map((c) => c.value),
@@ -270,26 +255,19 @@ t.test('without a terminal, or with --yes, a failure in the sequence asks nothin
     ['no terminal', ['--yes'], false],
     ['--yes on a terminal', ['--yes'], true],
   ] as const) {
-    const sandbox = makeRunbookEnv(t);
-    const op = operator('retry');
-    const out = await execute(windowRunbook(sandbox, { T003: 1 }, true), sandbox, [...argv], {
-      prompter: op.prompter,
-      isInteractive: () => interactive,
-    });
+    const { op, out } = await runWindow(t, 'retry', { T003: 1 }, { argv: [...argv], interactive });
     t.equal(out.code, 1, label);
     t.equal(op.offered.length, 0, `${label}: nothing asked`);
     t.match(out.stderr, /resume: .*--from T003/, label);
-    rmSync(sandbox.dir, { recursive: true, force: true });
   }
 });
 
 t.test('Ctrl-C at the what-now question ends the run as interrupted', async (t) => {
-  const sandbox = makeRunbookEnv(t);
-  const op = operator(Object.assign(new Error('force closed'), { name: 'ExitPromptError' }));
-  const out = await execute(windowRunbook(sandbox, { T003: 1 }, true), sandbox, [], {
-    prompter: op.prompter,
-    ...terminal,
-  });
+  const { sandbox, out } = await runWindow(
+    t,
+    Object.assign(new Error('force closed'), { name: 'ExitPromptError' }),
+    { T003: 1 },
+  );
   t.equal(out.code, 130);
   t.match(out.entries.at(-1), { event: 'run-end', outcome: 'interrupted' });
   t.ok(existsSync(join(sandbox.dir, 'T002')), 'nothing was rolled back');
