@@ -14,6 +14,7 @@ import {
   processIsAlive,
   type RunLock,
 } from './lock.ts';
+import { RenewLoop } from './renew-loop.ts';
 
 export const HOLDER_ANNOTATION = 'redis-shared.runbooks/holder';
 const MAX_PASSES = 10;
@@ -71,8 +72,7 @@ export class LeaseRunLock implements ClusterRunLock {
   private readonly durationSeconds: number;
   private held: { lease: LeaseObject; holder: LockHolder } | undefined;
   private lost: string | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private renewing: Promise<void> | undefined;
+  private readonly renewal = new RenewLoop();
 
   constructor(
     private readonly cfg: Config,
@@ -128,9 +128,7 @@ export class LeaseRunLock implements ClusterRunLock {
   }
 
   async release(): Promise<void> {
-    if (this.renewTimer) clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
-    await this.renewing;
+    await this.renewal.stop();
     const held = this.held;
     this.held = undefined;
     if (!held || this.lost) return;
@@ -149,9 +147,7 @@ export class LeaseRunLock implements ClusterRunLock {
    * name, so it is not taken over while they may still change the cluster (until it expires).
    */
   async keepFor(pids: readonly number[]): Promise<void> {
-    if (this.renewTimer) clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
-    await this.renewing;
+    await this.renewal.stop();
     const held = this.held;
     this.held = undefined;
     const pid = pids[0];
@@ -201,12 +197,7 @@ export class LeaseRunLock implements ClusterRunLock {
     this.lost = undefined;
     const every =
       this.options.renewEveryMs ?? Math.max(500, Math.floor((this.durationSeconds * 1000) / 3));
-    this.renewTimer = setInterval(() => {
-      this.renewing ??= this.renew().finally(() => {
-        this.renewing = undefined;
-      });
-    }, every);
-    this.renewTimer.unref();
+    this.renewal.start(every, () => this.renew());
     return { acquired: true, holder };
   }
 
@@ -251,8 +242,7 @@ export class LeaseRunLock implements ClusterRunLock {
   private loseLock(reason: string): void {
     if (this.lost) return;
     this.lost = reason;
-    if (this.renewTimer) clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
+    this.renewal.stopTimer();
     this.options.onLost?.(reason);
   }
 

@@ -11,6 +11,7 @@ import {
   replaceLockFile,
   takeOverLockFile,
 } from './lock-file.ts';
+import { RenewLoop } from './renew-loop.ts';
 
 const MAX_PASSES = 5;
 
@@ -77,8 +78,7 @@ export function processIsAlive(pid: number): boolean {
  */
 export class FileRunLock implements RunLock {
   private held: LockHolder | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private renewing: Promise<void> | undefined;
+  private readonly renewal = new RenewLoop();
   private readonly now: () => number;
 
   constructor(
@@ -113,10 +113,7 @@ export class FileRunLock implements RunLock {
   }
 
   async release(): Promise<void> {
-    if (this.renewTimer) clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
-    // A renewal in flight would otherwise write the file back after we removed it.
-    await this.renewing;
+    await this.renewal.stop();
     const held = this.held;
     this.held = undefined;
     if (!held) return;
@@ -127,9 +124,7 @@ export class FileRunLock implements RunLock {
   }
 
   async keepFor(pids: readonly number[]): Promise<void> {
-    if (this.renewTimer) clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
-    await this.renewing;
+    await this.renewal.stop();
     const held = this.held;
     this.held = undefined;
     const pid = pids[0];
@@ -156,14 +151,7 @@ export class FileRunLock implements RunLock {
   private granted(holder: LockHolder): { acquired: true; holder: LockHolder } {
     this.held = holder;
     const every = this.options.renewEveryMs ?? Math.max(1_000, Math.floor(this.options.ttlMs / 3));
-    this.renewTimer = setInterval(() => {
-      this.renewing ??= this.renew()
-        .catch(() => undefined)
-        .finally(() => {
-          this.renewing = undefined;
-        });
-    }, every);
-    this.renewTimer.unref();
+    this.renewal.start(every, () => this.renew());
     return { acquired: true, holder };
   }
 
