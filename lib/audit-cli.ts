@@ -30,6 +30,31 @@ function configOrExit(envFile: string | undefined): Config {
   }
 }
 
+/**
+ * The AUDIT_HMAC_KEY_FILE key, when the settings name one; verify then checks every line's
+ * HMAC. A key that is set but unusable ends the process with exit 2: checking without it would
+ * call a rewritten log intact.
+ */
+export async function auditKeyForVerify(envFile: string | undefined): Promise<Buffer | undefined> {
+  let file: string | undefined;
+  try {
+    file = loadConfig({ envFile }).auditHmacKeyFile;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    // The settings are only needed for the key and the anchors; the chain is checked without.
+    file = process.env.AUDIT_HMAC_KEY_FILE || undefined;
+  }
+  if (file === undefined) return undefined;
+  const { AuditKeyError, loadAuditKey } = await import('./audit-hmac.ts');
+  try {
+    return await loadAuditKey(resolve(file));
+  } catch (err) {
+    if (!(err instanceof AuditKeyError)) throw err;
+    process.stderr.write(`audit: ${err.message}\n`);
+    process.exit(2);
+  }
+}
+
 /** `verify`'s second half: the intact chain against the cluster's anchors; the exit code. */
 export async function anchorCheck(
   logPath: string,

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { hmacMatches, lineHmac } from './audit-hmac.ts';
 import { processIsAlive } from './lock.ts';
 import { maskDeep } from './mask.ts';
 import type { Risk } from './risk.ts';
@@ -41,10 +42,12 @@ export interface AuditEntry {
   duration_ms: number | null;
   detail: unknown;
   prev: string;
+  /** with AUDIT_HMAC_KEY_FILE: the line's HMAC (lib/audit-hmac.ts) */
+  hmac?: string;
   hash: string;
 }
 
-export type AuditInput = Partial<Omit<AuditEntry, 'seq' | 'ts' | 'prev' | 'hash'>> & {
+export type AuditInput = Partial<Omit<AuditEntry, 'seq' | 'ts' | 'prev' | 'hmac' | 'hash'>> & {
   event: AuditEvent;
 };
 
@@ -71,19 +74,26 @@ export function hashLine(prev: string, lineWithoutHash: string): string {
   return createHash('sha256').update(prev).update(lineWithoutHash).digest('hex');
 }
 
+export interface AuditLogOptions {
+  /** AUDIT_HMAC_KEY_FILE's bytes: every line appended carries an HMAC made with it */
+  hmacKey?: Buffer;
+}
+
 export class AuditLog {
   readonly path: string;
   private readonly defaults: Partial<AuditInput>;
+  private readonly options: AuditLogOptions;
 
   /** `defaults` (run_id, runbook, kube_context, git_rev, dry_run…) fill every entry appended. */
-  constructor(path: string, defaults: Partial<AuditInput> = {}) {
+  constructor(path: string, defaults: Partial<AuditInput> = {}, options: AuditLogOptions = {}) {
     this.path = path;
     this.defaults = defaults;
+    this.options = options;
   }
 
   /** The same log with more defaults (e.g. a run's id once it is known). */
   with(defaults: Partial<AuditInput>): AuditLog {
-    return new AuditLog(this.path, { ...this.defaults, ...defaults });
+    return new AuditLog(this.path, { ...this.defaults, ...defaults }, this.options);
   }
 
   /** Appends one entry under the log's lock and fsyncs it; secrets are masked before hashing. */
@@ -114,8 +124,12 @@ export class AuditLog {
           detail: merged.detail ?? null,
           prev: last?.hash ?? GENESIS_HASH,
         });
-        const text = JSON.stringify(body);
-        const entry: AuditEntry = { ...body, hash: hashLine(body.prev, text) };
+        const key = this.options.hmacKey;
+        const signed = key
+          ? { ...body, hmac: lineHmac(key, body.prev, JSON.stringify(body)) }
+          : body;
+        const text = JSON.stringify(signed);
+        const entry: AuditEntry = { ...signed, hash: hashLine(body.prev, text) };
         await lock.assertHeld();
         await handle.write(`${JSON.stringify(entry)}\n`);
         await handle.sync();
@@ -353,7 +367,9 @@ export type AuditProblemReason =
   | 'edited'
   | 'missing'
   | 'reordered'
-  | 'chain-broken';
+  | 'chain-broken'
+  /** with the key: an HMAC that does not match, or a line without one after signed lines */
+  | 'forged';
 
 export interface AuditProblem {
   line: number;
@@ -363,7 +379,12 @@ export interface AuditProblem {
 }
 
 export type VerifyResult =
-  | { ok: true; entries: number }
+  | {
+      ok: true;
+      entries: number;
+      /** with the key: the lines that carry a checked HMAC, from the first signed line on */
+      signed?: { from: number; to: number };
+    }
   | ({ ok: false; problems: AuditProblem[] } & AuditProblem);
 
 export interface AuditLogContents {
@@ -452,7 +473,12 @@ function parseLine(bytes: Buffer): ParsedLine {
  * may interpret differently) is caught even when its hash was recomputed. Throws AuditLogError
  * when the log is missing or cannot be read.
  */
-export async function verifyAuditLog(path: string): Promise<VerifyResult> {
+export async function verifyAuditLog(
+  path: string,
+  options: { hmacKey?: Buffer } = {},
+): Promise<VerifyResult> {
+  const key = options.hmacKey;
+  let firstSigned: number | undefined;
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -508,14 +534,50 @@ export async function verifyAuditLog(path: string): Promise<VerifyResult> {
     } else if (isLast && !endsWithNewline) {
       problem('truncated', 'the last line has no newline: the write was cut short');
     }
+    const intact = problems.at(-1)?.line !== lineNo;
+    if (key && entry && intact) {
+      if (typeof entry.hmac === 'string') {
+        firstSigned ??= lineNo;
+        if (!hmacMatches(key, String(entry.prev), bodyText(entry), entry.hmac)) {
+          problem('forged', 'its HMAC does not match: it was written without the key');
+        }
+      } else if (firstSigned !== undefined) {
+        problem(
+          'forged',
+          `it carries no HMAC though line ${firstSigned} does: it was written without the key`,
+        );
+      }
+    }
     // The next line is judged against this one, so one bad line is reported once, not again
     // for every line after it.
     if (typeof entry?.hash === 'string') prevHash = entry.hash;
     if (seq !== null) prevSeq = seq;
   }
+  if (key && firstSigned === undefined && lines.length > 0 && problems.length === 0) {
+    problems.push(
+      problemAt(
+        lines.length,
+        null,
+        'forged',
+        'no line carries an HMAC though AUDIT_HMAC_KEY_FILE is set: if the key was set after the last run, any run (a --dry-run too) signs the log from then on; otherwise the log was rewritten without the key',
+      ),
+    );
+  }
   const first = problems[0];
   if (first) return { ok: false, ...first, problems };
-  return { ok: true, entries: lines.length };
+  return {
+    ok: true,
+    entries: lines.length,
+    ...(key && firstSigned !== undefined
+      ? { signed: { from: firstSigned, to: lines.length } }
+      : {}),
+  };
+}
+
+/** A line as it was before its HMAC and hash were added: what the HMAC covers. */
+function bodyText(entry: Record<string, unknown>): string {
+  const { hmac: _hmac, hash: _hash, ...body } = entry;
+  return JSON.stringify(body);
 }
 
 /** The hash is the line's last field; it covers the line as written up to it. */

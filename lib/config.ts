@@ -37,6 +37,8 @@ export interface Config {
   monitoring: { namespace: string; prometheusService: string; prometheusPort: number };
   tofu: { bin: string; dir: string };
   auditLog: string;
+  /** a key file: when set, every audit line carries an HMAC made with it (lib/audit-hmac.ts) */
+  auditHmacKeyFile: string | undefined;
   backupsDir: string;
   reportsDir: string;
   validationWindowMs: number;
@@ -103,6 +105,7 @@ export const SETTINGS = {
   TOFU_BIN: { kind: 'command', default: 'tofu' },
   TOFU_DIR: { kind: 'path', default: 'terraform/environments/chocolandiadc-mvp' },
   AUDIT_LOG: { kind: 'path', default: 'logs/audit.jsonl' },
+  AUDIT_HMAC_KEY_FILE: { kind: 'path', default: '', optional: true },
   BACKUP_DIR: { kind: 'path', default: 'logs/backups' },
   REPORT_DIR: { kind: 'path', default: 'logs/reports' },
   VALIDATION_WINDOW: { kind: 'duration', default: '24h' },
@@ -245,6 +248,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       dir: path(raw.TOFU_DIR),
     },
     auditLog: path(raw.AUDIT_LOG),
+    auditHmacKeyFile: raw.AUDIT_HMAC_KEY_FILE === '' ? undefined : path(raw.AUDIT_HMAC_KEY_FILE),
     backupsDir: path(raw.BACKUP_DIR),
     reportsDir: path(raw.REPORT_DIR),
     validationWindowMs: duration('VALIDATION_WINDOW'),

@@ -239,10 +239,25 @@ export async function executeRunbook(
     return EXIT.usage;
   }
 
-  const [{ AuditLog, currentOperator, gitRevision }, { RunSession }] = await Promise.all([
+  const [
+    { AuditLog, currentOperator, gitRevision },
+    { RunSession },
+    { AuditKeyError, loadAuditKey },
+  ] = await Promise.all([
     import('./audit.ts'),
     import('./run-session.ts'),
+    import('./audit-hmac.ts'),
   ]);
+  let hmacKey: Buffer | undefined;
+  if (cfg.auditHmacKeyFile !== undefined) {
+    try {
+      hmacKey = await loadAuditKey(cfg.auditHmacKeyFile);
+    } catch (err) {
+      if (!(err instanceof AuditKeyError)) throw err;
+      stderr.write(`${program}: ${err.message}. Nothing was run\n`);
+      return EXIT.usage;
+    }
+  }
   const operator = currentOperator();
   const host = hostname();
   const gitRev = gitRevision(REPO_ROOT);
@@ -253,15 +268,19 @@ export async function executeRunbook(
     sessionOptions: EngineOptions,
   ) => {
     const runId = newRunId();
-    const audit: AuditLog = new AuditLog(cfg.auditLog, {
-      run_id: runId,
-      runbook: runbook.id,
-      operator,
-      host,
-      kube_context: cfg.kubeContext,
-      git_rev: gitRev,
-      dry_run: runArgs.dryRun,
-    });
+    const audit: AuditLog = new AuditLog(
+      cfg.auditLog,
+      {
+        run_id: runId,
+        runbook: runbook.id,
+        operator,
+        host,
+        kube_context: cfg.kubeContext,
+        git_rev: gitRev,
+        dry_run: runArgs.dryRun,
+      },
+      hmacKey ? { hmacKey } : {},
+    );
     return new RunSession(runbook, runArgs, cfg, audit, new Progress(stderr), sessionOptions, {
       runId,
       program,

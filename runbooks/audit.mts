@@ -21,6 +21,9 @@ Commands:
             deleted run is reported (exit 1); without a cluster it says the anchors were not
             checked. --anchor: the check is required (unreadable cluster: exit 1);
             --no-anchor: chain only.
+            With AUDIT_HMAC_KEY_FILE set (a 0600 file of ≥ 32 random bytes, the same on every
+            machine that runs the runbooks), every line written carries an HMAC, and verify
+            checks them: a line rewritten without the key is reported (forged, exit 1).
   list --cluster   every operator's runs and the completed runbooks, as the cluster records
             them (RUNBOOKS_NAMESPACE/RUNBOOKS_RECORD_NAME)
 
@@ -131,9 +134,21 @@ async function orUnreadable<T>(work: Promise<T>): Promise<T> {
 }
 
 if (command === 'verify') {
-  const result = await orUnreadable(verifyAuditLog(logPath));
+  const { auditKeyForVerify } = await import('../lib/audit-cli.ts');
+  const key = await auditKeyForVerify(values['env-file']);
+  const result = await orUnreadable(verifyAuditLog(logPath, key ? { hmacKey: key } : {}));
   if (result.ok) {
     process.stdout.write(`intact: ${result.entries} entries in ${logPath}\n`);
+    if (result.signed) {
+      const { from, to } = result.signed;
+      const before =
+        from > 1
+          ? `; lines 1–${from - 1}, written before the key was set, are covered through the chain`
+          : '';
+      process.stdout.write(
+        `hmac: lines ${from}–${to} carry an HMAC made with AUDIT_HMAC_KEY_FILE${before}\n`,
+      );
+    }
     if (values['no-anchor']) process.exit(0);
     const { anchorCheck } = await import('../lib/audit-cli.ts');
     process.exit(await anchorCheck(logPath, values['env-file'], values.anchor === true));
