@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { runbookSandbox, stepStatuses } from './helpers/runbook-sandbox.ts';
 import { run as runCommand } from './helpers/sandbox.ts';
+import { secretPassword } from './helpers/secret.ts';
 import { eventually } from './helpers/workloads-cluster.ts';
 import { type SandboxFixture, startWholeSandbox } from './helpers/workloads-sandbox.ts';
 
@@ -208,18 +209,7 @@ t.test('phases 1–4 against the sandbox', async (t) => {
   );
 
   await t.test('no password in any output, log or file of these runs', async (t) => {
-    const encoded = (
-      await kubectl([
-        'get',
-        'secret',
-        'redis-credentials',
-        '-n',
-        'redis',
-        '-o',
-        'jsonpath={.data.redis-password}',
-      ])
-    ).trim();
-    const password = Buffer.from(encoded, 'base64').toString();
+    const password = await secretPassword(kubectl, 'redis');
     t.ok(password.length >= 32, 'the generated password was read for the scan');
     for (const run of rb.runs) {
       t.notOk(

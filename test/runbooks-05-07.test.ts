@@ -16,6 +16,7 @@ import { logIdOf } from '../lib/cluster-records.ts';
 import type { JournalEntry } from '../sandbox/api/journal.ts';
 import { waitForLoadBalancerAddress } from './helpers/lb-address.ts';
 import { LOADER, REPO, type RunningCli, startCli, withoutCoverage } from './helpers/run-cli.ts';
+import { secretPassword } from './helpers/secret.ts';
 import {
   ENVIRONMENT_DIR,
   SANDBOX_VARS,
@@ -92,11 +93,7 @@ async function startCluster(t: Test): Promise<Cluster> {
     records.push(`--from-literal=${runbook}=${JSON.stringify(record)}`);
   }
   await fx.kubectl(['create', 'configmap', 'redis-shared-runbooks', '-n', 'default', ...records]);
-  const secret = async (ns: string, name: string) =>
-    Buffer.from(
-      await fx.kubectl(['get', 'secret', name, '-n', ns, '-o', 'jsonpath={.data.redis-password}']),
-      'base64',
-    ).toString('utf8');
+  const secret = (ns: string, name: string) => secretPassword((a) => fx.kubectl(a), ns, name);
   const env = {
     KUBE_CONTEXT: 'sandbox',
     KUBECONFIG: fx.sandbox.kubeconfigPath,

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import t from 'tap';
 import { type Sandbox, startSandbox } from '../sandbox/server.ts';
+import { secretPassword } from './helpers/secret.ts';
 import { ENVIRONMENT_DIR, SANDBOX_VARS, TOFU } from './helpers/workloads-sandbox.ts';
 
 const run = promisify(execFile);
@@ -177,20 +178,7 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
     t.equal(statSync(state).mode & 0o777, 0o600, 'the state (which holds the password) is 0600');
     const password = JSON.parse(readFileSync(state, 'utf8')).password as string;
     t.match(password, /^[A-Za-z0-9]{32}$/);
-    const secrets = ['redis', 'beersystem'].map(async (ns) =>
-      Buffer.from(
-        await kubectl([
-          'get',
-          'secret',
-          'redis-credentials',
-          '-n',
-          ns,
-          '-o',
-          'jsonpath={.data.redis-password}',
-        ]),
-        'base64',
-      ).toString(),
-    );
+    const secrets = ['redis', 'beersystem'].map((ns) => secretPassword(kubectl, ns));
     t.same(
       await Promise.all(secrets),
       [password, password],

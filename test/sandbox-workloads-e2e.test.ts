@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import t from 'tap';
 import { measureWorkloads, processTreeRssBytes } from '../sandbox/workloads/index.ts';
 import { isAlive } from '../sandbox/workloads/supervisor.ts';
+import { secretPassword } from './helpers/secret.ts';
 import { eventually } from './helpers/workloads-cluster.ts';
 import { redisCli, redisPingFrom } from './helpers/workloads-pods.ts';
 import {
@@ -114,18 +115,7 @@ t.test('the sandbox with real workloads', async (t) => {
         'redis',
         '--timeout=30s',
       ]);
-      password = Buffer.from(
-        await kubectl([
-          'get',
-          'secret',
-          'redis-credentials',
-          '-n',
-          'redis',
-          '-o',
-          'jsonpath={.data.redis-password}',
-        ]),
-        'base64',
-      ).toString();
+      password = await secretPassword(kubectl, 'redis');
       t.equal(password.length, 32);
       t.notMatch(applied.stdout + applied.stderr, password, 'the password is not printed');
       // 127.0.0.203 is fixed: while another sandbox on this machine holds it, ours retries its

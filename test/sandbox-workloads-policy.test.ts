@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { secretPassword } from './helpers/secret.ts';
 import { eventually } from './helpers/workloads-cluster.ts';
 import { redisPingFrom } from './helpers/workloads-pods.ts';
 import {
@@ -49,18 +50,7 @@ t.test('NetworkPolicy on the connections the sandbox carries', async (t) => {
     'redis',
     '--timeout=60s',
   ]);
-  const password = Buffer.from(
-    await kubectl([
-      'get',
-      'secret',
-      'redis-credentials',
-      '-n',
-      'redis',
-      '-o',
-      'jsonpath={.data.redis-password}',
-    ]),
-    'base64',
-  ).toString();
+  const password = await secretPassword(kubectl, 'redis');
 
   // 127.0.0.203 is fixed: while another sandbox on this machine holds it, ours retries its
   // listener, and what answers there is not our Redis. Go on once ours answers.
