@@ -9,8 +9,6 @@ export type FailureChoice = 'retry' | 'rollback' | 'stop';
 export interface FailureQuestion {
   stepId: string;
   title: string;
-  /** the error, masked; only its first line is shown in the question */
-  error: string;
   /** the command that goes on from this step later */
   resume: string;
   /** offered when the runbook has a rollback mode that applies here */
@@ -40,9 +38,9 @@ export function failureChoices(q: FailureQuestion): Choice<FailureChoice>[] {
   return choices;
 }
 
+/** Short: the step's line and its whole error are printed just above the question. */
 export function failureQuestion(q: FailureQuestion): string {
-  const first = q.error.split('\n')[0] ?? '';
-  return `${q.stepId} ${q.title} failed: ${first}. What now?`;
+  return `${q.stepId} ${q.title} failed (the error is above). What now?`;
 }
 
 /** Resolves to the operator's choice; Ctrl-C rejects with an interrupted ConfirmationRefused. */

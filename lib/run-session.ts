@@ -555,7 +555,6 @@ export class RunSession {
         {
           stepId: step.id,
           title: step.title,
-          error: message,
           resume: this.resumeCommand(step.id),
           ...(rollback ? { rollback } : {}),
         },
