@@ -4,6 +4,7 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import type { KubeObject } from '../runtime.ts';
 import * as discovery from './discovery.ts';
 import type { ApiFaults } from './faults.ts';
+import { checkFields, fieldValidationOf } from './field-validation.ts';
 import type { Journal } from './journal.ts';
 import { type LogSource, servePodLog } from './logs.ts';
 import { recordApply } from './managed-fields.ts';
@@ -43,6 +44,15 @@ interface ResourceRequest {
 }
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Warnings for the client (kubectl prints each as `Warning: …`). */
+function warn(res: ServerResponse, warnings: readonly string[]): void {
+  if (warnings.length > 0)
+    res.setHeader(
+      'Warning',
+      warnings.map((w) => `299 - ${JSON.stringify(w)}`),
+    );
+}
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -371,6 +381,7 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       return;
     }
     checkTarget(r, body);
+    warn(res, await checkFields(body, fieldValidationOf(r.query, 'CreateOptions'), 'decode'));
     const created = store.create(r.type, body, { dryRun: dryRun(r), manager: managerOf(r, req) });
     sendJson(res, 201, render(r, created));
   }
@@ -391,6 +402,9 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       );
     }
     checkTarget(r, body);
+    if (r.subresource !== 'status') {
+      warn(res, await checkFields(body, fieldValidationOf(r.query, 'UpdateOptions'), 'decode'));
+    }
     if (body.metadata.name !== r.name) {
       throw badRequest(
         `the name of the object (${body.metadata.name}) does not match the name on the URL (${r.name})`,
@@ -426,6 +440,7 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       const obj = body as KubeObject;
       checkTarget(r, obj);
       obj.metadata.name ??= r.name;
+      warn(res, await checkFields(obj, fieldValidationOf(r.query, 'PatchOptions'), 'apply'));
       const owned = recordApply(undefined, obj, structuredClone(obj), managerOf(r, req), true);
       const created = store.create(r.type, owned, { dryRun: dryRun(r), managedFields: 'as-given' });
       return sendJson(res, 201, render(r, created));
@@ -436,7 +451,14 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       };
       return sendJson(res, 200, setReplicas(r, current, patched.spec?.replicas));
     }
+    if (r.subresource !== 'status') {
+      const mode = fieldValidationOf(r.query, 'PatchOptions');
+      if (kind === 'apply') warn(res, await checkFields(body as KubeObject, mode, 'apply'));
+    }
     let patched = applyPatch(kind, current, body) as KubeObject;
+    if (kind !== 'apply' && r.subresource !== 'status') {
+      warn(res, await checkFields(patched, fieldValidationOf(r.query, 'PatchOptions'), 'decode'));
+    }
     if (kind === 'apply' && r.subresource !== 'status') {
       patched = recordApply(
         current,
