@@ -38,7 +38,9 @@ function walk(all: Models, type: string, value: unknown, path: string, out: stri
   const array = /^Array<(.+)>$/.exec(type);
   if (array) {
     if (Array.isArray(value)) {
-      value.forEach((item, i) => walk(all, array[1] as string, item, `${path}[${i}]`, out));
+      for (const [i, item] of value.entries()) {
+        walk(all, array[1] as string, item, `${path}[${i}]`, out);
+      }
     }
     return;
   }
