@@ -851,7 +851,7 @@ t.test('a declined sequence changes nothing', async (t) => {
   t.notOk(out.entries.some((e) => e.event === 'command'));
 });
 
-t.test('a resume inside a covered sequence asks for each step on its own', async (t) => {
+t.test('a resume at the last step of a sequence asks for that step on its own', async (t) => {
   const sandbox = makeRunbookEnv(t);
   const questions: string[] = [];
   const prompter: Prompter = {
