@@ -566,6 +566,47 @@ t.test(
         );
       },
     );
+
+    await t.test(
+      'T041 fails after a sandbox fault (redis-shared master killed): rollback restores beersystem and clears the record',
+      async (t) => {
+        const moved = await c.run(MIGRATE, ['--yes']);
+        t.equal(moved.code, 0, 'the migration completes first', {
+          stderr: moved.stderr.slice(-3000),
+        });
+        const kill = await c.fx.admin('/sandbox/fault', {
+          args: ['kill', 'redis/redis-shared-master-0'],
+        });
+        t.equal(kill.status, 200, kill.message);
+        // The killed master stays down for its 10 s back-off: T041 runs inside it.
+        const r = await c.run(MIGRATE, ['--yes', '--from', 'T041']);
+        t.equal(r.code, 1, 'T041 failed');
+        t.match(r.stderr, /T041.*FAILED/);
+        t.match(
+          r.stderr,
+          /error: (beersystem on redis-shared: |beersystem logged Redis errors since T040)/,
+          'the fault is what T041 found',
+        );
+        t.match(
+          r.stderr,
+          /To put it back on its old Redis: \.\/runbooks\/05-migrate\.mts --rollback/,
+        );
+        const back = await c.run(MIGRATE, ['--rollback', '--yes']);
+        t.equal(back.code, 0, 'exit code', { stderr: back.stderr.slice(-3000) });
+        t.equal((await beersystemEnv(c)).trim(), '1 redis.beersystem.svc.cluster.local');
+        t.equal((await c.proxy('/healthz')).status, 200);
+        const annotations = await c.kubectl([
+          'get',
+          'deployment',
+          'beersystem',
+          '-n',
+          'beersystem',
+          '-o',
+          'jsonpath={.metadata.annotations}',
+        ]);
+        t.notMatch(annotations, /migrated-at/, 'the migration record is cleared');
+      },
+    );
     assertNoPassword(t, c);
   },
 );
