@@ -12,16 +12,21 @@ const TSX_LOADER = `${REPO}node_modules/tsx/dist/loader.mjs`;
 const BEERSYSTEM_APP = `${REPO}sandbox/beersystem/app.ts`;
 const BEERSYSTEM_PORT = 8080;
 
+/** What every pod starter needs first: where the pod lives, its main container, its log. */
+function podBasics(pod: KubeObject, state: WorkloadState) {
+  const namespace = pod.metadata.namespace ?? 'default';
+  const name = pod.metadata.name;
+  const container: ContainerSpec = pod.spec?.containers?.[0] ?? {};
+  return { namespace, name, container, logFile: state.logFile(namespace, name) };
+}
+
 export function startBeersystemPod(
   pod: KubeObject,
   cluster: ClusterAccess,
   state: WorkloadState,
 ): RunningPod {
-  const namespace = pod.metadata.namespace ?? 'default';
-  const name = pod.metadata.name;
-  const container: ContainerSpec = pod.spec?.containers?.[0] ?? {};
+  const { namespace, name, container, logFile } = podBasics(pod, state);
   const port = container.ports?.[0]?.containerPort ?? BEERSYSTEM_PORT;
-  const logFile = state.logFile(namespace, name);
   return launchPod({
     state,
     pod,
@@ -50,10 +55,7 @@ export function startJobPod(
   cluster: ClusterAccess,
   state: WorkloadState,
 ): RunningPod {
-  const namespace = pod.metadata.namespace ?? 'default';
-  const name = pod.metadata.name;
-  const container: ContainerSpec = pod.spec?.containers?.[0] ?? {};
-  const logFile = state.logFile(namespace, name);
+  const { namespace, name, container, logFile } = podBasics(pod, state);
   return launchPod({
     state,
     pod,
@@ -90,10 +92,9 @@ export function startIdlePod(
   state: WorkloadState,
   probe: () => Promise<boolean> = async () => true,
   /** Where `kubectl logs` should look instead, when the pod stands for a process run elsewhere. */
-  logFile = state.logFile(pod.metadata.namespace ?? 'default', pod.metadata.name),
+  logFile = podBasics(pod, state).logFile,
 ): RunningPod {
-  const namespace = pod.metadata.namespace ?? 'default';
-  const name = pod.metadata.name;
+  const { namespace, name } = podBasics(pod, state);
   return launchPod({
     state,
     pod,
