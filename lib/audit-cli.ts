@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig, rawSetting } from './config.ts';
 
 /** `--log` wins; else AUDIT_LOG from the config. A config error ends the process with exit 2. */
 export function resolveAuditLogPath(
@@ -41,8 +41,14 @@ export async function auditKeyForVerify(envFile: string | undefined): Promise<Bu
     file = loadConfig({ envFile }).auditHmacKeyFile;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    // The settings are only needed for the key and the anchors; the chain is checked without.
-    file = process.env.AUDIT_HMAC_KEY_FILE || undefined;
+    // Another setting is invalid: the key is still honoured, or a forged log would pass.
+    try {
+      file = rawSetting('AUDIT_HMAC_KEY_FILE', { envFile }) || undefined;
+    } catch (unreadable) {
+      if (!(unreadable instanceof ConfigError)) throw unreadable;
+      process.stderr.write(`${unreadable.message}\n`);
+      process.exit(2);
+    }
   }
   if (file === undefined) return undefined;
   const { AuditKeyError, loadAuditKey } = await import('./audit-hmac.ts');

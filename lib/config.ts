@@ -173,6 +173,22 @@ export interface LoadConfigOptions {
   env?: Record<string, string | undefined>;
 }
 
+/**
+ * One setting as given (environment, then the env file, then its default), unchecked, with a
+ * path resolved as loadConfig resolves it: for readers that must honour a setting even when
+ * others are invalid (audit verify and AUDIT_HMAC_KEY_FILE).
+ */
+export function rawSetting(name: SettingName, options: LoadConfigOptions = {}): string {
+  const env = options.env ?? process.env;
+  const value = (
+    env[name] ??
+    readEnvFile(options.envFile).values[name] ??
+    SETTINGS[name].default
+  ).trim();
+  if (value === '' || SETTINGS[name].kind !== 'path') return value;
+  return isAbsolute(value) ? value : resolve(REPO_ROOT, value);
+}
+
 /** Reads the env file and the environment, validates every setting, and throws ConfigError with all problems at once. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env;

@@ -189,6 +189,16 @@ t.test('audit.mts verify reads AUDIT_HMAC_KEY_FILE and says what it checked', as
   const forged = await runCli(AUDIT, ['verify', '--log', log, '--no-anchor'], { env, cwd: d });
   t.equal(forged.code, 1);
   t.match(forged.stdout, /broken: .* line 4 \(seq 4\): forged: its HMAC does not match/);
+  // The key named in the env file still counts when another setting there is invalid.
+  const envFile = join(d, 'broken.env');
+  writeFileSync(envFile, `AUDIT_HMAC_KEY_FILE=${file}\nVALIDATION_WINDOW=1h\n`);
+  const viaFile = await runCli(
+    AUDIT,
+    ['verify', '--log', log, '--no-anchor', '--env-file', envFile],
+    { env: { PATH: process.env.PATH ?? '' }, cwd: d },
+  );
+  t.equal(viaFile.code, 1, 'the key from a file with an invalid setting is still used');
+  t.match(viaFile.stdout, /forged: its HMAC does not match/);
   chmodSync(file, 0o640);
   const loose = await runCli(AUDIT, ['verify', '--log', log, '--no-anchor'], { env, cwd: d });
   t.equal(loose.code, 2, 'a key others can read is refused, not ignored');
