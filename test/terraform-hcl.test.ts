@@ -74,6 +74,18 @@ t.test('providers are pinned to ranges (T003)', async (t) => {
   }
 });
 
+t.test(
+  'the kubernetes provider ignores the pool annotation MetalLB writes, so a re-plan shows no diff',
+  async (t) => {
+    const patterns = (root.providers.kubernetes?.ignore_annotations ?? []) as string[];
+    const matches = (key: string) => patterns.some((p) => new RegExp(p).test(key));
+    t.ok(matches('metallb.io/ip-allocated-from-pool'), 'the current name');
+    t.ok(matches('metallb.universe.tf/ip-allocated-from-pool'), 'the deprecated name');
+    t.notOk(matches('metallb.io/loadBalancerIPs'), 'the annotations the module sets stay managed');
+    t.notOk(matches('metallb.io/address-pool'), 'the pool the module asks for stays managed');
+  },
+);
+
 t.test('FR-001: the module creates the "redis" namespace', async (t) => {
   const ns = resource(redisShared, 'kubernetes_namespace_v1', 'redis');
   const meta = block(ns, 'metadata');
