@@ -99,6 +99,8 @@ export class RunSession {
   private cover: Cover | undefined;
   /** the steps of a sequence confirmed in this run: a failure among them asks what now */
   private window: ReadonlySet<string> = new Set();
+  /** a step at or after the runbook's rollback point has been sent to run in this run */
+  private changedPastRollbackPoint = false;
   /** set when the operator chose "roll back now": the caller starts that run next */
   rollbackRequest: RecoveryOf | undefined;
   private stepStartedAt = Date.now();
@@ -443,7 +445,7 @@ export class RunSession {
     outcome: StepOutcome,
     ctx: StepContext,
   ): Promise<number | undefined> {
-    const timing = { started: Date.now(), waited: 0 };
+    const timing = { started: Date.now(), waited: 0, confirmed: false };
     this.stepStartedAt = timing.started;
     for (let attempt = 1; ; attempt++) {
       const failure = await this.attemptStep(step, outcome, ctx, timing, attempt);
@@ -467,7 +469,7 @@ export class RunSession {
     step: StepDefinition,
     outcome: StepOutcome,
     ctx: StepContext,
-    timing: { started: number; waited: number },
+    timing: { started: number; waited: number; confirmed: boolean },
     attempt: number,
   ): Promise<{ error: unknown } | undefined> {
     const workTime = () => Date.now() - timing.started - timing.waited;
@@ -494,8 +496,12 @@ export class RunSession {
         event: 'step-start',
         ...(attempt > 1 ? { detail: { attempt } } : {}),
       });
-      // A retry was the operator's own answer: the step is not asked about again.
-      if (attempt === 1) timing.waited += await this.confirm(step, ctx);
+      // A retry after the question was answered is the operator's own answer: not asked again.
+      if (!timing.confirmed) {
+        timing.waited += await this.confirm(step, ctx);
+        timing.confirmed = true;
+      }
+      if (this.atOrAfterRollbackPoint(step)) this.changedPastRollbackPoint = true;
       await this.executeStep(step, ctx);
       outcome.status = 'ok';
       outcome.duration_ms = workTime();
@@ -550,17 +556,30 @@ export class RunSession {
     this.progress.stepFinished(outcome);
     this.progress.log(`  error: ${message.replaceAll('\n', '\n    ')}`);
     const asked = Date.now();
-    const choice = await this.untilInterrupted(
-      askAfterFailure(
-        {
-          stepId: step.id,
-          title: step.title,
-          resume: this.resumeCommand(step.id),
-          ...(rollback ? { rollback } : {}),
-        },
-        this.options.prompter ?? inquirerPrompter,
-      ),
-    );
+    let choice: FailureChoice;
+    try {
+      choice = await this.untilInterrupted(
+        askAfterFailure(
+          {
+            stepId: step.id,
+            title: step.title,
+            resume: this.resumeCommand(step.id),
+            ...(rollback ? { rollback } : {}),
+          },
+          this.options.prompter ?? inquirerPrompter,
+        ),
+      );
+    } catch (err) {
+      // Ctrl-C at the question: the step's own error is still what the audit must keep.
+      await this.record({
+        step: step.id,
+        risk: step.risk,
+        event: 'confirm',
+        outcome: 'interrupted',
+        detail: { method: 'prompt', after_failure: message },
+      });
+      throw err;
+    }
     const waited = Date.now() - asked;
     timing.waited += waited;
     await this.record({
@@ -580,14 +599,21 @@ export class RunSession {
   /** The rollback this step's failure may start, if the runbook has one and it applies here. */
   private rollbackOffer(step: StepDefinition): { command: string; title: string } | undefined {
     const rollback = this.runbook.rollback;
-    if (!rollback || this.mode !== 'default') return undefined;
-    const ids = this.info.steps.map((s) => s.id);
-    if (ids.indexOf(step.id) < ids.indexOf(rollback.from)) return undefined;
+    // Nothing past the rollback point has been run yet: there is nothing to roll back.
+    if (!rollback || !this.changedPastRollbackPoint || !this.atOrAfterRollbackPoint(step))
+      return undefined;
     const mode = this.runbook.modes?.[rollback.mode];
     return {
       command: this.rollbackCommand(rollback.mode),
       title: mode?.title ?? rollback.mode,
     };
+  }
+
+  private atOrAfterRollbackPoint(step: StepDefinition): boolean {
+    const rollback = this.runbook.rollback;
+    if (!rollback || this.mode !== 'default') return false;
+    const ids = this.info.steps.map((s) => s.id);
+    return ids.indexOf(step.id) >= ids.indexOf(rollback.from);
   }
 
   private rollbackCommand(mode: string): string {

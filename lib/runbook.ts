@@ -27,7 +27,13 @@ import type { AuditLog } from './audit.ts';
 import type { Config } from './config.ts';
 import { maskSecrets } from './mask.ts';
 import { Progress } from './progress.ts';
-import { parseRunbookArgs, type RunbookArgs, UsageError, usageLine } from './runbook-args.ts';
+import {
+  flagsToRepeat,
+  parseRunbookArgs,
+  type RunbookArgs,
+  UsageError,
+  usageLine,
+} from './runbook-args.ts';
 import { helpText } from './runbook-help.ts';
 import {
   type EngineOptions,
@@ -299,11 +305,18 @@ export async function executeRunbook(
 
   // The operator chose "roll back now" after a failed step: the rollback mode runs at once, its
   // questions answered by that choice. The change did not happen, so the exit stays non-zero.
-  const rollbackArgs: RunbookArgs = { ...args, mode, from: undefined, only: [] };
+  // A gate override given for the forward run does not open the rollback's own gates.
+  const rollbackArgs: RunbookArgs = {
+    ...args,
+    mode,
+    from: undefined,
+    only: [],
+    overrideGate: undefined,
+  };
   const rollbackSteps = stepsFor(runbook, mode);
   const rollback = session(rollbackArgs, rollbackSteps, new Set(rollbackSteps.map((s) => s.id)), {
     ...options,
-    argv: [...(options.argv ?? process.argv.slice(2)), `--${mode}`],
+    argv: flagsToRepeat(rollbackArgs, runbook.flags),
     recoveryOf,
   });
   const rollbackCode = await rollback.execute();

@@ -26,7 +26,18 @@ function windowRunbook(
     id,
     title: `Step ${id}`,
     risk,
-    ...(risk === 'read' ? {} : { done: () => existsSync(marker(id)) }),
+    ...(risk === 'read'
+      ? {}
+      : {
+          // `<id>.done` in failures: the step's check itself fails that many times
+          done: () => {
+            if ((left[`${id}.done`] ?? 0) > 0) {
+              left[`${id}.done`] = (left[`${id}.done`] ?? 0) - 1;
+              throw new Error(`${id}'s check failed on purpose`);
+            }
+            return existsSync(marker(id));
+          },
+        }),
     run: async (ctx: StepContext) => {
       if ((left[id] ?? 0) > 0) {
         left[id] = (left[id] ?? 0) - 1;
@@ -233,6 +244,40 @@ t.test(
   },
 );
 
+t.test(
+  'a step whose check fails before it was confirmed offers neither a retry without asking nor a rollback of what never ran',
+  async (t) => {
+    const { op, out } = await runWindow(t, 'rollback', { 'T002.done': 1 });
+    t.equal(out.code, 1);
+    t.same(op.offered, [], 'nothing was offered: nothing past the rollback point has run');
+    t.notOk(
+      out.entries.some((e) => e.step === 'T002' && e.event === 'confirm'),
+      'T002 was never confirmed, and never run',
+    );
+    t.notOk(
+      out.entries.some((e) => e.step?.startsWith('R')),
+      'no rollback step ran',
+    );
+  },
+);
+
+t.test(
+  'a retry of a covered step whose check failed still runs under the sequence answer',
+  async (t) => {
+    const { op, out } = await runWindow(t, 'retry', { 'T003.done': 1 });
+    t.equal(out.code, 0, out.stderr);
+    t.equal(op.offered.length, 1, 'asked once, after the check failed');
+    t.match(
+      out.entries.filter((e) => e.step === 'T003' && e.event === 'confirm'),
+      [
+        { outcome: 'retry' },
+        { outcome: 'confirmed', detail: { method: 'covered', covered_by: 'T002' } },
+      ],
+      'the retried step is confirmed by the sequence, not run unasked',
+    );
+  },
+);
+
 t.test('a failure before the rollback point and outside a sequence asks nothing', async (t) => {
   const { op, out } = await runWindow(t, 'retry', { T001: 1 });
   t.equal(out.code, 1);
@@ -270,6 +315,13 @@ t.test('Ctrl-C at the what-now question ends the run as interrupted', async (t) 
   );
   t.equal(out.code, 130);
   t.match(out.entries.at(-1), { event: 'run-end', outcome: 'interrupted' });
+  t.match(
+    out.entries.find(
+      (e) => e.step === 'T003' && e.event === 'confirm' && e.outcome === 'interrupted',
+    ),
+    { detail: { after_failure: /T003 failed on purpose/ } },
+    "the step's own error stays in the audit",
+  );
   t.ok(existsSync(join(sandbox.dir, 'T002')), 'nothing was rolled back');
 });
 
