@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from './config.ts';
 import { formatDuration } from './duration.ts';
+import { DOWNTIME_MS_NOTE, MIGRATE_RUNBOOK } from './migration-notes.ts';
 import { readNotes } from './notes.ts';
 
 export interface Stage {
@@ -279,8 +280,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
   try {
     report = newestReport(reportDir(opts.runDir));
     const noted = await readNotes(join(opts.runDir, 'audit.jsonl'), {
-      runbook: '05-migrate',
-      key: 'downtime.ms',
+      runbook: MIGRATE_RUNBOOK,
+      key: DOWNTIME_MS_NOTE,
     });
     const last = noted.at(-1)?.value;
     downtimeMs = typeof last === 'number' ? last : undefined;

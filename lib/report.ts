@@ -6,6 +6,7 @@
 import type { AuditEntry } from './audit.ts';
 import { formatDuration } from './duration.ts';
 import { maskDeep, maskSecrets } from './mask.ts';
+import { DOWNTIME_END_NOTE, DOWNTIME_START_NOTE, MIGRATE_RUNBOOK } from './migration-notes.ts';
 
 /** A note as lib/notes.ts's readNotes returns it (real runs only). */
 export interface NoteRecord {
@@ -162,10 +163,6 @@ export interface ReportInput {
   stepTitles?: Record<string, string>;
 }
 
-const MIGRATE_RUNBOOK = '05-migrate';
-/** 05's notes that mark the downtime (see runbooks/05-migrate.mts). */
-export const DOWNTIME_START_NOTE = 'downtime.start';
-export const DOWNTIME_END_NOTE = 'downtime.end';
 /** 07's note with the figures for the plots. */
 export const BENCHMARK_NOTE = 'benchmark.figures';
 

@@ -16,6 +16,7 @@ import {
 } from '../lib/beersystem.ts';
 import { decommissionWindow } from '../lib/decommission.ts';
 import { backupOf, redisErrorLines } from '../lib/migration.ts';
+import { DOWNTIME_END_NOTE, MIGRATE_RUNBOOK } from '../lib/migration-notes.ts';
 import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
 import { readNotes } from '../lib/notes.ts';
 import { prometheusQuery } from '../lib/prometheus.ts';
@@ -36,7 +37,10 @@ async function migratedAt(ctx: StepContext): Promise<{ at: string; run: string }
  */
 async function windowSeconds(ctx: StepContext): Promise<number> {
   const record = await migratedAt(ctx);
-  const ends = await readNotes(ctx.cfg.auditLog, { runbook: '05-migrate', key: 'downtime.end' });
+  const ends = await readNotes(ctx.cfg.auditLog, {
+    runbook: MIGRATE_RUNBOOK,
+    key: DOWNTIME_END_NOTE,
+  });
   const from = Math.max(
     record ? Date.parse(record.at) : 0,
     ends.length ? Date.parse(String(ends.at(-1)!.value)) : 0,

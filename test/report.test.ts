@@ -5,11 +5,10 @@ import t from 'tap';
 import type { AuditEntry } from '../lib/audit.ts';
 import { latencyHistogram } from '../lib/latency-histogram.ts';
 import { clearSecretsForTests, registerSecret } from '../lib/mask.ts';
+import { DOWNTIME_END_NOTE, DOWNTIME_START_NOTE } from '../lib/migration-notes.ts';
 import {
   BENCHMARK_NOTE,
   buildReport,
-  DOWNTIME_END_NOTE,
-  DOWNTIME_START_NOTE,
   type NoteRecord,
   renderMarkdown,
   SUCCESS_CRITERIA,
