@@ -5,7 +5,7 @@
 // sides, backup, noted replica count and environment, the saved plan, who else owns the env);
 // then one confirmation before T035 covers T035–T040, so no question waits inside the downtime.
 // --rollback puts beersystem back on its old Redis; a re-run after success changes nothing.
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,11 @@ import {
   redisErrorLines,
   restoreEnvPatch,
 } from '../lib/migration.ts';
+import {
+  DOWNTIME_END_NOTE,
+  DOWNTIME_MS_NOTE,
+  DOWNTIME_START_NOTE,
+} from '../lib/migration-notes.ts';
 import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
 import { prometheusQuery } from '../lib/prometheus.ts';
 import { copyKeys } from '../lib/redis-copy.ts';
@@ -50,9 +55,9 @@ const notes = {
   planFile: 'plan.file',
   planHash: 'plan.sha256',
   planSummary: 'plan.summary',
-  downtimeStart: 'downtime.start',
-  downtimeEnd: 'downtime.end',
-  downtimeMs: 'downtime.ms',
+  downtimeStart: DOWNTIME_START_NOTE,
+  downtimeEnd: DOWNTIME_END_NOTE,
+  downtimeMs: DOWNTIME_MS_NOTE,
 };
 
 const bs = (ctx: StepContext) => ctx.cfg.beersystem;
@@ -96,8 +101,10 @@ async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<
 
 /** A new saved plan of the migration; only the migration module may change. */
 async function freshPlan(ctx: StepContext): Promise<TofuPlan> {
-  // The saved plan holds the state snapshot, and with it the password: a private directory.
+  // The saved plan holds the state snapshot, and with it the password: a private directory,
+  // removed when the run ends (a resumed run plans again).
   const dir = mkdtempSync(join(tmpdir(), 'beersystem-migration-'));
+  ctx.state.planDirs = [...((ctx.state.planDirs as string[] | undefined) ?? []), dir];
   const plan = await tofuPlan(ctx, {
     out: join(dir, 'beersystem-migration.tfplan'),
     vars: tofuVars(ctx.cfg, { migration: true }),
@@ -240,6 +247,16 @@ const migrate = [
     run: async (ctx: StepContext) => {
       const old = await notedEnv(ctx);
       const host = old.find((e) => e.name === 'REDIS_HOST')?.value ?? '';
+      if (ctx.dryRun) {
+        // Login and the cache write would put keys into beersystem's Redis: a dry run asks
+        // only /healthz.
+        const health = await beersystemHealth(ctx);
+        if (!health.ok) throw new Error(`beersystem's /healthz answers ${health.status}`);
+        ctx.log.info(
+          `dry run: /healthz answers 200 on ${health.redis ?? '?'}; login, session and cache are checked by a real run`,
+        );
+        return;
+      }
       const result = await functionalCheck(ctx, host);
       if (!result.ok) {
         throw new Error(
@@ -442,7 +459,12 @@ const migrate = [
           ctx.log.warn(
             `the saved plan cannot be applied (${(err as Error).message.split('\n')[0]}); planning again`,
           );
-          await tofuApply(ctx, await freshPlan(ctx));
+          const again = await freshPlan(ctx);
+          // Held to the migration module like the first; said in full, since nobody saw it.
+          ctx.log.warn(
+            `applying the new plan ${again.file} (sha256 ${again.sha256.slice(0, 12)}): ${again.summary}`,
+          );
+          await tofuApply(ctx, again);
         }
       }),
     undo: ROLLBACK,
@@ -607,20 +629,25 @@ const rollback = [
     title: 'Release the migration module (apply with enable_beersystem_migration=false)',
     risk: 'change' as const,
     run: async (ctx: StepContext) => {
+      // The saved plan holds the password: it lives only as long as this step.
       const dir = mkdtempSync(join(tmpdir(), 'beersystem-rollback-'));
-      const plan = await tofuPlan(ctx, {
-        out: join(dir, 'rollback.tfplan'),
-        vars: tofuVars(ctx.cfg, { migration: false }),
-      });
-      const touched = plan.changes.filter((c) => c.action !== 'no-op');
-      for (const c of touched) ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
-      if (touched.some((c) => !c.address.startsWith(MIGRATION_MODULE))) {
-        throw new Error(
-          `the rollback plan would change more than ${MIGRATION_MODULE}; nothing was applied. Review it with tofu plan`,
-        );
+      try {
+        const plan = await tofuPlan(ctx, {
+          out: join(dir, 'rollback.tfplan'),
+          vars: tofuVars(ctx.cfg, { migration: false }),
+        });
+        const touched = plan.changes.filter((c) => c.action !== 'no-op');
+        for (const c of touched) ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
+        if (touched.some((c) => !c.address.startsWith(MIGRATION_MODULE))) {
+          throw new Error(
+            `the rollback plan would change more than ${MIGRATION_MODULE}; nothing was applied. Review it with tofu plan`,
+          );
+        }
+        if (touched.length) await tofuApply(ctx, plan);
+        else ctx.log.info('the migration module is not applied: nothing to release');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-      if (touched.length) await tofuApply(ctx, plan);
-      else ctx.log.info('the migration module is not applied: nothing to release');
     },
   },
   {
@@ -698,6 +725,10 @@ export const runbook = defineRunbook({
     if (!at || !s.onShared || s.deployment.readyReplicas < Math.max(1, s.deployment.replicas))
       return undefined;
     return `beersystem has run on redis-shared since ${at} (run ${s.deployment.annotations[MIGRATED_BY_RUN_ANNOTATION] ?? '?'}), ${s.deployment.readyReplicas} replica(s) Ready: nothing to do. To go back: ${ROLLBACK}`;
+  },
+  cleanup: (ctx) => {
+    for (const dir of (ctx.state.planDirs as string[] | undefined) ?? [])
+      rmSync(dir, { recursive: true, force: true });
   },
   steps: migrate,
   // From T035 on, beersystem is down: a failure there offers to roll back at once.

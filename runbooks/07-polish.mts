@@ -1,12 +1,6 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
-// Phase 7 (tasks.md T045–T048): measure redis-shared where the applications run (redis-benchmark
-// as a Job) and from this machine through the LoadBalancer, regenerate the MetalLB address
-// table from the cluster, and write the report of the whole change (Markdown + HTML).
-import { mkdtempSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { readAuditEntries } from '../lib/audit.ts';
 import { kubeOf, sharedRedisTarget } from '../lib/beersystem.ts';
 import { parseRedisBenchmarkCsv, runBench } from '../lib/bench.ts';
@@ -85,11 +79,7 @@ export const runbook = defineRunbook({
       risk: 'read',
       run: (ctx) => {
         const o = jobOptions(ctx);
-        const job = benchmarkJobManifest(o);
-        const dir = mkdtempSync(join(tmpdir(), 'redis-shared-benchmark-'));
-        const file = join(dir, 'job.json');
-        ctx.state.jobFile = file;
-        ctx.state.job = job;
+        ctx.state.job = benchmarkJobManifest(o);
         ctx.log.info(
           `Job ${o.namespace}/${o.name}: redis-benchmark -h ${o.host} -t ${o.tests.join(',')} -n ${o.requests} -c ${o.clients} -P ${o.pipeline} --csv, password from Secret ${o.secretName} by reference`,
         );
@@ -102,22 +92,30 @@ export const runbook = defineRunbook({
       impact: `redis-shared carries ${BENCHMARK_DEFAULTS.requests.toLocaleString('en-US')} benchmark requests per test on production for a few seconds`,
       run: async (ctx) => {
         const o = jobOptions(ctx);
-        const file = ctx.state.jobFile as string;
-        await mkdir(dirname(file), { recursive: true });
-        await writeFile(file, JSON.stringify(ctx.state.job ?? benchmarkJobManifest(o)));
-        await ctx.kubectl`apply --server-side -f ${file}`;
-        const done = await ctx.waitFor(
-          `Job ${o.name} finished`,
-          async () => {
-            const job = await kubeOf(ctx).get<JobStatus>('batch/v1', 'Job', o.name, o.namespace);
-            const s = job?.status;
-            return s?.succeeded ? 'succeeded' : s?.failed ? 'failed' : undefined;
-          },
-          { intervalMs: 250 },
-        );
+        // Built again when T046 is resumed on its own (--from T046): T045 ran in another process.
+        const job = ctx.state.job ?? benchmarkJobManifest(o);
+        await ctx.kubectl({ input: JSON.stringify(job) })`apply --server-side -f -`;
+        let done: string | undefined;
+        let log = '';
+        try {
+          done = await ctx.waitFor(
+            `Job ${o.name} finished`,
+            async () => {
+              const j = await kubeOf(ctx).get<JobStatus>('batch/v1', 'Job', o.name, o.namespace);
+              const s = j?.status;
+              return s?.succeeded ? 'succeeded' : s?.failed ? 'failed' : undefined;
+            },
+            { intervalMs: 250 },
+          );
+          if (done) log = await kubeOf(ctx).jobLogs(o.namespace, o.name);
+        } finally {
+          // A Job left by a timeout would keep loading production; after an interrupt no
+          // command runs, and ttlSecondsAfterFinished removes it.
+          if (!ctx.dryRun && !ctx.signal.aborted) {
+            await ctx.kubectl`delete job ${o.name} -n ${o.namespace} --ignore-not-found`;
+          }
+        }
         if (!done) return;
-        const log = await kubeOf(ctx).jobLogs(o.namespace, o.name);
-        await ctx.kubectl`delete job ${o.name} -n ${o.namespace} --ignore-not-found`;
         if (done === 'failed')
           throw new Error(`the benchmark Job failed; its log:\n${log.slice(-2000)}`);
         const summary = summarizeBenchmark(parseRedisBenchmarkCsv(log));

@@ -5,7 +5,7 @@
 // starts; `npm run rehearse` (test/rehearse.test.ts) runs all seven for real. One sandbox at a
 // time: the LoadBalancer address 127.0.0.203 is fixed.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -105,7 +105,11 @@ async function startCluster(t: Test): Promise<Cluster> {
     BACKUP_DIR: join(out, 'backups'),
     REPORT_DIR: join(out, 'reports'),
     SANDBOX_RUN_DIR: fx.runDir,
+    // The runbooks' own temp files (saved plans, which hold the password) land in `out`, so the
+    // password check sees any left behind.
+    TMPDIR: join(out, 'tmp'),
   };
+  mkdirSync(env.TMPDIR, { recursive: true });
   const outputs: string[] = [];
   const cluster: Cluster = {
     fx,
@@ -156,7 +160,8 @@ async function startCluster(t: Test): Promise<Cluster> {
   return cluster;
 }
 
-async function beersystemEnv(c: Cluster): Promise<string> {
+/** Fields of the beersystem Deployment, as kubectl's jsonpath prints them. */
+function beersystemFields(c: Cluster, jsonpath: string): Promise<string> {
   return c.kubectl([
     'get',
     'deployment',
@@ -164,8 +169,26 @@ async function beersystemEnv(c: Cluster): Promise<string> {
     '-n',
     'beersystem',
     '-o',
-    'jsonpath={.spec.replicas} {.spec.template.spec.containers[0].env[0].value}',
+    `jsonpath=${jsonpath}`,
   ]);
+}
+
+function beersystemEnv(c: Cluster): Promise<string> {
+  return beersystemFields(c, '{.spec.replicas} {.spec.template.spec.containers[0].env[0].value}');
+}
+
+/** A client on the old Redis under `name`, as a forgotten application would hold one. */
+async function oldRedisClient(c: Cluster, name: string): Promise<Redis> {
+  const client = new Redis({
+    host: await oldRedisPodIp(c),
+    port: 6379,
+    password: c.oldPassword,
+    connectionName: name,
+    lazyConnect: true,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
 }
 
 // A real run takes the Lease and writes the runbooks' record: bookkeeping, not a change.
@@ -197,6 +220,11 @@ async function oldRedisPodIp(c: Cluster): Promise<string> {
 
 /** Every file the runbooks wrote, and every output, must be free of both passwords. */
 function assertNoPassword(t: Test, c: Cluster, extraFiles: string[] = []): void {
+  t.same(
+    readdirSync(c.env.TMPDIR!).filter((name) => /^beersystem-(migration|rollback)-/.test(name)),
+    [],
+    'no saved plan outlives its run',
+  );
   const files = [...listFiles(c.out), ...extraFiles];
   for (const secret of [c.password, c.oldPassword]) {
     t.ok(secret.length >= 8, 'the password is known to the test');
@@ -289,9 +317,18 @@ t.test(
       '05 --dry-run sends no mutation and prints every command, T035…T040 included',
       async (t) => {
         const before = mutations(c.journal()).length;
+        const old = await oldRedisClient(c, 'test-observer');
+        // Keys a login or a cache write by the runbook would leave (the app's heartbeat aside).
+        const runbookKeys = async () =>
+          (await old.keys('beersystem:*')).filter((k) => /runbook/.test(k)).length +
+          (await old.keys('beersystem:session:*')).filter((k) => !k.endsWith(':app')).length;
+        const keysBefore = await runbookKeys();
         const r = await c.run(MIGRATE, ['--dry-run']);
+        const keysAfter = await runbookKeys();
+        old.disconnect();
         t.equal(r.code, 0, 'exit code', { stderr: r.stderr.slice(-3000) });
         t.equal(mutations(c.journal()).length, before, 'the journal gained no mutating request');
+        t.equal(keysAfter, keysBefore, "no key was written to beersystem's Redis");
         const text = r.stdout + r.stderr;
         t.match(
           text,
@@ -372,15 +409,7 @@ t.test(
     await t.test(
       '06 is refused while an application is still on the old Redis, naming it',
       async (t) => {
-        const client = new Redis({
-          host: await oldRedisPodIp(c),
-          port: 6379,
-          password: c.oldPassword,
-          connectionName: 'forgotten-app',
-          lazyConnect: true,
-        });
-        client.on('error', () => {});
-        await client.connect();
+        const client = await oldRedisClient(c, 'forgotten-app');
         try {
           const r = await c.run(DECOMMISSION, ['--yes', '--confirm', 'redis']);
           t.equal(r.code, 1);
@@ -450,6 +479,19 @@ t.test(
       t.match(text, /\| SC-010 \| .* \| met \|/);
       t.match(text, /Downtime [\d.]+m?s/);
       t.ok(reports.some((f) => f.endsWith('.html')));
+      // The resume line after a failed T046 is --from T046: the Job is built again, not taken
+      // from T045 in another process.
+      const resumed = await c.run(POLISH, [
+        '--yes',
+        '--ip-table',
+        ipTable,
+        '--requests',
+        '20000',
+        '--only',
+        'T046',
+      ]);
+      t.equal(resumed.code, 0, 'T046 on its own runs', { stderr: resumed.stderr.slice(-3000) });
+      t.match(resumed.stderr, /T046 .*ok/);
       assertNoPassword(t, c, [ipTable]);
     });
 
@@ -493,15 +535,7 @@ t.test(
       'T041 fails (beersystem still seen on the old Redis): rollback restores it',
       async (t) => {
         // A connection named like beersystem left on the old Redis: T041 must not call that a move.
-        const stale = new Redis({
-          host: await oldRedisPodIp(c),
-          port: 6379,
-          password: c.oldPassword,
-          connectionName: 'beersystem',
-          lazyConnect: true,
-        });
-        stale.on('error', () => {});
-        await stale.connect();
+        const stale = await oldRedisClient(c, 'beersystem');
         const r = await c.run(MIGRATE, ['--yes']);
         stale.disconnect();
         t.equal(r.code, 1);
@@ -511,15 +545,7 @@ t.test(
         t.equal(back.code, 0, 'exit code', { stderr: back.stderr.slice(-3000) });
         t.equal((await beersystemEnv(c)).trim(), '1 redis.beersystem.svc.cluster.local');
         t.equal((await c.proxy('/healthz')).status, 200);
-        const annotations = await c.kubectl([
-          'get',
-          'deployment',
-          'beersystem',
-          '-n',
-          'beersystem',
-          '-o',
-          'jsonpath={.metadata.annotations}',
-        ]);
+        const annotations = await beersystemFields(c, '{.metadata.annotations}');
         t.notMatch(annotations, /migrated-at/, 'no migration record is left');
       },
     );
@@ -595,15 +621,7 @@ t.test(
         t.equal(back.code, 0, 'exit code', { stderr: back.stderr.slice(-3000) });
         t.equal((await beersystemEnv(c)).trim(), '1 redis.beersystem.svc.cluster.local');
         t.equal((await c.proxy('/healthz')).status, 200);
-        const annotations = await c.kubectl([
-          'get',
-          'deployment',
-          'beersystem',
-          '-n',
-          'beersystem',
-          '-o',
-          'jsonpath={.metadata.annotations}',
-        ]);
+        const annotations = await beersystemFields(c, '{.metadata.annotations}');
         t.notMatch(annotations, /migrated-at/, 'the migration record is cleared');
       },
     );
