@@ -1,4 +1,4 @@
-// npm run bench:compare — our benchmark (lib/bench.ts) and redis-benchmark side by side against a
+// npm run bench:compare — our benchmark (lib/redis/bench.ts) and redis-benchmark side by side against a
 // local redis-server: same clients, pipeline, operation count, key space and value size, the
 // SET test then the GET test, tools alternating which goes first, three rounds. Prints a table
 // and, as the last line, `ratio <ours/theirs>` for ops/s at -c 50 -P 1.
@@ -17,8 +17,8 @@ import {
   parseRedisBenchmarkCsv,
   progressReporter,
   runBench,
-} from '../lib/bench.ts';
-import { RespConnection } from '../lib/bench-resp.ts';
+} from '../lib/redis/bench.ts';
+import { RespConnection } from '../lib/redis/bench-resp.ts';
 
 interface Setting {
   clients: number;

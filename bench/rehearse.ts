@@ -5,11 +5,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readAuditEntries } from '../lib/audit.ts';
+import { readAuditEntries } from '../lib/audit/audit.ts';
 import { formatDuration } from '../lib/duration.ts';
-import { readNotes } from '../lib/notes.ts';
-import { rehearse } from '../lib/rehearsal.ts';
-import { migrationTimeline, type TimelineStep } from '../lib/report.ts';
+import { readNotes } from '../lib/engine/notes.ts';
+import { migrationTimeline, type TimelineStep } from '../lib/phases/report.ts';
+import { rehearse } from '../script/rehearsal.ts';
 
 const TOTAL_TARGET_MS = 90_000;
 const OVERHEAD_TARGET_MS = 2_000;

@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import dotenv from 'dotenv';
-import { parseDuration } from './duration.ts';
 import {
   ipInCidr,
   isIPv4,
@@ -13,7 +12,8 @@ import {
   PRIVATE_NETWORKS,
   parseCidr,
   reservedAddresses,
-} from './network.ts';
+} from './cluster/network.ts';
+import { parseDuration } from './duration.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -37,7 +37,7 @@ export interface Config {
   monitoring: { namespace: string; prometheusService: string; prometheusPort: number };
   tofu: { bin: string; dir: string };
   auditLog: string;
-  /** a key file: when set, every audit line carries an HMAC made with it (lib/audit-hmac.ts) */
+  /** a key file: when set, every audit line carries an HMAC made with it (lib/audit/audit-hmac.ts) */
   auditHmacKeyFile: string | undefined;
   backupsDir: string;
   reportsDir: string;

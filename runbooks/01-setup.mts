@@ -3,13 +3,16 @@
 // Phase 1 (tasks.md T001–T008) and the preflight checks: is this cluster ready for redis-shared,
 // and is the OpenTofu code in place? Reads only, plus `tofu init`. Every failed check is
 // collected and listed at once by P13, each with what to fix; nothing is changed.
+
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deferredCheck, verdictStep } from '../lib/check-step.ts';
+import { tofuFmtCheck, tofuInit, tofuValidate } from '../lib/cluster/tofu.ts';
+import { deferredCheck, verdictStep } from '../lib/engine/check-step.ts';
+import type { Judgement } from '../lib/engine/judgement.ts';
+import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import {
   beersystemToday,
-  type Judgement,
   judgeAddressFree,
   judgeAddressInCidr,
   judgeCrds,
@@ -21,9 +24,7 @@ import {
   monitoringLabels,
   type ObjectLike,
   REQUIRED_CRDS,
-} from '../lib/preflight.ts';
-import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
-import { tofuFmtCheck, tofuInit, tofuValidate } from '../lib/tofu.ts';
+} from '../lib/phases/preflight.ts';
 
 const moduleDir = (ctx: StepContext) => resolve(ctx.cfg.tofu.dir, '../../modules/redis-shared');
 

@@ -5,10 +5,17 @@
 // on 10Gi local-path volumes, the password Secret equal in both namespaces, authentication
 // required, requests/limits and probes as the research decided. A re-run after success plans
 // no change and verifies.
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { strictCheck } from '../lib/check-step.ts';
+import type { PodInfo } from '../lib/cluster/kube.ts';
+import { readReplicatedSecret } from '../lib/cluster/secrets.ts';
+import { type TofuPlan, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
+import { tofuVars } from '../lib/cluster/tofu-vars.ts';
+import { strictCheck } from '../lib/engine/check-step.ts';
+import { allOf, type Judgement } from '../lib/engine/judgement.ts';
+import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import {
   judgeProbes,
   judgePvc,
@@ -17,13 +24,8 @@ import {
   RESEARCH_RESOURCES,
   type Resources,
   unexpectedChanges,
-} from '../lib/deploy-checks.ts';
-import type { PodInfo } from '../lib/kube.ts';
-import { allOf, type Judgement, MODULE_DEFAULTS } from '../lib/preflight.ts';
-import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
-import { readReplicatedSecret } from '../lib/secrets.ts';
-import { type TofuPlan, tofuApply, tofuPlan } from '../lib/tofu.ts';
-import { tofuVars } from '../lib/tofu-vars.ts';
+} from '../lib/phases/deploy-checks.ts';
+import { MODULE_DEFAULTS } from '../lib/phases/preflight.ts';
 
 const MODULE = 'module.redis_shared';
 let plannedLines: string[] = [];
@@ -248,7 +250,7 @@ export const runbook = defineRunbook({
       check: async (ctx) => {
         const { lbIp, port } = ctx.cfg.redis;
         const n = names(ctx);
-        const { probeAuthRequired } = await import('../lib/redis-probe.ts');
+        const { probeAuthRequired } = await import('../lib/redis/redis-probe.ts');
         // Right after the apply the address may not be announced yet (MetalLB, the sandbox's
         // proxy): wait until something answers there, then judge what it answered.
         const unreachable = (evidence: string) =>

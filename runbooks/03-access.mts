@@ -5,15 +5,17 @@
 // the private network reaches it (the LoadBalancer, from this machine). Every check that proves
 // a criterion records its evidence. Two drills, each `high` and skippable: SC-007 (restart the
 // master, every acknowledged write is back) and SC-002 (stop the master, replica reads go on).
+
 import { setTimeout as sleep } from 'node:timers/promises';
-import { strictCheck } from '../lib/check-step.ts';
+import type { ProbeOutput } from '../lib/cluster/probe-job.ts';
 import { parseDuration } from '../lib/duration.ts';
-import { type Judgement, judgeAddressInCidr } from '../lib/preflight.ts';
-import type { ProbeOutput } from '../lib/probe-job.ts';
-import { proven, recordProof } from '../lib/proof.ts';
-import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
-import { judgeLatency } from '../lib/verdicts.ts';
-import { restoreAfterDrill, restoreStep, stopForDrill } from './drill-restore.mts';
+import { strictCheck } from '../lib/engine/check-step.ts';
+import type { Judgement } from '../lib/engine/judgement.ts';
+import { proven, recordProof } from '../lib/engine/proof.ts';
+import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
+import { restoreAfterDrill, restoreStep, stopForDrill } from '../lib/phases/drill-restore.ts';
+import { judgeAddressInCidr } from '../lib/phases/preflight.ts';
+import { judgeLatency } from '../lib/phases/verdicts.ts';
 
 const ROUND_TRIPS = 1000;
 const LB_ROUND_TRIPS = 200;
@@ -147,9 +149,9 @@ const lbTarget = async (ctx: StepContext) => ({
 
 /** Evidence recorded by an earlier real run of this runbook as met; `--recheck` ignores it. */
 
-// The Job builders parse redis-benchmark's CSV with lib/bench.ts, which loads ioredis: on first
+// The Job builders parse redis-benchmark's CSV with lib/redis/bench.ts, which loads ioredis: on first
 // use, so --help stays fast.
-const probeJobs = () => import('../lib/probe-job.ts');
+const probeJobs = () => import('../lib/cluster/probe-job.ts');
 
 const isWaitTimeout = (err: unknown) => err instanceof Error && err.name === 'WaitTimeout';
 
@@ -272,7 +274,7 @@ export const runbook = defineRunbook({
           ? {
               ok: false,
               detail: 'the probe Job would carry the password as a literal',
-              fix: 'a bug in lib/probe-job.ts: report it',
+              fix: 'a bug in lib/cluster/probe-job.ts: report it',
             }
           : {
               ok: true,
@@ -319,7 +321,7 @@ export const runbook = defineRunbook({
           : {
               ok: false,
               detail: `the probe Job lacks ${missing.join(', ')}`,
-              fix: 'a bug in lib/probe-job.ts: report it',
+              fix: 'a bug in lib/cluster/probe-job.ts: report it',
             };
       },
     }),
@@ -540,8 +542,8 @@ export const runbook = defineRunbook({
 
 /** US2 from this machine: AS-1 (address + commands), AS-3 (auth), SC-003, SC-008, AS-2/SC-004. */
 async function validateUs2(ctx: StepContext): Promise<string[]> {
-  const probe = await import('../lib/redis-probe.ts');
-  const { probeFromSource, isBlocked } = await import('../lib/source-probe.ts');
+  const probe = await import('../lib/redis/redis-probe.ts');
+  const { probeFromSource, isBlocked } = await import('../lib/redis/source-probe.ts');
   const { lbIp, port, privateCidr, outsideProbeSource } = ctx.cfg.redis;
   const target = await lbTarget(ctx);
   const failures: string[] = [];
@@ -626,7 +628,7 @@ async function dataStructures(
   ctx: StepContext,
   target: { host: string; port: number; password: string },
 ): Promise<Judgement> {
-  const { openRedis } = await import('../lib/redis-probe.ts');
+  const { openRedis } = await import('../lib/redis/redis-probe.ts');
   const key = (kind: string) => `runbook:probe:${ctx.runId}:${kind}`;
   let client: Awaited<ReturnType<typeof openRedis>> | undefined;
   try {
@@ -651,7 +653,9 @@ async function dataStructures(
 }
 
 async function restartDrill(ctx: StepContext): Promise<void> {
-  const { writePersistenceMarker, checkPersistenceMarker } = await import('../lib/redis-probe.ts');
+  const { writePersistenceMarker, checkPersistenceMarker } = await import(
+    '../lib/redis/redis-probe.ts'
+  );
   const ns = ctx.cfg.redis.namespace;
   const n = names(ctx);
   if (ctx.dryRun) {
@@ -685,7 +689,7 @@ async function restartDrill(ctx: StepContext): Promise<void> {
   const reachable = await ctx.waitFor(
     `${ctx.cfg.redis.lbIp} answers again`,
     async () => {
-      const { probeConnectivity } = await import('../lib/redis-probe.ts');
+      const { probeConnectivity } = await import('../lib/redis/redis-probe.ts');
       return (await probeConnectivity(target, { samples: 1 })).ok || undefined;
     },
     { intervalMs: 500 },
@@ -714,7 +718,7 @@ async function restartDrill(ctx: StepContext): Promise<void> {
 }
 
 async function failoverDrill(ctx: StepContext): Promise<void> {
-  const { openRedis } = await import('../lib/redis-probe.ts');
+  const { openRedis } = await import('../lib/redis/redis-probe.ts');
   const ns = ctx.cfg.redis.namespace;
   const n = names(ctx);
   const holdMs = parseDuration(String(ctx.flags['failover-hold'] ?? '15s'));

@@ -5,6 +5,18 @@
 // (US3 AS-2, `high`, skippable): take the replica down, see the alert go pending or firing
 // while the master keeps serving, restore it, see the alert resolve. The drill's time-outs come
 // from the rule's `for` and the intervals Prometheus reports.
+
+import {
+  prometheusAlerts,
+  prometheusQuery,
+  prometheusRules,
+  prometheusTargets,
+} from '../lib/cluster/prometheus.ts';
+import { formatDuration } from '../lib/duration.ts';
+import { strictCheck } from '../lib/engine/check-step.ts';
+import { allOf, type Judgement } from '../lib/engine/judgement.ts';
+import { proven, recordProof } from '../lib/engine/proof.ts';
+import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import {
   type AlertTiming,
   alertingRules,
@@ -12,9 +24,8 @@ import {
   firingTimeoutMs,
   resolveTimeoutMs,
   scrapeIntervalMs,
-} from '../lib/alert-drill.ts';
-import { strictCheck } from '../lib/check-step.ts';
-import { formatDuration } from '../lib/duration.ts';
+} from '../lib/phases/alert-drill.ts';
+import { restoreAfterDrill, restoreStep, stopForDrill } from '../lib/phases/drill-restore.ts';
 import {
   declaredAlerts,
   judgeRulesLoaded,
@@ -23,17 +34,8 @@ import {
   missingPods,
   REQUIRED_SERIES,
   seriesQuery,
-} from '../lib/monitoring-checks.ts';
-import { allOf, type Judgement, monitoringLabels, selectorMatches } from '../lib/preflight.ts';
-import {
-  prometheusAlerts,
-  prometheusQuery,
-  prometheusRules,
-  prometheusTargets,
-} from '../lib/prometheus.ts';
-import { proven, recordProof } from '../lib/proof.ts';
-import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
-import { restoreAfterDrill, restoreStep, stopForDrill } from './drill-restore.mts';
+} from '../lib/phases/monitoring-checks.ts';
+import { monitoringLabels, selectorMatches } from '../lib/phases/preflight.ts';
 
 /** The alert that sees a replica gone: its exporter goes with it, so only the master can tell. */
 const DRILL_ALERT = 'RedisNoReplicaConnected';
@@ -82,7 +84,7 @@ async function drillTiming(ctx: StepContext): Promise<AlertTiming> {
   const targets = (await prometheusTargets(ctx)).filter(
     (t) => t.labels?.service === names(ctx).metricsService,
   );
-  // Prometheus 2.x reports each target's scrapeInterval; lib/prometheus.ts does not type it.
+  // Prometheus 2.x reports each target's scrapeInterval; lib/cluster/prometheus.ts does not type it.
   const scrapeMs = scrapeIntervalMs(targets as { scrapeInterval?: string }[]);
   if (scrapeMs === undefined)
     throw new Error('Prometheus reports no scrape interval for the Redis targets');
@@ -316,7 +318,7 @@ async function alertDrill(ctx: StepContext): Promise<void> {
   ctx.log.info(
     `  ${DRILL_ALERT}: for ${formatDuration(timing.forMs)}, evaluated every ${formatDuration(timing.evaluationMs)}, scraped every ${formatDuration(timing.scrapeMs)} → waiting up to ${formatDuration(fireMs)} for it`,
   );
-  const { openRedis } = await import('../lib/redis-probe.ts');
+  const { openRedis } = await import('../lib/redis/redis-probe.ts');
   const password = await ctx.kube.secretValue(
     ns,
     ctx.cfg.redis.secretName,

@@ -5,10 +5,19 @@
 // sides, backup, noted replica count and environment, the saved plan, who else owns the env);
 // then one confirmation before T035 covers T035–T040, so no question waits inside the downtime.
 // --rollback puts beersystem back on its old Redis; a re-run after success changes nothing.
+
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EnvVar } from '../lib/cluster/kube.ts';
+import { prometheusQuery } from '../lib/cluster/prometheus.ts';
+import { readReplicatedSecret } from '../lib/cluster/secrets.ts';
+import { type TofuPlan, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
+import { tofuVars } from '../lib/cluster/tofu-vars.ts';
+import { formatDuration } from '../lib/duration.ts';
+import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
+import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
 import {
   beersystemHealth,
   beersystemPods,
@@ -19,9 +28,7 @@ import {
   oldRedisTarget,
   prometheusAccess,
   sharedRedisTarget,
-} from '../lib/beersystem.ts';
-import { formatDuration } from '../lib/duration.ts';
-import type { EnvVar } from '../lib/kube.ts';
+} from '../lib/phases/beersystem.ts';
 import {
   backupOf,
   describeRedisEnv,
@@ -29,20 +36,14 @@ import {
   redisEnvOf,
   redisErrorLines,
   restoreEnvPatch,
-} from '../lib/migration.ts';
+} from '../lib/phases/migration.ts';
 import {
   DOWNTIME_END_NOTE,
   DOWNTIME_MS_NOTE,
   DOWNTIME_START_NOTE,
-} from '../lib/migration-notes.ts';
-import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
-import { prometheusQuery } from '../lib/prometheus.ts';
-import { copyKeys } from '../lib/redis-copy.ts';
-import { listClients } from '../lib/redis-probe.ts';
-import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
-import { readReplicatedSecret } from '../lib/secrets.ts';
-import { type TofuPlan, tofuApply, tofuPlan } from '../lib/tofu.ts';
-import { tofuVars } from '../lib/tofu-vars.ts';
+} from '../lib/phases/migration-notes.ts';
+import { copyKeys } from '../lib/redis/redis-copy.ts';
+import { listClients } from '../lib/redis/redis-probe.ts';
 
 const ROLLBACK = './runbooks/05-migrate.mts --rollback';
 const MIGRATION_MODULE = 'module.beersystem_migration';

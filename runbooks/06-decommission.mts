@@ -3,8 +3,13 @@
 // Phase 6, US4 (tasks.md T042–T044): after VALIDATION_WINDOW (24 h) of beersystem on
 // redis-shared, proven from Prometheus and the cluster, back up and delete the old Redis. The
 // window is read from the migration record on beersystem's Deployment, never from this laptop.
+
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { prometheusQuery } from '../lib/cluster/prometheus.ts';
+import { readNotes } from '../lib/engine/notes.ts';
+import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
+import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
 import {
   beersystemHealth,
   beersystemPods,
@@ -13,15 +18,11 @@ import {
   oldRedisTarget,
   prometheusAccess,
   sharedRedisTarget,
-} from '../lib/beersystem.ts';
-import { decommissionWindow } from '../lib/decommission.ts';
-import { backupOf, redisErrorLines } from '../lib/migration.ts';
-import { DOWNTIME_END_NOTE, MIGRATE_RUNBOOK } from '../lib/migration-notes.ts';
-import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
-import { readNotes } from '../lib/notes.ts';
-import { prometheusQuery } from '../lib/prometheus.ts';
-import { listClients } from '../lib/redis-probe.ts';
-import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
+} from '../lib/phases/beersystem.ts';
+import { decommissionWindow } from '../lib/phases/decommission.ts';
+import { backupOf, redisErrorLines } from '../lib/phases/migration.ts';
+import { DOWNTIME_END_NOTE, MIGRATE_RUNBOOK } from '../lib/phases/migration-notes.ts';
+import { listClients } from '../lib/redis/redis-probe.ts';
 
 const old = (ctx: StepContext) => ctx.cfg.oldRedis;
 

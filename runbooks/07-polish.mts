@@ -3,27 +3,28 @@
 // Phase 7 (tasks.md T045–T048): measure redis-shared where the applications run (redis-benchmark
 // as a Job) and from this machine through the LoadBalancer, regenerate the MetalLB address
 // table from the cluster, and write the report of the whole change (Markdown + HTML).
+
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { readAuditEntries } from '../lib/audit.ts';
-import { kubeOf, sharedRedisTarget } from '../lib/beersystem.ts';
-import { parseRedisBenchmarkCsv, runBench } from '../lib/bench.ts';
+import { readAuditEntries } from '../lib/audit/audit.ts';
 import {
   BENCHMARK_DEFAULTS,
   BENCHMARK_KEY,
   benchmarkJobManifest,
   summarizeBenchmark,
-} from '../lib/benchmark-job.ts';
+} from '../lib/cluster/benchmark-job.ts';
 import { REPO_ROOT } from '../lib/config.ts';
-import { ipAssignments, renderIpTable } from '../lib/ip-table.ts';
-import { latencyHistogram, sampleRoundTrips } from '../lib/latency-histogram.ts';
-import { sharedRedisHost } from '../lib/migration.ts';
-import { readNotes } from '../lib/notes.ts';
-import { openRedis, summarizeLatencies } from '../lib/redis-probe.ts';
-import { BENCHMARK_NOTE, buildReport } from '../lib/report.ts';
-import { writeReportFiles } from '../lib/report-files.ts';
-import { defineRunbook, runMain, type StepContext } from '../lib/runbook.ts';
-import { judgeLatency, judgeThroughput } from '../lib/verdicts.ts';
+import { readNotes } from '../lib/engine/notes.ts';
+import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
+import { kubeOf, sharedRedisTarget } from '../lib/phases/beersystem.ts';
+import { ipAssignments, renderIpTable } from '../lib/phases/ip-table.ts';
+import { sharedRedisHost } from '../lib/phases/migration.ts';
+import { BENCHMARK_NOTE, buildReport } from '../lib/phases/report.ts';
+import { writeReportFiles } from '../lib/phases/report-files.ts';
+import { judgeLatency, judgeThroughput } from '../lib/phases/verdicts.ts';
+import { parseRedisBenchmarkCsv, runBench } from '../lib/redis/bench.ts';
+import { latencyHistogram, sampleRoundTrips } from '../lib/redis/latency-histogram.ts';
+import { openRedis, summarizeLatencies } from '../lib/redis/redis-probe.ts';
 import { runbook as migrate } from './05-migrate.mts';
 
 const JOB_LABELS = {

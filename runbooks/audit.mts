@@ -1,6 +1,7 @@
 #!/bin/sh
 //bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
 // Review and verify the audit log. Reads only; never writes to the log.
+
 import { parseArgs } from 'node:util';
 
 const HELP = `Usage: ./runbooks/audit.mts [list] [filters] [--format table|tsv|json] [--columns a,b]
@@ -99,11 +100,11 @@ if (positionals.length > 1 || !['list', 'verify'].includes(command)) {
   usageError(`unknown command "${positionals.join(' ')}"; use list or verify`);
 }
 
-const { resolveAuditLogPath } = await import('../lib/audit-cli.ts');
+const { resolveAuditLogPath } = await import('../lib/audit/audit-cli.ts');
 const logPath = resolveAuditLogPath(values.log, values['env-file']);
 
-const { AuditLogError, readAuditLog, verifyAuditLog } = await import('../lib/audit.ts');
-const view = await import('../lib/audit-view.ts');
+const { AuditLogError, readAuditLog, verifyAuditLog } = await import('../lib/audit/audit.ts');
+const view = await import('../lib/audit/audit-view.ts');
 
 const format = values.json ? 'json' : (values.format ?? 'table');
 if (!(view.OUTPUT_FORMATS as readonly string[]).includes(format)) {
@@ -134,7 +135,7 @@ async function orUnreadable<T>(work: Promise<T>): Promise<T> {
 }
 
 if (command === 'verify') {
-  const { auditKeyForVerify } = await import('../lib/audit-cli.ts');
+  const { auditKeyForVerify } = await import('../lib/audit/audit-cli.ts');
   const key = await auditKeyForVerify(values['env-file']);
   const result = await orUnreadable(verifyAuditLog(logPath, key ? { hmacKey: key } : {}));
   if (result.ok) {
@@ -150,7 +151,7 @@ if (command === 'verify') {
       );
     }
     if (values['no-anchor']) process.exit(0);
-    const { anchorCheck } = await import('../lib/audit-cli.ts');
+    const { anchorCheck } = await import('../lib/audit/audit-cli.ts');
     process.exit(await anchorCheck(logPath, values['env-file'], values.anchor === true));
   }
   const shown = values.all ? result.problems : result.problems.slice(0, 1);
@@ -168,7 +169,7 @@ if (command === 'verify') {
 }
 
 if (values.cluster) {
-  const { listClusterRuns } = await import('../lib/audit-cli.ts');
+  const { listClusterRuns } = await import('../lib/audit/audit-cli.ts');
   process.exit(await listClusterRuns(values['env-file'], values.json === true));
 }
 

@@ -1,9 +1,9 @@
-// npm run rehearse: the whole change against the sandbox (see lib/rehearsal.ts). Exit 0 when every
+// npm run rehearse: the whole change against the sandbox (see script/rehearsal.ts). Exit 0 when every
 // stage went as planned, 1 otherwise, 130 when interrupted; the sandbox is down either way.
 import { join } from 'node:path';
 import { REPO_ROOT } from '../lib/config.ts';
 import { formatDuration } from '../lib/duration.ts';
-import { RehearsalRefusedError, rehearse } from '../lib/rehearsal.ts';
+import { RehearsalRefusedError, rehearse } from './rehearsal.ts';
 
 const runDir = process.env.SANDBOX_RUN_DIR ?? join(REPO_ROOT, 'sandbox', '.run', 'rehearsal');
 const print = (line: string) => process.stderr.write(`${line}\n`);

@@ -3,7 +3,7 @@
 // references, operators, conditionals, `for` expressions, indexing and the functions listed in
 // FUNCTIONS, with Terraform's rules where they differ from JavaScript's: `==` compares type and
 // value, an error inside `can()`/`try()` is caught, regex() fails when nothing matches.
-// test/sandbox-tofu-validation.test.ts holds each of them against `terraform console`.
+// test/sandbox/tofu-validation.test.ts holds each of them against `terraform console`.
 
 export type Value = unknown;
 export type Scope = Record<string, Value>;

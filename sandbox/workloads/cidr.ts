@@ -1,5 +1,5 @@
 // IPv4 arithmetic for the sandbox's loopback networks and for loadBalancerSourceRanges.
-// Not lib/network.ts: lib checks the operator's PRIVATE_CIDR and rejects host bits, while the
+// Not lib/cluster/network.ts: lib checks the operator's PRIVATE_CIDR and rejects host bits, while the
 // sandbox must enforce ranges as Kubernetes 1.32 accepted them (host bits masked away, e.g.
 // 127.0.0.1/24), and it also needs address ↔ number for its pools and the IPv4-mapped IPv6
 // remote addresses Node reports.

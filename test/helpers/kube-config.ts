@@ -1,9 +1,9 @@
 // Settings that point lib/ at a test sandbox (context `sandbox`, its kubeconfig) and a temp
 // audit log, validated by the real loadConfig.
 import { join } from 'node:path';
-import { AuditLog } from '../../lib/audit.ts';
+import { AuditLog } from '../../lib/audit/audit.ts';
 import { type Config, loadConfig } from '../../lib/config.ts';
-import { createStepContext, type StepContext } from '../../lib/step-context.ts';
+import { createStepContext, type StepContext } from '../../lib/engine/step-context.ts';
 import type { SandboxFixture } from './sandbox.ts';
 import { REPO } from './workloads-sandbox.ts';
 

@@ -2,7 +2,7 @@
 // irreversible), run in-process with captured output and the audit log read back.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AuditEntry, readAuditEntries } from '../../lib/audit.ts';
+import { type AuditEntry, readAuditEntries } from '../../lib/audit/audit.ts';
 import {
   defineRunbook,
   type EngineOptions,
@@ -11,7 +11,7 @@ import {
   type RunbookDefinition,
   type RunSummary,
   type StepContext,
-} from '../../lib/runbook.ts';
+} from '../../lib/engine/runbook.ts';
 import type { RunbookEnv } from './runbook-env.ts';
 
 export class Capture {

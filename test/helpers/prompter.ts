@@ -1,4 +1,4 @@
-import type { Prompter } from '../../lib/confirm.ts';
+import type { Prompter } from '../../lib/engine/confirm.ts';
 
 /** Every question a test does not expect fails it; spread first, then the answers it expects. */
 export const unasked: Prompter = {

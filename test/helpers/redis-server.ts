@@ -9,7 +9,7 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { RedisTarget } from '../../lib/redis-probe.ts';
+import type { RedisTarget } from '../../lib/redis/redis-probe.ts';
 
 export type Persistence = 'aof' | 'rdb' | 'none';
 

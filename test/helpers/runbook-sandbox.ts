@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import type { JournalEntry } from '../../sandbox/api/journal.ts';
 import { type CliResult, REPO, runCli } from './run-cli.ts';
 
-// A real run takes the Lease and writes its completion record and audit anchor (lib/lease-lock.ts,
-// lib/cluster-records.ts, proven by their own tests): the engine's bookkeeping, not the
+// A real run takes the Lease and writes its completion record and audit anchor (lib/lock/lease-lock.ts,
+// lib/audit/cluster-records.ts, proven by their own tests): the engine's bookkeeping, not the
 // runbook's changes.
 const RUN_BOOKKEEPING =
   /^\/(apis\/coordination\.k8s\.io\/v1\/namespaces\/default\/leases|api\/v1\/namespaces\/default\/configmaps)(\/redis-shared-runbooks)?(\?.*)?$/;

@@ -1,0 +1,151 @@
+// What 05-migrate and 06-decommission judge about beersystem, as plain functions of what the
+// cluster answered: which Redis its environment names, the environment to restore on rollback
+// (as a JSON patch), backups without secret values, and the functional check's verdict.
+
+import type { DeploymentInfo, EnvVar, KubeObject } from '../cluster/kube.ts';
+import type { Config } from '../config.ts';
+import { maskDeep } from '../mask.ts';
+
+export const REDIS_ENV_NAMES = ['REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD'] as const;
+
+/** beersystem's Redis environment with no secret value in it: what a note may hold. */
+export type RedisEnv = EnvVar[];
+
+export function sharedRedisHost(cfg: Pick<Config, 'redis'>): string {
+  return `${cfg.redis.release}-master.${cfg.redis.namespace}.svc.cluster.local`;
+}
+
+export function containerOf(
+  deployment: DeploymentInfo,
+  name: string,
+): DeploymentInfo['containers'][number] | undefined {
+  return deployment.containers.find((c) => c.name === name) ?? deployment.containers[0];
+}
+
+/** REDIS_* entries; a literal password value is replaced, so the result can be noted. */
+export function redisEnvOf(env: readonly EnvVar[]): RedisEnv {
+  return env
+    .filter((e) => (REDIS_ENV_NAMES as readonly string[]).includes(e.name))
+    .map((e) =>
+      e.name === 'REDIS_PASSWORD' && e.value !== undefined
+        ? { name: e.name, value: LITERAL_PASSWORD }
+        : { ...e },
+    );
+}
+
+/** stands for a literal password that was not recorded (it would be a secret in a note) */
+export const LITERAL_PASSWORD = '<literal value, not recorded>';
+
+/** The env names redis-shared: its master's DNS name and the replicated Secret by reference. */
+export function pointsAtSharedRedis(env: readonly EnvVar[], cfg: Pick<Config, 'redis'>): boolean {
+  const get = (name: string) => env.find((e) => e.name === name);
+  const ref = get('REDIS_PASSWORD')?.valueFrom?.secretKeyRef;
+  return (
+    get('REDIS_HOST')?.value === sharedRedisHost(cfg) &&
+    ref?.name === cfg.redis.secretName &&
+    ref.key === cfg.redis.secretKey
+  );
+}
+
+export function describeRedisEnv(env: readonly EnvVar[]): string {
+  return REDIS_ENV_NAMES.map((name) => {
+    const e = env.find((x) => x.name === name);
+    if (!e) return `${name} unset`;
+    const ref = e.valueFrom?.secretKeyRef;
+    if (ref) return `${name} from Secret ${ref.name}/${ref.key}`;
+    return name === 'REDIS_PASSWORD' ? `${name} literal` : `${name}=${e.value}`;
+  }).join(', ');
+}
+
+/**
+ * JSON patch ops that give container `index` exactly `wanted` for the REDIS_* variables,
+ * leaving every other variable alone (disabling the tofu module does not restore them).
+ */
+export function restoreEnvPatch(
+  current: readonly EnvVar[],
+  wanted: RedisEnv,
+  index: number,
+): { op: string; path: string; value?: unknown }[] {
+  if (wanted.some((e) => e.value === LITERAL_PASSWORD)) {
+    throw new Error(
+      'the noted REDIS_PASSWORD was a literal value, which was never recorded: restore it from your own records with kubectl set env',
+    );
+  }
+  const base = `/spec/template/spec/containers/${index}/env`;
+  const kept = current.filter((e) => !(REDIS_ENV_NAMES as readonly string[]).includes(e.name));
+  const env = [...kept, ...wanted.map((e) => ({ ...e }))];
+  return [{ op: current.length ? 'replace' : 'add', path: base, value: env }];
+}
+
+const VOLATILE_METADATA = [
+  'managedFields',
+  'resourceVersion',
+  'uid',
+  'generation',
+  'creationTimestamp',
+  'selfLink',
+];
+
+/**
+ * An object as a backup keeps it: no status, no server-set metadata, literal env values of
+ * anything that looks like a secret replaced, and every registered secret masked.
+ */
+export function backupOf(obj: KubeObject): KubeObject {
+  const copy = JSON.parse(JSON.stringify(obj)) as KubeObject;
+  delete copy.status;
+  for (const key of VOLATILE_METADATA) delete (copy.metadata as Record<string, unknown>)[key];
+  const annotations = copy.metadata.annotations;
+  if (annotations) delete annotations['kubectl.kubernetes.io/last-applied-configuration'];
+  const containers = [
+    ...(copy.spec?.template?.spec?.containers ?? []),
+    ...(copy.spec?.template?.spec?.initContainers ?? []),
+  ] as { env?: EnvVar[] }[];
+  for (const c of containers) {
+    for (const e of c.env ?? []) {
+      if (e.value !== undefined && /PASS|SECRET|TOKEN|KEY/i.test(e.name)) e.value = '<removed>';
+    }
+  }
+  return maskDeep(copy);
+}
+
+export interface FunctionalCheck {
+  health: { status: number; redis: string | undefined };
+  login: { status: number; session: string | undefined };
+  session: { status: number; user: string | undefined };
+  cacheWrite: { status: number };
+  cacheRead: { status: number; value: string | undefined };
+}
+
+export function judgeFunctional(
+  check: FunctionalCheck,
+  expectedRedis: string,
+  user: string,
+  value: string,
+): { ok: boolean; line: string } {
+  const problems: string[] = [];
+  if (check.health.status !== 200) problems.push(`/healthz answered ${check.health.status}`);
+  if (!check.health.redis?.startsWith(expectedRedis)) {
+    problems.push(`/healthz names ${check.health.redis ?? 'no Redis'}, not ${expectedRedis}`);
+  }
+  if (check.login.status !== 200 || !check.login.session)
+    problems.push(`login answered ${check.login.status}`);
+  if (check.session.status !== 200 || check.session.user !== user) {
+    problems.push(`the session did not survive a second request (${check.session.status})`);
+  }
+  if (check.cacheWrite.status !== 200)
+    problems.push(`cache write answered ${check.cacheWrite.status}`);
+  if (check.cacheRead.status !== 200 || check.cacheRead.value !== value) {
+    problems.push(`cache read gave ${JSON.stringify(check.cacheRead.value ?? null)}`);
+  }
+  return problems.length
+    ? { ok: false, line: problems.join('; ') }
+    : {
+        ok: true,
+        line: `health 200 on ${check.health.redis}; login → session kept on a second request; cache write/read matched`,
+      };
+}
+
+/** Lines of a beersystem log that report a Redis error (the app logs `redis error (…)`). */
+export function redisErrorLines(log: string): string[] {
+  return log.split('\n').filter((l) => /redis error|ECONNREFUSED|NOAUTH|WRONGPASS/i.test(l));
+}

@@ -1,0 +1,302 @@
+// `npm run rehearse`: the whole change, 01 to 07, against the sandbox in one command — the
+// sandbox up, each runbook as an operator would run it (with --yes, since nobody sits at the
+// prompts), 06 refused by its 24 h gate first, the clock moved on, 06 again with its typed
+// confirmation, 07, then the report's path and the measured downtime. The sandbox goes down
+// whatever happens.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { REPO_ROOT } from '../lib/config.ts';
+import { formatDuration } from '../lib/duration.ts';
+import { readNotes } from '../lib/engine/notes.ts';
+import { DOWNTIME_MS_NOTE, MIGRATE_RUNBOOK } from '../lib/phases/migration-notes.ts';
+
+export interface Stage {
+  /** what the progress line says */
+  title: string;
+  argv: string[];
+  /** the exit code that means this stage went as planned */
+  expectExit: number;
+  /** said when the stage ends as planned with a non-zero code */
+  expectedBecause?: string;
+}
+
+export interface StageResult {
+  stage: Stage;
+  exitCode: number;
+  ms: number;
+}
+
+export interface RehearsalResult {
+  ok: boolean;
+  stages: StageResult[];
+  /** the stage that did not end as planned */
+  failed: StageResult | undefined;
+  reportMarkdown: string | undefined;
+  reportHtml: string | undefined;
+  downtimeMs: number | undefined;
+  totalMs: number;
+  /** `sandbox down`'s exit code */
+  downExit: number | undefined;
+}
+
+export interface RehearsalOptions {
+  /** the sandbox's run directory (SANDBOX_RUN_DIR): audit log, backups, reports, pod logs */
+  runDir: string;
+  print: (line: string) => void;
+  /** extra arguments for every runbook, e.g. ['--json'] */
+  runbookArgs?: string[];
+  /** inherit: the runbooks' progress goes straight to the terminal */
+  stdio?: 'inherit' | 'pipe';
+  signal?: AbortSignal;
+}
+
+export const RUNBOOKS = [
+  '01-setup',
+  '02-deploy',
+  '03-access',
+  '04-monitoring',
+  '05-migrate',
+  '06-decommission',
+  '07-polish',
+] as const;
+
+const SANDBOX_CLI = join(REPO_ROOT, 'sandbox', 'cli.ts');
+const REHEARSAL_MARKER = '.rehearsal';
+/** fixed in the sandbox (REDIS_LB_IP of its settings): one sandbox at a time can serve it */
+const SANDBOX_LB = { host: '127.0.0.203', port: 6379 };
+
+function addressFree(host: string, port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+function runbookPath(id: string): string {
+  const file = readdirSync(join(REPO_ROOT, 'runbooks')).find((f) => f.startsWith(`${id}`));
+  return join(REPO_ROOT, 'runbooks', file ?? `${id}.mts`);
+}
+
+export function rehearsalStages(runDir: string, runbookArgs: string[] = []): Stage[] {
+  const envFile = join(runDir, '.env.sandbox');
+  const runbook = (id: string, extra: string[] = []) => [
+    runbookPath(id),
+    '--env-file',
+    envFile,
+    '--yes',
+    ...extra,
+    ...runbookArgs,
+  ];
+  const sandbox = (...args: string[]) => [
+    process.execPath,
+    '--import',
+    'tsx',
+    SANDBOX_CLI,
+    ...args,
+  ];
+  return [
+    { title: 'sandbox up', argv: sandbox('up'), expectExit: 0 },
+    ...RUNBOOKS.slice(0, 5).map((id) => ({ title: id, argv: runbook(id), expectExit: 0 })),
+    {
+      title: '06-decommission (before the validation window)',
+      argv: runbook('06-decommission', ['--confirm', 'redis']),
+      expectExit: 3,
+      expectedBecause: 'the 24 h gate is closed, as it must be right after the migration',
+    },
+    { title: 'sandbox age 24h', argv: sandbox('age', '24h'), expectExit: 0 },
+    {
+      title: '06-decommission',
+      argv: runbook('06-decommission', ['--confirm', 'redis']),
+      expectExit: 0,
+    },
+    {
+      title: '07-polish',
+      argv: runbook('07-polish', ['--ip-table', join(runDir, 'ip-assignments.md')]),
+      expectExit: 0,
+    },
+  ];
+}
+
+/** `export K='v'` lines of the sandbox's shell file → an environment for the children. */
+export function parseShellExports(text: string, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env = { ...base };
+  for (const line of text.split('\n')) {
+    const m = /^export ([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const name = m[1]!;
+    // Values are single-quoted pieces and "$VAR" references, as sandbox/cli.ts writes them.
+    const value = m[2]!.replace(
+      /'([^']*)'|"\$([A-Za-z_][A-Za-z0-9_]*)"|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+      (_all, quoted: string | undefined, ref1: string | undefined, ref2: string | undefined) =>
+        quoted ?? env[(ref1 ?? ref2)!] ?? '',
+    );
+    env[name] = value;
+  }
+  return env;
+}
+
+function runStage(
+  stage: Stage,
+  env: NodeJS.ProcessEnv,
+  stdio: 'inherit' | 'pipe',
+  signal: AbortSignal | undefined,
+  print: (line: string) => void,
+): Promise<number> {
+  return new Promise((done) => {
+    const child = spawn(stage.argv[0]!, stage.argv.slice(1), {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', stdio, stdio],
+    });
+    if (stdio === 'pipe') {
+      child.stdout?.resume();
+      child.stderr?.resume();
+    }
+    const onAbort = () => child.kill('SIGINT');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (err) => {
+      print(`cannot start ${stage.argv[0]}: ${err.message}`);
+      done(127);
+    });
+    child.on('close', (code, sig) => {
+      signal?.removeEventListener('abort', onAbort);
+      done(code ?? (sig === 'SIGINT' ? 130 : 1));
+    });
+  });
+}
+
+function newestReport(dir: string): { markdown?: string; html?: string } {
+  try {
+    const files = readdirSync(dir)
+      .filter((f) => /^report-.*\.(md|html)$/.test(f))
+      .sort();
+    const md = files.filter((f) => f.endsWith('.md')).at(-1);
+    const html = files.filter((f) => f.endsWith('.html')).at(-1);
+    return {
+      markdown: md ? join(dir, md) : undefined,
+      html: html ? join(dir, html) : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+/** REPORT_DIR as the sandbox's settings file names it (relative to the repository). */
+function reportDir(runDir: string): string {
+  const text = readFileSync(join(runDir, '.env.sandbox'), 'utf8');
+  const m = /^REPORT_DIR=(.*)$/m.exec(text);
+  return resolve(REPO_ROOT, m ? m[1]!.trim() : join(runDir, 'reports'));
+}
+
+/** The pid of a sandbox daemon still running in this directory, if any. */
+export function runningSandbox(runDir: string): number | undefined {
+  try {
+    const { pid } = JSON.parse(readFileSync(join(runDir, 'state.json'), 'utf8')) as { pid: number };
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+export class RehearsalRefusedError extends Error {
+  override name = 'RehearsalRefusedError';
+}
+
+export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult> {
+  const started = Date.now();
+  const busy = runningSandbox(opts.runDir);
+  if (busy !== undefined) {
+    throw new RehearsalRefusedError(
+      `a sandbox (pid ${busy}) is already running in ${opts.runDir}: another rehearsal, or one left behind. Stop it with: SANDBOX_RUN_DIR=${opts.runDir} npm run sandbox -- down`,
+    );
+  }
+  if (!(await addressFree(SANDBOX_LB.host, SANDBOX_LB.port))) {
+    throw new RehearsalRefusedError(
+      `${SANDBOX_LB.host}:${SANDBOX_LB.port}, the sandbox's LoadBalancer address, is taken: another sandbox is running (stop it with npm run sandbox -- down, or wait for it) and this rehearsal would talk to its Redis`,
+    );
+  }
+  // Every rehearsal starts from the homelab as it is today, with an empty audit log and no
+  // notes from an earlier one; only a directory an earlier rehearsal made is emptied.
+  const marker = join(opts.runDir, REHEARSAL_MARKER);
+  if (existsSync(opts.runDir) && readdirSync(opts.runDir).length && !existsSync(marker)) {
+    throw new RehearsalRefusedError(
+      `${opts.runDir} holds files that no rehearsal wrote (no ${REHEARSAL_MARKER}); the rehearsal empties its directory first, so give it another SANDBOX_RUN_DIR`,
+    );
+  }
+  rmSync(opts.runDir, { recursive: true, force: true });
+  mkdirSync(opts.runDir, { recursive: true });
+  writeFileSync(marker, 'made by npm run rehearse; emptied at the start of the next one\n');
+  const stdio = opts.stdio ?? 'inherit';
+  const baseEnv: NodeJS.ProcessEnv = { ...process.env, SANDBOX_RUN_DIR: opts.runDir };
+  const stages = rehearsalStages(opts.runDir, opts.runbookArgs);
+  const results: StageResult[] = [];
+  let failed: StageResult | undefined;
+  let env = baseEnv;
+  let sandboxStarted = false;
+  let downExit: number | undefined;
+  try {
+    for (const [i, stage] of stages.entries()) {
+      if (opts.signal?.aborted) break;
+      opts.print(`\n── [${i + 1}/${stages.length}] ${stage.title}`);
+      const t0 = Date.now();
+      const exitCode = await runStage(stage, env, stdio, opts.signal, opts.print);
+      const result = { stage, exitCode, ms: Date.now() - t0 };
+      results.push(result);
+      if (i === 0) sandboxStarted = true;
+      if (exitCode !== stage.expectExit) {
+        failed = result;
+        opts.print(
+          `── ${stage.title}: exit ${exitCode}, expected ${stage.expectExit} (${formatDuration(result.ms)}). The rehearsal stops here; the output above says why.`,
+        );
+        break;
+      }
+      opts.print(
+        `── ${stage.title}: exit ${exitCode}${stage.expectedBecause ? `, as expected: ${stage.expectedBecause}` : ''} (${formatDuration(result.ms)})`,
+      );
+      if (i === 0) env = parseShellExports(readFileSync(join(opts.runDir, 'env'), 'utf8'), baseEnv);
+    }
+  } finally {
+    if (sandboxStarted) {
+      opts.print('\n── sandbox down');
+      downExit = await runStage(
+        {
+          title: 'sandbox down',
+          argv: [process.execPath, '--import', 'tsx', SANDBOX_CLI, 'down'],
+          expectExit: 0,
+        },
+        baseEnv,
+        stdio,
+        undefined,
+        opts.print,
+      );
+    }
+  }
+  let report: { markdown?: string; html?: string } = {};
+  let downtimeMs: number | undefined;
+  try {
+    report = newestReport(reportDir(opts.runDir));
+    const noted = await readNotes(join(opts.runDir, 'audit.jsonl'), {
+      runbook: MIGRATE_RUNBOOK,
+      key: DOWNTIME_MS_NOTE,
+    });
+    const last = noted.at(-1)?.value;
+    downtimeMs = typeof last === 'number' ? last : undefined;
+  } catch {
+    // no settings file or audit log: the sandbox never came up
+  }
+  const ok = !failed && !opts.signal?.aborted && results.length === stages.length && downExit === 0;
+  return {
+    ok,
+    stages: results,
+    failed,
+    reportMarkdown: report.markdown,
+    reportHtml: report.html,
+    downtimeMs,
+    totalMs: Date.now() - started,
+    downExit,
+  };
+}

@@ -1,0 +1,130 @@
+// checklists/0N-*.md mirror runbooks/0N-*.mts one to one: every item names a step of its
+// runbook (any mode), every step has an item, and each item says what "done" looks like and
+// how to check it by hand. Holds for every phase checklist there is, 01 to 07.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const CHECKLISTS = join(REPO, 'checklists');
+const RUNBOOKS = join(REPO, 'runbooks');
+
+interface ChecklistItem {
+  step: string;
+  text: string;
+  line: number;
+}
+
+/** Items are `- [ ] **<step>** …` with any indented continuation lines. */
+function checklistItems(markdown: string): ChecklistItem[] {
+  const items: ChecklistItem[] = [];
+  markdown.split('\n').forEach((line, i) => {
+    const item = /^- \[[ x]\] \*\*([^*]+)\*\*(.*)$/.exec(line);
+    if (item) {
+      items.push({ step: (item[1] as string).trim(), text: item[2] as string, line: i + 1 });
+    } else if (/^\s+\S/.test(line) && items.length > 0) {
+      const last = items[items.length - 1] as ChecklistItem;
+      last.text += ` ${line.trim()}`;
+    }
+  });
+  return items;
+}
+
+interface StepLike {
+  id: string;
+}
+interface RunbookLike {
+  id: string;
+  steps: readonly StepLike[];
+  modes?: Record<string, { steps: readonly StepLike[] }>;
+}
+
+function stepIds(runbook: RunbookLike): string[] {
+  return [
+    ...runbook.steps.map((s) => s.id),
+    ...Object.values(runbook.modes ?? {}).flatMap((m) => m.steps.map((s) => s.id)),
+  ];
+}
+
+/** Every way a checklist and its runbook's steps can disagree, one sentence each. */
+function mirrorProblems(
+  runbookId: string,
+  ids: readonly string[],
+  items: readonly ChecklistItem[],
+) {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const item of items) {
+    if (!ids.includes(item.step))
+      problems.push(`line ${item.line}: ${item.step} is no step of ${runbookId}`);
+    if (seen.has(item.step)) problems.push(`line ${item.line}: ${item.step} has a second item`);
+    seen.add(item.step);
+    if (!/Done when:/.test(item.text))
+      problems.push(`line ${item.line}: ${item.step} does not say what done looks like`);
+    if (!/By hand:.*`[^`]+`/.test(item.text))
+      problems.push(`line ${item.line}: ${item.step} gives no manual command`);
+  }
+  for (const id of ids)
+    if (!seen.has(id)) problems.push(`step ${id} of ${runbookId} has no checklist item`);
+  return problems;
+}
+
+t.test('a checklist that names no step, misses one, or lacks done/by-hand is caught', async (t) => {
+  const items = checklistItems(
+    '- [ ] **P01** a. Done when: x. By hand: `true`\n- [ ] **P09** b. Done when: y.\n- [ ] **P01** c. By hand: `x`\n',
+  );
+  t.same(mirrorProblems('01-setup', ['P01', 'P02'], items), [
+    'line 2: P09 is no step of 01-setup',
+    'line 2: P09 gives no manual command',
+    'line 3: P01 has a second item',
+    'line 3: P01 does not say what done looks like',
+    'step P02 of 01-setup has no checklist item',
+  ]);
+  t.same(mirrorProblems('01-setup', ['P01'], items.slice(0, 1)), []);
+});
+
+t.test('the item parser reads ids, text and continuation lines', async (t) => {
+  const items = checklistItems(
+    '# x\n\n- [ ] **P01** Tools. Done when: ok.\n  By hand: `kubectl version`\n- [x] **T012** Apply\nplain\n',
+  );
+  t.same(
+    items.map((i) => [i.step, i.line]),
+    [
+      ['P01', 3],
+      ['T012', 5],
+    ],
+  );
+  t.match(items[0]?.text, /Done when: ok\. By hand: `kubectl version`/);
+});
+
+const checklistFiles = readdirSync(CHECKLISTS).filter((f) => /^0\d-.+\.md$/.test(f));
+
+t.test('there are phase checklists to check', async (t) => {
+  t.ok(checklistFiles.length >= 4, `found ${checklistFiles.join(', ')}`);
+});
+
+for (const file of checklistFiles) {
+  t.test(`${file} mirrors its runbook step for step`, async (t) => {
+    const base = file.replace(/\.md$/, '');
+    const runbookFile = readdirSync(RUNBOOKS).find((f) => f === `${base}.mts`);
+    if (!runbookFile) {
+      t.fail(`checklists/${file} has no runbook runbooks/${base}.mts`);
+      return;
+    }
+    const { runbook } = (await import(join(RUNBOOKS, runbookFile))) as { runbook: RunbookLike };
+    const items = checklistItems(readFileSync(join(CHECKLISTS, file), 'utf8'));
+    t.same(mirrorProblems(runbook.id, stepIds(runbook), items), [], 'no disagreement');
+    t.ok(items.length > 0, 'the checklist has items');
+  });
+}
+
+t.test('every phase runbook has a checklist', async (t) => {
+  const runbooks = readdirSync(RUNBOOKS).filter((f) => /^0\d-.+\.mts$/.test(f));
+  for (const f of runbooks) {
+    t.ok(
+      checklistFiles.includes(f.replace(/\.mts$/, '.md')),
+      `runbooks/${f} has checklists/${f.replace(/\.mts$/, '.md')}`,
+    );
+  }
+});

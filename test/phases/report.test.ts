@@ -1,0 +1,334 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import type { AuditEntry } from '../../lib/audit/audit.ts';
+import { clearSecretsForTests, registerSecret } from '../../lib/mask.ts';
+import { DOWNTIME_END_NOTE, DOWNTIME_START_NOTE } from '../../lib/phases/migration-notes.ts';
+import {
+  BENCHMARK_NOTE,
+  buildReport,
+  type NoteRecord,
+  renderMarkdown,
+  SUCCESS_CRITERIA,
+  shortRunId,
+  toEvidence,
+} from '../../lib/phases/report.ts';
+import { fileStamp, writeReportFiles } from '../../lib/phases/report-files.ts';
+import {
+  escapeHtml,
+  latencyHistogramSvg,
+  renderHtml,
+  throughputSvg,
+  timelineSvg,
+} from '../../lib/phases/report-html.ts';
+import { latencyHistogram } from '../../lib/redis/latency-histogram.ts';
+
+const RUN05 = '20261130T140118Z-a1b2c3';
+const RUN03 = '20261130T130000Z-ffee01';
+
+function note(
+  key: string,
+  value: unknown,
+  ts: string,
+  extra: Partial<NoteRecord> = {},
+): NoteRecord {
+  return { runbook: '05-migrate', run_id: RUN05, step: 'T041', ts, key, value, ...extra };
+}
+
+let seq = 0;
+function entry(partial: Partial<AuditEntry> & Pick<AuditEntry, 'event' | 'ts'>): AuditEntry {
+  seq++;
+  return {
+    seq,
+    run_id: RUN05,
+    runbook: '05-migrate',
+    step: null,
+    risk: null,
+    command: null,
+    dry_run: false,
+    operator: 'op',
+    host: 'h',
+    kube_context: 'sandbox',
+    git_rev: null,
+    outcome: null,
+    duration_ms: null,
+    detail: null,
+    prev: '',
+    hash: '',
+    ...partial,
+  };
+}
+
+const notes: NoteRecord[] = [
+  note(
+    'evidence.SC-001',
+    { summary: 'p95 0.9 ms over 1000 round trips (< 10 ms): met', met: true, p95Ms: 0.9 },
+    '2026-11-30T13:00:05Z',
+    { runbook: '03-access', run_id: RUN03, step: 'T019' },
+  ),
+  note(
+    'evidence.SC-001',
+    { summary: 'p95 0.4 ms (redis-benchmark, in cluster): met', data: { met: true, p95Ms: 0.4 } },
+    '2026-11-30T15:00:00Z',
+    { runbook: '07-polish', run_id: 'r7-000007', step: 'T046' },
+  ),
+  note(
+    'evidence.SC-006',
+    { summary: '61,000 ops/s (>= 10,000): NOT met?', met: false },
+    '2026-11-30T15:00:01Z',
+    { runbook: '07-polish', run_id: 'r7-000007', step: 'T046' },
+  ),
+  note(
+    'evidence.SC-002',
+    { summary: 'failover drill skipped with --skip-failover' },
+    '2026-11-30T13:00:09Z',
+    { runbook: '03-access', run_id: RUN03, step: 'T021' },
+  ),
+  note(
+    'evidence.SC-009',
+    'login, session and cache work through redis-shared',
+    '2026-11-30T14:02:00Z',
+  ),
+  note(
+    'evidence.US4-AS3',
+    { summary: 'beersystem connected to redis-shared', met: true },
+    '2026-11-30T14:02:01Z',
+  ),
+  note(DOWNTIME_START_NOTE, '2026-11-30T14:01:20.000Z', '2026-11-30T14:01:20.001Z', {
+    step: 'T035',
+  }),
+  note(DOWNTIME_END_NOTE, { at: '2026-11-30T14:01:26.500Z' }, '2026-11-30T14:01:26.600Z', {
+    step: 'T040',
+  }),
+  note(
+    BENCHMARK_NOTE,
+    {
+      throughput: [{ label: 'SET (in cluster)', opsPerSec: 61000 }, { label: 'bad' }],
+      histogram: [
+        { leMs: 0.5, count: 10 },
+        { leMs: 1, count: 3 },
+      ],
+      histogramLabel: 'through the LoadBalancer',
+    },
+    '2026-11-30T15:00:02Z',
+    { runbook: '07-polish', run_id: 'r7-000007', step: 'T046' },
+  ),
+];
+
+const audit: AuditEntry[] = [
+  entry({ event: 'step-start', step: 'T034', ts: '2026-11-30T14:01:19.000Z', run_id: 'other-run' }),
+  entry({ event: 'verified-done', step: 'T033', ts: '2026-11-30T14:01:19.500Z' }),
+  entry({ event: 'step-start', step: 'T035', ts: '2026-11-30T14:01:20.000Z' }),
+  entry({
+    event: 'command',
+    step: 'T035',
+    ts: '2026-11-30T14:01:20.100Z',
+    command: 'kubectl scale deployment beersystem -n beersystem --replicas=0',
+  }),
+  entry({
+    event: 'command',
+    step: 'T035',
+    ts: '2026-11-30T14:01:20.100Z',
+    dry_run: true,
+    command: 'kubectl would-not-count',
+  }),
+  entry({ event: 'step-ok', step: 'T035', ts: '2026-11-30T14:01:20.300Z' }),
+  entry({ event: 'step-start', step: 'T039', ts: '2026-11-30T14:01:21.000Z' }),
+  entry({ event: 'step-failed', step: 'T039', ts: '2026-11-30T14:01:22.000Z' }),
+  entry({ event: 'step-start', step: 'T040', ts: '2026-11-30T14:01:23.000Z' }),
+];
+
+t.test('the report has ten SC rows, SC-001 … SC-010, in order', async (t) => {
+  const report = buildReport({ notes, audit, generatedAt: '2026-11-30T15:10:00.000Z' });
+  t.same(
+    report.criteria.map((r) => r.criterion.id),
+    Array.from({ length: 10 }, (_, i) => `SC-${String(i + 1).padStart(3, '0')}`),
+  );
+  t.equal(SUCCESS_CRITERIA.length, 10);
+});
+
+t.test(
+  'each row: the latest evidence with value, when, run and step, or "not proven" with why',
+  async (t) => {
+    const report = buildReport({ notes, audit });
+    const row = (id: string) => report.criteria.find((r) => r.criterion.id === id)!;
+    t.equal(row('SC-001').verdict, 'met');
+    t.equal(row('SC-001').evidence?.runbook, '07-polish', 'the later of two pieces wins');
+    t.equal(row('SC-001').earlier.length, 1, 'the earlier piece is kept');
+    t.equal(row('SC-001').evidence?.data.p95Ms, 0.4, 'nested data is flattened');
+    t.equal(row('SC-006').verdict, 'not met');
+    t.match(row('SC-006').why, /NOT met/);
+    t.equal(row('SC-002').verdict, 'not proven', 'a fact without a verdict proves nothing');
+    t.match(row('SC-002').why, /without a verdict: failover drill skipped/);
+    t.equal(row('SC-009').verdict, 'not proven', 'a bare string carries no verdict');
+    t.equal(row('SC-004').verdict, 'not proven');
+    t.match(row('SC-004').why, /no evidence recorded: 03-access T030/);
+    t.same(
+      report.otherEvidence.map((e) => e.id),
+      ['US4-AS3'],
+    );
+  },
+);
+
+t.test(
+  'the migration timeline: 05 steps of the downtime run, with the downtime from its notes',
+  async (t) => {
+    const report = buildReport({ notes, audit, stepTitles: { T035: 'Scale beersystem to 0' } });
+    const tl = report.timeline!;
+    t.equal(tl.runId, RUN05);
+    t.same(
+      tl.steps.map((s) => [s.step, s.outcome]),
+      [
+        ['T033', 'verified-done'],
+        ['T035', 'ok'],
+        ['T039', 'failed'],
+        ['T040', 'running'],
+      ],
+      'another run\'s steps are left out; an unfinished step stays "running"',
+    );
+    t.equal(tl.steps[1]!.title, 'Scale beersystem to 0');
+    t.equal(tl.downtime?.ms, 6500);
+    t.equal(buildReport({ notes: [], audit }).timeline, undefined, 'no T035, no timeline');
+    const noEnd = buildReport({ notes: notes.filter((n) => n.key !== DOWNTIME_END_NOTE), audit });
+    t.equal(noEnd.timeline?.downtime?.ms, undefined);
+    t.match(renderMarkdown(noEnd), /its end was not recorded/);
+  },
+);
+
+t.test('what changed: every mutation a real run sent, dry-run commands left out', async (t) => {
+  const report = buildReport({ notes, audit });
+  t.same(
+    report.changes.map((c) => c.command),
+    ['kubectl scale deployment beersystem -n beersystem --replicas=0'],
+  );
+});
+
+t.test('benchmark figures for the plots: malformed entries are dropped', async (t) => {
+  const report = buildReport({ notes, audit });
+  t.same(report.benchmark?.throughput, [{ label: 'SET (in cluster)', opsPerSec: 61000 }]);
+  t.equal(report.benchmark?.histogram?.length, 2);
+  t.equal(buildReport({ notes: [], audit: [] }).benchmark, undefined);
+});
+
+t.test('Markdown: the SC table, the downtime, the changes', async (t) => {
+  const md = renderMarkdown(buildReport({ notes, audit, generatedAt: '2026-11-30T15:10:00.000Z' }));
+  t.match(md, /\| SC \| criterion \| verdict \| evidence \| when \| run \/ step \|/);
+  t.equal(md.split('\n').filter((l) => /^\| SC-0\d\d \|/.test(l)).length, 10);
+  t.match(
+    md,
+    /\| SC-001 \| .* \| met \| p95 0\.4 ms .* \| 2026-11-30T15:00:00Z \| 07-polish T046 run 000007 \|/,
+  );
+  t.match(md, /Downtime 6\.5s: from 2026-11-30T14:01:20\.000Z \(T035\)/);
+  t.match(md, /`kubectl scale deployment beersystem -n beersystem --replicas=0`/);
+  t.match(md, /1 of 10 success criteria met, 1 not met, 8 not proven/);
+  const empty = renderMarkdown(buildReport({ notes: [], audit: [] }));
+  t.match(empty, /has not reached T035/);
+  t.match(empty, /No mutation was sent/);
+});
+
+t.test('no password in the report, even when a note carried one', async (t) => {
+  const secret = 'Report-Pw-Very-Distinct-4711';
+  registerSecret(secret);
+  t.teardown(clearSecretsForTests);
+  const leaky = [
+    note(
+      'evidence.SC-008',
+      { summary: `refused without ${secret}`, met: true, extra: secret },
+      '2026-11-30T14:00:00Z',
+    ),
+  ];
+  const leakyAudit = [
+    entry({ event: 'command', ts: '2026-11-30T14:00:00Z', command: `redis-cli -a ${secret}` }),
+  ];
+  const report = buildReport({ notes: leaky, audit: leakyAudit });
+  t.notMatch(renderMarkdown(report), secret);
+  t.notMatch(renderHtml(report), secret);
+});
+
+t.test('evidence values of every shape are read', async (t) => {
+  t.equal(toEvidence(note('not-evidence', 1, 'x')), undefined);
+  t.equal(toEvidence(note('evidence.X', 42, 'x'))?.summary, '42');
+  t.equal(toEvidence(note('evidence.X', { text: 'line' }, 'x'))?.summary, 'line');
+  t.equal(toEvidence(note('evidence.X', { p95: 1 }, 'x'))?.summary, '{"p95":1}');
+  t.equal(shortRunId('20261130T140118Z-042ddb'), '042ddb');
+  t.equal(shortRunId('plain'), 'plain');
+});
+
+t.test('HTML: self-contained, SC table, three inline SVG plots, text escaped', async (t) => {
+  const html = renderHtml(buildReport({ notes, audit }));
+  t.match(html, /^<!doctype html>/);
+  t.notMatch(html, /<script|<link|src=|href=/, 'nothing loaded from elsewhere');
+  t.equal((html.match(/<tr class="sc-row"/g) ?? []).length, 10);
+  t.equal((html.match(/<svg /g) ?? []).length, 3);
+  t.match(html, /downtime 6\.5s/);
+  t.equal(escapeHtml(`<a href="x">'&`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;');
+  const empty = renderHtml(buildReport({ notes: [], audit: [] }));
+  t.equal((empty.match(/<svg /g) ?? []).length, 0);
+  t.match(empty, /No throughput recorded/);
+  t.match(empty, /No latency samples recorded/);
+  t.match(empty, /has not reached T035/);
+});
+
+t.test('plots draw what they are given', async (t) => {
+  const ops = throughputSvg({
+    throughput: [
+      { label: 'GET', opsPerSec: 9_999 },
+      { label: 'SET', opsPerSec: 25_000 },
+    ],
+    histogram: undefined,
+    histogramLabel: undefined,
+  });
+  t.match(ops, /fill="#c23b3b"><title>GET: 9,999 ops\/s/, 'below 10,000 drawn red');
+  t.match(ops, /fill="#2e8b57"><title>SET: 25,000 ops\/s/, 'above drawn green');
+  t.match(ops, /stroke-dasharray/, 'the 10,000 line');
+  const hist = latencyHistogramSvg({
+    throughput: [],
+    histogram: latencyHistogram(Array.from({ length: 500 }, (_, i) => (i % 50) / 10)),
+    histogramLabel: 'LB',
+  });
+  t.match(hist, /Latency histogram — LB/);
+  t.ok((hist.match(/<rect /g) ?? []).length >= 5);
+  const tl = timelineSvg({
+    runId: 'x-1',
+    steps: [
+      {
+        step: 'T035',
+        title: undefined,
+        startedAt: '2026-01-01T00:00:00Z',
+        endedAt: undefined,
+        outcome: 'running',
+      },
+    ],
+    downtime: { startedAt: '2026-01-01T00:00:00Z', endedAt: undefined, ms: undefined },
+  });
+  t.match(tl, /end not recorded/);
+});
+
+t.test(
+  'latencyHistogram: round buckets, every sample counted, outliers in the last bucket',
+  async (t) => {
+    t.same(latencyHistogram([]), []);
+    const samples = [...Array.from({ length: 999 }, (_, i) => 0.1 + (i % 10) * 0.1), 500];
+    const buckets = latencyHistogram(samples);
+    t.equal(
+      buckets.reduce((n, b) => n + b.count, 0),
+      samples.length,
+    );
+    t.ok(buckets.length <= 20);
+    t.ok(buckets.at(-1)!.leMs < 500, 'the outlier does not stretch the axis');
+    t.equal(buckets[0]!.leMs, 0.05);
+    t.same(latencyHistogram([0, 0]), [{ leMs: 0.0001, count: 2 }]);
+  },
+);
+
+t.test('report files: Markdown and HTML in REPORT_DIR, named by time', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'report-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const report = buildReport({ notes, audit, generatedAt: '2026-11-30T15:10:00.123Z' });
+  const files = await writeReportFiles(join(dir, 'reports'), report);
+  t.equal(fileStamp('2026-11-30T15:10:00.123Z'), '20261130T151000Z');
+  t.match(files.markdown, /report-20261130T151000Z\.md$/);
+  t.match(await readFile(files.html, 'utf8'), /id="sc-table"/);
+  t.ok((await stat(files.markdown)).size > 0);
+});
