@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type SandboxNetwork, tofuNetworkVars } from '../sandbox/lb-pool.ts';
 import { processTreeRssBytes } from '../sandbox/workloads/measure.ts';
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -28,6 +29,7 @@ interface Up {
   url: string;
   kubeconfig: string;
   pid: number;
+  network: SandboxNetwork;
 }
 
 function cli(
@@ -82,7 +84,8 @@ async function createObjects(url: string, count: number): Promise<void> {
 }
 
 /** tofu stand-in apply of the root module with the migration on, then every pod Ready. */
-function applyRedisShared(runDir: string, kubeconfig: string): number {
+function applyRedisShared(runDir: string, kubeconfig: string, network: SandboxNetwork): number {
+  const vars = tofuNetworkVars(network);
   const env = {
     ...process.env,
     SANDBOX_RUN_DIR: runDir,
@@ -90,8 +93,8 @@ function applyRedisShared(runDir: string, kubeconfig: string): number {
     KUBECACHEDIR: join(runDir, 'kube-cache'),
     TF_VAR_kube_context: 'sandbox',
     TF_VAR_kubeconfig_path: kubeconfig,
-    TF_VAR_lb_ip: '127.0.0.203',
-    TF_VAR_private_cidr: '127.0.0.0/24',
+    TF_VAR_lb_ip: vars.lb_ip,
+    TF_VAR_private_cidr: vars.private_cidr,
   };
   const start = process.hrtime.bigint();
   const apply = spawnSync(
@@ -144,7 +147,7 @@ async function main(): Promise<SandboxBenchResult> {
     if (!process.argv.includes('--fake-only')) {
       const real = up(runDir, []);
       result.upRealMs = real.ms;
-      result.applyMs = applyRedisShared(runDir, real.up.kubeconfig);
+      result.applyMs = applyRedisShared(runDir, real.up.kubeconfig, real.up.network);
       result.wholeRssMb = processTreeRssBytes(real.up.pid) / 2 ** 20;
     }
   } finally {

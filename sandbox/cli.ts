@@ -13,6 +13,12 @@ import {
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  runbookNetworkSettings,
+  type SandboxNetwork,
+  sandboxNetwork,
+  tofuNetworkVars,
+} from './lb-pool.ts';
 
 const SANDBOX_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO = dirname(SANDBOX_DIR);
@@ -41,6 +47,8 @@ export interface SandboxState {
   kubeconfig: string;
   fake: boolean;
   startedAt: string;
+  /** Its LoadBalancer pool: the settings files point the runbooks at it. */
+  network: SandboxNetwork;
 }
 
 /** What `up --json` prints. */
@@ -50,6 +58,8 @@ export interface UpResult {
   env: string;
   envSandbox: string;
   pid: number;
+  /** Its LoadBalancer pool (slot 0 for fake workloads, which listen on no address). */
+  network: SandboxNetwork;
 }
 
 function readState(): SandboxState | undefined {
@@ -80,7 +90,7 @@ const repoPath = (path: string) => {
   return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 };
 
-function writeShellFiles(url: string): UpResult & { pid: number } {
+function writeShellFiles(url: string, network: SandboxNetwork): UpResult & { pid: number } {
   const kubeconfig = join(RUN_DIR, 'kubeconfig');
   const env = join(RUN_DIR, 'env');
   const envSandbox = join(RUN_DIR, '.env.sandbox');
@@ -95,8 +105,7 @@ function writeShellFiles(url: string): UpResult & { pid: number } {
       // The tofu stand-in applies only where its variables point, as the real root module does.
       'export TF_VAR_kube_context=sandbox',
       `export TF_VAR_kubeconfig_path='${kubeconfig}'`,
-      'export TF_VAR_lb_ip=127.0.0.203',
-      "export TF_VAR_private_cidr='127.0.0.0/24'",
+      ...Object.entries(tofuNetworkVars(network)).map(([k, v]) => `export TF_VAR_${k}='${v}'`),
       '',
     ].join('\n'),
   );
@@ -106,11 +115,7 @@ function writeShellFiles(url: string): UpResult & { pid: number } {
       "# The runbooks' settings for the sandbox (see .env.example for what each one means).",
       'KUBE_CONTEXT=sandbox',
       `KUBECONFIG=${kubeconfig}`,
-      'REDIS_LB_IP=127.0.0.203',
-      'PRIVATE_CIDR=127.0.0.0/24',
-      // A loopback address outside PRIVATE_CIDR: the LoadBalancer proxy resets connections from it.
-      'OUTSIDE_PROBE_SOURCE=127.0.1.5',
-      'METALLB_POOL=eero-pool',
+      ...Object.entries(runbookNetworkSettings(network)).map(([k, v]) => `${k}=${v}`),
       `TOFU_BIN=${join(bin, 'tofu')}`,
       `AUDIT_LOG=${repoPath(join(RUN_DIR, 'audit.jsonl'))}`,
       `BACKUP_DIR=${repoPath(join(RUN_DIR, 'backups'))}`,
@@ -118,7 +123,7 @@ function writeShellFiles(url: string): UpResult & { pid: number } {
       '',
     ].join('\n'),
   );
-  return { url, kubeconfig, env, envSandbox, pid: readState()?.pid ?? 0 };
+  return { url, kubeconfig, env, envSandbox, pid: readState()?.pid ?? 0, network };
 }
 
 function printUsage(result: UpResult): void {
@@ -136,7 +141,7 @@ async function up(args: string[]): Promise<number> {
   const fake = args.includes('--fake');
   const running = readState();
   if (running && isAlive(running.pid)) {
-    const result = writeShellFiles(running.url);
+    const result = writeShellFiles(running.url, running.network ?? sandboxNetwork(0));
     if (json) console.log(JSON.stringify(result));
     else printUsage(result);
     return 0;
@@ -162,7 +167,7 @@ async function up(args: string[]): Promise<number> {
     return outcome.exitCode ?? 1;
   }
   child.unref();
-  const result = writeShellFiles(outcome.url);
+  const result = writeShellFiles(outcome.url, outcome.network);
   if (json) console.log(JSON.stringify(result));
   else printUsage(result);
   return 0;
@@ -179,7 +184,7 @@ async function reap(child: ChildProcess): Promise<void> {
 }
 
 type DaemonMessage =
-  | { type: 'ready'; url: string }
+  | { type: 'ready'; url: string; network: SandboxNetwork }
   | { type: 'error'; message: string; exitCode?: number };
 
 function daemonOutcome(child: ChildProcess): Promise<DaemonMessage> {
@@ -322,6 +327,7 @@ async function daemon(args: string[]): Promise<void> {
   const { startSandbox } = await import('./server.ts');
   let runtime: import('./runtime.ts').PodRuntime | undefined;
   let plugins: import('./runtime.ts').SandboxPlugin[] = [];
+  let network: SandboxNetwork | undefined;
   const workloadsModule = join(SANDBOX_DIR, 'workloads', 'index.ts');
   if (!fake && existsSync(workloadsModule)) {
     try {
@@ -329,9 +335,10 @@ async function daemon(args: string[]): Promise<void> {
         createWorkloads: (o: { runDir: string }) => Promise<{
           runtime: import('./runtime.ts').PodRuntime;
           plugins: import('./runtime.ts').SandboxPlugin[];
+          network: SandboxNetwork;
         }>;
       };
-      ({ runtime, plugins } = await createWorkloads({ runDir: RUN_DIR }));
+      ({ runtime, plugins, network } = await createWorkloads({ runDir: RUN_DIR }));
     } catch (err) {
       send({ type: 'error', message: (err as Error).message, exitCode: 2 });
       process.exit(2);
@@ -342,7 +349,12 @@ async function daemon(args: string[]): Promise<void> {
   process.on('unhandledRejection', (err) =>
     console.error(`sandbox: unhandled rejection: ${(err as Error)?.stack ?? err}`),
   );
-  const sandbox = await startSandbox({ runDir: RUN_DIR, ...(runtime ? { runtime } : {}), plugins });
+  const sandbox = await startSandbox({
+    runDir: RUN_DIR,
+    ...(runtime ? { runtime } : {}),
+    ...(network ? { network } : {}),
+    plugins,
+  });
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
@@ -365,10 +377,11 @@ async function daemon(args: string[]): Promise<void> {
     kubeconfig: sandbox.kubeconfigPath,
     fake: !runtime,
     startedAt: new Date().toISOString(),
+    network: sandbox.network,
   };
   writeFileSync(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
   console.log(`sandbox daemon ready at ${sandbox.url} (pid ${process.pid})`);
-  send({ type: 'ready', url: sandbox.url });
+  send({ type: 'ready', url: sandbox.url, network: sandbox.network });
   process.disconnect?.();
 }
 

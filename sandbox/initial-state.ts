@@ -1,14 +1,11 @@
 // The homelab as it is before the change (names from the 013 spec): four nodes, the namespaces,
 // local-path storage, the CRDs of the Prometheus operator and MetalLB, MetalLB's `eero-pool` with
-// three addresses taken, and beersystem on its own `redis` Deployment. The addresses are loopback
-// ones (127.0.0.200–210) so the workload half can really listen on them.
+// three addresses taken, and beersystem on its own `redis` Deployment. The addresses are the
+// sandbox's own loopback pool (lb-pool.ts) so the workload half can really listen on them.
 import { randomBytes } from 'node:crypto';
+import { type SandboxNetwork, sandboxNetwork } from './lb-pool.ts';
 import type { KubeObject } from './runtime.ts';
 
-export const LB_POOL = { name: 'eero-pool', first: '127.0.0.200', last: '127.0.0.210' };
-export const PRIVATE_CIDR = '127.0.0.0/24';
-/** The address the runbooks give the shared Redis's LoadBalancer (the first free one). */
-export const REDIS_LB_IP = '127.0.0.203';
 export const NAMESPACES = ['default', 'kube-system', 'beersystem', 'monitoring', 'metallb-system'];
 export const NODES = ['master1', 'worker1', 'worker2', 'worker3'];
 const K3S_VERSION = 'v1.32.4+k3s1';
@@ -102,13 +99,19 @@ function crd(
   };
 }
 
-function loadBalancer(name: string, namespace: string, ip: string, ports: object[]): KubeObject {
+function loadBalancer(
+  pool: string,
+  name: string,
+  namespace: string,
+  ip: string,
+  ports: object[],
+): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: {
       ...meta(name, namespace, { app: name }),
-      annotations: { 'metallb.universe.tf/address-pool': LB_POOL.name },
+      annotations: { 'metallb.universe.tf/address-pool': pool },
     },
     spec: { type: 'LoadBalancer', loadBalancerIP: ip, ports },
   };
@@ -142,8 +145,8 @@ export function randomSecret(): string {
   return randomBytes(18).toString('base64url');
 }
 
-export function initialState(): KubeObject[] {
-  const octet = (ip: string) => Number(ip.split('.')[3]);
+export function initialState(network: SandboxNetwork = sandboxNetwork(0)): KubeObject[] {
+  const { pool, held } = network;
   const prometheusLabels = {
     'app.kubernetes.io/name': 'prometheus',
     'app.kubernetes.io/instance': 'kube-prometheus-stack-prometheus',
@@ -171,8 +174,8 @@ export function initialState(): KubeObject[] {
     {
       apiVersion: 'metallb.io/v1beta1',
       kind: 'IPAddressPool',
-      metadata: meta(LB_POOL.name, 'metallb-system'),
-      spec: { addresses: [`${LB_POOL.first}-${LB_POOL.last}`], autoAssign: true },
+      metadata: meta(pool.name, 'metallb-system'),
+      spec: { addresses: [`${pool.first}-${pool.last}`], autoAssign: true },
     },
     {
       apiVersion: 'v1',
@@ -180,13 +183,13 @@ export function initialState(): KubeObject[] {
       metadata: meta('kubernetes', 'default', { component: 'apiserver', provider: 'kubernetes' }),
       spec: { clusterIP: '10.43.0.1', ports: [{ name: 'https', port: 443, targetPort: 6443 }] },
     },
-    loadBalancer('postgres-ha-postgresql-primary', 'default', `127.0.0.${octet(LB_POOL.first)}`, [
+    loadBalancer(pool.name, 'postgres-ha-postgresql-primary', 'default', held.postgres, [
       { name: 'tcp-postgresql', port: 5432 },
     ]),
-    loadBalancer('pihole-dns', 'default', `127.0.0.${octet(LB_POOL.first) + 1}`, [
+    loadBalancer(pool.name, 'pihole-dns', 'default', held.pihole, [
       { name: 'dns-tcp', port: 53, protocol: 'TCP' },
     ]),
-    loadBalancer('traefik', 'kube-system', `127.0.0.${octet(LB_POOL.first) + 2}`, [
+    loadBalancer(pool.name, 'traefik', 'kube-system', held.traefik, [
       { name: 'web', port: 80, targetPort: 8000 },
       { name: 'websecure', port: 443, targetPort: 8443 },
     ]),

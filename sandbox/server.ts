@@ -27,6 +27,7 @@ import { VolumeBinder } from './controllers/volumes.ts';
 import type { Controller } from './controllers/workload-base.ts';
 import { FakeRuntime } from './fake-runtime.ts';
 import { initialState } from './initial-state.ts';
+import { type SandboxNetwork, sandboxNetwork } from './lb-pool.ts';
 import type { ClusterAccess, KubeObject, PodRuntime, SandboxPlugin } from './runtime.ts';
 
 export interface SandboxOptions {
@@ -45,6 +46,8 @@ export interface SandboxOptions {
   watchHistory?: number;
   /** Start with the homelab's objects (default true). */
   initialState?: boolean;
+  /** The LoadBalancer pool (the workloads' own; slot 0 when absent, for fake workloads). */
+  network?: SandboxNetwork;
 }
 
 export interface Sandbox {
@@ -52,6 +55,8 @@ export interface Sandbox {
   kubeconfigPath: string;
   journalPath: string;
   cluster: ClusterAccess;
+  /** Its LoadBalancer pool and the runbook settings that point at it. */
+  network: SandboxNetwork;
   /** Objects in the store (the benchmark reads it). */
   objectCount(): number;
   /** Resolves once every workload's pods are Ready and every LoadBalancer has its answer. */
@@ -96,6 +101,7 @@ export function parseDuration(text: string): number {
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const runDir = options.runDir;
+  const network = options.network ?? sandboxNetwork(0);
   mkdirSync(join(runDir, 'logs'), { recursive: true });
   const registry = new ResourceRegistry();
   const store = new Store(registry, options.watchHistory ?? 5000);
@@ -116,7 +122,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     }
   });
   if (options.initialState !== false) {
-    for (const obj of initialState()) {
+    for (const obj of initialState(network)) {
       const type = registry.byObject(obj);
       if (!type) throw new Error(`sandbox: initial object of unknown kind ${obj.kind}`);
       // The homelab's objects were applied with `kubectl apply`, which owns their fields.
@@ -264,6 +270,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     kubeconfigPath,
     journalPath,
     cluster,
+    network,
     objectCount: () => store.count(),
     settled: (timeoutMs = 60_000) => settled(store, timeoutMs),
     stop() {

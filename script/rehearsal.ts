@@ -5,7 +5,6 @@
 // whatever happens.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../lib/config.ts';
 import { formatDuration } from '../lib/duration.ts';
@@ -64,17 +63,6 @@ export const RUNBOOKS = [
 
 const SANDBOX_CLI = join(REPO_ROOT, 'sandbox', 'cli.ts');
 const REHEARSAL_MARKER = '.rehearsal';
-/** fixed in the sandbox (REDIS_LB_IP of its settings): one sandbox at a time can serve it */
-const SANDBOX_LB = { host: '127.0.0.203', port: 6379 };
-
-function addressFree(host: string, port: number): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
-
 function runbookPath(id: string): string {
   const file = readdirSync(join(REPO_ROOT, 'runbooks')).find((f) => f.startsWith(`${id}`));
   return join(REPO_ROOT, 'runbooks', file ?? `${id}.mts`);
@@ -214,11 +202,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       `a sandbox (pid ${busy}) is already running in ${opts.runDir}: another rehearsal, or one left behind. Stop it with: SANDBOX_RUN_DIR=${opts.runDir} npm run sandbox -- down`,
     );
   }
-  if (!(await addressFree(SANDBOX_LB.host, SANDBOX_LB.port))) {
-    throw new RehearsalRefusedError(
-      `${SANDBOX_LB.host}:${SANDBOX_LB.port}, the sandbox's LoadBalancer address, is taken: another sandbox is running (stop it with npm run sandbox -- down, or wait for it) and this rehearsal would talk to its Redis`,
-    );
-  }
+  // Another sandbox on this machine is no obstacle: `sandbox up` takes a LoadBalancer pool no
+  // other holds (sandbox/lb-pool.ts) and writes its address into the settings the runbooks read.
   // Every rehearsal starts from the homelab as it is today, with an empty audit log and no
   // notes from an earlier one; only a directory an earlier rehearsal made is emptied.
   const marker = join(opts.runDir, REHEARSAL_MARKER);

@@ -4,8 +4,12 @@ import type { KubeObject } from '../runtime.ts';
 import type { ResourceType } from './resources.ts';
 import { labelSelectorMatcher } from './selectors.ts';
 import { invalid } from './status.ts';
-import type { Store } from './store.ts';
 import { invalidObject, validationErrors } from './validation.ts';
+
+/** What admission reads of the store (the clusterIPs in use); the store calls admit, not the reverse. */
+interface Store {
+  list(type: ResourceType): KubeObject[];
+}
 
 /** K3s's default service range; the workload half maps each Service to a loopback address of its own. */
 export const CLUSTER_IP_PREFIX = '10.43.0.';

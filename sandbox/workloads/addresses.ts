@@ -1,10 +1,13 @@
 // Pods and Services get addresses of their own on the loopback network (all of 127.0.0.0/8 is
 // local on Linux), so every Redis can listen on 6379 as in the cluster. Each running sandbox
 // takes a /16 of its own, 127.N.0.0/16, recorded in a lock file, so two sandboxes (two test
-// files running at once) never hand out the same address.
+// files running at once) never hand out the same address; N is also its LoadBalancer pool's
+// slot, 127.0.N.200–210 (../lb-pool.ts).
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sandboxNetwork } from '../lb-pool.ts';
 import { numberToIp } from './cidr.ts';
 import { isAlive } from './supervisor.ts';
 
@@ -28,16 +31,25 @@ export class AddressPool {
     this.lockFile = lockFile;
   }
 
-  static acquire(): AddressPool {
+  /**
+   * Locks the first free network of `candidates` (all of them, from a random one, by default).
+   * A network whose Redis LoadBalancer address is held by a process outside the lock files (a
+   * sandbox of an older checkout, a stray redis-server) is passed over: its clients would
+   * reach that process instead.
+   */
+  static async acquire(candidates: number[] = shuffledOctets()): Promise<AddressPool> {
     mkdirSync(LOCK_DIR, { recursive: true });
-    const span = LAST_OCTET - FIRST_OCTET + 1;
-    const start = Math.floor(Math.random() * span);
-    for (let i = 0; i < span; i++) {
-      const octet = FIRST_OCTET + ((start + i) % span);
+    for (const octet of candidates) {
       const lockFile = join(LOCK_DIR, String(octet));
-      if (tryLock(lockFile)) return new AddressPool(octet, lockFile);
+      if (!tryLock(lockFile)) continue;
+      if (await addressFree(sandboxNetwork(octet).redisLbIp, REDIS_PORT)) {
+        return new AddressPool(octet, lockFile);
+      }
+      rmSync(lockFile, { force: true });
     }
-    throw new Error(`no free sandbox network left under ${LOCK_DIR}`);
+    throw new Error(
+      `no free sandbox network left under ${LOCK_DIR}: stop a sandbox (npm run sandbox -- down) and retry`,
+    );
   }
 
   /** A stable address per pod name, so a restarted pod keeps its address as its exporter does. */
@@ -79,6 +91,22 @@ export class AddressPool {
     map.set(key, ip);
     return ip;
   }
+}
+
+const REDIS_PORT = 6379;
+
+function shuffledOctets(): number[] {
+  const span = LAST_OCTET - FIRST_OCTET + 1;
+  const start = Math.floor(Math.random() * span);
+  return Array.from({ length: span }, (_, i) => FIRST_OCTET + ((start + i) % span));
+}
+
+function addressFree(host: string, port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
 }
 
 function tryLock(lockFile: string): boolean {

@@ -1,6 +1,7 @@
 // The sandbox's workload half: the PodRuntime that runs real processes for pods, and the plugins
 // (networking, Prometheus, faults) that follow the API half's store. See README.md beside this.
 import { join } from 'node:path';
+import { type SandboxNetwork, sandboxNetwork } from '../lb-pool.ts';
 import type { PodRuntime, SandboxPlugin } from '../runtime.ts';
 import { AddressPool } from './addresses.ts';
 import { assertBinaries, assertMountNamespaces } from './binaries.ts';
@@ -20,6 +21,8 @@ export interface WorkloadsOptions {
 export interface Workloads {
   runtime: PodRuntime;
   plugins: SandboxPlugin[];
+  /** The LoadBalancer pool of this sandbox's network: pass it to startSandbox. */
+  network: SandboxNetwork;
   /** PIDs of every process the workloads run now. */
   pids(): number[];
   /** Where the sandbox's Prometheus answers. */
@@ -34,7 +37,7 @@ export async function createWorkloads(options: WorkloadsOptions): Promise<Worklo
   // A sandbox that died without `down` may have left processes behind.
   sweepOrphans(options.runDir);
   const supervisor = new Supervisor(options.runDir);
-  const addresses = AddressPool.acquire();
+  const addresses = await AddressPool.acquire();
   const hosts = new HostsFile(join(options.runDir, 'dns'));
   const state = new WorkloadState(options.runDir, supervisor, addresses, hosts);
   const prometheus = new PrometheusPlugin(state);
@@ -55,6 +58,7 @@ export async function createWorkloads(options: WorkloadsOptions): Promise<Worklo
   return {
     runtime: new WorkloadRuntime(state),
     plugins,
+    network: sandboxNetwork(addresses.octet),
     pids: () => supervisor.pids,
     prometheusUrl: () => prometheus.url,
     hostsFile: (namespace) => hosts.pathFor(namespace),

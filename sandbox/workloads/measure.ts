@@ -2,7 +2,6 @@
 // `up`, the whole sandbox (emulator plus every process it runs) within 600 MB of memory.
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ClusterAccess } from '../runtime.ts';
-import type { Workloads } from './index.ts';
 import { POD } from './kinds.ts';
 
 export interface WorkloadMeasurements {
@@ -19,7 +18,7 @@ export interface WorkloadMeasurements {
  * the whole sandbox's memory. Targets: readyMs ≤ 8000, rssBytes ≤ 600 MB.
  */
 export async function measureWorkloads(
-  workloads: Workloads,
+  workloads: { pids(): number[] },
   cluster: ClusterAccess,
   startedAt: number,
   timeoutMs = 60_000,

@@ -57,7 +57,7 @@ t.test('reads run in a dry run and send nothing: the journal stays empty', async
     byLabel.map((d) => d.metadata.name),
     ['redis'],
   );
-  t.same(await kube.serviceIngress('kube-system', 'traefik'), ['127.0.0.202']);
+  t.same(await kube.serviceIngress('kube-system', 'traefik'), [fx.sandbox.network.held.traefik]);
   t.same(await kube.serviceIngress('beersystem', 'redis'), [], 'a ClusterIP Service has none');
   const events = await kube.events('beersystem', 'Pod', pods[0]!.name);
   t.ok(

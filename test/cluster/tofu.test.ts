@@ -14,23 +14,23 @@ import {
   tofuPlan,
   tofuValidate,
 } from '../../lib/cluster/tofu.ts';
+import { tofuNetworkVars } from '../../sandbox/lb-pool.ts';
 import { sandboxConfig, stepContext } from '../helpers/kube-config.ts';
 import { type SandboxFixture, startTestSandbox } from '../helpers/sandbox.ts';
 
 t.setTimeout(240_000);
-const VARS = { lb_ip: '127.0.0.203', private_cidr: '127.0.0.0/24' };
 
 async function tofuSandbox(t: Test) {
   const fx = await startTestSandbox(t);
   // The stand-in keeps its state under SANDBOX_RUN_DIR, as the real tofu keeps it in its backend.
   process.env.SANDBOX_RUN_DIR = fx.dir;
-  return { fx, cfg: sandboxConfig(fx) };
+  return { fx, cfg: sandboxConfig(fx), VARS: tofuNetworkVars(fx.sandbox.network) };
 }
 
 const mutations = async (fx: SandboxFixture) => (await fx.journal()).filter((e) => !e.dryRun);
 
 t.test('plan summarises the real modules by address, type and action', async (t) => {
-  const { fx, cfg } = await tofuSandbox(t);
+  const { fx, cfg, VARS } = await tofuSandbox(t);
   const ctx = stepContext(cfg, false);
   await tofuInit(ctx);
   await tofuValidate(ctx);
@@ -77,7 +77,7 @@ t.test('plan summarises the real modules by address, type and action', async (t)
 });
 
 t.test('in a dry run the plan runs and the apply is only printed', async (t) => {
-  const { fx, cfg } = await tofuSandbox(t);
+  const { fx, cfg, VARS } = await tofuSandbox(t);
   const lines: string[] = [];
   const ctx = stepContext(cfg, true, lines);
   const plan = await tofuPlan(ctx, { out: join(fx.dir, 'dry.tfplan'), vars: VARS });
@@ -88,7 +88,7 @@ t.test('in a dry run the plan runs and the apply is only printed', async (t) => 
 });
 
 t.test('an apply of a plan that changed after it was confirmed is refused', async (t) => {
-  const { fx, cfg } = await tofuSandbox(t);
+  const { fx, cfg, VARS } = await tofuSandbox(t);
   const ctx = stepContext(cfg, false);
   const out = join(fx.dir, 'confirm.tfplan');
   const confirmed = await tofuPlan(ctx, { out, vars: VARS });
@@ -114,7 +114,7 @@ t.test('an apply of a plan that changed after it was confirmed is refused', asyn
 });
 
 t.test('a failed apply is not tried again', async (t) => {
-  const { fx, cfg } = await tofuSandbox(t);
+  const { fx, cfg, VARS } = await tofuSandbox(t);
   const ctx = stepContext(cfg, false);
   const plan = await tofuPlan(ctx, { out: join(fx.dir, 'once.tfplan'), vars: VARS });
   // One failing API request: a second attempt would succeed, so a retry would hide the failure.

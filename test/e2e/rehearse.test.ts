@@ -6,7 +6,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { waitForLoadBalancerAddress } from '../helpers/lb-address.ts';
 import { REPO, withoutCoverage } from '../helpers/run-cli.ts';
 
 t.setTimeout(600_000);
@@ -14,7 +13,6 @@ t.setTimeout(600_000);
 t.test(
   'npm run rehearse: 01…07 against the sandbox, 06 first refused, report and downtime printed, sandbox down',
   async (t) => {
-    await waitForLoadBalancerAddress();
     const parent = mkdtempSync(join(tmpdir(), 'rehearse-'));
     const runDir = join(parent, 'run');
     t.teardown(() => rmSync(parent, { recursive: true, force: true }));

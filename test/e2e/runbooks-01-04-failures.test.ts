@@ -10,7 +10,7 @@ t.setTimeout(300_000);
 
 t.test('01-setup and 02-deploy refuse with the reason', async (t) => {
   const fx = await startTestSandbox(t);
-  const rb = runbookSandbox(fx.dir, fx.sandbox.kubeconfigPath, fx.sandbox.journalPath, {
+  const rb = runbookSandbox(fx.dir, fx.sandbox, {
     WAIT_TIMEOUT: '20s',
   });
   const crd = await fx.kubectlOk([
@@ -29,7 +29,11 @@ t.test('01-setup and 02-deploy refuse with the reason', async (t) => {
         apiVersion: 'v1',
         kind: 'Service',
         metadata: { name: 'squatter', namespace: 'default' },
-        spec: { type: 'LoadBalancer', loadBalancerIP: '127.0.0.203', ports: [{ port: 6379 }] },
+        spec: {
+          type: 'LoadBalancer',
+          loadBalancerIP: fx.sandbox.network.redisLbIp,
+          ports: [{ port: 6379 }],
+        },
       };
       await fx.kubectlOk(['create', '-f', '-'], JSON.stringify(squatter));
       const before = rb.changes().length;

@@ -2,8 +2,7 @@
 // redis-server, exporter, Prometheus, the beersystem stand-in, real kubectl and the tofu
 // stand-in), each runbook a real child process. The phases before them (02–04) are laid down by
 // the tofu stand-in and recorded as completed in the audit log, so these tests start where 05
-// starts; `npm run rehearse` (test/e2e/rehearse.test.ts) runs all seven for real. One sandbox at a
-// time: the LoadBalancer address 127.0.0.203 is fixed.
+// starts; `npm run rehearse` (test/e2e/rehearse.test.ts) runs all seven for real.
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,13 +13,13 @@ import t, { type Test } from 'tap';
 import { AuditLog, readAuditEntries } from '../../lib/audit/audit.ts';
 import { logIdOf } from '../../lib/audit/cluster-records.ts';
 import type { JournalEntry } from '../../sandbox/api/journal.ts';
-import { waitForLoadBalancerAddress } from '../helpers/lb-address.ts';
+import { runbookNetworkSettings } from '../../sandbox/lb-pool.ts';
 import { LOADER, REPO, type RunningCli, startCli, withoutCoverage } from '../helpers/run-cli.ts';
 import { secretPassword } from '../helpers/secret.ts';
 import {
   ENVIRONMENT_DIR,
-  SANDBOX_VARS,
   type SandboxFixture,
+  sandboxVars,
   startWholeSandbox,
   TOFU,
 } from '../helpers/workloads-sandbox.ts';
@@ -53,7 +52,6 @@ interface Cluster {
 }
 
 async function startCluster(t: Test): Promise<Cluster> {
-  await waitForLoadBalancerAddress();
   const fx = await startWholeSandbox();
   const out = mkdtempSync(join(tmpdir(), 'runbooks-05-07-'));
   t.teardown(async () => {
@@ -61,7 +59,7 @@ async function startCluster(t: Test): Promise<Cluster> {
     rmSync(out, { recursive: true, force: true });
   });
   // Phase 2 as 02-deploy leaves it: redis-shared applied, migration off.
-  await exec(TOFU, ['apply', '-auto-approve', ...SANDBOX_VARS], {
+  await exec(TOFU, ['apply', '-auto-approve', ...sandboxVars(fx.sandbox.network)], {
     env: fx.env,
     cwd: ENVIRONMENT_DIR,
     maxBuffer: 16 << 20,
@@ -98,8 +96,7 @@ async function startCluster(t: Test): Promise<Cluster> {
     KUBE_CONTEXT: 'sandbox',
     KUBECONFIG: fx.sandbox.kubeconfigPath,
     KUBECACHEDIR: join(out, 'kube-cache'),
-    REDIS_LB_IP: '127.0.0.203',
-    PRIVATE_CIDR: '127.0.0.0/24',
+    ...runbookNetworkSettings(fx.sandbox.network),
     TOFU_BIN: TOFU,
     AUDIT_LOG: auditLog,
     BACKUP_DIR: join(out, 'backups'),
@@ -374,7 +371,7 @@ t.test(
         t.match(r.stderr, /downtime [\d.]+m?s/);
         t.equal((await beersystemEnv(c)).trim(), '1 redis-shared-master.redis.svc.cluster.local');
         const redis = new Redis({
-          host: '127.0.0.203',
+          host: c.fx.sandbox.network.redisLbIp,
           port: 6379,
           password: c.password,
           lazyConnect: true,
@@ -467,7 +464,7 @@ t.test(
       t.equal(r.code, 0, 'exit code', { stderr: r.stderr.slice(-3000) });
       t.match(
         readFileSync(ipTable, 'utf8'),
-        /\| 127\.0\.0\.203 \| eero-pool \| redis\/redis-shared-external \|/,
+        `| ${c.fx.sandbox.network.redisLbIp} | eero-pool | redis/redis-shared-external |`,
       );
       const reports = readdirSync(join(c.out, 'reports'));
       const md = reports.find((f) => f.endsWith('.md'))!;

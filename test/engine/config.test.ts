@@ -257,21 +257,31 @@ t.test(
   },
 );
 
-t.test('item 8: the sandbox settings pass the validation', async (t) => {
-  const sandbox = await import('../../sandbox/initial-state.ts');
+t.test('item 8: the sandbox settings pass the validation, for every address slot', async (t) => {
+  const { runbookNetworkSettings, sandboxNetwork, MAX_SLOT } = await import(
+    '../../sandbox/lb-pool.ts'
+  );
+  const { judgeAddressInCidr } = await import('../../lib/phases/preflight.ts');
   const cliSource = readFileSync(join(REPO_ROOT, 'sandbox/cli.ts'), 'utf8');
-  t.match(cliSource, `'REDIS_LB_IP=${sandbox.REDIS_LB_IP}'`, 'cli.ts writes the same LB IP');
-  t.match(cliSource, `'PRIVATE_CIDR=${sandbox.PRIVATE_CIDR}'`, 'and the same CIDR');
+  t.match(cliSource, 'runbookNetworkSettings(network)', 'cli.ts writes the pool settings');
   const window = /VALIDATION_WINDOW=([^'`\n]+)/.exec(cliSource)?.[1];
-  const cfg = loadConfig({
-    envFile: envFile(''),
-    env: {
-      KUBE_CONTEXT: 'sandbox',
-      REDIS_LB_IP: sandbox.REDIS_LB_IP,
-      PRIVATE_CIDR: sandbox.PRIVATE_CIDR,
-      ...(window ? { VALIDATION_WINDOW: window } : {}),
-    },
-  });
-  t.equal(cfg.redis.lbIp, '127.0.0.203');
-  t.ok(cfg.validationWindowMs >= 24 * 3600_000);
+  for (const slot of [0, 16, MAX_SLOT]) {
+    const network = sandboxNetwork(slot);
+    const cfg = loadConfig({
+      envFile: envFile(''),
+      env: {
+        KUBE_CONTEXT: 'sandbox',
+        ...runbookNetworkSettings(network),
+        ...(window ? { VALIDATION_WINDOW: window } : {}),
+      },
+    });
+    t.equal(cfg.redis.lbIp, `127.0.${slot}.203`, `slot ${slot}: its own address`);
+    t.equal(
+      judgeAddressInCidr(network.outsideProbeSource, cfg.redis.privateCidr).ok,
+      false,
+      `slot ${slot}: the outside probe source is outside PRIVATE_CIDR`,
+    );
+    t.ok(judgeAddressInCidr('127.0.0.1', cfg.redis.privateCidr).ok, 'the operator is inside');
+    t.ok(cfg.validationWindowMs >= 24 * 3600_000);
+  }
 });

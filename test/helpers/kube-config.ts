@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { AuditLog } from '../../lib/audit/audit.ts';
 import { type Config, loadConfig } from '../../lib/config.ts';
 import { createStepContext, type StepContext } from '../../lib/engine/step-context.ts';
+import { runbookNetworkSettings } from '../../sandbox/lb-pool.ts';
 import type { SandboxFixture } from './sandbox.ts';
 import { REPO } from './workloads-sandbox.ts';
 
@@ -13,8 +14,7 @@ export function sandboxConfig(fx: SandboxFixture, extra: Record<string, string> 
     env: {
       KUBE_CONTEXT: 'sandbox',
       KUBECONFIG: fx.sandbox.kubeconfigPath,
-      REDIS_LB_IP: '127.0.0.203',
-      PRIVATE_CIDR: '127.0.0.0/24',
+      ...runbookNetworkSettings(fx.sandbox.network),
       TOFU_BIN: join(REPO, 'sandbox', 'bin', 'tofu'),
       AUDIT_LOG: join(fx.dir, 'audit.jsonl'),
       BACKUP_DIR: join(fx.dir, 'backups'),

@@ -5,6 +5,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../sandbox/api/journal.ts';
+import { runbookNetworkSettings } from '../../sandbox/lb-pool.ts';
+import type { Sandbox } from '../../sandbox/server.ts';
 import { type CliResult, REPO, runCli } from './run-cli.ts';
 
 // A real run takes the Lease and writes its completion record and audit anchor (lib/lock/lease-lock.ts,
@@ -33,19 +35,16 @@ export interface RunbookSandbox {
 
 export function runbookSandbox(
   runDir: string,
-  kubeconfig: string,
-  journalPath: string,
+  sandbox: Pick<Sandbox, 'kubeconfigPath' | 'journalPath' | 'network'>,
   settings: Record<string, string> = {},
 ): RunbookSandbox {
+  const { kubeconfigPath: kubeconfig, journalPath } = sandbox;
   const envFile = join(runDir, '.env.runbooks');
   const auditLog = join(runDir, 'audit.jsonl');
   const values: Record<string, string> = {
     KUBE_CONTEXT: 'sandbox',
     KUBECONFIG: kubeconfig,
-    REDIS_LB_IP: '127.0.0.203',
-    PRIVATE_CIDR: '127.0.0.0/24',
-    METALLB_POOL: 'eero-pool',
-    OUTSIDE_PROBE_SOURCE: '127.0.1.5',
+    ...runbookNetworkSettings(sandbox.network),
     TOFU_BIN: join(REPO, 'sandbox', 'bin', 'tofu'),
     AUDIT_LOG: auditLog,
     BACKUP_DIR: join(runDir, 'backups'),

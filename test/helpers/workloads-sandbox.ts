@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type SandboxNetwork, tofuNetworkVars } from '../../sandbox/lb-pool.ts';
 import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
 import { createWorkloads, type Workloads } from '../../sandbox/workloads/index.ts';
 
@@ -36,6 +37,7 @@ export async function startWholeSandbox(): Promise<SandboxFixture> {
       runDir,
       runtime: workloads.runtime,
       plugins: workloads.plugins,
+      network: workloads.network,
     });
   } catch (err) {
     // The caller's teardown only knows a fixture it got: a failed start cleans up here.
@@ -76,12 +78,11 @@ export async function startWholeSandbox(): Promise<SandboxFixture> {
   };
 }
 
-/** The variables that point the modules at the sandbox's loopback LoadBalancer pool. */
-export const SANDBOX_VARS = [
-  '-var',
-  'lb_ip=127.0.0.203',
-  '-var',
-  'private_cidr=127.0.0.0/24',
-  '-var',
-  'kube_context=sandbox',
-];
+/** The variables that point the modules at the sandbox and its loopback LoadBalancer pool. */
+export function sandboxVars(network: SandboxNetwork): string[] {
+  return [
+    ...Object.entries(tofuNetworkVars(network)).flatMap(([k, v]) => ['-var', `${k}=${v}`]),
+    '-var',
+    'kube_context=sandbox',
+  ];
+}

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { UpResult } from '../../sandbox/cli.ts';
+import { runbookNetworkSettings, sandboxNetwork } from '../../sandbox/lb-pool.ts';
 import { isAlive as alive } from '../../sandbox/workloads/supervisor.ts';
 import { run } from '../helpers/sandbox.ts';
 
@@ -54,15 +55,14 @@ t.test(
     t.match(envFile, `export KUBECACHEDIR='${join(runDir, 'kube-cache')}'`);
     t.match(envFile, /export PATH='.*\/sandbox\/bin':"\$PATH"/);
     const runbookEnv = readFileSync(result.envSandbox, 'utf8');
+    t.same(result.network, sandboxNetwork(0), 'fake workloads listen on no address: slot 0');
     for (const line of [
       'KUBE_CONTEXT=sandbox',
-      'REDIS_LB_IP=127.0.0.203',
-      'PRIVATE_CIDR=127.0.0.0/24',
-      'METALLB_POOL=eero-pool',
-      'OUTSIDE_PROBE_SOURCE=127.0.1.5',
+      ...Object.entries(runbookNetworkSettings(result.network)).map(([k, v]) => `${k}=${v}`),
     ]) {
       t.match(runbookEnv, line);
     }
+    t.match(envFile, `export TF_VAR_lb_ip='${result.network.redisLbIp}'`);
     t.match(runbookEnv, /TOFU_BIN=\/.*\/sandbox\/bin\/tofu/);
 
     const kubectlEnv = {

@@ -231,7 +231,8 @@ t.test('a created CRD registers its kind in discovery; deleting it removes the k
     plural: 'ipaddresspools',
     name: 'eero-pool',
   })) as { spec: { addresses: string[] } };
-  t.same(pool.spec.addresses, ['127.0.0.200-127.0.0.210']);
+  const { first, last } = fx.sandbox.network.pool;
+  t.same(pool.spec.addresses, [`${first}-${last}`]);
   await extensions.deleteCustomResourceDefinition({ name: 'widgets.example.com' });
   const gone = await fetch(`${fx.sandbox.url}/apis/example.com/v1/namespaces/default/widgets`);
   t.equal(gone.status, 404);

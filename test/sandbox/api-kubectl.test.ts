@@ -77,7 +77,7 @@ t.test('get namespaces, nodes and pods of the homelab as it is today', async (t)
     '-o',
     'jsonpath={range .items[?(@.spec.type=="LoadBalancer")]}{.status.loadBalancer.ingress[0].ip} {end}',
   ]);
-  t.same(lbs.trim().split(' ').sort(), ['127.0.0.200', '127.0.0.201', '127.0.0.202']);
+  t.same(lbs.trim().split(' ').sort(), Object.values(fx.sandbox.network.held).sort());
 });
 
 t.test('get secret -o jsonpath gives the base64 of a password generated at start', async (t) => {
@@ -489,14 +489,15 @@ t.test(
         },
         spec: { type: 'LoadBalancer', loadBalancerIP: ip, ports: [{ port: 6379 }] },
       });
-    await fx.kubectlOk(['apply', '--server-side', '-f', '-'], lb('redis-external', '127.0.0.203'));
+    const { redisLbIp, held } = fx.sandbox.network;
+    await fx.kubectlOk(['apply', '--server-side', '-f', '-'], lb('redis-external', redisLbIp));
     await fx.kubectlOk([
       'wait',
-      '--for=jsonpath={.status.loadBalancer.ingress[0].ip}=127.0.0.203',
+      `--for=jsonpath={.status.loadBalancer.ingress[0].ip}=${redisLbIp}`,
       'service/redis-external',
       '--timeout=30s',
     ]);
-    await fx.kubectlOk(['apply', '--server-side', '-f', '-'], lb('squatter', '127.0.0.200'));
+    await fx.kubectlOk(['apply', '--server-side', '-f', '-'], lb('squatter', held.postgres));
     await fx.kubectlOk([
       'wait',
       '--for=jsonpath={.reason}=AllocationFailed',

@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import t from 'tap';
 import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
 import { secretPassword } from '../helpers/secret.ts';
-import { ENVIRONMENT_DIR, SANDBOX_VARS, TOFU } from '../helpers/workloads-sandbox.ts';
+import { ENVIRONMENT_DIR, sandboxVars, TOFU } from '../helpers/workloads-sandbox.ts';
 
 const run = promisify(execFile);
 // Real processes and a dozen tofu/kubectl runs: more than the default per-file timeout when
@@ -27,6 +27,8 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
     rmSync(runDir, { recursive: true, force: true });
   });
   sandbox = await startSandbox({ runDir, podReadyDelayMs: 20 });
+  const net = sandbox.network;
+  const SANDBOX_VARS = sandboxVars(net);
   const env = {
     ...process.env,
     KUBECONFIG: sandbox.kubeconfigPath,
@@ -48,9 +50,9 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
     const noContext = await tofu([
       'plan',
       '-var',
-      'lb_ip=127.0.0.203',
+      `lb_ip=${net.redisLbIp}`,
       '-var',
-      'private_cidr=127.0.0.0/24',
+      `private_cidr=${net.privateCidr}`,
     ]);
     t.equal(noContext.code, 1);
     t.match(
@@ -128,7 +130,7 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
         '-o',
         'jsonpath={.spec.loadBalancerSourceRanges[0]} {.metadata.annotations.metallb\\.io/loadBalancerIPs} {.metadata.annotations.metallb\\.io/address-pool} [{.spec.loadBalancerIP}]',
       ]),
-      '127.0.0.0/24 127.0.0.203 eero-pool []',
+      `${net.privateCidr} ${net.redisLbIp} eero-pool []`,
       'address and pool as metallb.io annotations only: MetalLB refuses spec.loadBalancerIP beside them',
     );
     t.equal(
@@ -141,7 +143,7 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
         '-o',
         'jsonpath={.status.loadBalancer.ingress[0].ip} {.metadata.annotations.metallb\\.io/ip-allocated-from-pool}',
       ]),
-      '127.0.0.203 eero-pool',
+      `${net.redisLbIp} eero-pool`,
       'MetalLB gave it the address',
     );
     t.match(
@@ -187,7 +189,7 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
     t.notMatch(plan.stdout + applied.stdout, password);
     const outputs = JSON.parse((await tofu(['output', '-json'])).stdout);
     t.equal(outputs.redis_master_service_dns.value, 'redis-shared-master.redis.svc.cluster.local');
-    t.equal(outputs.redis_lb_ip.value, '127.0.0.203');
+    t.equal(outputs.redis_lb_ip.value, net.redisLbIp);
     t.equal((await tofu(['output', '-raw', 'redis_port'])).stdout.trim(), '6379');
     t.match(
       (await tofu(['state', 'list', 'module.redis_shared.kubernetes_secret_v1'])).stdout,
@@ -202,7 +204,7 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
     const varFile = join(runDir, 'sandbox.tfvars');
     writeFileSync(
       varFile,
-      'lb_ip = "127.0.0.203"\nprivate_cidr = "127.0.0.0/24"\nkube_context = "sandbox"\n',
+      `lb_ip = "${net.redisLbIp}"\nprivate_cidr = "${net.privateCidr}"\nkube_context = "sandbox"\n`,
     );
     const more = await tofu(['plan', '-detailed-exitcode', `-var-file=${varFile}`], {
       TF_VAR_replica_count: '2',
@@ -375,7 +377,7 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
       publicCidr.stderr,
       /private_cidr must lie inside an RFC 1918 private range \(10\/8, 172\.16\/12, 192\.168\/16\) or loopback \(127\/8\)/,
     );
-    const outside = await tofu(['validate', ...SANDBOX_VARS, '-var', 'lb_ip=127.0.1.203']);
+    const outside = await tofu(['validate', ...SANDBOX_VARS, '-var', 'lb_ip=127.1.0.203']);
     t.equal(outside.code, 1);
     t.match(outside.stderr, /lb_ip must lie inside private_cidr/);
     const root = await tofu(['validate', ...SANDBOX_VARS, '-var', 'replica_namespaces=["redis"]']);

@@ -12,9 +12,8 @@ import {
 import { bitnamiPod, PASSWORD, redisCli, redisPingFrom } from '../helpers/workloads-pods.ts';
 
 const POD = { group: '', version: 'v1', kind: 'Pod' };
-// Not in the API half's pool (127.0.0.200–210), so a sandbox started by another test file at
-// the same time cannot hold it.
-const LB_IP = '127.0.0.231';
+// This sandbox's own Redis LoadBalancer address (sandbox/lb-pool.ts), which no other holds.
+let LB_IP = '';
 
 const pingFrom = (source: string, host: string, port: number) => redisPingFrom(source, host, port);
 
@@ -23,6 +22,7 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
   t.teardown(() => fx?.close());
   fx = await startWorkloads();
   const { cluster, workloads } = fx;
+  LB_IP = workloads.network.redisLbIp;
   cluster.apply(secret('redis', 'redis-credentials', { 'redis-password': PASSWORD }));
   const masterSelector = {
     'app.kubernetes.io/instance': 'redis-shared',

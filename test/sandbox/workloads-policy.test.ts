@@ -9,12 +9,11 @@ import { secretPassword } from '../helpers/secret.ts';
 import { eventually } from '../helpers/workloads-cluster.ts';
 import { redisPingFrom } from '../helpers/workloads-pods.ts';
 import {
-  SANDBOX_VARS,
   type SandboxFixture,
+  sandboxVars,
   startWholeSandbox,
 } from '../helpers/workloads-sandbox.ts';
 
-const LB_IP = '127.0.0.203';
 t.setTimeout(240_000);
 
 t.test('NetworkPolicy on the connections the sandbox carries', async (t) => {
@@ -25,8 +24,9 @@ t.test('NetworkPolicy on the connections the sandbox carries', async (t) => {
   fx = await startWholeSandbox();
   const { kubectl, tofu, sandbox } = fx;
   await sandbox.settled(30_000);
+  const LB_IP = sandbox.network.redisLbIp;
 
-  const applied = await tofu(['apply', '-auto-approve', ...SANDBOX_VARS]);
+  const applied = await tofu(['apply', '-auto-approve', ...sandboxVars(sandbox.network)]);
   t.match(applied.stdout, /Apply complete! Resources: 8 added, 0 changed, 0 destroyed\./);
   t.equal(
     await kubectl([
@@ -52,8 +52,7 @@ t.test('NetworkPolicy on the connections the sandbox carries', async (t) => {
   ]);
   const password = await secretPassword(kubectl, 'redis');
 
-  // 127.0.0.203 is fixed: while another sandbox on this machine holds it, ours retries its
-  // listener, and what answers there is not our Redis. Go on once ours answers.
+  // MetalLB's answer comes first, then the network plugin's listener: go on once it answers.
   await eventually(
     'this sandbox listening on the LoadBalancer address',
     async () => (await redisPingFrom('127.0.0.1', LB_IP, 6379, password)) === 'PONG',
