@@ -1,11 +1,12 @@
 // The root module's variables, from the runbooks' settings: one source of truth, so a plan made
-// by a runbook uses the addresses and names the run checks. Only variables the settings name
-// are passed; the rest keep terraform.tfvars or the module defaults. The cluster (kube_context,
-// kubeconfig_path) is pinned by lib/cluster/tofu.ts through TF_VAR_* for every tofu call.
+// by a runbook uses the addresses and names the run checks (a setting that changed the checks
+// but not the module would be a trap). They go on the command line as -var, which beats every
+// tfvars file; the rest keep terraform.tfvars or the module defaults. The cluster (kube_context,
+// kubeconfig_path) is added by lib/cluster/tofu.ts to every plan.
 import type { Config } from '../config.ts';
 
 export function tofuVars(
-  cfg: Pick<Config, 'redis' | 'monitoring'>,
+  cfg: Pick<Config, 'redis' | 'monitoring' | 'beersystem'>,
   options: { migration: boolean },
 ): Record<string, string> {
   return {
@@ -14,7 +15,14 @@ export function tofuVars(
     lb_ip: cfg.redis.lbIp,
     metallb_pool: cfg.redis.metallbPool,
     private_cidr: cfg.redis.privateCidr,
+    redis_secret_name: cfg.redis.secretName,
+    redis_secret_key: cfg.redis.secretKey,
     monitoring_namespace: cfg.monitoring.namespace,
+    // The Secret copy beersystem's pods read lives in beersystem_namespace; the root refuses a
+    // namespace that replica_namespaces does not list, so the copy is never missed.
+    beersystem_namespace: cfg.beersystem.namespace,
+    beersystem_deployment: cfg.beersystem.deployment,
+    beersystem_container: cfg.beersystem.container,
     enable_beersystem_migration: String(options.migration),
   };
 }

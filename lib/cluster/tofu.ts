@@ -3,8 +3,8 @@
 // step's ctx.tofu, so dry run, audit and masking apply as for any command: plan is a read and
 // runs in a dry run; apply is a mutation and is only printed there.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Config } from '../config.ts';
 import { registerSecret } from '../mask.ts';
 
@@ -47,13 +47,70 @@ export class TofuPlanChangedError extends Error {
   override readonly name = 'TofuPlanChangedError';
 }
 
-// The providers reach the same cluster the run is pinned to, whatever the tfvars say about it;
-// as TF_VAR_* they stay out of argv and below -var/-var-file in tofu's precedence.
-function pinEnv(ctx: TofuContext): Record<string, string | undefined> {
+// tofu must reach the cluster the run pinned and checked. OpenTofu ranks variable values
+// -var/-var-file > *.auto.tfvars > terraform.tfvars > TF_VAR_* > defaults
+// (https://opentofu.org/docs/language/values/variables/#variable-definition-precedence), so a
+// TF_VAR_kube_context would lose to a copied terraform.tfvars: the context and kubeconfig go on
+// the plan's command line as -var (neither is secret), and a tfvars file that names another
+// context stops the run before any plan. init and validate read no cluster; they get the same
+// values as TF_VAR_* so nothing falls back to the defaults there either.
+function pinnedCluster(ctx: TofuContext): Record<string, string> {
   return {
-    TF_VAR_kube_context: ctx.cfg.kubeContext,
-    ...(ctx.cfg.kubeconfig ? { TF_VAR_kubeconfig_path: ctx.cfg.kubeconfig } : {}),
+    kube_context: ctx.cfg.kubeContext,
+    // As kubectl does without KUBECONFIG.
+    kubeconfig_path: ctx.cfg.kubeconfig ?? '~/.kube/config',
   };
+}
+
+function pinEnv(ctx: TofuContext): Record<string, string | undefined> {
+  return Object.fromEntries(
+    Object.entries(pinnedCluster(ctx)).map(([name, value]) => [`TF_VAR_${name}`, value]),
+  );
+}
+
+/** A tfvars file of the environment names a context other than the pinned one. */
+export class TofuContextMismatchError extends Error {
+  override readonly name = 'TofuContextMismatchError';
+}
+
+/** The tfvars files OpenTofu loads by itself, in its order. */
+async function autoVarFiles(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return [
+    ...['terraform.tfvars', 'terraform.tfvars.json'].filter((n) => names.includes(n)),
+    ...names.filter((n) => /\.auto\.tfvars(\.json)?$/.test(n)).sort(),
+  ];
+}
+
+/** `kube_context` as a tfvars file sets it (HCL or JSON), if it does. */
+export function tfvarsContext(file: string, text: string): string | undefined {
+  if (file.endsWith('.json')) {
+    const value = (JSON.parse(text) as Record<string, unknown>).kube_context;
+    return value === undefined ? undefined : String(value);
+  }
+  const line = text
+    .split('\n')
+    .map((l) => l.replace(/(^|\s)(#|\/\/).*$/, ''))
+    .find((l) => /^\s*kube_context\s*=/.test(l));
+  return line
+    ?.replace(/^\s*kube_context\s*=\s*/, '')
+    .trim()
+    .replace(/^"(.*)"$/, '$1');
+}
+
+/**
+ * Refuses before any plan when a tfvars file in the environment names a context other than the
+ * pinned one: the -var overrides it, but the file says the operator meant another cluster.
+ */
+export async function assertTfvarsContext(ctx: TofuContext): Promise<void> {
+  for (const file of await autoVarFiles(ctx.cfg.tofu.dir)) {
+    const named = tfvarsContext(file, await readFile(join(ctx.cfg.tofu.dir, file), 'utf8'));
+    if (named !== undefined && named !== ctx.cfg.kubeContext) {
+      throw new TofuContextMismatchError(
+        `${join(ctx.cfg.tofu.dir, file)} sets kube_context = "${named}", but this run is pinned to context "${ctx.cfg.kubeContext}" (KUBE_CONTEXT) and checked that cluster; nothing was planned. Remove kube_context from ${file} (the runbooks pass the pinned context themselves), or set KUBE_CONTEXT=${named} if that is the cluster you mean`,
+      );
+    }
+  }
 }
 
 export async function tofuInit(ctx: TofuContext): Promise<void> {
@@ -78,12 +135,14 @@ export async function tofuFmtCheck(ctx: TofuContext): Promise<string[]> {
 }
 
 export async function tofuPlan(ctx: TofuContext, options: PlanOptions): Promise<TofuPlan> {
+  await assertTfvarsContext(ctx);
   const file = isAbsolute(options.out) ? options.out : resolve(ctx.cfg.tofu.dir, options.out);
-  const vars = Object.entries(options.vars ?? {}).flatMap(([k, v]) => ['-var', `${k}=${v}`]);
+  const vars = Object.entries({ ...options.vars, ...pinnedCluster(ctx) }).flatMap(([k, v]) => [
+    '-var',
+    `${k}=${v}`,
+  ]);
   const targets = (options.targets ?? []).map((t) => `-target=${t}`);
-  await ctx.tofu(['plan', '-input=false', '-no-color', `-out=${file}`, ...vars, ...targets], {
-    env: pinEnv(ctx),
-  });
+  await ctx.tofu(['plan', '-input=false', '-no-color', `-out=${file}`, ...vars, ...targets]);
   const sha256 = await fileSha256(file);
   const shown = await ctx.tofu(['show', '-json', '-no-color', file]);
   const changes = summariseChanges(JSON.parse(shown.stdout) as ShowJson);
@@ -108,10 +167,8 @@ export async function tofuApply(
       `the plan ${plan.file} changed after it was confirmed (sha256 ${short(plan.sha256)}… confirmed, ${short(now)}… now); nothing was applied. Run the plan step again and confirm the new plan`,
     );
   }
-  await ctx.tofu(['apply', '-input=false', '-no-color', plan.file], {
-    retries: 0,
-    env: pinEnv(ctx),
-  });
+  // The saved plan carries its variables, the pinned context among them (tofu refuses -var here).
+  await ctx.tofu(['apply', '-input=false', '-no-color', plan.file], { retries: 0 });
 }
 
 /** Each output's value; sensitive string values are registered for masking first. */

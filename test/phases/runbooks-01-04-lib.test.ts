@@ -708,6 +708,7 @@ t.test(
           outsideProbeSource: undefined,
         },
         monitoring: { namespace: 'monitoring', prometheusService: 'p', prometheusPort: 9090 },
+        beersystem: { namespace: 'beersystem', deployment: 'beersystem', container: 'beersystem' },
       },
       { migration: false },
     );

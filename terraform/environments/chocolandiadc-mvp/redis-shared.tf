@@ -9,6 +9,8 @@ module "redis_shared" {
   lb_ip                     = var.lb_ip
   metallb_pool              = var.metallb_pool
   private_cidr              = var.private_cidr
+  secret_name               = var.redis_secret_name
+  secret_key                = var.redis_secret_key
   replica_namespaces        = var.replica_namespaces
   replica_count             = var.replica_count
   storage_class             = var.storage_class

@@ -11,7 +11,7 @@ variable "kubeconfig_path" {
 }
 
 variable "kube_context" {
-  description = "Kube context to apply to; the runbooks pin the same one (KUBE_CONTEXT)."
+  description = "Kube context to apply to; the runbooks pass the one they pin and check (KUBE_CONTEXT) as -var, which beats every tfvars file."
   type        = string
   default     = "chocolandiadc-mvp"
 
@@ -58,6 +58,18 @@ variable "private_cidr" {
   description = "The private network allowed through the LoadBalancer."
   type        = string
   default     = "192.168.4.0/24"
+}
+
+variable "redis_secret_name" {
+  description = "Secret holding the password (the runbooks pass REDIS_SECRET_NAME)."
+  type        = string
+  default     = "redis-credentials"
+}
+
+variable "redis_secret_key" {
+  description = "Key of the password in that Secret (the runbooks pass REDIS_SECRET_KEY)."
+  type        = string
+  default     = "redis-password"
 }
 
 variable "replica_namespaces" {

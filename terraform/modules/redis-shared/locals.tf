@@ -1,7 +1,7 @@
 locals {
   # FR-012/FR-012a: one Secret name and key, the same in every namespace that holds a copy.
-  credentials_secret_name = "redis-credentials"
-  credentials_secret_key  = "redis-password"
+  credentials_secret_name = var.secret_name
+  credentials_secret_key  = var.secret_key
 
   secret_namespaces = toset(concat([var.namespace], var.replica_namespaces))
 

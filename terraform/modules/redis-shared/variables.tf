@@ -86,6 +86,28 @@ variable "exporter_image_tag" {
   }
 }
 
+variable "secret_name" {
+  description = "Name of the Secret holding the password, in the Redis namespace and every replica_namespaces entry (the runbooks read it as REDIS_SECRET_NAME)."
+  type        = string
+  default     = "redis-credentials"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", var.secret_name))
+    error_message = "secret_name must be a DNS-1123 subdomain naming the Secret, e.g. \"redis-credentials\"."
+  }
+}
+
+variable "secret_key" {
+  description = "Key of the password inside that Secret (the runbooks read it as REDIS_SECRET_KEY)."
+  type        = string
+  default     = "redis-password"
+
+  validation {
+    condition     = can(regex("^[-._a-zA-Z0-9]{1,253}$", var.secret_key))
+    error_message = "secret_key must be a Secret data key (letters, digits, '-', '_' or '.'), e.g. \"redis-password\"."
+  }
+}
+
 variable "replica_namespaces" {
   description = "Client namespaces: each receives a copy of Secret redis-credentials (FR-012a) and its pods are admitted by the NetworkPolicy on 6379. They must exist already."
   type        = list(string)
