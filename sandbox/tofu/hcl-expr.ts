@@ -5,6 +5,11 @@
 // value, an error inside `can()`/`try()` is caught, regex() fails when nothing matches.
 // test/sandbox/tofu-validation.test.ts holds each of them against `terraform console`.
 
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { renderTemplate } from './template.ts';
+
 export type Value = unknown;
 export type Scope = Record<string, Value>;
 
@@ -325,6 +330,16 @@ function toList(v: Value, what: string): Value[] {
   throw new HclEvalError(`${what}: a list is required, got ${typeName(v)}`);
 }
 
+function readModuleFile(path: string, fn: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new HclEvalError(
+      `Invalid function argument: ${fn}: no file exists at ${path} (${(err as NodeJS.ErrnoException).code})`,
+    );
+  }
+}
+
 function equal(a: Value, b: Value): boolean {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
@@ -423,6 +438,65 @@ const FUNCTIONS: Record<string, Fn> = {
     const flat = (v: Value): Value[] => (Array.isArray(v) ? v.flatMap(flat) : [v]);
     return toList(l, 'flatten').flatMap(flat);
   }),
+  merge: strict((...os) => {
+    const out: Record<string, Value> = {};
+    for (const o of os) {
+      if (o === null) continue;
+      if (!isObject(o)) throw new HclEvalError(`merge: an object is required, got ${typeName(o)}`);
+      Object.assign(out, o);
+    }
+    return out;
+  }),
+  keys: strict((o) => {
+    if (!isObject(o))
+      throw new HclEvalError(`keys: a map or object is required, got ${typeName(o)}`);
+    return Object.keys(o).sort();
+  }),
+  values: strict((o) => {
+    if (!isObject(o))
+      throw new HclEvalError(`values: a map or object is required, got ${typeName(o)}`);
+    return Object.keys(o)
+      .sort()
+      .map((k) => o[k]);
+  }),
+  lookup: strict((o, k, d) => {
+    if (!isObject(o)) throw new HclEvalError(`lookup: a map is required, got ${typeName(o)}`);
+    const key = toStr(k, 'lookup');
+    if (key in o) return o[key];
+    if (d === undefined) throw new HclEvalError(`lookup: the given key "${key}" does not exist`);
+    return d;
+  }),
+  sort: strict((l) =>
+    toList(l, 'sort')
+      .map((v) => toStr(v, 'sort'))
+      .sort(),
+  ),
+  tomap: strict((o) => {
+    if (!isObject(o)) throw new HclEvalError(`tomap: a map is required, got ${typeName(o)}`);
+    return o;
+  }),
+  pathexpand: strict((p) => toStr(p, 'pathexpand').replace(/^~(?=\/|$)/, homedir())),
+  file: strict((p) => readModuleFile(toStr(p, 'file'), 'file')),
+  templatefile: strict((p, vars) => {
+    if (!isObject(vars)) throw new HclEvalError('templatefile: vars must be an object');
+    const path = toStr(p, 'templatefile');
+    try {
+      return renderTemplate(readModuleFile(path, 'templatefile'), vars);
+    } catch (err) {
+      if (err instanceof HclEvalError) throw err;
+      throw new HclEvalError(
+        `Error in function call: templatefile(${JSON.stringify(path)}): ${(err as Error).message}`,
+      );
+    }
+  }),
+  yamldecode: strict((s) => {
+    try {
+      return parseYaml(toStr(s, 'yamldecode')) ?? null;
+    } catch (err) {
+      throw new HclEvalError(`yamldecode: ${(err as Error).message}`);
+    }
+  }),
+  jsonencode: strict((v) => JSON.stringify(v)),
   coalesce: strict((...vs) => {
     const found = vs.find((v) => v !== null && v !== undefined && v !== '');
     if (found === undefined) throw new HclEvalError('no non-null, non-empty-string arguments');
@@ -563,7 +637,13 @@ function forExpression(node: Extract<Node, { t: 'for' }>, scope: Scope): Value {
 export function evalHcl(raw: Value, scope: Scope): Value {
   if (Array.isArray(raw)) return raw.map((v) => evalHcl(v, scope));
   if (isObject(raw)) {
-    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, evalHcl(v, scope)]));
+    // A key written as an expression, `(local.key) = …`, reaches us as `${(local.key)}`.
+    return Object.fromEntries(
+      Object.entries(raw).map(([k, v]) => [
+        k.includes('${') ? toStr(evalHcl(k, scope), 'object key') : k,
+        evalHcl(v, scope),
+      ]),
+    );
   }
   if (typeof raw !== 'string' || !raw.includes('${')) return raw;
   // hcl2json keeps expression source inside ${…} as written, escapes included: parse it as HCL.

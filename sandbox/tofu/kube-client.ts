@@ -15,25 +15,28 @@ export type Manifest = Record<string, any>;
 
 export class KubeError extends Error {
   readonly status: number;
-  constructor(message: string, status: number) {
+  /** The Status message alone, as client-go's StatusError reports it. */
+  readonly apiMessage: string;
+  constructor(message: string, status: number, apiMessage: string) {
     super(message);
     this.status = status;
+    this.apiMessage = apiMessage;
   }
 }
 
 /**
- * The cluster to talk to: $KUBECONFIG when set (the sandbox's env sets it), else the
- * `kubeconfig_path` variable; and the context the `kube_context` variable names, never the
+ * The cluster to talk to: the `kubeconfig_path` variable when it was given (`pathGiven`), else
+ * $KUBECONFIG when set (the sandbox's env sets it), else the variable's default; and the context the `kube_context` variable names, never the
  * current one, as the providers are configured (providers.tf).
  */
 export function resolveKubeTarget(
   kubeconfigPath: string | undefined,
   context: string | undefined,
+  pathGiven = false,
 ): KubeTarget {
-  const candidates = [
-    process.env.KUBECONFIG?.split(':')[0],
-    kubeconfigPath?.replace(/^~(?=\/|$)/, homedir()),
-  ];
+  const fromVariable = kubeconfigPath?.replace(/^~(?=\/|$)/, homedir());
+  const fromEnv = process.env.KUBECONFIG?.split(':')[0];
+  const candidates = pathGiven ? [fromVariable] : [fromEnv, fromVariable];
   const path = candidates.find((p): p is string => !!p && existsSync(p));
   if (!path) {
     throw new Error(
@@ -83,6 +86,7 @@ const GROUP_KINDS: Record<string, string> = {
   PrometheusRule: 'prometheusrules',
   NetworkPolicy: 'networkpolicies',
   PodDisruptionBudget: 'poddisruptionbudgets',
+  DaemonSet: 'daemonsets',
 };
 
 export class KubeClient {
@@ -136,22 +140,30 @@ export class KubeClient {
     return res.status === 404 ? undefined : res.body;
   }
 
-  /** Creates the object, or merges it into the one that exists. */
+  /** Creates the object; the API server's error (AlreadyExists included) is thrown as it is. */
+  async create(object: Manifest): Promise<Manifest> {
+    const { apiVersion, kind, metadata } = object;
+    return (await this.request('POST', this.path(apiVersion, kind, metadata.namespace), object))
+      .body;
+  }
+
+  /** Creates the object, or merges it into the one that exists (Helm's objects). */
   async apply(object: Manifest): Promise<Manifest> {
     const { apiVersion, kind, metadata } = object;
     const existing = await this.get(apiVersion, kind, metadata.namespace, metadata.name);
-    if (!existing) {
-      return (await this.request('POST', this.path(apiVersion, kind, metadata.namespace), object))
-        .body;
-    }
-    return (
-      await this.request(
-        'PATCH',
-        this.path(apiVersion, kind, metadata.namespace, metadata.name),
-        object,
-        'application/merge-patch+json',
-      )
-    ).body;
+    if (!existing) return this.create(object);
+    return this.patch(apiVersion, kind, metadata.namespace, metadata.name, object);
+  }
+
+  /** The CustomResourceDefinition that serves `kind` in `group`, if one is installed. */
+  async crdFor(group: string, kind: string): Promise<Manifest | undefined> {
+    const res = await this.request(
+      'GET',
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+    );
+    return ((res.body?.items ?? []) as Manifest[]).find(
+      (c) => c.spec?.group === group && c.spec?.names?.kind === kind,
+    );
   }
 
   /** Server-side apply (application/apply-patch+yaml; JSON is YAML) with a field manager. */
@@ -232,9 +244,11 @@ export class KubeClient {
     ) {
       return { status: response.status, body: parsed };
     }
+    const message = String(parsed?.message ?? text);
     throw new KubeError(
-      `${method} ${path}: ${response.status} ${parsed?.message ?? text}`,
+      `${method} ${path}: ${response.status} ${message}`,
       response.status,
+      message,
     );
   }
 }

@@ -12,9 +12,16 @@ import {
 } from './checks.ts';
 import { loadRoot, type VarAssignment } from './config.ts';
 import { applyPlan, makePlan } from './engine.ts';
-import { KubeClient, resolveKubeTarget } from './kube-client.ts';
-import { desiredState } from './resources.ts';
-import { type PlannedChange, readState, type SavedPlan, statePath, writeState } from './state.ts';
+import { KubeClient, type KubeTarget, resolveKubeTarget } from './kube-client.ts';
+import { desiredState, durationMs } from './resources.ts';
+import {
+  acquireStateLock,
+  type PlannedChange,
+  readState,
+  type SavedPlan,
+  statePath,
+  writeState,
+} from './state.ts';
 
 export const STAND_IN_VERSION = '1.9.1';
 
@@ -29,6 +36,8 @@ interface Options {
   detailedExitcode: boolean;
   destroy: boolean;
   check: boolean;
+  lock: boolean;
+  lockTimeoutMs: number;
   positional: string[];
   passthrough: string[];
 }
@@ -44,6 +53,8 @@ function parseArgs(argv: string[]): { command: string; options: Options } {
     detailedExitcode: false,
     destroy: false,
     check: false,
+    lock: true,
+    lockTimeoutMs: 0,
     positional: [],
     passthrough: [],
   };
@@ -92,12 +103,18 @@ function parseArgs(argv: string[]): { command: string; options: Options } {
       case 'check':
         options.check = true;
         break;
+      case 'lock':
+        options.lock = inline !== 'false';
+        break;
+      case 'lock-timeout':
+        options.lockTimeoutMs = durationMs(value(), 0);
+        break;
       case 'version':
       case 'v':
         command ||= 'version';
         break;
       default:
-        // -input=false, -no-color, -lock=false, -upgrade, -recursive, -diff… change nothing here.
+        // -input=false, -no-color, -upgrade, -recursive, -diff… change nothing here.
         break;
     }
   }
@@ -158,11 +175,11 @@ async function main(argv: string[]): Promise<number> {
     case 'fmt':
       return fmt(options);
     case 'plan':
-      return plan(options);
+      return locked(options, 'OperationTypePlan', () => plan(options));
     case 'apply':
-      return apply(options);
+      return locked(options, 'OperationTypeApply', () => apply(options));
     case 'destroy':
-      return apply({ ...options, destroy: true });
+      return locked(options, 'OperationTypeApply', () => apply({ ...options, destroy: true }));
     case 'show':
       return show(options);
     case 'output':
@@ -179,6 +196,21 @@ async function main(argv: string[]): Promise<number> {
       `(the sandbox's stand-in${command ? `; "${[command, ...options.positional].join(' ')}" is not supported` : ''})\n`,
   );
   return 1;
+}
+
+/** Runs `body` holding the state lock, as the local backend does for plan and apply. */
+async function locked(
+  options: Options,
+  operation: string,
+  body: () => Promise<number>,
+): Promise<number> {
+  if (!options.lock) return body();
+  const release = await acquireStateLock(operation, STAND_IN_VERSION, options.lockTimeoutMs);
+  try {
+    return await body();
+  } finally {
+    release();
+  }
 }
 
 function fmt(options: Options): number {
@@ -211,12 +243,7 @@ async function buildPlan(options: Options): Promise<SavedPlan> {
   const root = await loadRoot(options.chdir, options.assignments);
   const desired = desiredState(root);
   checkVariables(root, desired.inputs);
-  const client = new KubeClient(
-    resolveKubeTarget(
-      String(root.vars.kubeconfig_path ?? ''),
-      root.vars.kube_context as string | undefined,
-    ),
-  );
+  const client = new KubeClient(kubeTarget(root.vars, root));
   const plan = await makePlan(desired, readState(), client, {
     destroy: options.destroy,
     targets: options.targets,
@@ -225,6 +252,25 @@ async function buildPlan(options: Options): Promise<SavedPlan> {
   checkPreventDestroy(plan.changes, protectedResources(root));
   await checkPreconditions(root, plan.changes, client, desired.inputs);
   return plan;
+}
+
+/**
+ * The cluster the providers reach: the kubeconfig_path variable when it was set (as the
+ * providers' config_path), else $KUBECONFIG, which the sandbox's env sets; and always the
+ * context kube_context names.
+ */
+function kubeTarget(
+  vars: Record<string, unknown>,
+  root: { blocks: Record<string, unknown> } | undefined,
+): KubeTarget {
+  // biome-ignore lint/suspicious/noExplicitAny: hcl2json blocks
+  const declared = (root?.blocks as any)?.variable?.kubeconfig_path?.[0]?.default;
+  const path = vars.kubeconfig_path === undefined ? undefined : String(vars.kubeconfig_path);
+  return resolveKubeTarget(
+    path,
+    vars.kube_context as string | undefined,
+    path !== undefined && path !== declared,
+  );
 }
 
 function printPlan(plan: SavedPlan): { add: number; change: number; destroy: number } {
@@ -236,29 +282,38 @@ function printPlan(plan: SavedPlan): { add: number; change: number; destroy: num
   }
   out('OpenTofu used the selected providers to generate the following execution plan. Resource');
   out('actions are indicated with the following symbols:');
+  const kindOf = (c: PlannedChange) =>
+    c.actions.length === 2 ? 'replace' : (c.actions[0] as string);
   const legend: Array<[string, string, string]> = [
     ['+', 'create', 'create'],
     ['~', 'update', 'update in-place'],
     ['-', 'delete', 'destroy'],
+    ['-/+', 'replace', 'destroy and then create replacement'],
   ];
   for (const [symbol, action, word] of legend) {
-    if (acting.some((c) => c.actions[0] === action)) out(`  ${symbol} ${word}`);
+    if (acting.some((c) => kindOf(c) === action)) out(`  ${symbol} ${word}`);
   }
   out('\nOpenTofu will perform the following actions:\n');
   for (const c of acting) {
+    const kind = kindOf(c);
     const [symbol, verb] =
-      c.actions[0] === 'create'
-        ? ['+', 'created']
-        : c.actions[0] === 'update'
-          ? ['~', 'updated in-place']
-          : ['-', 'destroyed'];
-    out(`  # ${c.address} will be ${verb}`);
+      kind === 'create'
+        ? ['+', 'will be created']
+        : kind === 'update'
+          ? ['~', 'will be updated in-place']
+          : kind === 'replace'
+            ? ['-/+', 'is tainted, so must be replaced']
+            : ['-', 'will be destroyed'];
+    out(`  # ${c.address} ${verb}`);
     out(`  ${symbol} resource "${c.type}" "${c.name}" {`);
     for (const line of describe(c)) out(`      ${symbol} ${line}`);
     out('    }\n');
-    if (c.actions[0] === 'create') counts.add++;
-    else if (c.actions[0] === 'update') counts.change++;
-    else counts.destroy++;
+    if (kind === 'create') counts.add++;
+    else if (kind === 'update') counts.change++;
+    else if (kind === 'replace') {
+      counts.add++;
+      counts.destroy++;
+    } else counts.destroy++;
   }
   out(`Plan: ${counts.add} to add, ${counts.change} to change, ${counts.destroy} to destroy.`);
   return counts;
@@ -297,6 +352,12 @@ async function apply(options: Options): Promise<number> {
   let saved: SavedPlan;
   const state = readState();
   if (planFile) {
+    if (options.assignments.length > 0) {
+      // As Terraform: a saved plan carries the values it was made with.
+      throw new Error(
+        "Can't set variables when applying a saved plan\n\nThe -var and -var-file options cannot be used when applying a saved plan file, because a saved plan includes the variable values that were set when it was created.",
+      );
+    }
     const path = resolve(options.chdir, planFile);
     if (!existsSync(path))
       throw new Error(`Failed to load "${planFile}" as a plan file: no such file`);
@@ -319,11 +380,7 @@ async function apply(options: Options): Promise<number> {
     }
   }
   const root = await loadRoot(options.chdir, []).catch(() => undefined);
-  const target = resolveKubeTarget(
-    String(saved.variables.kubeconfig_path ?? root?.vars.kubeconfig_path ?? ''),
-    (saved.variables.kube_context ?? root?.vars.kube_context) as string | undefined,
-  );
-  const client = new KubeClient(target);
+  const client = new KubeClient(kubeTarget({ ...root?.vars, ...saved.variables }, root));
   await client.assertSandbox();
   let result: Awaited<ReturnType<typeof applyPlan>>;
   try {

@@ -1,28 +1,31 @@
-// The resources the modules declare, turned into the Kubernetes objects applying them gives:
-// one entry per resource address, as `tofu plan` lists them. The helm_release stands for the
-// objects the Bitnami chart renders (chart.ts) from the module's values template.
+// The resources the modules declare, turned into what applying them writes: one entry per
+// resource instance, as `tofu plan` lists them. Every object is built from its resource block,
+// evaluated like OpenTofu evaluates it (hcl-expr.ts: variables, locals, other resources'
+// attributes, templatefile/yamldecode/merge…), then mapped from the provider's schema
+// (snake_case blocks) to the Kubernetes object the provider sends, so a change to a module is
+// what the sandbox applies. The helm_release stands for the objects the Bitnami chart renders
+// (chart.ts) from the values the release block passes.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { type ChartRelease, chartObjects } from './chart.ts';
-import { evaluate, moduleInputs, moduleLocals, type RootConfig } from './config.ts';
+import { type ChartRelease, type ChartValues, chartObjects } from './chart.ts';
+import { evaluate, moduleInputs, type RootConfig } from './config.ts';
+import { evalHcl, HclEvalError, type Scope } from './hcl-expr.ts';
 import type { Manifest } from './kube-client.ts';
-import { renderTemplate } from './template.ts';
 
-/** Every resource type.name the stand-in knows how to create, per module directory name. */
-export const SUPPORTED_RESOURCES: Record<string, string[]> = {
-  'redis-shared': [
-    'kubernetes_namespace_v1.redis',
-    'random_password.redis',
-    'kubernetes_secret_v1.credentials',
-    'helm_release.redis_shared',
-    'kubernetes_service_v1.external',
-    'kubernetes_manifest.prometheus_rule',
-    'kubernetes_config_map_v1.dashboard',
-  ],
-  'beersystem-migration': ['kubernetes_env.beersystem_redis'],
-};
+// biome-ignore lint/suspicious/noExplicitAny: hcl2json blocks and evaluated attributes
+type Hcl = Record<string, any>;
+
+/** The resource types the stand-in can plan and apply, each as its provider does. */
+export const SUPPORTED_TYPES = [
+  'kubernetes_namespace_v1',
+  'kubernetes_secret_v1',
+  'kubernetes_config_map_v1',
+  'kubernetes_service_v1',
+  'kubernetes_manifest',
+  'kubernetes_env',
+  'helm_release',
+  'random_password',
+] as const;
 
 /** Changes the env of one container of a Deployment (kubernetes_env). */
 export interface EnvPatch {
@@ -33,16 +36,33 @@ export interface EnvPatch {
   env: any[];
 }
 
+/** helm_release: the chart release and the install/upgrade settings the block gives. */
+export interface ReleaseSettings extends ChartRelease {
+  /** `timeout`, in seconds (the provider's default 300). */
+  timeoutSeconds: number;
+  /** `wait` (default true): every workload the chart renders is ready before it completes. */
+  wait: boolean;
+  /** `atomic` (default false): a failed install is uninstalled, a failed upgrade rolled back. */
+  atomic: boolean;
+}
+
+/** kubernetes_service_v1 of type LoadBalancer: what its create waits for. */
+export interface LoadBalancerWait {
+  /** `timeouts { create }`, in milliseconds (the provider's default 10 minutes). */
+  timeoutMs: number;
+}
+
 export interface DesiredResource {
   address: string;
   type: string;
   name: string;
   index?: string;
   moduleAddress: string;
+  /** The objects the resource writes, as the provider sends them. */
   objects: Manifest[];
   envPatch?: EnvPatch;
-  /** helm_release: the release the engine records in Helm's release Secret. */
-  release?: ChartRelease;
+  release?: ReleaseSettings;
+  loadBalancerWait?: LoadBalancerWait;
   /** Holds the generated password (random_password). */
   password?: boolean;
   /** Changes when what this resource would write changes. */
@@ -61,10 +81,7 @@ export interface DesiredState {
 /** Stands for the password in planned Secrets; apply puts the generated one in its place. */
 export const PASSWORD_MARKER = 'sandbox-tofu:random_password.redis.result';
 
-/** The module directory name of a call (`../../modules/redis-shared` → `redis-shared`). */
-function moduleKind(source: string): string {
-  return source.replace(/\/+$/, '').split('/').pop() ?? source;
-}
+const META_ARGUMENTS = ['depends_on', 'lifecycle', 'for_each', 'count', 'provider', 'provisioner'];
 
 export function desiredState(root: RootConfig): DesiredState {
   const resources: DesiredResource[] = [];
@@ -77,12 +94,12 @@ export function desiredState(root: RootConfig): DesiredState {
       Number(JSON.stringify(b.args).includes('module.')),
   );
   for (const [callName, call] of calls) {
-    const kind = moduleKind(call.args.source);
-    const declared = declaredResources(call.source.blocks);
-    const unknown = declared.filter((r) => !(SUPPORTED_RESOURCES[kind] ?? []).includes(r));
+    const unknown = declaredResources(call.source.blocks).filter(
+      (r) => !(SUPPORTED_TYPES as readonly string[]).includes(r.split('.')[0] as string),
+    );
     if (unknown.length > 0) {
       throw new Error(
-        `module.${callName} declares ${unknown.join(', ')}, which the sandbox's tofu does not create: extend sandbox/tofu/resources.ts`,
+        `module.${callName} declares ${unknown.join(', ')}, whose type the sandbox's tofu does not create: extend sandbox/tofu/resources.ts`,
       );
     }
     const count =
@@ -92,12 +109,11 @@ export function desiredState(root: RootConfig): DesiredState {
     inputsByCall[callName] = inputs;
     const moduleAddress =
       call.args.count === undefined ? `module.${callName}` : `module.${callName}[0]`;
-    if (kind === 'redis-shared') {
-      resources.push(...redisShared(moduleAddress, call.source.dir, call.source.blocks, inputs));
-    } else if (kind === 'beersystem-migration') {
-      resources.push(beersystemMigration(moduleAddress, inputs));
+    const evaluated = evaluateModule(call.source.dir, call.source.blocks, inputs);
+    for (const instance of evaluated.instances) {
+      resources.push(build(moduleAddress, instance));
     }
-    moduleOutputs[callName] = moduleOutputValues(call.source.blocks, call.source.dir, inputs);
+    moduleOutputs[callName] = evaluated.outputs;
   }
   const outputs: Record<string, unknown> = {};
   for (const [name, [block]] of Object.entries(
@@ -108,187 +124,394 @@ export function desiredState(root: RootConfig): DesiredState {
   return { resources, outputs, inputs: inputsByCall };
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: hcl2json blocks
-export function declaredResources(blocks: Record<string, any>): string[] {
+export function declaredResources(blocks: Hcl): string[] {
   return Object.entries((blocks.resource ?? {}) as Record<string, object>).flatMap(
     ([type, byName]) => Object.keys(byName).map((name) => `${type}.${name}`),
   );
 }
 
-function redisShared(
-  moduleAddress: string,
-  dir: string,
-  // biome-ignore lint/suspicious/noExplicitAny: hcl2json blocks
-  blocks: Record<string, any>,
-  inputs: Record<string, unknown>,
-): DesiredResource[] {
-  const locals = moduleLocals({ dir, blocks }, inputs);
-  const namespace = String(inputs.namespace);
-  const release = String(inputs.release_name);
-  const common = locals.common_labels as Record<string, string>;
-  const secretName = String(locals.credentials_secret_name);
-  const secretKey = String(locals.credentials_secret_key);
-  const secretNamespaces = [
-    ...new Set([namespace, ...((inputs.replica_namespaces as string[]) ?? [])]),
-  ].sort();
-  const out: DesiredResource[] = [];
-  const add = (
-    type: string,
-    name: string,
-    objects: Manifest[],
-    index?: string,
-    extra: Partial<DesiredResource> = {},
-  ) => out.push(resource(moduleAddress, type, name, objects, index, extra));
+interface Instance {
+  type: string;
+  name: string;
+  index?: string;
+  attrs: Hcl;
+}
 
-  add('kubernetes_namespace_v1', 'redis', [
-    {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: namespace, labels: { ...common, name: namespace, type: 'shared-service' } },
-    },
-  ]);
-  add('random_password', 'redis', [], undefined, { password: true });
-  for (const ns of secretNamespaces) {
-    add(
-      'kubernetes_secret_v1',
-      'credentials',
-      [
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          type: 'Opaque',
-          metadata: { name: secretName, namespace: ns, labels: common },
-          data: { [secretKey]: PASSWORD_MARKER },
-        },
-      ],
-      ns,
-    );
+/** Locals evaluated in as many passes as their references need; ones that fail stay unset. */
+export function evalLocals(blocks: Hcl, scope: Scope): Record<string, unknown> {
+  const raw: Hcl = Object.assign({}, ...((blocks.locals ?? []) as Hcl[]));
+  const locals: Record<string, unknown> = {};
+  for (let pass = 0; pass < Object.keys(raw).length + 1; pass++) {
+    for (const [name, value] of Object.entries(raw)) {
+      if (name in locals) continue;
+      try {
+        locals[name] = evalHcl(value, { ...scope, local: locals });
+      } catch (err) {
+        // A local that needs another one not known yet, or data the plan reads from the cluster.
+        if (!(err instanceof HclEvalError)) throw err;
+      }
+    }
   }
-  const valuesVars = locals.values_template_vars as Record<string, unknown>;
-  const values = parseYaml(
-    renderTemplate(readFileSync(join(dir, 'values.yaml.tftpl'), 'utf8'), valuesVars),
-  );
-  const chartRelease = {
-    name: release,
-    namespace,
-    chartVersion: String(inputs.chart_version),
-    values,
+  return locals;
+}
+
+/**
+ * Every resource instance of one module, evaluated in dependency order: a block that refers to
+ * a resource not evaluated yet fails with an unknown reference and is tried again after the
+ * others, as OpenTofu's graph walk orders them.
+ */
+function evaluateModule(
+  dir: string,
+  blocks: Hcl,
+  inputs: Record<string, unknown>,
+): { instances: Instance[]; outputs: Record<string, unknown> } {
+  const base: Scope = { var: inputs, path: { module: dir } };
+  const scope: Scope = { ...base, local: evalLocals(blocks, base) };
+  const pending = Object.entries((blocks.resource ?? {}) as Record<string, Record<string, Hcl[]>>)
+    .flatMap(([type, byName]) =>
+      Object.entries(byName).map(([name, [block]]) => ({ type, name, block: block ?? {} })),
+    )
+    .sort((a, b) => `${a.type}.${a.name}`.localeCompare(`${b.type}.${b.name}`));
+  const instances: Instance[] = [];
+  let lastError: Error | undefined;
+  while (pending.length > 0) {
+    const before = pending.length;
+    for (let i = 0; i < pending.length; i++) {
+      const { type, name, block } = pending[i] as (typeof pending)[number];
+      try {
+        const made = evaluateResource(type, name, block, scope);
+        scope[type] ??= {};
+        const byType = scope[type] as Record<string, unknown>;
+        byType[name] =
+          block.for_each === undefined
+            ? made[0]?.attrs
+            : Object.fromEntries(made.map((m) => [m.index, m.attrs]));
+        instances.push(...made);
+        pending.splice(i--, 1);
+      } catch (err) {
+        if (!(err instanceof HclEvalError)) throw err;
+        lastError = new Error(`${type}.${name}: ${err.message}`);
+      }
+    }
+    if (pending.length === before) throw lastError;
+  }
+  const outputs: Record<string, unknown> = {};
+  for (const [name, [block]] of Object.entries(
+    (blocks.output ?? {}) as Record<string, Array<{ value: unknown }>>,
+  )) {
+    outputs[name] = evalHcl(block?.value, scope);
+  }
+  // Plan order: the order the blocks are written in the module's files does not matter to
+  // OpenTofu; dependencies first, then by address, keeps the apply order valid.
+  return { instances: orderByDependencies(instances, blocks), outputs };
+}
+
+function evaluateResource(type: string, name: string, block: Hcl, scope: Scope): Instance[] {
+  const attrsOf = (inner: Scope): Hcl => {
+    const body = Object.fromEntries(
+      Object.entries(block).filter(([k]) => !META_ARGUMENTS.includes(k)),
+    );
+    const attrs = evalHcl(body, inner) as Hcl;
+    // Attributes the provider computes, as references see them at plan time.
+    if (type === 'random_password') attrs.result = PASSWORD_MARKER;
+    return attrs;
   };
-  add('helm_release', 'redis_shared', chartObjects(chartRelease), undefined, {
-    release: chartRelease,
+  if (block.for_each === undefined) return [{ type, name, attrs: attrsOf(scope) }];
+  const each = evalHcl(block.for_each, scope);
+  const entries: Array<[string, unknown]> = Array.isArray(each)
+    ? each.map((k) => [String(k), k])
+    : Object.entries((each ?? {}) as Record<string, unknown>);
+  return entries
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => ({
+      type,
+      name,
+      index: key,
+      attrs: attrsOf({ ...scope, each: { key, value } }),
+    }));
+}
+
+/** Instances whose resource another one names in `depends_on` or refers to come first. */
+function orderByDependencies(instances: Instance[], blocks: Hcl): Instance[] {
+  const resources = (blocks.resource ?? {}) as Record<string, Record<string, Hcl[]>>;
+  const deps = (type: string, name: string): string[] => {
+    const text = JSON.stringify(resources[type]?.[name]?.[0] ?? {});
+    return declaredResources(blocks).filter(
+      (r) => r !== `${type}.${name}` && new RegExp(`\\b${r.replace('.', '\\.')}\\b`).test(text),
+    );
+  };
+  const placed: Instance[] = [];
+  const done = new Set<string>();
+  const visit = (key: string, seen: Set<string>) => {
+    if (done.has(key) || seen.has(key)) return;
+    seen.add(key);
+    const [type = '', name = ''] = key.split('.');
+    for (const dep of deps(type, name)) visit(dep, seen);
+    done.add(key);
+    placed.push(...instances.filter((i) => `${i.type}.${i.name}` === key));
+  };
+  for (const key of [...new Set(instances.map((i) => `${i.type}.${i.name}`))]) {
+    visit(key, new Set());
+  }
+  return placed;
+}
+
+function build(moduleAddress: string, instance: Instance): DesiredResource {
+  const { type, name, index, attrs } = instance;
+  const make = BUILDERS[type as (typeof SUPPORTED_TYPES)[number]];
+  return resource(moduleAddress, type, name, index, make(attrs));
+}
+
+type Built = Partial<DesiredResource> & { objects: Manifest[] };
+
+const BUILDERS: Record<(typeof SUPPORTED_TYPES)[number], (a: Hcl) => Built> = {
+  kubernetes_namespace_v1: (a) => ({
+    objects: [{ apiVersion: 'v1', kind: 'Namespace', metadata: metadataOf(a, false) }],
+  }),
+  kubernetes_secret_v1: (a) => ({
+    objects: [
+      compact({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: metadataOf(a, true),
+        // The provider takes `data` as plain text and sends it base64-encoded; the password
+        // is encoded when apply puts it in place of the marker.
+        data: mapValues(a.data, (v) => (v === PASSWORD_MARKER ? v : base64(String(v)))),
+        binaryData: a.binary_data,
+        type: a.type ?? 'Opaque',
+        immutable: a.immutable,
+      }),
+    ],
+  }),
+  kubernetes_config_map_v1: (a) => ({
+    objects: [
+      compact({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: metadataOf(a, true),
+        data: a.data,
+        binaryData: a.binary_data,
+        immutable: a.immutable,
+      }),
+    ],
+  }),
+  kubernetes_service_v1: (a) => {
+    const spec = serviceSpec(a.spec?.[0] ?? {});
+    // wait_for_load_balancer defaults to true and the create timeout to 10 minutes
+    // (terraform-provider-kubernetes v2.38.0, kubernetes/resource_kubernetes_service_v1.go).
+    const waits = spec.type === 'LoadBalancer' && a.wait_for_load_balancer !== false;
+    return {
+      objects: [{ apiVersion: 'v1', kind: 'Service', metadata: metadataOf(a, true), spec }],
+      ...(waits
+        ? { loadBalancerWait: { timeoutMs: durationMs(a.timeouts?.[0]?.create, 600_000) } }
+        : {}),
+    };
+  },
+  kubernetes_manifest: (a) => ({ objects: [a.manifest as Manifest] }),
+  kubernetes_env: (a) => {
+    const meta = a.metadata?.[0] ?? {};
+    if (a.api_version !== 'apps/v1' || a.kind !== 'Deployment') {
+      throw new Error(
+        `kubernetes_env: the sandbox's tofu patches apps/v1 Deployments only, not ${a.api_version} ${a.kind}`,
+      );
+    }
+    return {
+      objects: [],
+      envPatch: {
+        namespace: String(meta.namespace ?? 'default'),
+        deployment: String(meta.name),
+        container: String(a.container),
+        env: ((a.env ?? []) as Hcl[]).map(envVar),
+      },
+    };
+  },
+  helm_release: (a) => {
+    if (a.chart !== 'redis') {
+      throw new Error(
+        `helm_release: the sandbox renders the Bitnami redis chart only, not ${a.chart}`,
+      );
+    }
+    if (a.set || a.set_sensitive || a.set_list) {
+      throw new Error('helm_release: the sandbox reads values only, not set blocks');
+    }
+    // Values files merge in order, later keys over earlier ones (helm's coalesce).
+    const values = ((a.values ?? []) as string[]).reduce<ChartValues>(
+      (merged, text) => deepMerge(merged, (parseYaml(text) ?? {}) as ChartValues),
+      {},
+    );
+    // Defaults as terraform-provider-helm 2.17 declares them (helm/resource_release.go):
+    // timeout 300, wait true, atomic false.
+    const release: ReleaseSettings = {
+      name: String(a.name),
+      namespace: String(a.namespace ?? 'default'),
+      chartVersion: String(a.version),
+      values,
+      timeoutSeconds: Number(a.timeout ?? 300),
+      wait: a.wait ?? true,
+      atomic: a.atomic ?? false,
+    };
+    return { objects: chartObjects(release), release };
+  },
+  random_password: () => ({ objects: [], password: true }),
+};
+
+/** `metadata { … }` as ObjectMeta; a namespaced object without a namespace goes to default. */
+function metadataOf(a: Hcl, namespaced: boolean): Manifest {
+  const m = (a.metadata?.[0] ?? {}) as Hcl;
+  return compact({
+    name: m.name,
+    generateName: m.generate_name,
+    namespace: namespaced ? (m.namespace ?? 'default') : undefined,
+    labels: m.labels,
+    annotations: m.annotations,
   });
-  const lbIP = String(inputs.lb_ip);
-  add('kubernetes_service_v1', 'external', [
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: {
-        name: `${release}-external`,
-        namespace,
-        labels: { ...common, 'app.kubernetes.io/component': 'external' },
-        // As services.tf: the metallb.io annotations only, no spec.loadBalancerIP.
-        annotations: {
-          'metallb.io/address-pool': String(inputs.metallb_pool),
-          'metallb.io/loadBalancerIPs': lbIP,
-        },
-      },
-      spec: {
-        type: 'LoadBalancer',
-        loadBalancerSourceRanges: [String(inputs.private_cidr)],
-        externalTrafficPolicy: 'Local',
-        allocateLoadBalancerNodePorts: false,
-        selector: locals.master_pod_selector,
-        ports: [{ name: 'tcp-redis', port: 6379, targetPort: 'redis', protocol: 'TCP' }],
-      },
-    },
-  ]);
-  const alertsVars = locals.alerts_template_vars as Record<string, unknown>;
-  add('kubernetes_manifest', 'prometheus_rule', [
-    {
-      apiVersion: 'monitoring.coreos.com/v1',
-      kind: 'PrometheusRule',
-      metadata: {
-        name: release,
-        namespace: String(inputs.monitoring_namespace),
-        labels: { ...common, release: String(inputs.prometheus_release_label) },
-      },
-      spec: parseYaml(renderTemplate(readFileSync(join(dir, 'alerts.yaml'), 'utf8'), alertsVars)),
-    },
-  ]);
-  add('kubernetes_config_map_v1', 'dashboard', [
-    {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: {
-        name: `${release}-dashboard`,
-        namespace: String(inputs.monitoring_namespace),
-        labels: { ...common, grafana_dashboard: '1' },
-      },
-      data: {
-        'redis-shared.json': readFileSync(join(dir, 'dashboards', 'redis-shared.json'), 'utf8'),
-      },
-    },
-  ]);
+}
+
+const SERVICE_FIELDS: Record<string, string> = {
+  cluster_ip: 'clusterIP',
+  cluster_ips: 'clusterIPs',
+  external_ips: 'externalIPs',
+  load_balancer_ip: 'loadBalancerIP',
+};
+
+/** expandServiceSpec of the provider: snake_case attributes, `port` blocks → `ports`. */
+function serviceSpec(spec: Hcl): Manifest {
+  const out: Manifest = {};
+  for (const [key, value] of Object.entries(spec)) {
+    if (value === null || value === undefined) continue;
+    if (key === 'port') {
+      out.ports = (value as Hcl[]).map((p) =>
+        compact({
+          name: p.name,
+          port: p.port,
+          targetPort: intOrString(p.target_port),
+          protocol: p.protocol ?? 'TCP',
+          nodePort: p.node_port,
+          appProtocol: p.app_protocol,
+        }),
+      );
+    } else out[SERVICE_FIELDS[key] ?? camel(key)] = value;
+  }
   return out;
 }
 
-function beersystemMigration(
-  moduleAddress: string,
-  inputs: Record<string, unknown>,
-): DesiredResource {
-  const envPatch: EnvPatch = {
-    namespace: String(inputs.namespace),
-    deployment: String(inputs.deployment_name),
-    container: String(inputs.container_name),
-    env: [
-      { name: 'REDIS_HOST', value: String(inputs.redis_host) },
-      { name: 'REDIS_PORT', value: String(inputs.redis_port) },
-      {
-        name: 'REDIS_PASSWORD',
-        valueFrom: {
-          secretKeyRef: { name: String(inputs.secret_name), key: String(inputs.secret_key) },
-        },
-      },
-    ],
+// biome-ignore lint/suspicious/noExplicitAny: an env entry as the API stores it
+function envVar(e: Hcl): any {
+  if (e.value_from === undefined) return { name: e.name, value: e.value ?? '' };
+  const from = (e.value_from as Hcl[])[0] ?? {};
+  const ref = (block: Hcl[] | undefined) => (block?.[0] ? compact(camelKeys(block[0])) : undefined);
+  return {
+    name: e.name,
+    valueFrom: compact({
+      secretKeyRef: ref(from.secret_key_ref),
+      configMapKeyRef: ref(from.config_map_key_ref),
+      fieldRef: ref(from.field_ref),
+      resourceFieldRef: ref(from.resource_field_ref),
+    }),
   };
-  return resource(moduleAddress, 'kubernetes_env', 'beersystem_redis', [], undefined, { envPatch });
+}
+
+function intOrString(v: unknown): unknown {
+  return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+}
+
+const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+function camelKeys(o: Hcl): Hcl {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [camel(k), v]));
+}
+
+/** Drops absent attributes and empty maps, as the provider leaves them out of the object. */
+function compact<T extends Record<string, unknown>>(o: T): T {
+  return Object.fromEntries(
+    Object.entries(o).filter(
+      ([, v]) =>
+        v !== undefined &&
+        v !== null &&
+        !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0),
+    ),
+  ) as T;
+}
+
+function mapValues(
+  o: Record<string, unknown> | undefined,
+  f: (v: unknown) => unknown,
+): Record<string, unknown> | undefined {
+  return o && Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v)]));
+}
+
+const base64 = (s: string) => Buffer.from(s).toString('base64');
+
+function deepMerge(a: ChartValues, b: ChartValues): ChartValues {
+  const out: ChartValues = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] =
+      cur &&
+      typeof cur === 'object' &&
+      !Array.isArray(cur) &&
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v)
+        ? deepMerge(cur, v)
+        : v;
+  }
+  return out;
+}
+
+/** A Go duration as the provider's timeouts take it: `30s`, `10m`, `1h30m`. */
+export function durationMs(text: unknown, fallback: number): number {
+  if (typeof text !== 'string' || !text) return fallback;
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let consumed = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    total += Number(m[1]) * (units[m[2] as string] as number);
+    consumed = re.lastIndex;
+  }
+  if (consumed !== text.length)
+    throw new Error(`timeouts: "${text}" is not a duration such as 10m`);
+  return total;
 }
 
 function resource(
   moduleAddress: string,
   type: string,
   name: string,
-  objects: Manifest[],
   index: string | undefined,
-  extra: Partial<DesiredResource>,
+  built: Built,
 ): DesiredResource {
   const address = `${moduleAddress}.${type}.${name}${index === undefined ? '' : `["${index}"]`}`;
-  const hashed = { objects, envPatch: extra.envPatch };
+  const hashed = {
+    objects: built.objects,
+    envPatch: built.envPatch,
+    release: built.release && { ...built.release, values: undefined },
+  };
   return {
     address,
     type,
     name,
-    index,
+    ...(index !== undefined ? { index } : {}),
     moduleAddress,
-    objects,
     digest: createHash('sha256').update(JSON.stringify(hashed)).digest('hex'),
-    after: summary(objects, extra),
-    ...extra,
+    after: summary(built),
+    ...built,
   };
 }
 
 /** What the plan shows of a resource: its objects' identities and, for env, the variables. */
-function summary(objects: Manifest[], extra: Partial<DesiredResource>): Record<string, unknown> {
-  if (extra.password) return { length: 32, special: false, result: '(sensitive value)' };
-  if (extra.envPatch) {
+function summary(built: Built): Record<string, unknown> {
+  if (built.password) return { length: 32, special: false, result: '(sensitive value)' };
+  if (built.envPatch) {
     return {
-      metadata: [{ name: extra.envPatch.deployment, namespace: extra.envPatch.namespace }],
-      container: extra.envPatch.container,
-      env: extra.envPatch.env,
+      metadata: [{ name: built.envPatch.deployment, namespace: built.envPatch.namespace }],
+      container: built.envPatch.container,
+      env: built.envPatch.env,
     };
   }
   return {
-    objects: objects.map((o) => ({
+    objects: built.objects.map((o) => ({
       apiVersion: o.apiVersion,
       kind: o.kind,
       namespace: o.metadata?.namespace,
@@ -296,32 +519,4 @@ function summary(objects: Manifest[], extra: Partial<DesiredResource>): Record<s
       ...(o.kind === 'Secret' ? { data: '(sensitive value)' } : {}),
     })),
   };
-}
-
-function moduleOutputValues(
-  // biome-ignore lint/suspicious/noExplicitAny: hcl2json blocks
-  blocks: Record<string, any>,
-  dir: string,
-  inputs: Record<string, unknown>,
-): Record<string, unknown> {
-  const locals = moduleLocals({ dir, blocks }, inputs);
-  const out: Record<string, unknown> = {};
-  for (const [name, [block]] of Object.entries(
-    (blocks.output ?? {}) as Record<string, Array<{ value: unknown }>>,
-  )) {
-    try {
-      out[name] = evaluate(block?.value, { vars: inputs, locals, pathModule: dir });
-    } catch {
-      // Outputs of resource attributes are filled in below from what the resources are.
-    }
-  }
-  if (inputs.release_name !== undefined) {
-    out.namespace ??= inputs.namespace;
-    out.release_name ??= inputs.release_name;
-    out.external_service_name ??= `${inputs.release_name}-external`;
-    out.secret_namespaces ??= [
-      ...new Set([inputs.namespace, ...((inputs.replica_namespaces as string[]) ?? [])]),
-    ].sort();
-  }
-  return out;
 }

@@ -8,18 +8,14 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { loadModule, loadRoot, moduleInputs, moduleLocals } from '../../sandbox/tofu/config.ts';
-import {
-  declaredResources,
-  desiredState,
-  SUPPORTED_RESOURCES,
-} from '../../sandbox/tofu/resources.ts';
+import { declaredResources, desiredState, SUPPORTED_TYPES } from '../../sandbox/tofu/resources.ts';
 import { renderTemplate } from '../../sandbox/tofu/template.ts';
 import { ENVIRONMENT_DIR, REPO, TOFU } from '../helpers/workloads-sandbox.ts';
 
 const run = promisify(execFile);
 const MODULES_DIR = join(REPO, 'terraform', 'modules');
 
-t.test('the stand-in creates exactly the Kubernetes objects the modules declare', async (t) => {
+t.test('the stand-in creates the Kubernetes objects the modules declare', async (t) => {
   if (!existsSync(MODULES_DIR)) {
     t.fail(
       `terraform/modules is missing (looked in ${MODULES_DIR}): the stand-in is checked against it`,
@@ -29,17 +25,13 @@ t.test('the stand-in creates exactly the Kubernetes objects the modules declare'
   const modules = readdirSync(MODULES_DIR).filter((d) =>
     statSync(join(MODULES_DIR, d)).isDirectory(),
   );
-  t.same(
-    modules.sort(),
-    Object.keys(SUPPORTED_RESOURCES).sort(),
-    'one entry per module, no more, no less',
-  );
   for (const module of modules) {
     const source = await loadModule(join(MODULES_DIR, module));
+    const types = declaredResources(source.blocks).map((r) => r.split('.')[0] as string);
     t.same(
-      declaredResources(source.blocks).sort(),
-      [...(SUPPORTED_RESOURCES[module] ?? [])].sort(),
-      `module ${module}: resources declared in HCL = resources the stand-in creates`,
+      types.filter((type) => !(SUPPORTED_TYPES as readonly string[]).includes(type)),
+      [],
+      `module ${module}: every resource type it declares is one the stand-in plans`,
     );
   }
 
