@@ -1,6 +1,6 @@
 // Reads an OpenTofu root module (and the modules it calls) the way the stand-in needs it: the
-// variables and their values (defaults, terraform.tfvars, *.auto.tfvars, -var-file, -var,
-// TF_VAR_*), module calls and their arguments, locals, resources and outputs, with a small
+// variables and their values (defaults, TF_VAR_*, terraform.tfvars(.json), *.auto.tfvars(.json),
+// -var-file and -var), module calls and their arguments, locals, resources and outputs, with a small
 // evaluator for the expressions these files use. Parsing is @cdktf/hcl2json (real HCL).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -57,7 +57,13 @@ export async function loadRoot(dir: string, assignments: VarAssignment[]): Promi
   return { ...root, vars, calls };
 }
 
-/** The variables' values, by Terraform's precedence: default < env < tfvars < auto.tfvars < flags. */
+/**
+ * The variables' values, loaded in OpenTofu's order, each source over the ones before it:
+ * defaults, TF_VAR_* environment variables, terraform.tfvars, terraform.tfvars.json, every
+ * *.auto.tfvars and *.auto.tfvars.json in lexical order of their names, then -var and -var-file
+ * in the order given ("Variable Definition Precedence",
+ * https://opentofu.org/docs/language/values/variables/#variable-definition-precedence).
+ */
 async function variableValues(
   root: ModuleSource,
   assignments: VarAssignment[],
@@ -75,15 +81,21 @@ async function variableValues(
     if (key.startsWith('TF_VAR_') && raw !== undefined && declared[key.slice(7)])
       await set(key.slice(7), raw, key);
   }
-  const files = [join(root.dir, 'terraform.tfvars')].filter(existsSync);
+  const files = ['terraform.tfvars', 'terraform.tfvars.json']
+    .map((f) => join(root.dir, f))
+    .filter(existsSync);
   files.push(
     ...readdirSync(root.dir)
-      .filter((f) => f.endsWith('.auto.tfvars'))
+      .filter((f) => /\.auto\.tfvars(\.json)?$/.test(f))
       .sort()
       .map((f) => join(root.dir, f)),
   );
   const fromFile = async (path: string) => {
-    for (const [name, value] of Object.entries(await parse(path, readFileSync(path, 'utf8')))) {
+    const text = readFileSync(path, 'utf8');
+    const parsed = path.endsWith('.json')
+      ? (JSON.parse(text) as Record<string, unknown>)
+      : await parse(path, text);
+    for (const [name, value] of Object.entries(parsed)) {
       if (!declared[name]) throw new Error(`Value for undeclared variable "${name}" (in ${path})`);
       values[name] = value;
     }
