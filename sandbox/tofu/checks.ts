@@ -4,7 +4,8 @@
 // `lifecycle.prevent_destroy`. Summaries and wording follow OpenTofu's diagnostics.
 import type { RootConfig } from './config.ts';
 import { evalHcl, HclEvalError, type Scope } from './hcl-expr.ts';
-import type { KubeClient } from './kube-client.ts';
+import type { KubeClient, Manifest } from './kube-client.ts';
+import type { DesiredResource } from './resources.ts';
 import type { PlannedChange } from './state.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: hcl2json blocks
@@ -207,4 +208,79 @@ export function checkPreventDestroy(changes: PlannedChange[], guarded: Set<strin
         `Instance cannot be destroyed\n\nResource ${c.address} has lifecycle.prevent_destroy set, but the plan calls for this resource to be destroyed. To avoid this error and continue with the plan, either disable lifecycle.prevent_destroy or reduce the scope of the plan using the -target option.`,
     );
   if (failures.length > 0) throw new TofuDiagnostics(failures);
+}
+
+/**
+ * kubernetes_manifest is typed against the cluster at plan time (terraform-provider-kubernetes
+ * v2.38.0, manifest/provider/plan.go): a kind no API serves fails with "API did not recognize
+ * GroupVersionKind from manifest (CRD may not be installed)"; a manifest with an attribute the
+ * CRD's schema lacks fails with "Manifest configuration incompatible with resource schema",
+ * each such attribute reported as morph.ValueToType does ("Attribute not found in schema").
+ * The schema is the CRD's openAPIV3Schema as the API server holds it.
+ */
+export async function checkManifestSchemas(
+  resources: DesiredResource[],
+  client: KubeClient,
+): Promise<void> {
+  const failures: string[] = [];
+  for (const r of resources.filter((r) => r.type === 'kubernetes_manifest')) {
+    const manifest = r.objects[0] as Manifest;
+    const [group, version] = String(manifest.apiVersion).includes('/')
+      ? String(manifest.apiVersion).split('/')
+      : ['', manifest.apiVersion];
+    // Built-in kinds (core, apps, *.k8s.io) have no CRD.
+    if (!group?.includes('.') || group.endsWith('.k8s.io')) continue;
+    const crd = await client.crdFor(group, manifest.kind);
+    const served = crd?.spec?.versions?.find(
+      (v: Manifest) => v.name === version && v.served !== false,
+    );
+    if (!served) {
+      failures.push(
+        `API did not recognize GroupVersionKind from manifest (CRD may not be installed)\n\n  with ${r.address}\n\n${
+          crd
+            ? `no matches for kind "${manifest.kind}" in version "${manifest.apiVersion}"`
+            : `no matches for kind "${manifest.kind}" in group "${group}"`
+        }`,
+      );
+      continue;
+    }
+    const schema = served.schema?.openAPIV3Schema as Manifest | undefined;
+    if (!schema) continue;
+    const { apiVersion: _a, kind: _k, metadata: _m, ...body } = manifest;
+    const unknown = unknownAttributes(body, schema, 'object');
+    if (unknown.length > 0) {
+      failures.push(
+        [
+          `Manifest configuration incompatible with resource schema\n\n  with ${r.address}\n\nDetailed descriptions of errors will follow below.`,
+          ...unknown.map(
+            (path) =>
+              `Warning: Attribute not found in schema\n\n  with ${r.address}\n\nUnable to find schema type for attribute:\n${path}`,
+          ),
+        ].join('\n\n'),
+      );
+    }
+  }
+  if (failures.length > 0) throw new TofuDiagnostics(failures);
+}
+
+/** Paths (as the provider's attributePathSummary writes them) of values the schema lacks. */
+function unknownAttributes(value: unknown, schema: Manifest, path: string): string[] {
+  if (!schema || schema['x-kubernetes-preserve-unknown-fields'] === true) return [];
+  if (Array.isArray(value)) {
+    return schema.items
+      ? value.flatMap((v, i) => unknownAttributes(v, schema.items, `${path}[${i}]`))
+      : [];
+  }
+  if (!value || typeof value !== 'object') return [];
+  const properties = schema.properties as Record<string, Manifest> | undefined;
+  const additional = schema.additionalProperties;
+  return Object.entries(value).flatMap(([key, v]) => {
+    const inner = `${path}[${key}]`;
+    if (properties && key in properties)
+      return unknownAttributes(v, properties[key] as Manifest, inner);
+    if (additional && typeof additional === 'object')
+      return unknownAttributes(v, additional, inner);
+    if (additional === true || !properties) return [];
+    return [inner];
+  });
 }

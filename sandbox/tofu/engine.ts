@@ -560,10 +560,13 @@ async function isReady(client: KubeClient, o: Manifest): Promise<boolean> {
   if (o.kind === 'DaemonSet')
     return (live.status?.numberReady ?? 0) >= (live.status?.desiredNumberScheduled ?? 0);
   const want = live.spec?.replicas ?? 1;
-  return (
-    (live.status?.readyReplicas ?? 0) >= want &&
-    (o.kind !== 'StatefulSet' || (live.status?.updatedReplicas ?? want) >= want)
-  );
+  const status = live.status ?? {};
+  if (o.kind === 'StatefulSet') {
+    // statefulSetReady: the rollout is complete (every pod on the update revision) and ready.
+    if (status.updateRevision && status.currentRevision !== status.updateRevision) return false;
+    if ((status.updatedReplicas ?? 0) < want) return false;
+  } else if ((status.updatedReplicas ?? want) < want) return false;
+  return (status.readyReplicas ?? 0) >= want;
 }
 
 /** Writes release Secret v<revision> and marks v<supersedes> superseded, as Helm does. */

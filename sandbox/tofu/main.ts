@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { findOnPath } from '../workloads/binaries.ts';
 import {
+  checkManifestSchemas,
   checkPreconditions,
   checkPreventDestroy,
   checkVariables,
@@ -250,6 +251,7 @@ async function buildPlan(options: Options): Promise<SavedPlan> {
     variables: root.vars,
   });
   checkPreventDestroy(plan.changes, protectedResources(root));
+  await checkManifestSchemas(plan.desired, client);
   await checkPreconditions(root, plan.changes, client, desired.inputs);
   return plan;
 }
