@@ -5,7 +5,7 @@
 import type { RootConfig } from './config.ts';
 import { evalHcl, HclEvalError, type Scope } from './hcl-expr.ts';
 import type { KubeClient, Manifest } from './kube-client.ts';
-import type { DesiredResource } from './resources.ts';
+import { type DesiredResource, evalLocals } from './resources.ts';
 import type { PlannedChange } from './state.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: hcl2json blocks
@@ -106,24 +106,6 @@ async function readData(
     data.kubernetes_resource[name] = { object: object ?? null };
   }
   return data;
-}
-
-/** Locals evaluated in as many passes as their references need; ones that fail stay unset. */
-function evalLocals(blocks: Hcl, scope: Scope): Record<string, unknown> {
-  const raw: Hcl = Object.assign({}, ...((blocks.locals ?? []) as Hcl[]));
-  const locals: Record<string, unknown> = {};
-  for (let pass = 0; pass < 3; pass++) {
-    for (const [name, value] of Object.entries(raw)) {
-      if (name in locals) continue;
-      try {
-        locals[name] = evalHcl(value, { ...scope, local: locals });
-      } catch {
-        // A local that needs another one not known yet, or a function the stand-in computes
-        // itself elsewhere.
-      }
-    }
-  }
-  return locals;
 }
 
 /**
