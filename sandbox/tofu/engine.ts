@@ -247,8 +247,20 @@ export async function applyPlan(
         // With atomic, a failed upgrade was rolled back to the revision before (state keeps
         // the old digest, so the next plan shows the update again); a failed install left
         // nothing behind.
-        if (err instanceof ReleaseRolledBack && previous) {
-          state.resources[c.address] = { ...previous, revision: err.revision };
+        if (err instanceof ReleaseRolledBack && previous && resource.release) {
+          const { name, namespace } = resource.release;
+          // The failed upgrade's release Secret and the rollback's.
+          const secrets = [err.revision - 1, err.revision].map((r) => ({
+            apiVersion: 'v1',
+            kind: 'Secret',
+            namespace,
+            name: `sh.helm.release.v1.${name}.v${r}`,
+          }));
+          state.resources[c.address] = {
+            ...previous,
+            objects: [...previous.objects, ...secrets],
+            revision: err.revision,
+          };
           save();
         }
         throw err;
@@ -474,7 +486,12 @@ async function applyRelease(
       await recordRevision(client, release, revision, 'failed', objects, priorRevision);
       for (const object of priorObjects) await client.apply(object);
       await removeNotRendered(client, objects, priorObjects);
-      await recordRevision(client, release, revision + 1, 'deployed', priorObjects, revision);
+      // Helm's rollback (pkg/action/rollback.go) supersedes every deployed revision and the
+      // failed one, then records the rollback as a new deployed revision.
+      await recordRevision(client, release, revision + 1, 'deployed', priorObjects, priorRevision);
+      await client.patch('v1', 'Secret', release.namespace, releaseSecretName(release, revision), {
+        metadata: { labels: { status: 'superseded' } },
+      });
       throw new ReleaseRolledBack(
         `release ${release.name} failed, and has been rolled back due to atomic being set: ${failure}`,
         revision + 1,
@@ -596,6 +613,10 @@ async function recordRevision(
   );
   if (status === 'failed') secret.metadata.labels.status = 'failed';
   await client.apply(secret);
+}
+
+function releaseSecretName(release: ReleaseSettings, revision: number): string {
+  return `sh.helm.release.v1.${release.name}.v${revision}`;
 }
 
 /** The objects a revision's release Secret records (its gzip'd, base64'd manifest). */
