@@ -17,7 +17,6 @@ import { ENVIRONMENT_DIR, sandboxVars, TOFU } from '../helpers/workloads-sandbox
 const run = promisify(execFile);
 // Real processes and a dozen tofu/kubectl runs: more than the default per-file timeout when
 // the machine's two cores are shared with other suites.
-// Real processes and many tofu runs, each a Node start, on a machine whose cores other suites share.
 t.setTimeout(480_000);
 
 t.test('tofu stand-in against the sandbox API', async (t) => {
