@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
-import { REPO, SANDBOX_VARS, TOFU } from '../helpers/workloads-sandbox.ts';
+import { REPO, sandboxVars, TOFU } from '../helpers/workloads-sandbox.ts';
 
 const run = promisify(execFile);
 t.setTimeout(600_000);
@@ -43,7 +43,8 @@ async function setup(t: Test, options: { podReadyDelayMs?: number; stateDir?: st
     KUBECACHEDIR: join(dir, 'kc'),
     TF_CLI_CONFIG_FILE: '/dev/null',
   };
-  const tofu = (args: string[], vars = SANDBOX_VARS): Promise<Run> =>
+  const sandboxVarArgs = sandboxVars(sandbox.network);
+  const tofu = (args: string[], vars = sandboxVarArgs): Promise<Run> =>
     run(TOFU, [...args, ...vars], {
       env,
       cwd: join(terraform, 'environments', 'chocolandiadc-mvp'),
@@ -61,7 +62,7 @@ async function setup(t: Test, options: { podReadyDelayMs?: number; stateDir?: st
     if (next === text) throw new Error(`${file}: nothing to replace for ${from}`);
     writeFileSync(path, next);
   };
-  return { sandbox, tofu, kubectl, edit, stateDir, dir };
+  return { sandbox, tofu, kubectl, edit, stateDir, dir, vars: sandboxVarArgs };
 }
 
 t.test('refresh: a new cluster under an old state is planned as creates and applied', async (t) => {
@@ -178,14 +179,14 @@ t.test("a create of an object that exists fails with the provider's error", asyn
 });
 
 t.test('kubernetes_service_v1 waits for its address and is tainted when none comes', async (t) => {
-  const { tofu, edit } = await setup(t);
+  const { tofu, edit, vars: sandboxVarArgs } = await setup(t);
   edit(
     'services.tf',
     '  depends_on = [helm_release.redis_shared]\n}',
     '  timeouts {\n    create = "2s"\n  }\n\n  depends_on = [helm_release.redis_shared]\n}',
   );
   // MetalLB has no pool of that name: no address comes.
-  const vars = [...SANDBOX_VARS, '-var', 'metallb_pool=no-such-pool'];
+  const vars = [...sandboxVarArgs, '-var', 'metallb_pool=no-such-pool'];
   const failed = await tofu(['apply', '-auto-approve'], vars);
   t.equal(failed.code, 1);
   t.match(
