@@ -2,9 +2,12 @@
 // on the sandbox's API (real kubectl and client-node, the tofu stand-in; no pod processes are
 // needed, so the fake runtime): every preflight failure named at once with exit 1 and nothing
 // changed; no --yes without a terminal refused with exit 2 and nothing changed.
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { runbookSandbox, stepStatuses } from '../helpers/runbook-sandbox.ts';
 import { startTestSandbox } from '../helpers/sandbox.ts';
+import { REPO } from '../helpers/workloads-sandbox.ts';
 
 t.setTimeout(300_000);
 
@@ -69,5 +72,20 @@ t.test('01-setup and 02-deploy refuse with the reason', async (t) => {
     t.equal(run.code, 2, 'exit 2', run.code === 2 ? {} : { stderr: run.stderr });
     t.match(run.stderr, /--yes/);
     t.same(rb.changes().slice(before), [], 'nothing was changed');
+  });
+
+  await t.test('a tfvars file naming another context: 02 refuses before planning', async (t) => {
+    // A copy of terraform/ whose terraform.tfvars was copied from an old example.
+    cpSync(join(REPO, 'terraform'), join(fx.dir, 'terraform'), { recursive: true });
+    const tofuDir = join(fx.dir, 'terraform', 'environments', 'chocolandiadc-mvp');
+    writeFileSync(join(tofuDir, 'terraform.tfvars'), 'kube_context = "chocolandiadc-mvp"\n');
+    const run = await rb.run('02-deploy', ['--yes', '--json'], { TOFU_DIR: tofuDir });
+    t.equal(run.code, 1, 'exit 1', run.code === 1 ? {} : { stderr: run.stderr });
+    t.match(
+      run.stderr,
+      /terraform\.tfvars sets kube_context = "chocolandiadc-mvp", but this run is pinned to context "sandbox".*nothing was planned/,
+    );
+    const ns = await fx.kubectl(['get', 'namespace', 'redis']);
+    t.not(ns.code, 0, 'nothing was applied: no redis namespace');
   });
 });
