@@ -113,6 +113,8 @@ export const redisSharedValidations: Record<string, ValidationPort> = {
   },
   prometheus_release_label: (v) => typeof v === 'string' && v.length > 0,
   runbook_base_url: (v) => matches(/^https?:\/\/[^#\s]+$/, v),
+  secret_name: (v) => matches(DNS_SUBDOMAIN, v),
+  secret_key: (v) => matches(/^[-._a-zA-Z0-9]{1,253}$/, v),
 };
 
 /** Ports of terraform/modules/beersystem-migration/variables.tf. */

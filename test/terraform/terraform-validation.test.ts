@@ -130,6 +130,10 @@ const redisSharedCases: Case[] = [
   good('runbook_base_url', 'http://git.local/runbooks/checklists/alerts.md'),
   bad('runbook_base_url', 'ftp://git.local/alerts.md'),
   bad('runbook_base_url', 'https://git.local/alerts.md#redisdown'),
+  good('secret_name', 'shared-redis.credentials'),
+  bad('secret_name', 'Redis_Credentials'),
+  good('secret_key', 'redis.password_1'),
+  bad('secret_key', 'redis password'),
 ];
 
 const migrationCases: Case[] = [
