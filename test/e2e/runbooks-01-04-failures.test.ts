@@ -9,7 +9,7 @@ import { runbookSandbox, stepStatuses } from '../helpers/runbook-sandbox.ts';
 import { startTestSandbox } from '../helpers/sandbox.ts';
 import { REPO } from '../helpers/workloads-sandbox.ts';
 
-t.setTimeout(300_000);
+t.setTimeout(480_000);
 
 t.test('01-setup and 02-deploy refuse with the reason', async (t) => {
   const fx = await startTestSandbox(t);
