@@ -33,6 +33,7 @@ import {
   backupOf,
   describeRedisEnv,
   type RedisEnv,
+  readyTimeOf,
   redisEnvOf,
   redisErrorLines,
   restoreEnvPatch,
@@ -137,6 +138,36 @@ async function migrationPlan(ctx: StepContext): Promise<TofuPlan> {
     return plan;
   }
   return freshPlan(ctx);
+}
+
+/**
+ * When this attempt's downtime ended: its note, else the time the cluster recorded for
+ * beersystem's pods becoming Ready (then noted, with the downtime, for the report and 06).
+ * A resume that finds T040 done takes it from the cluster, never from an earlier attempt.
+ */
+async function downtimeEnd(
+  ctx: StepContext,
+  replicas: number,
+): Promise<{ at: string } | { at: undefined; why: string }> {
+  const noted = await ctx.recall<string>(notes.downtimeEnd);
+  if (noted) return { at: noted };
+  const s = await beersystemState(ctx);
+  const ready = readyTimeOf(await beersystemPods(ctx, s.deployment.selector), replicas);
+  if (!ready.at) return ready;
+  await ctx.note(notes.downtimeEnd, ready.at);
+  const started = await ctx.recall<string>(notes.downtimeStart);
+  if (started) {
+    const ms = Date.parse(ready.at) - Date.parse(started);
+    await ctx.note(notes.downtimeMs, ms);
+    ctx.log.info(
+      `downtime ${formatDuration(ms)} (T035 ${started} → Ready ${ready.at}, as the cluster recorded it)`,
+    );
+  } else {
+    ctx.log.info(
+      `beersystem Ready since ${ready.at} (the cluster's record); the downtime is unknown: this attempt noted no start at T035`,
+    );
+  }
+  return ready;
 }
 
 async function podsGone(ctx: StepContext): Promise<boolean> {
@@ -362,6 +393,8 @@ const migrate = [
     run: async (ctx: StepContext) => {
       const { namespace, deployment } = bs(ctx);
       await notedReplicas(ctx);
+      // The attempt opens before anything changes, so every later note and the record are its.
+      await ctx.attempt.open();
       await ctx.note(notes.downtimeStart, new Date().toISOString());
       await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=0`;
     },
@@ -489,13 +522,8 @@ const migrate = [
           { intervalMs: 200, progress: () => `downtime ${formatDuration(Date.now() - since)}` },
         );
         if (!ready) return;
-        const end = new Date();
-        const ms = end.getTime() - since;
-        await ctx.note(notes.downtimeEnd, end.toISOString());
-        await ctx.note(notes.downtimeMs, ms);
-        ctx.log.info(
-          `downtime ${formatDuration(ms)} (T035 ${started} → Ready and healthy ${end.toISOString()})`,
-        );
+        const end = await downtimeEnd(ctx, replicas);
+        if ('why' in end) ctx.log.warn(`the downtime's end is unknown: ${end.why}`);
       }),
     undo: ROLLBACK,
   },
@@ -580,13 +608,20 @@ const migrate = [
       Boolean((await beersystemState(ctx)).deployment.annotations[MIGRATION_ANNOTATION]),
     run: async (ctx: StepContext) => {
       const { namespace, deployment } = bs(ctx);
-      const at = (await ctx.recall<string>(notes.downtimeEnd)) ?? new Date().toISOString();
+      const end = await downtimeEnd(ctx, await notedReplicas(ctx));
+      if ('why' in end && !ctx.dryRun) {
+        throw new Error(
+          `when beersystem became Ready cannot be read from the cluster (${end.why}), and 06's 24 h gate counts from it: check kubectl get pods -n ${namespace}, then resume`,
+        );
+      }
+      const at = end.at ?? new Date().toISOString();
       await ctx.kubectl`annotate deployment ${deployment} -n ${namespace} ${`${MIGRATION_ANNOTATION}=${at}`} ${`${MIGRATED_BY_RUN_ANNOTATION}=${ctx.runId}`} --overwrite`;
       await ctx.evidence(
         'US4-AS2',
         'beersystem configured with redis-shared DNS and credentials by the saved plan',
         { met: true },
       );
+      await ctx.attempt.close('completed');
     },
   },
 ];
@@ -678,15 +713,17 @@ const rollback = [
   },
   {
     id: 'R06',
-    title: 'Clear the migration record',
+    title: 'Clear the migration record and close the migration attempt',
     risk: 'change' as const,
-    skip: async (ctx: StepContext) =>
-      (await beersystemState(ctx)).deployment.annotations[MIGRATION_ANNOTATION]
-        ? undefined
-        : 'no migration record on beersystem',
     run: async (ctx: StepContext) => {
       const { namespace, deployment } = bs(ctx);
-      await ctx.kubectl`annotate deployment ${deployment} -n ${namespace} ${`${MIGRATION_ANNOTATION}-`} ${`${MIGRATED_BY_RUN_ANNOTATION}-`}`;
+      if ((await beersystemState(ctx)).deployment.annotations[MIGRATION_ANNOTATION]) {
+        await ctx.kubectl`annotate deployment ${deployment} -n ${namespace} ${`${MIGRATION_ANNOTATION}-`} ${`${MIGRATED_BY_RUN_ANNOTATION}-`}`;
+      } else {
+        ctx.log.info('no migration record on beersystem');
+      }
+      // Closed: a later migration opens its own attempt and never reads this one's notes.
+      await ctx.attempt.close('rolled-back');
     },
   },
 ];
@@ -725,6 +762,9 @@ export const runbook = defineRunbook({
     const at = s.deployment.annotations[MIGRATION_ANNOTATION];
     if (!at || !s.onShared || s.deployment.readyReplicas < Math.max(1, s.deployment.replicas))
       return undefined;
+    // recorded, but killed before the attempt was closed: closed now
+    const attempt = await ctx.attempt.current();
+    if (attempt && !attempt.closedAt && !ctx.dryRun) await ctx.attempt.close('completed');
     return `beersystem has run on redis-shared since ${at} (run ${s.deployment.annotations[MIGRATED_BY_RUN_ANNOTATION] ?? '?'}), ${s.deployment.readyReplicas} replica(s) Ready: nothing to do. To go back: ${ROLLBACK}`;
   },
   cleanup: (ctx) => {

@@ -70,6 +70,8 @@ export interface PodInfo {
   name: string;
   phase: string;
   ready: boolean;
+  /** when the Ready condition last turned True (the cluster's own record), while it is True */
+  readySince: string | undefined;
   restarts: number;
   node: string | undefined;
   podIP: string | undefined;
@@ -511,11 +513,17 @@ export function toPodInfo(raw: KubeObject): PodInfo {
     restartCount: number;
     image: string;
   }[];
-  const conditions = (raw.status?.conditions ?? []) as { type: string; status: string }[];
+  const conditions = (raw.status?.conditions ?? []) as {
+    type: string;
+    status: string;
+    lastTransitionTime?: string;
+  }[];
+  const ready = conditions.find((c) => c.type === 'Ready' && c.status === 'True');
   return {
     name: raw.metadata.name,
     phase: raw.status?.phase ?? 'Pending',
-    ready: conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
+    ready: Boolean(ready),
+    readySince: ready?.lastTransitionTime,
     restarts: statuses.reduce((sum, s) => sum + (s.restartCount ?? 0), 0),
     node: raw.spec?.nodeName,
     podIP: raw.status?.podIP,

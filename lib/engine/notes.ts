@@ -11,11 +11,14 @@ export interface Note {
   ts: string;
   key: string;
   value: unknown;
+  /** the attempt (lib/engine/attempts.ts) the note belongs to, when one was open */
+  attempt?: string;
 }
 
 interface NoteDetail {
   key?: unknown;
   value?: unknown;
+  attempt?: unknown;
 }
 
 /** Every note of real (not dry) runs in the log, oldest first; filtered by runbook and key. */
@@ -38,6 +41,7 @@ export async function readNotes(
       ts: entry.ts,
       key: detail.key,
       value: detail.value,
+      ...(typeof detail.attempt === 'string' ? { attempt: detail.attempt } : {}),
     });
   }
   return notes;

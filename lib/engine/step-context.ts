@@ -7,6 +7,14 @@ import type { AuditLog } from '../audit/audit.ts';
 import type { Kube } from '../cluster/kube.ts';
 import type { Config } from '../config.ts';
 import { LockLostError } from '../lock/lock.ts';
+import {
+  ATTEMPT_CLOSE_NOTE,
+  ATTEMPT_OPEN_NOTE,
+  type Attempt,
+  type AttemptOutcome,
+  attemptInScope,
+  recallInScope,
+} from './attempts.ts';
 import { kubectlCommandKind, kubectlIsIdempotent, tofuCommandKind } from './command-kind.ts';
 import { checkNoteValue, readNotes } from './notes.ts';
 import type { Risk } from './risk.ts';
@@ -79,10 +87,27 @@ export interface StepContext {
   waitFor<T>(what: string, check: WaitCheck<T>, options?: WaitOptions<T>): Promise<T | undefined>;
   /** records a small JSON value as an audit event, for this and later runs of this runbook */
   note(key: string, value: unknown): Promise<void>;
-  /** the latest value noted under `key` by this run, else by this runbook's real runs */
+  /**
+   * the latest value noted under `key` by this run, else by this runbook's real runs: those of
+   * the attempt in scope (see `attempt`) when there is one, else those outside every attempt
+   */
   recall<T = unknown>(key: string): Promise<T | undefined>;
+  /** the runbook's attempt (lib/engine/attempts.ts): notes and records belong to one */
+  readonly attempt: AttemptControl;
   /** evidence for a report: the note `evidence.<id>` with `line` and `data`, and `line` printed */
   evidence(id: string, line: string, data?: Record<string, unknown>): Promise<void>;
+}
+
+export interface AttemptControl {
+  /**
+   * The attempt this run's notes are read from and written to: the open one, or for a rollback
+   * with none open, the completed one it undoes. Undefined: none.
+   */
+  current(): Promise<Attempt | undefined>;
+  /** opens an attempt unless one is open already (a resume continues it); gives the open one */
+  open(): Promise<Attempt>;
+  /** closes the attempt in scope, if any */
+  close(outcome: AttemptOutcome): Promise<void>;
 }
 
 /** What the run shares between the contexts of its steps. */
@@ -94,6 +119,8 @@ export interface RunShared {
   kube?: Kube;
   /** why the run's lock was lost, once it is (then no mutation may be sent) */
   lockLost?: () => string | undefined;
+  /** the attempt in scope, once read (null: none) */
+  attempt?: Attempt | null;
 }
 
 export interface StepContextInput {
@@ -220,17 +247,55 @@ export function createStepContext(input: StepContextInput): StepContext {
     shared.kube ??= await (input.loadKube ?? defaultLoadKube)(cfg, input.signal);
     return shared.kube;
   };
-  const note = async (key: string, value: unknown) => {
+  const mode = input.mode ?? 'default';
+  const realNotes = () => readNotes(cfg.auditLog, { runbook: input.runbook });
+  const currentAttempt = async (): Promise<Attempt | undefined> => {
+    if (shared.attempt === undefined) {
+      shared.attempt = attemptInScope(await realNotes(), input.runbook, mode) ?? null;
+    }
+    return shared.attempt ?? undefined;
+  };
+  const append = async (key: string, value: unknown, attempt: Attempt | undefined) => {
     checkNoteValue(key, value);
     shared.notes.set(key, value);
-    await audit.append({ event: 'note', detail: { key, value } });
+    await audit.append({
+      event: 'note',
+      detail: { key, value, ...(attempt ? { attempt: attempt.id } : {}) },
+    });
+  };
+  const note = async (key: string, value: unknown) => append(key, value, await currentAttempt());
+  const attempt: AttemptControl = {
+    current: currentAttempt,
+    open: async () => {
+      const open = await currentAttempt();
+      if (open && !open.closedAt) return open;
+      const at = new Date().toISOString();
+      const opened: Attempt = {
+        id: input.runId,
+        runbook: input.runbook,
+        openedBy: input.runId,
+        openedAt: at,
+        openedAtStep: input.step?.id ?? null,
+        runs: [input.runId],
+      };
+      await append(ATTEMPT_OPEN_NOTE, { attempt: opened.id }, undefined);
+      // A dry run's notes are not read back: it opens nothing for a later run.
+      shared.attempt = opened;
+      return opened;
+    },
+    close: async (outcome) => {
+      const current = await currentAttempt();
+      if (!current) return;
+      await append(ATTEMPT_CLOSE_NOTE, { attempt: current.id, outcome }, current);
+      shared.attempt = null;
+    },
   };
   return {
     cfg,
     dryRun: input.dryRun,
     runId: input.runId,
     runbook: input.runbook,
-    mode: input.mode ?? 'default',
+    mode,
     step: input.step,
     flags: input.flags,
     state: input.state,
@@ -268,10 +333,10 @@ export function createStepContext(input: StepContextInput): StepContext {
         ...(input.endWaiting ? { endWaiting: input.endWaiting } : {}),
       }),
     note,
+    attempt,
     recall: async <T>(key: string) => {
       if (shared.notes.has(key)) return shared.notes.get(key) as T;
-      const notes = await readNotes(cfg.auditLog, { runbook: input.runbook, key });
-      return notes.at(-1)?.value as T | undefined;
+      return recallInScope(await realNotes(), input.runbook, mode, key) as T | undefined;
     },
     evidence: async (id, line, data = {}) => {
       await note(`evidence.${id}`, { line, ...data });

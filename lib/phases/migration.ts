@@ -149,3 +149,34 @@ export function judgeFunctional(
 export function redisErrorLines(log: string): string[] {
   return log.split('\n').filter((l) => /redis error|ECONNREFUSED|NOAUTH|WRONGPASS/i.test(l));
 }
+
+/**
+ * When beersystem became Ready, as the cluster recorded it: the latest Ready transition among
+ * its pods, once all `replicas` of them are Ready. A pod that restarted later moves it later,
+ * never earlier, so a record taken from it can only keep 06's 24 h gate closed longer.
+ * Undefined, with why, when the cluster cannot say.
+ */
+export function readyTimeOf(
+  pods: readonly {
+    name: string;
+    ready: boolean;
+    readySince: string | undefined;
+    deleting: boolean;
+  }[],
+  replicas: number,
+): { at: string } | { at: undefined; why: string } {
+  const live = pods.filter((p) => !p.deleting);
+  const ready = live.filter((p) => p.ready);
+  if (replicas < 1 || ready.length < replicas) {
+    return { at: undefined, why: `${ready.length}/${replicas} pods are Ready` };
+  }
+  const times = ready.map((p) => Date.parse(p.readySince ?? ''));
+  if (times.some((t) => !Number.isFinite(t))) {
+    const without = ready.filter((p) => !Number.isFinite(Date.parse(p.readySince ?? '')));
+    return {
+      at: undefined,
+      why: `the Ready condition of ${without.map((p) => p.name).join(', ')} carries no lastTransitionTime`,
+    };
+  }
+  return { at: new Date(Math.max(...times)).toISOString() };
+}

@@ -17,6 +17,8 @@ export interface NoteRecord {
   ts: string;
   key: string;
   value: unknown;
+  /** the migration attempt the note belongs to (lib/engine/attempts.ts) */
+  attempt?: string;
 }
 
 export interface Criterion {
@@ -245,8 +247,11 @@ export function migrationTimeline(
   const start = starts.sort(byTime).at(-1);
   if (!start) return undefined;
   const runId = start.run_id;
+  // The end is the same attempt's, whichever run (a resume) noted it; never an earlier attempt's.
+  const sameAttempt = (n: NoteRecord) =>
+    start.attempt ? n.attempt === start.attempt : n.run_id === runId;
   const end = notes
-    .filter((n) => n.run_id === runId && n.key === DOWNTIME_END_NOTE)
+    .filter((n) => sameAttempt(n) && n.key === DOWNTIME_END_NOTE)
     .sort(byTime)
     .at(-1);
   const steps: TimelineStep[] = [];

@@ -200,12 +200,15 @@ export class Kubelet {
     this.patchStatus(latest, {
       phase: 'Running',
       podIP: latest.status?.podIP ?? this.fakePodIp(),
-      conditions: conditions({
-        PodScheduled: true,
-        Initialized: true,
-        ContainersReady: ready,
-        Ready: ready,
-      }),
+      conditions: conditions(
+        {
+          PodScheduled: true,
+          Initialized: true,
+          ContainersReady: ready,
+          Ready: ready,
+        },
+        latest,
+      ),
       containerStatuses: containerStatuses(latest, {
         running: { startedAt },
         ready,
@@ -235,12 +238,15 @@ export class Kubelet {
     run.restarts++;
     this.patchStatus(pod, {
       phase: 'Running',
-      conditions: conditions({
-        PodScheduled: true,
-        Initialized: true,
-        ContainersReady: false,
-        Ready: false,
-      }),
+      conditions: conditions(
+        {
+          PodScheduled: true,
+          Initialized: true,
+          ContainersReady: false,
+          Ready: false,
+        },
+        pod,
+      ),
       containerStatuses: containerStatuses(pod, {
         waiting: {
           reason: 'CrashLoopBackOff',
@@ -273,12 +279,15 @@ export class Kubelet {
     const finishedAt = nowTimestamp();
     this.patchStatus(pod, {
       phase: code === 0 ? 'Succeeded' : 'Failed',
-      conditions: conditions({
-        PodScheduled: true,
-        Initialized: true,
-        ContainersReady: false,
-        Ready: false,
-      }),
+      conditions: conditions(
+        {
+          PodScheduled: true,
+          Initialized: true,
+          ContainersReady: false,
+          Ready: false,
+        },
+        pod,
+      ),
       containerStatuses: containerStatuses(pod, {
         terminated: {
           exitCode: code,
@@ -339,14 +348,28 @@ function guarded(work: () => void): void {
   }
 }
 
-function conditions(state: Record<string, boolean>): Array<Record<string, string>> {
+/**
+ * A condition's lastTransitionTime moves only when its status changes, as the kubelet's status
+ * manager does (kubernetes pkg/kubelet/status/status_manager.go, updateLastTransitionTime): the
+ * runbooks read when a pod became Ready from it.
+ */
+function conditions(
+  state: Record<string, boolean>,
+  pod?: KubeObject,
+): Array<Record<string, string>> {
   const now = nowTimestamp();
-  return Object.entries(state).map(([type, ok]) => ({
-    type,
-    status: ok ? 'True' : 'False',
-    lastProbeTime: null as unknown as string,
-    lastTransitionTime: now,
-  }));
+  const previous = (pod?.status?.conditions ?? []) as Array<Record<string, string>>;
+  return Object.entries(state).map(([type, ok]) => {
+    const status = ok ? 'True' : 'False';
+    const before = previous.find((c) => c.type === type);
+    return {
+      type,
+      status,
+      lastProbeTime: null as unknown as string,
+      lastTransitionTime:
+        before?.status === status && before.lastTransitionTime ? before.lastTransitionTime : now,
+    };
+  });
 }
 
 function containerStatuses(
