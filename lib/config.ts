@@ -111,7 +111,7 @@ export const SETTINGS = {
   VALIDATION_WINDOW: { kind: 'duration', default: '24h' },
   COMMAND_TIMEOUT: { kind: 'timeout', default: '2m' },
   WAIT_TIMEOUT: { kind: 'timeout', default: '5m' },
-  LOCK_TTL: { kind: 'timeout', default: '30m' },
+  LOCK_TTL: { kind: 'timeout', default: '15s' },
   RUNBOOKS_NAMESPACE: { kind: 'label', default: 'default' },
   RUNBOOKS_LEASE_NAME: { kind: 'label', default: 'redis-shared-runbooks' },
   RUNBOOKS_RECORD_NAME: { kind: 'label', default: 'redis-shared-runbooks' },

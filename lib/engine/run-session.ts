@@ -20,6 +20,7 @@ import {
   refusalWithoutTerminal,
 } from './confirm.ts';
 import { askAfterFailure, type FailureChoice } from './failure-choice.ts';
+import { onForcedExit } from './forced-exit.ts';
 import { type Gate, requiredRunbooksGate } from './gates.ts';
 import { contextMismatch, kubectlContextReader } from './kube-context.ts';
 import type { Progress, ProgressStream, StepOutcome, StepStatus } from './progress.ts';
@@ -34,7 +35,7 @@ import {
   runSummary,
   type StepDefinition,
 } from './runbook-types.ts';
-import { shellQuote, stopRunningCommands } from './shell.ts';
+import { killRunningCommandsNow, shellQuote, stopRunningCommands } from './shell.ts';
 import { createStepContext, type RunShared, type StepContext } from './step-context.ts';
 
 /** after an interrupt, how long the step has to write its last audit lines */
@@ -91,6 +92,8 @@ export class RunSession {
   /** steps left out by --from/--only: skipped, but the run is then not the runbook's completion */
   private readonly notSelected = new Set<string>();
   private lock: RunLock | undefined;
+  /** unregisters the lock's release on a forced exit (a second Ctrl-C) */
+  private forgetForcedExit: () => void = () => undefined;
   /** the last entry this session wrote, and the seq its log was last anchored at */
   private lastEntry: AuditEntry | undefined;
   private anchoredSeq = 0;
@@ -367,6 +370,11 @@ export class RunSession {
       return this.finish('locked', EXIT.locked, message);
     }
     this.lock = lock;
+    this.forgetForcedExit = onForcedExit(async () => {
+      // a command still changing the cluster must be gone before the lock lets the next run in
+      killRunningCommandsNow();
+      await lock.release();
+    });
     this.shared.lockLost = () => lock.lostReason?.();
     if (lock instanceof ClusterOrFileRunLock && lock.fallback) {
       this.progress.log(`warning: ${lock.fallback}`);
@@ -968,6 +976,7 @@ export class RunSession {
       this.progress.log(`the audit log could not be written: ${maskSecrets(errorMessage(err))}`);
     }
     if (runEnd) await this.recordInCluster(runEnd, outcome, complete);
+    this.forgetForcedExit();
     if (survivors.length > 0) await this.lock?.keepFor?.(survivors).catch(() => undefined);
     else await this.lock?.release().catch(() => undefined);
     this.progress.summary(this.runbook.id, this.outcomes, {

@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type { AuditLog } from '../audit/audit.ts';
 import type { Config } from '../config.ts';
 import { maskSecrets } from '../mask.ts';
+import { runForcedExitTasks } from './forced-exit.ts';
 import { Progress } from './progress.ts';
 import {
   flagsToRepeat,
@@ -338,11 +339,14 @@ function isEntryPoint(moduleUrl: string): boolean {
   }
 }
 
+/** how long a second Ctrl-C waits for the lock's release before the process leaves */
+const FORCED_EXIT_MS = 3_000;
+
 /**
  * Runs the runbook when `moduleUrl` is the program's entry point (so a runbook file can also be
  * imported, e.g. by tests), then exits with the run's code. SIGINT/SIGTERM interrupt the run:
- * it is audited as interrupted, cleaned up, and the process exits 130; a second signal exits at
- * once.
+ * it is audited as interrupted, cleaned up, and the process exits 130; a second signal kills the
+ * run's commands, releases its lock (within FORCED_EXIT_MS) and exits; a third exits at once.
  */
 export async function runMain(
   runbook: Runbook,
@@ -352,9 +356,16 @@ export async function runMain(
 ): Promise<void> {
   if (moduleUrl !== undefined && !isEntryPoint(moduleUrl)) return;
   const controller = new AbortController();
+  let forcing = false;
   const onSignal = () => {
-    if (controller.signal.aborted) process.exit(EXIT.interrupted);
-    controller.abort();
+    if (!controller.signal.aborted) {
+      controller.abort();
+      return;
+    }
+    // A second signal: leave now, but free the lock first (a third leaves at once).
+    if (forcing) process.exit(EXIT.interrupted);
+    forcing = true;
+    void runForcedExitTasks(FORCED_EXIT_MS).then(() => process.exit(EXIT.interrupted));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

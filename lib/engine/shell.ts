@@ -318,9 +318,12 @@ const running = new Set<RunningCommand>();
 // Commands run in process groups of their own, so a terminal's Ctrl-C no longer reaches them by
 // itself: a process that exits without the orderly stop (a second Ctrl-C, an uncaught error)
 // takes them with it.
-process.on('exit', () => {
+process.on('exit', () => killRunningCommandsNow());
+
+/** SIGKILL to every command still running and what it started, at once (the process leaves). */
+export function killRunningCommandsNow(): void {
   for (const command of running) command.killNow();
-});
+}
 
 /**
  * Stops every command still running in this process and waits until their processes are gone;

@@ -4,6 +4,13 @@
 // resourceVersion that was read, so of two runs racing for the same lease exactly one wins
 // (the other gets 409 Conflict and reads again). A crashed run leaves its lease behind; it is
 // taken over once it has not been renewed for leaseDurationSeconds (LOCK_TTL).
+//
+// Timing as client-go's leader election (k8s.io/client-go/tools/leaderelection, the defaults
+// kube-controller-manager uses: LeaseDuration 15 s, RenewDeadline 10 s, RetryPeriod 2 s): the
+// lease is short and renewed every retry period; a renewal that fails is retried until the renew
+// deadline (two thirds of the duration) has passed since the last good one, and only then is the
+// lock lost, before anyone else could take the lease. A killed run's lease is free within
+// LOCK_TTL, from any host.
 import { hostname } from 'node:os';
 import { createKubeApi, type KubeApi, KubeError } from '../cluster/kube-api.ts';
 import type { Config } from '../config.ts';
@@ -18,6 +25,11 @@ import { RenewLoop } from './renew-loop.ts';
 
 export const HOLDER_ANNOTATION = 'redis-shared.runbooks/holder';
 const MAX_PASSES = 10;
+/** client-go's RetryPeriod: how often a held lease is renewed (less for a very short lease) */
+export const LEASE_RETRY_MS = 2_000;
+/** the release on the way out: a few quick tries, so a passing API error does not keep it held */
+const RELEASE_TRIES = 3;
+const RELEASE_PAUSE_MS = 200;
 
 export interface LeaseObject {
   apiVersion: 'coordination.k8s.io/v1';
@@ -46,7 +58,7 @@ export interface ClusterRunLock extends RunLock {
 }
 
 export interface LeaseRunLockOptions {
-  /** how often the lease is renewed; a third of LOCK_TTL by default */
+  /** how often the lease is renewed; LEASE_RETRY_MS (or a third of a shorter LOCK_TTL) by default */
   renewEveryMs?: number;
   now?: () => number;
   api?: KubeApi;
@@ -73,6 +85,8 @@ export class LeaseRunLock implements ClusterRunLock {
   private held: { lease: LeaseObject; holder: LockHolder } | undefined;
   private lost: string | undefined;
   private readonly renewal = new RenewLoop();
+  /** when the lease was last written by this run (acquired or renewed) */
+  private lastRenewedMs = 0;
 
   constructor(
     private readonly cfg: Config,
@@ -98,14 +112,16 @@ export class LeaseRunLock implements ClusterRunLock {
   }
 
   async acquire(owner: LockOwner): Promise<LockResult> {
-    const nowMs = this.now();
-    const holder: LockHolder = {
-      ...owner,
-      acquiredAt: new Date(nowMs).toISOString(),
-      expiresAt: new Date(nowMs + this.durationSeconds * 1000).toISOString(),
-    };
     for (let pass = 0; pass < MAX_PASSES; pass++) {
       const current = await this.read();
+      // Timed at the write, not when acquire began: the first call may wait on a slow API, and a
+      // short lease written with an old renewTime would be stale the moment it exists.
+      const nowMs = this.now();
+      const holder: LockHolder = {
+        ...owner,
+        acquiredAt: new Date(nowMs).toISOString(),
+        expiresAt: new Date(nowMs + this.durationSeconds * 1000).toISOString(),
+      };
       if (!current) {
         const created = await this.write('POST', this.leaseFor(holder, undefined));
         if (created) return this.granted(created, holder);
@@ -134,12 +150,23 @@ export class LeaseRunLock implements ClusterRunLock {
     if (!held || this.lost) return;
     const annotations = { ...held.lease.metadata.annotations };
     delete annotations[HOLDER_ANNOTATION];
-    // Never clear a lease someone else holds: the resourceVersion makes that a 409.
-    await this.write('PUT', {
+    const freed: LeaseObject = {
       ...held.lease,
       metadata: { ...held.lease.metadata, annotations },
       spec: { ...held.lease.spec, holderIdentity: null },
-    }).catch(() => undefined);
+    };
+    for (let attempt = 1; attempt <= RELEASE_TRIES; attempt++) {
+      try {
+        // Never clear a lease someone else holds: the resourceVersion makes that a 409.
+        await this.write('PUT', freed);
+        return;
+      } catch {
+        if (attempt < RELEASE_TRIES) {
+          await new Promise((done) => setTimeout(done, RELEASE_PAUSE_MS * attempt));
+        }
+      }
+    }
+    // Not released: it expires LOCK_TTL after its last renewal, as a killed run's would.
   }
 
   /**
@@ -195,8 +222,10 @@ export class LeaseRunLock implements ClusterRunLock {
   private granted(lease: LeaseObject, holder: LockHolder): { acquired: true; holder: LockHolder } {
     this.held = { lease, holder };
     this.lost = undefined;
+    this.lastRenewedMs = this.now();
     const every =
-      this.options.renewEveryMs ?? Math.max(500, Math.floor((this.durationSeconds * 1000) / 3));
+      this.options.renewEveryMs ??
+      Math.min(LEASE_RETRY_MS, Math.max(500, Math.floor((this.durationSeconds * 1000) / 3)));
     this.renewal.start(every, () => this.renew());
     return { acquired: true, holder };
   }
@@ -224,6 +253,7 @@ export class LeaseRunLock implements ClusterRunLock {
       const renewed = await this.write('PUT', next);
       if (renewed) {
         this.held = { lease: renewed, holder };
+        this.lastRenewedMs = nowMs;
         return;
       }
       const other = await this.read()
@@ -235,8 +265,18 @@ export class LeaseRunLock implements ClusterRunLock {
           : `${this.location} was changed or removed by someone else`,
       );
     } catch (err) {
-      this.loseLock(`renewing ${this.location} failed: ${(err as Error).message}`);
+      // Retried at the next tick until the renew deadline: the lease is still ours until then.
+      const failingForMs = this.now() - this.lastRenewedMs;
+      if (failingForMs < this.renewDeadlineMs()) return;
+      this.loseLock(
+        `renewing ${this.location} failed for ${Math.round(failingForMs / 1000)}s: ${(err as Error).message}`,
+      );
     }
+  }
+
+  /** client-go's RenewDeadline: two thirds of the lease duration (10 s of 15 s) */
+  private renewDeadlineMs(): number {
+    return Math.floor((this.durationSeconds * 1000 * 2) / 3);
   }
 
   private loseLock(reason: string): void {

@@ -144,33 +144,56 @@ t.test('a record written by run A on log A opens `requires` for run B on log B',
   t.match(gate, { outcome: 'open', detail: { reason: /96-first by \S+@\S+ at / } });
 });
 
-t.test('api-error during a renewal: the run stops before its next mutation, exit 4', async (t) => {
+t.test(
+  'api-errors past the renew deadline: the run stops before its next mutation, exit 4',
+  async (t) => {
+    const fx = await startTestSandbox(t);
+    const run = startCli(SCRIPT, ARGS, {
+      env: operator(fx, 'alice', { FIXTURE_HOLD: '1', LOCK_TTL: '3s' }),
+    });
+    t.teardown(() => run.child.kill('SIGKILL'));
+    await run.waitForStderr(/T001 holding/);
+    const res = await fetch(`${fx.sandbox.url}/sandbox/fault`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      // failing longer than the renew deadline (2 s of 3 s): a passing error is only retried
+      body: JSON.stringify({ args: ['api-error', '1000', '500'] }),
+    });
+    t.equal(res.status, 200);
+    await run.waitForStderr(
+      /lost the lock: renewing Lease default\/redis-shared-runbooks .* failed for \d+s/,
+    );
+    writeFileSync(join(fx.dir, 'go'), '');
+    const out = await run.result;
+    t.equal(out.code, 4, out.stderr);
+    t.match(
+      out.stderr,
+      /this run lost its lock \(.*\), so kubectl .*annotate deployment beersystem.* was not sent/,
+    );
+    t.same(await annotations(fx), [], 'the mutation after the loss was not sent');
+    const entries = await readAuditEntries(join(fx.dir, 'alice.jsonl'));
+    t.ok(
+      entries.some((e) => e.outcome === 'lock-lost'),
+      'the loss is audited',
+    );
+    t.match(entries.at(-1), { event: 'run-end', outcome: 'locked', detail: { exit_code: 4 } });
+    t.ok(existsSync(join(fx.dir, 'go')));
+  },
+);
+
+t.test('a second Ctrl-C still frees the lease before the process leaves', async (t) => {
   const fx = await startTestSandbox(t);
-  const run = startCli(SCRIPT, ARGS, {
-    env: operator(fx, 'alice', { FIXTURE_HOLD: '1', LOCK_TTL: '3s' }),
-  });
+  const run = startCli(SCRIPT, ARGS, { env: operator(fx, 'alice', { FIXTURE_HOLD: '1' }) });
   t.teardown(() => run.child.kill('SIGKILL'));
   await run.waitForStderr(/T001 holding/);
-  const res = await fetch(`${fx.sandbox.url}/sandbox/fault`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ args: ['api-error', '1', '500'] }),
-  });
-  t.equal(res.status, 200);
-  await run.waitForStderr(/lost the lock: renewing Lease default\/redis-shared-runbooks .* failed/);
-  writeFileSync(join(fx.dir, 'go'), '');
+  const lease = () =>
+    fx
+      .kubectlOk(['get', 'lease', 'redis-shared-runbooks', '-n', 'default', '-o', 'json'])
+      .then((out) => JSON.parse(out) as { spec: { holderIdentity?: string | null } });
+  t.match((await lease()).spec.holderIdentity, /\/96-cluster$/, 'held while the run lives');
+  run.child.kill('SIGINT');
+  run.child.kill('SIGINT');
   const out = await run.result;
-  t.equal(out.code, 4, out.stderr);
-  t.match(
-    out.stderr,
-    /this run lost its lock \(.*\), so kubectl .*annotate deployment beersystem.* was not sent/,
-  );
-  t.same(await annotations(fx), [], 'the mutation after the loss was not sent');
-  const entries = await readAuditEntries(join(fx.dir, 'alice.jsonl'));
-  t.ok(
-    entries.some((e) => e.outcome === 'lock-lost'),
-    'the loss is audited',
-  );
-  t.match(entries.at(-1), { event: 'run-end', outcome: 'locked', detail: { exit_code: 4 } });
-  t.ok(existsSync(join(fx.dir, 'go')));
+  t.equal(out.code, 130);
+  t.notOk((await lease()).spec.holderIdentity, 'free at once, not after LOCK_TTL (30m here)');
 });

@@ -34,7 +34,11 @@ t.test(
       await fx.kubectlOk(['get', 'lease', 'redis-shared-runbooks', '-n', 'default', '-o', 'json']),
     );
     t.equal(lease.spec.holderIdentity, 'alice@laptop-a/run-1/05-migrate');
-    t.equal(lease.spec.leaseDurationSeconds, 1800, 'LOCK_TTL 30m');
+    t.equal(
+      lease.spec.leaseDurationSeconds,
+      15,
+      'LOCK_TTL 15s by default, as client-go leader election',
+    );
     t.match(lease.spec.renewTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'MicroTime');
 
     const refused = await second.acquire(owner('run-2', { operator: 'bob', host: 'ci' }));
@@ -105,44 +109,80 @@ t.test(
   },
 );
 
-t.test('renewal keeps the lease alive; a failed renewal loses the lock', async (t) => {
-  const fx = await startTestSandbox(t);
-  const cfg = sandboxConfig(fx, { LOCK_TTL: '2s' });
-  const kube = createKube(cfg);
-  let onLost: (reason: string) => void = () => undefined;
-  const lost = new Promise<string>((resolve) => {
-    onLost = resolve;
-  });
-  const lock = new LeaseRunLock(cfg, { renewEveryMs: 300, onLost });
-  t.teardown(() => lock.release());
-  t.equal((await lock.acquire(owner('run-1'))).acquired, true);
-  const first = JSON.parse(
-    await fx.kubectlOk(['get', 'lease', 'redis-shared-runbooks', '-n', 'default', '-o', 'json']),
-  );
-  const stop = new AbortController();
-  t.teardown(() => stop.abort());
-  // Renewed well past the 2 s duration: still held, by us.
-  await kube.watchUntil(
-    '/apis/coordination.k8s.io/v1/namespaces/default/leases',
-    {},
-    (objs) =>
-      objs.some((o) => Date.parse(o.spec?.renewTime) >= Date.parse(first.spec.renewTime) + 2500),
-    stop.signal,
-  );
-  const other = await new LeaseRunLock(cfg).acquire(owner('run-2', { host: 'elsewhere' }));
-  t.equal(other.acquired, false, 'a renewed lease is not stale');
-  t.equal(lock.lostReason(), undefined);
-
+async function fault(fx: { sandbox: { url: string } }, args: string[]): Promise<number> {
   const res = await fetch(`${fx.sandbox.url}/sandbox/fault`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ args: ['api-error', '1', '500'] }),
+    body: JSON.stringify({ args }),
   });
-  t.equal(res.status, 200);
-  const reason = await lost;
-  t.match(
-    reason,
-    /renewing Lease default\/redis-shared-runbooks \(context sandbox\) failed: .*500/,
-  );
-  t.equal(lock.lostReason(), reason);
-});
+  return res.status;
+}
+
+t.test(
+  'renewal keeps the lease alive; a passing error is retried, errors past the renew deadline lose the lock',
+  async (t) => {
+    const fx = await startTestSandbox(t);
+    const cfg = sandboxConfig(fx, { LOCK_TTL: '3s' });
+    const kube = createKube(cfg);
+    let onLost: (reason: string) => void = () => undefined;
+    const lost = new Promise<string>((resolve) => {
+      onLost = resolve;
+    });
+    const lock = new LeaseRunLock(cfg, { renewEveryMs: 300, onLost });
+    t.teardown(() => lock.release());
+    t.equal((await lock.acquire(owner('run-1'))).acquired, true);
+    const stop = new AbortController();
+    t.teardown(() => stop.abort());
+    const renewedPast = async (ms: number) => {
+      const lease = JSON.parse(
+        await fx.kubectlOk([
+          'get',
+          'lease',
+          'redis-shared-runbooks',
+          '-n',
+          'default',
+          '-o',
+          'json',
+        ]),
+      );
+      await kube.watchUntil(
+        '/apis/coordination.k8s.io/v1/namespaces/default/leases',
+        {},
+        (objs) =>
+          objs.some((o) => Date.parse(o.spec?.renewTime) >= Date.parse(lease.spec.renewTime) + ms),
+        stop.signal,
+      );
+    };
+    // Renewed well past the 3 s duration: still held, by us.
+    await renewedPast(3500);
+    const other = await new LeaseRunLock(cfg).acquire(owner('run-2', { host: 'elsewhere' }));
+    t.equal(other.acquired, false, 'a renewed lease is not stale');
+
+    t.equal(await fault(fx, ['api-error', '1', '500']), 200);
+    await renewedPast(1000);
+    t.equal(lock.lostReason(), undefined, 'one failed renewal is retried, the lock is kept');
+
+    // Failing for longer than the renew deadline (2 s of 3 s): lost, before the lease expires.
+    t.equal(await fault(fx, ['api-error', '1000', '500']), 200);
+    const reason = await lost;
+    t.teardown(() => fault(fx, ['heal']));
+    t.match(
+      reason,
+      /renewing Lease default\/redis-shared-runbooks \(context sandbox\) failed for \d+s: .*500/,
+    );
+    t.equal(lock.lostReason(), reason);
+  },
+);
+
+t.test(
+  'the release is retried: one API error on the way out does not keep the lease',
+  async (t) => {
+    const fx = await startTestSandbox(t);
+    const cfg = sandboxConfig(fx);
+    const lock = new LeaseRunLock(cfg, { renewEveryMs: 60_000 });
+    t.equal((await lock.acquire(owner('run-1'))).acquired, true);
+    t.equal(await fault(fx, ['api-error', '1', '500']), 200);
+    await lock.release();
+    t.equal(await new LeaseRunLock(cfg).peek(), undefined, 'free after the retry');
+  },
+);
