@@ -6,9 +6,8 @@
 // then one confirmation before T035 covers T035–T040, so no question waits inside the downtime.
 // --rollback puts beersystem back on its old Redis; a re-run after success changes nothing.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvVar } from '../lib/cluster/kube.ts';
 import { prometheusQuery } from '../lib/cluster/prometheus.ts';
@@ -16,6 +15,7 @@ import { readReplicatedSecret } from '../lib/cluster/secrets.ts';
 import { type TofuPlan, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
 import { tofuVars } from '../lib/cluster/tofu-vars.ts';
 import { formatDuration } from '../lib/duration.ts';
+import { planDirOf, plansRoot, removePlans } from '../lib/engine/plans.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
 import {
@@ -103,12 +103,11 @@ async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<
 
 /** A new saved plan of the migration; only the migration module may change. */
 async function freshPlan(ctx: StepContext): Promise<TofuPlan> {
-  // The saved plan holds the state snapshot, and with it the password: a private directory,
-  // removed when the run ends (a resumed run plans again).
-  const dir = mkdtempSync(join(tmpdir(), 'beersystem-migration-'));
-  ctx.state.planDirs = [...((ctx.state.planDirs as string[] | undefined) ?? []), dir];
+  // The saved plan holds the state snapshot, and with it the password: the runbooks' private
+  // plan directory, kept while this run's attempt is open (a resume applies it), else removed.
+  const dir = planDirOf(ctx.cfg, (await openAttemptId(ctx)) ?? ctx.runId);
   const plan = await tofuPlan(ctx, {
-    out: join(dir, 'beersystem-migration.tfplan'),
+    out: join(dir, `beersystem-migration-${Date.now()}.tfplan`),
     vars: tofuVars(ctx.cfg, { migration: true }),
   });
   const outside = plan.changes.filter(
@@ -126,18 +125,50 @@ async function freshPlan(ctx: StepContext): Promise<TofuPlan> {
   return plan;
 }
 
-/** The plan P03 made, in this process or in the run being resumed; re-planned if it is gone. */
-async function migrationPlan(ctx: StepContext): Promise<TofuPlan> {
-  if (ctx.state.plan) return ctx.state.plan as TofuPlan;
+/** The open attempt's id (a rollback's scope may be a completed one: not open). */
+async function openAttemptId(ctx: StepContext): Promise<string | undefined> {
+  const attempt = await ctx.attempt.current();
+  return attempt && !attempt.closedAt ? attempt.id : undefined;
+}
+
+/** The plan this attempt confirmed (noted by P03 of its opening run), if its file is still here. */
+async function confirmedPlan(ctx: StepContext): Promise<TofuPlan | undefined> {
   const file = await ctx.recall<string>(notes.planFile);
   const sha256 = await ctx.recall<string>(notes.planHash);
-  if (file && sha256 && existsSync(file)) {
-    const summary = (await ctx.recall<string>(notes.planSummary)) ?? '';
-    const plan: TofuPlan = { file, sha256, changes: [], summary };
+  if (!file || !sha256 || !existsSync(file)) return undefined;
+  const summary = (await ctx.recall<string>(notes.planSummary)) ?? '';
+  return { file, sha256, changes: [], summary };
+}
+
+/** The plan P03 made, in this process or in the attempt being resumed; re-planned, said so, if it is gone. */
+async function migrationPlan(ctx: StepContext): Promise<TofuPlan> {
+  if (ctx.state.plan) return ctx.state.plan as TofuPlan;
+  const plan = await confirmedPlan(ctx);
+  if (plan) {
     ctx.state.plan = plan;
     return plan;
   }
-  return freshPlan(ctx);
+  ctx.log.warn('the confirmed plan of this attempt is gone: planning again');
+  const again = await freshPlan(ctx);
+  ctx.log.warn(
+    `the new plan ${again.file} (sha256 ${again.sha256.slice(0, 12)}…): ${again.summary}`,
+  );
+  return again;
+}
+
+/**
+ * Saved plans nobody can still apply: those of an attempt that ended and of runs that died before
+ * opening one. The open attempt's plan stays, for its resume.
+ */
+async function removeEndedPlans(ctx: StepContext): Promise<void> {
+  if (ctx.dryRun) return;
+  const open = await openAttemptId(ctx);
+  const removed = removePlans(ctx.cfg, new Set(open ? [open] : []));
+  if (removed.length) {
+    ctx.log.info(
+      `removed the saved plans of ${removed.length} ended run(s) or attempt(s): ${removed.join(', ')}`,
+    );
+  }
 }
 
 /**
@@ -338,6 +369,15 @@ const migrate = [
     skip: async (ctx: StepContext) =>
       (await beersystemState(ctx)).onShared ? 'beersystem already uses redis-shared' : undefined,
     run: async (ctx: StepContext) => {
+      await removeEndedPlans(ctx);
+      const kept = (await ctx.attempt.current()) ? await confirmedPlan(ctx) : undefined;
+      if (kept) {
+        ctx.state.plan = kept;
+        ctx.log.info(
+          `resuming: the plan this attempt confirmed, ${kept.file} (sha256 ${kept.sha256.slice(0, 12)}…, ${kept.summary}), is applied at T039 if still valid`,
+        );
+        return;
+      }
       const plan = await freshPlan(ctx);
       for (const c of plan.changes.filter((c) => c.action !== 'no-op')) {
         ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
@@ -666,7 +706,8 @@ const rollback = [
     risk: 'change' as const,
     run: async (ctx: StepContext) => {
       // The saved plan holds the password: it lives only as long as this step.
-      const dir = mkdtempSync(join(tmpdir(), 'beersystem-rollback-'));
+      const dir = join(planDirOf(ctx.cfg, ctx.runId), 'rollback');
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       try {
         const plan = await tofuPlan(ctx, {
           out: join(dir, 'rollback.tfplan'),
@@ -767,9 +808,11 @@ export const runbook = defineRunbook({
     if (attempt && !attempt.closedAt && !ctx.dryRun) await ctx.attempt.close('completed');
     return `beersystem has run on redis-shared since ${at} (run ${s.deployment.annotations[MIGRATED_BY_RUN_ANNOTATION] ?? '?'}), ${s.deployment.readyReplicas} replica(s) Ready: nothing to do. To go back: ${ROLLBACK}`;
   },
-  cleanup: (ctx) => {
-    for (const dir of (ctx.state.planDirs as string[] | undefined) ?? [])
-      rmSync(dir, { recursive: true, force: true });
+  // The open attempt's plan outlives the run for its resume; any other is removed.
+  cleanup: async (ctx) => {
+    // a dry run opens no attempt a later run could resume: only its own plans, all of them
+    if (ctx.dryRun) rmSync(join(plansRoot(ctx.cfg), ctx.runId), { recursive: true, force: true });
+    else removePlans(ctx.cfg, new Set([await openAttemptId(ctx)].filter((id) => id !== undefined)));
   },
   steps: migrate,
   // From T035 on, beersystem is down: a failure there offers to roll back at once.

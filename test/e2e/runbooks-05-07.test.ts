@@ -4,7 +4,7 @@
 // the tofu stand-in and recorded as completed in the audit log, so these tests start where 05
 // starts; `npm run rehearse` (test/e2e/rehearse.test.ts) runs all seven for real.
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -220,7 +220,12 @@ function assertNoPassword(t: Test, c: Cluster, extraFiles: string[] = []): void 
   t.same(
     readdirSync(c.env.TMPDIR!).filter((name) => /^beersystem-(migration|rollback)-/.test(name)),
     [],
-    'no saved plan outlives its run',
+    'no saved plan in TMPDIR',
+  );
+  t.same(
+    existsSync(join(c.out, 'plans')) ? readdirSync(join(c.out, 'plans')) : [],
+    [],
+    'no saved plan outlives its attempt',
   );
   const files = [...listFiles(c.out), ...extraFiles];
   for (const secret of [c.password, c.oldPassword]) {
