@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { $ } from 'zx';
 import type { AuditEvent } from '../audit/audit.ts';
 import { maskSecrets, registerSecret } from '../mask.ts';
+import { forgetGroup, watchGroup } from './command-watchdog.ts';
 
 // Callers who run commands should not have to know that masking lives in another module.
 export { registerSecret };
@@ -384,6 +385,8 @@ async function attemptOnce(argv: readonly string[], options: CommandOptions): Pr
     },
   };
   running.add(entry);
+  const group = child.pid;
+  if (group !== undefined) watchGroup(group);
   const timer = setTimeout(() => {
     timedOut = true;
     void stop();
@@ -412,6 +415,7 @@ async function attemptOnce(argv: readonly string[], options: CommandOptions): Pr
       survivors,
     };
   } finally {
+    if (group !== undefined) forgetGroup(group);
     running.delete(entry);
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);

@@ -4,7 +4,15 @@
 // the tofu stand-in and recorded as completed in the audit log, so these tests start where 05
 // starts; `npm run rehearse` (test/e2e/rehearse.test.ts) runs all seven for real.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
