@@ -13,6 +13,7 @@ import type { EnvVar } from '../lib/cluster/kube.ts';
 import { prometheusQuery } from '../lib/cluster/prometheus.ts';
 import { readReplicatedSecret } from '../lib/cluster/secrets.ts';
 import { type TofuPlan, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
+import { describeInFlight, stateLockInfo, tofuProcessesIn } from '../lib/cluster/tofu-in-flight.ts';
 import { tofuVars } from '../lib/cluster/tofu-vars.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { planDirOf, plansRoot, removePlans } from '../lib/engine/plans.ts';
@@ -199,6 +200,39 @@ async function downtimeEnd(
     );
   }
   return ready;
+}
+
+/**
+ * Waits, with progress, while an OpenTofu operation of an earlier run (killed, its apply
+ * finishing gracefully) still runs in the working directory: a second apply would fail on the
+ * state lock, or race it. Past WAIT_TIMEOUT, says what to do.
+ */
+async function waitForTofuIdle(ctx: StepContext): Promise<void> {
+  const { dir, bin } = ctx.cfg.tofu;
+  const first = tofuProcessesIn(dir, bin);
+  if (!first.length) return;
+  const what = describeInFlight(first, stateLockInfo(dir));
+  ctx.log.warn(`an OpenTofu operation of an earlier run is still running: ${what}`);
+  try {
+    await ctx.waitFor(
+      'the OpenTofu operation in flight to finish',
+      () => tofuProcessesIn(dir, bin).length === 0,
+      {
+        intervalMs: 500,
+        progress: () =>
+          tofuProcessesIn(dir, bin)
+            .map((p) => `pid ${p.pid}`)
+            .join(', '),
+      },
+    );
+  } catch (err) {
+    const left = tofuProcessesIn(dir, bin);
+    if (!left.length) throw err;
+    const lock = stateLockInfo(dir);
+    throw new Error(
+      `${describeInFlight(left, lock)} still runs: nothing was applied. Wait for it (ps -o pid,etime,cmd -p ${left.map((p) => p.pid).join(',')}) and resume; if it hangs, stop it (kill ${left.map((p) => p.pid).join(' ')})${lock?.ID ? `, and if tofu then reports "Error acquiring the state lock", release it with tofu force-unlock ${lock.ID} in ${dir}` : ''}, then resume`,
+    );
+  }
 }
 
 async function podsGone(ctx: StepContext): Promise<boolean> {
@@ -523,6 +557,7 @@ const migrate = [
     done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
     run: (ctx: StepContext) =>
       inDowntime(ctx, async () => {
+        await waitForTofuIdle(ctx);
         const plan = await migrationPlan(ctx);
         try {
           await tofuApply(ctx, plan);
@@ -705,6 +740,7 @@ const rollback = [
     title: 'Release the migration module (apply with enable_beersystem_migration=false)',
     risk: 'change' as const,
     run: async (ctx: StepContext) => {
+      await waitForTofuIdle(ctx);
       // The saved plan holds the password: it lives only as long as this step.
       const dir = join(planDirOf(ctx.cfg, ctx.runId), 'rollback');
       await mkdir(dir, { recursive: true, mode: 0o700 });
