@@ -90,11 +90,19 @@ async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<
   try {
     return await body();
   } catch (err) {
-    let where = 'its state could not be read';
+    let where: string;
     try {
-      const s = await beersystemState(ctx);
+      // After Ctrl-C the run's own reads are aborted with it: this one is read afresh, bounded.
+      const kube = ctx.signal.aborted
+        ? (await import('../lib/cluster/kube.ts')).createKube(ctx.cfg, {
+            signal: AbortSignal.timeout(10_000),
+          })
+        : kubeOf(ctx);
+      const s = await beersystemState(ctx, kube);
       where = `${s.deployment.readyReplicas}/${s.deployment.replicas} replicas Ready, ${s.onShared ? 'configured for redis-shared' : 'still configured for its old Redis'}`;
-    } catch {}
+    } catch (readErr) {
+      where = `its state could not be read (${(readErr as Error).message.split('\n')[0]})`;
+    }
     ctx.log.warn(
       `beersystem is DOWN or degraded: ${where}. To put it back on its old Redis: ${ROLLBACK}`,
     );

@@ -26,9 +26,12 @@ export function kubeOf(ctx: StepContext): Kube {
   return ctx.kube as unknown as Kube;
 }
 
-export async function beersystemState(ctx: StepContext): Promise<BeersystemState> {
+export async function beersystemState(
+  ctx: StepContext,
+  kube: Kube = kubeOf(ctx),
+): Promise<BeersystemState> {
   const { namespace, deployment: name, container } = ctx.cfg.beersystem;
-  const deployment = await kubeOf(ctx).deployment(namespace, name);
+  const deployment = await kube.deployment(namespace, name);
   if (!deployment) {
     throw new Error(
       `Deployment ${namespace}/${name} not found: check BEERSYSTEM_NAMESPACE and BEERSYSTEM_DEPLOYMENT in your settings`,

@@ -661,6 +661,11 @@ t.test('SIGINT during T036, then a re-run resumes without scaling twice', async 
     process.kill(pid!, 'SIGCONT');
   } catch {}
   t.equal(first.code, 130, 'interrupted');
+  t.match(
+    first.stderr,
+    /beersystem is DOWN or degraded: 0\/0 replicas Ready, still configured for its old Redis/,
+    'its real state, read after the interrupt',
+  );
   t.equal(scalesOfBeersystem(c.journal()).length, 1, 'scaled down once');
   const second = await c.run(MIGRATE, ['--yes']);
   t.equal(second.code, 0, 'exit code', { stderr: second.stderr.slice(-3000) });
