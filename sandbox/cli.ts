@@ -38,6 +38,10 @@ const USAGE = `Usage: npm run sandbox -- <command>
                          fail the next n mutating API requests with that HTTP code
   fault heal             clear every fault
   fault <args…>          a workload fault (see sandbox/README.md), e.g. fault kill <ns>/<pod>
+  fault slow-ready <ns> <seconds>
+                         app pods of <ns> pass readiness only that long after they start
+  fault not-ready <ns> <text>
+                         app pods of <ns> whose REDIS_HOST contains <text> never become Ready
   age <duration>         move the migration record back in time, e.g. age 24h
 `;
 

@@ -27,6 +27,7 @@ export function startBeersystemPod(
 ): RunningPod {
   const { namespace, name, container, logFile } = podBasics(pod, state);
   const port = container.ports?.[0]?.containerPort ?? BEERSYSTEM_PORT;
+  const started = Date.now();
   return launchPod({
     state,
     pod,
@@ -46,7 +47,17 @@ export function startBeersystemPod(
         logFile,
         hostsFile: state.hosts.pathFor(namespace),
       }),
-    probe: (record) => httpOk(`http://${record.ip}:${port}/healthz`),
+    probe: (record) => {
+      if (Date.now() - started < (state.slowReadyMs.get(namespace) ?? 0)) {
+        return Promise.resolve(false);
+      }
+      const failOn = state.notReadyOn.get(namespace);
+      const redisHost = String(
+        resolveEnv(container, { pod, podIP: record.ip, cluster }).REDIS_HOST ?? '',
+      );
+      if (failOn && redisHost.includes(failOn)) return Promise.resolve(false);
+      return httpOk(`http://${record.ip}:${port}/healthz`);
+    },
   });
 }
 

@@ -1,7 +1,9 @@
 // The faults `npm run sandbox -- fault …` injects into the workloads: `kill <ns>/<pod>` (its main
 // process dies; the controller restarts it after a back-off, as the kubelet would), `partition
 // <ns>/<pod>` (the Service proxies cut and refuse its connections, so its replication link is
-// down) and `heal` (partitions lifted).
+// down), `slow-ready <ns> <seconds>` (app pods pass readiness only that long after they start, as
+// after an image pull), `not-ready <ns> <text>` (app pods whose REDIS_HOST contains the text never
+// pass readiness) and `heal` (all of them lifted).
 import type { ClusterAccess, SandboxPlugin } from '../runtime.ts';
 import type { WorkloadState } from './state.ts';
 
@@ -22,7 +24,29 @@ export class FaultPlugin implements SandboxPlugin {
     if (command === 'heal') {
       const count = this.state.partitioned.size;
       this.state.setPartitioned(undefined);
-      return `healed: ${count} partition(s) lifted`;
+      this.state.slowReadyMs.clear();
+      this.state.notReadyOn.clear();
+      return `healed: ${count} partition(s) lifted, readiness faults cleared`;
+    }
+    if (command === 'slow-ready') {
+      const seconds = Number(args[2]);
+      if (!target || !/^[a-z0-9-]+$/.test(target) || !(seconds > 0)) {
+        throw new Error(
+          'usage: fault slow-ready <namespace> <seconds>, e.g. fault slow-ready beersystem 20',
+        );
+      }
+      this.state.slowReadyMs.set(target, seconds * 1000);
+      return `pods of ${target} started from now on pass readiness ${seconds}s after they start`;
+    }
+    if (command === 'not-ready') {
+      const text = args[2];
+      if (!target || !/^[a-z0-9-]+$/.test(target) || !text) {
+        throw new Error(
+          'usage: fault not-ready <namespace> <REDIS_HOST text>, e.g. fault not-ready beersystem redis-shared',
+        );
+      }
+      this.state.notReadyOn.set(target, text);
+      return `pods of ${target} whose REDIS_HOST contains "${text}" never pass readiness, until \`fault heal\``;
     }
     if (command !== 'kill' && command !== 'partition') return undefined;
     const pod = this.findPod(target);

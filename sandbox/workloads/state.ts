@@ -29,6 +29,17 @@ export class WorkloadState extends EventEmitter {
   readonly killedAt = new Map<string, number>();
   /** Pod addresses whose connections the Service proxies refuse (`fault partition`). */
   readonly partitioned = new Set<string>();
+  /**
+   * `fault slow-ready <ns> <seconds>`: app pods of the namespace pass readiness only this long
+   * after they start (an image pull, a slow boot), as a kubelet reports a pod Ready only once
+   * its container runs and its readiness probe passes.
+   */
+  readonly slowReadyMs = new Map<string, number>();
+  /**
+   * `fault not-ready <ns> <text>`: app pods of the namespace whose REDIS_HOST contains the text
+   * never pass readiness (an app that cannot start on that Redis: a failing readiness probe).
+   */
+  readonly notReadyOn = new Map<string, string>();
   /** `<ns>/<service>` → address:port of something that is not a pod but backs that Service. */
   readonly externalEndpoints = new Map<string, { ip: string; port: number }>();
 
