@@ -36,6 +36,11 @@ const USAGE = `Usage: npm run sandbox -- <command>
   status                 is it running, where, how many objects
   fault api-error <n> <code>
                          fail the next n mutating API requests with that HTTP code
+  fault read-error <n> <code>
+                         fail the next n API reads (GET, not watches) with that HTTP code
+  fault throttle <n> <seconds>
+                         answer the next n API requests 429 with Retry-After: <seconds>
+  fault drop-watches     end every open watch now (clients must list and watch again)
   fault heal             clear every fault
   fault <args…>          a workload fault (see sandbox/README.md), e.g. fault kill <ns>/<pod>
   fault slow-ready <ns> <seconds>

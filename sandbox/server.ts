@@ -206,6 +206,32 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       faults.failNext(count, code);
       return `the next ${count} mutating API request(s) will fail with ${code}`;
     }
+    if (args[0] === 'read-error' || args[0] === 'throttle') {
+      const count = Number(args[1]);
+      const value = Number(args[2] ?? (args[0] === 'throttle' ? 1 : 500));
+      const valid =
+        Number.isInteger(count) &&
+        count >= 1 &&
+        Number.isInteger(value) &&
+        (args[0] === 'throttle' ? value >= 1 && value <= 600 : value >= 400 && value <= 599);
+      if (!valid) {
+        throw new Error(
+          args[0] === 'throttle'
+            ? 'usage: fault throttle <count ≥ 1> <Retry-After seconds 1–600>, e.g. fault throttle 3 2'
+            : 'usage: fault read-error <count ≥ 1> <HTTP code 400–599>, e.g. fault read-error 2 500',
+        );
+      }
+      if (args[0] === 'throttle') {
+        faults.throttle(count, value);
+        return `the next ${count} API request(s) will answer 429 with Retry-After: ${value}`;
+      }
+      faults.failReads(count, value);
+      return `the next ${count} API read(s) will fail with ${value}`;
+    }
+    if (args[0] === 'drop-watches') {
+      endAllWatches();
+      return 'every open watch was ended; clients must list and watch again';
+    }
     if (args[0] === 'heal') {
       faults.heal();
       const notes: string[] = ['API faults cleared'];

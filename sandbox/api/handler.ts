@@ -121,8 +121,19 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       };
     }
     try {
+      if (isApi) {
+        const throttled = opts.faults.takeThrottle();
+        if (throttled) {
+          res.setHeader('Retry-After', String(throttled.retryAfterSeconds));
+          throw throttled.error;
+        }
+      }
       if (isApi && MUTATING.has(method)) {
         const fault = opts.faults.take();
+        if (fault) throw fault;
+      }
+      if (isApi && method === 'GET' && url.searchParams.get('watch') !== 'true') {
+        const fault = opts.faults.takeRead();
         if (fault) throw fault;
       }
       await route(req, res, url, method);

@@ -25,6 +25,8 @@ export interface StatusDetails {
   kind?: string;
   /** What kubectl prints after `The <kind> "<name>" is invalid:` (field.Error per cause). */
   causes?: Array<{ reason: string; message: string; field: string }>;
+  /** with 429 TooManyRequests: when to try again (the Retry-After header says the same) */
+  retryAfterSeconds?: number;
 }
 
 export interface StatusObject {
