@@ -3,9 +3,11 @@
 // three addresses taken, and beersystem on its own `redis` Deployment. The addresses are the
 // sandbox's own loopback pool (lb-pool.ts) so the workload half can really listen on them.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { type SandboxNetwork, sandboxNetwork } from './lb-pool.ts';
 import type { KubeObject } from './runtime.ts';
 
+export const L2_ADVERTISEMENT = 'eero-l2';
 export const NAMESPACES = ['default', 'kube-system', 'beersystem', 'monitoring', 'metallb-system'];
 export const NODES = ['master1', 'worker1', 'worker2', 'worker3'];
 const K3S_VERSION = 'v1.32.4+k3s1';
@@ -70,6 +72,25 @@ function node(name: string, index: number): KubeObject {
   };
 }
 
+/**
+ * The CRDs as their projects publish them (api/crd-definitions.json: prometheus-operator v0.93.0,
+ * MetalLB v0.16.1, descriptions removed), so the API server prunes and refuses unknown fields of
+ * their objects by the real structural schemas.
+ */
+function publishedCrd(name: string): KubeObject {
+  const file = new URL('./api/crd-definitions.json', import.meta.url);
+  const { crds } = JSON.parse(readFileSync(file, 'utf8')) as { crds: Record<string, object> };
+  const spec = crds[name];
+  if (!spec) throw new Error(`sandbox: no published definition of CRD ${name}`);
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: meta(name),
+    spec: structuredClone(spec),
+  };
+}
+
+/** A CRD whose schema keeps every field (the Prometheus kind: read by 01, never written). */
 function crd(
   group: string,
   version: string,
@@ -167,15 +188,24 @@ export function initialState(network: SandboxNetwork = sandboxNetwork(0)): KubeO
       volumeBindingMode: 'WaitForFirstConsumer',
       allowVolumeExpansion: false,
     },
-    crd('monitoring.coreos.com', 'v1', 'ServiceMonitor', 'servicemonitors', ['smon']),
-    crd('monitoring.coreos.com', 'v1', 'PrometheusRule', 'prometheusrules', ['promrule']),
+    publishedCrd('servicemonitors.monitoring.coreos.com'),
+    publishedCrd('prometheusrules.monitoring.coreos.com'),
     crd('monitoring.coreos.com', 'v1', 'Prometheus', 'prometheuses', ['prom']),
-    crd('metallb.io', 'v1beta1', 'IPAddressPool', 'ipaddresspools', []),
+    publishedCrd('ipaddresspools.metallb.io'),
+    publishedCrd('l2advertisements.metallb.io'),
+    publishedCrd('bgpadvertisements.metallb.io'),
     {
       apiVersion: 'metallb.io/v1beta1',
       kind: 'IPAddressPool',
       metadata: meta(pool.name, 'metallb-system'),
       spec: { addresses: [`${pool.first}-${pool.last}`], autoAssign: true },
+    },
+    // Without an advertisement MetalLB assigns the pool's addresses but no speaker answers for them.
+    {
+      apiVersion: 'metallb.io/v1beta1',
+      kind: 'L2Advertisement',
+      metadata: meta(L2_ADVERTISEMENT, 'metallb-system'),
+      spec: { ipAddressPools: [pool.name] },
     },
     {
       apiVersion: 'v1',

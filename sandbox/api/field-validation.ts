@@ -10,9 +10,13 @@
 //   Ignore  the fields are dropped silently.
 // The schemas are @kubernetes/client-node's generated models (the OpenAPI of a newer release
 // than K3s 1.32, so a superset: what is refused here is refused by the real server; a field only
-// newer releases know is kept). Custom resources (ServiceMonitor, IPAddressPool, …) have no
-// model here and are not checked.
+// newer releases know is kept). A custom resource is checked against its CRD's structural schema
+// (openAPIV3Schema of the version asked for), as apiextensions-apiserver prunes and, under Strict,
+// refuses (k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning): `properties` name the
+// known fields, `additionalProperties` a map's values, `x-kubernetes-preserve-unknown-fields`
+// keeps what is not declared; metadata is checked as ObjectMeta.
 import type { KubeObject } from '../runtime.ts';
+import type { ResourceType } from './resources.ts';
 import { badRequest, invalid } from './status.ts';
 
 type AttributeMap = ReadonlyArray<{ baseName: string; type: string }>;
@@ -64,9 +68,70 @@ function walk(all: Models, type: string, value: unknown, path: string, out: stri
   }
 }
 
+/** A structural schema, as a CRD's openAPIV3Schema holds it (only what pruning reads). */
+export interface StructuralSchema {
+  type?: string;
+  properties?: Record<string, StructuralSchema>;
+  additionalProperties?: StructuralSchema | boolean;
+  items?: StructuralSchema;
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
+  'x-kubernetes-embedded-resource'?: boolean;
+}
+
+const ROOT_FIELDS = new Set(['apiVersion', 'kind', 'metadata']);
+
+function walkSchema(
+  all: Models,
+  schema: StructuralSchema | undefined,
+  value: unknown,
+  path: string,
+  out: string[],
+  root = false,
+): void {
+  if (!schema || value === null || value === undefined || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries())
+      walkSchema(all, schema.items, item, `${path}[${i}]`, out);
+    return;
+  }
+  const preserve = schema['x-kubernetes-preserve-unknown-fields'] === true;
+  const embedded = root || schema['x-kubernetes-embedded-resource'] === true;
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    const child = path ? `${path}.${key}` : key;
+    if (embedded && ROOT_FIELDS.has(key)) {
+      if (key === 'metadata') walk(all, 'V1ObjectMeta', item, child, out);
+      continue;
+    }
+    const known = schema.properties?.[key];
+    if (known) walkSchema(all, known, item, child, out);
+    else if (typeof schema.additionalProperties === 'object')
+      walkSchema(all, schema.additionalProperties, item, child, out);
+    else if (!preserve && schema.additionalProperties !== true) out.push(child);
+  }
+}
+
+/** The openAPIV3Schema a CRD gives the object's version; undefined for built-in kinds. */
+function crdSchema(type: ResourceType | undefined, obj: KubeObject): StructuralSchema | undefined {
+  const version =
+    String(obj.apiVersion ?? '')
+      .split('/')
+      .at(-1) ?? '';
+  return type?.schemas?.[version] as StructuralSchema | undefined;
+}
+
 /** Every field of `obj` its kind's schema does not declare; undefined when there is no schema. */
-export async function unknownFields(obj: KubeObject): Promise<string[] | undefined> {
+export async function unknownFields(
+  obj: KubeObject,
+  type?: ResourceType,
+): Promise<string[] | undefined> {
   const all = await loadModels();
+  const schema = crdSchema(type, obj);
+  if (schema) {
+    const out: string[] = [];
+    walkSchema(all, schema, obj, '', out, true);
+    return out;
+  }
+  if (type?.crd) return undefined;
   const name = modelName(String(obj.apiVersion ?? ''), String(obj.kind ?? ''));
   if (!all[name]?.getAttributeTypeMap) return undefined;
   const out: string[] = [];
@@ -115,8 +180,9 @@ export async function checkFields(
   obj: KubeObject,
   mode: FieldValidation,
   how: 'decode' | 'apply',
+  type?: ResourceType,
 ): Promise<string[]> {
-  const unknown = await unknownFields(obj);
+  const unknown = await unknownFields(obj, type);
   if (!unknown?.length) return [];
   if (mode === 'Strict') {
     if (how === 'apply') {

@@ -392,7 +392,10 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       return;
     }
     checkTarget(r, body);
-    warn(res, await checkFields(body, fieldValidationOf(r.query, 'CreateOptions'), 'decode'));
+    warn(
+      res,
+      await checkFields(body, fieldValidationOf(r.query, 'CreateOptions'), 'decode', r.type),
+    );
     const created = store.create(r.type, body, { dryRun: dryRun(r), manager: managerOf(r, req) });
     sendJson(res, 201, render(r, created));
   }
@@ -414,7 +417,10 @@ export function createApiHandler(opts: ApiHandlerOptions) {
     }
     checkTarget(r, body);
     if (r.subresource !== 'status') {
-      warn(res, await checkFields(body, fieldValidationOf(r.query, 'UpdateOptions'), 'decode'));
+      warn(
+        res,
+        await checkFields(body, fieldValidationOf(r.query, 'UpdateOptions'), 'decode', r.type),
+      );
     }
     if (body.metadata.name !== r.name) {
       throw badRequest(
@@ -451,7 +457,10 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       const obj = body as KubeObject;
       checkTarget(r, obj);
       obj.metadata.name ??= r.name;
-      warn(res, await checkFields(obj, fieldValidationOf(r.query, 'PatchOptions'), 'apply'));
+      warn(
+        res,
+        await checkFields(obj, fieldValidationOf(r.query, 'PatchOptions'), 'apply', r.type),
+      );
       const owned = recordApply(undefined, obj, structuredClone(obj), managerOf(r, req), true);
       const created = store.create(r.type, owned, { dryRun: dryRun(r), managedFields: 'as-given' });
       return sendJson(res, 201, render(r, created));
@@ -464,11 +473,14 @@ export function createApiHandler(opts: ApiHandlerOptions) {
     }
     if (r.subresource !== 'status') {
       const mode = fieldValidationOf(r.query, 'PatchOptions');
-      if (kind === 'apply') warn(res, await checkFields(body as KubeObject, mode, 'apply'));
+      if (kind === 'apply') warn(res, await checkFields(body as KubeObject, mode, 'apply', r.type));
     }
     let patched = applyPatch(kind, current, body) as KubeObject;
     if (kind !== 'apply' && r.subresource !== 'status') {
-      warn(res, await checkFields(patched, fieldValidationOf(r.query, 'PatchOptions'), 'decode'));
+      warn(
+        res,
+        await checkFields(patched, fieldValidationOf(r.query, 'PatchOptions'), 'decode', r.type),
+      );
     }
     if (kind === 'apply' && r.subresource !== 'status') {
       patched = recordApply(

@@ -18,6 +18,8 @@ export interface ResourceType {
   verbs?: string[];
   /** Set for kinds a CRD registered, so deleting the CRD removes them again. */
   crd?: string;
+  /** A CRD's openAPIV3Schema per served version (unknown fields are pruned or refused by it). */
+  schemas?: Record<string, unknown>;
 }
 
 /** The kinds `kubectl get all` lists. */
@@ -185,5 +187,11 @@ export function resourceTypeFromCrd(crd: KubeObject): ResourceType {
     categories: names.categories ?? [],
     subresources,
     crd: crd.metadata.name,
+    schemas: Object.fromEntries(
+      (spec.versions ?? []).map((v: { name: string; schema?: { openAPIV3Schema?: unknown } }) => [
+        v.name,
+        v.schema?.openAPIV3Schema,
+      ]),
+    ),
   };
 }

@@ -65,7 +65,9 @@ t.test('get namespaces, nodes and pods of the homelab as it is today', async (t)
   t.equal(env, 'redis.beersystem.svc.cluster.local');
   const crds = await fx.kubectlOk(['get', 'crd', '-o', 'name']);
   t.same(crds.trim().split('\n').sort(), [
+    'customresourcedefinition.apiextensions.k8s.io/bgpadvertisements.metallb.io',
     'customresourcedefinition.apiextensions.k8s.io/ipaddresspools.metallb.io',
+    'customresourcedefinition.apiextensions.k8s.io/l2advertisements.metallb.io',
     'customresourcedefinition.apiextensions.k8s.io/prometheuses.monitoring.coreos.com',
     'customresourcedefinition.apiextensions.k8s.io/prometheusrules.monitoring.coreos.com',
     'customresourcedefinition.apiextensions.k8s.io/servicemonitors.monitoring.coreos.com',
