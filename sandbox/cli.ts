@@ -31,7 +31,10 @@ const INSTANCE_ENV = 'REDIS_SHARED_SANDBOX_INSTANCE';
 
 const USAGE = `Usage: npm run sandbox -- <command>
 
-  up [--fake] [--json]   start the sandbox cluster in the background (--fake: no real processes)
+  up [--fake] [--json] [--metallb-version vX.Y.Z] [--servicelb]
+                         start the sandbox cluster in the background (--fake: no real
+                         processes; --metallb-version: behave as that MetalLB release, default
+                         the current one; --servicelb: K3s's ServiceLB runs beside MetalLB)
   down                   stop it and everything it started
   status                 is it running, where, how many objects
   fault api-error <n> <code>
@@ -145,9 +148,38 @@ function printUsage(result: UpResult): void {
   npm run sandbox -- status | fault … | age 24h | down`);
 }
 
+/** The cluster settings `up` passes to the daemon: `--metallb-version <v>`, `--servicelb`. */
+export function clusterSettings(args: string[]): { metallbVersion?: string; serviceLb?: boolean } {
+  const at = args.indexOf('--metallb-version');
+  const version = at >= 0 ? args[at + 1] : undefined;
+  if (at >= 0 && !/^v?\d+\.\d+\.\d+$/.test(version ?? '')) {
+    throw new Error(
+      `--metallb-version needs a release such as v0.14.8, not ${JSON.stringify(version ?? '')}`,
+    );
+  }
+  return {
+    ...(version ? { metallbVersion: version.startsWith('v') ? version : `v${version}` } : {}),
+    ...(args.includes('--servicelb') ? { serviceLb: true } : {}),
+  };
+}
+
+function settingArgs(settings: ReturnType<typeof clusterSettings>): string[] {
+  return [
+    ...(settings.metallbVersion ? ['--metallb-version', settings.metallbVersion] : []),
+    ...(settings.serviceLb ? ['--servicelb'] : []),
+  ];
+}
+
 async function up(args: string[]): Promise<number> {
   const json = args.includes('--json');
   const fake = args.includes('--fake');
+  let settings: ReturnType<typeof clusterSettings>;
+  try {
+    settings = clusterSettings(args);
+  } catch (err) {
+    console.error(`sandbox: ${(err as Error).message}`);
+    return 2;
+  }
   const running = readState();
   if (running && isAlive(running.pid)) {
     const result = writeShellFiles(running.url, running.network ?? sandboxNetwork(0));
@@ -160,7 +192,14 @@ async function up(args: string[]): Promise<number> {
   const log = openSync(DAEMON_LOG, 'a');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), 'daemon', ...(fake ? ['--fake'] : [])],
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      'daemon',
+      ...(fake ? ['--fake'] : []),
+      ...settingArgs(settings),
+    ],
     {
       cwd: REPO,
       detached: true,
@@ -363,6 +402,7 @@ async function daemon(args: string[]): Promise<void> {
     ...(runtime ? { runtime } : {}),
     ...(network ? { network } : {}),
     plugins,
+    ...clusterSettings(args),
   });
   let stopping = false;
   const shutdown = async () => {

@@ -4,6 +4,7 @@
 // sandbox's own loopback pool (lb-pool.ts) so the workload half can really listen on them.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { METALLB_VERSION } from './controllers/load-balancers.ts';
 import { type SandboxNetwork, sandboxNetwork } from './lb-pool.ts';
 import type { KubeObject } from './runtime.ts';
 
@@ -166,7 +167,34 @@ export function randomSecret(): string {
   return randomBytes(18).toString('base64url');
 }
 
-export function initialState(network: SandboxNetwork = sandboxNetwork(0)): KubeObject[] {
+export interface HomelabOptions {
+  /** The MetalLB release the controller's image carries (default METALLB_VERSION). */
+  metallbVersion?: string | undefined;
+}
+
+/**
+ * MetalLB's controller as its manifests install it (config/manifests/metallb-native.yaml:
+ * Deployment `controller` in metallb-system, labels app=metallb, component=controller): its image
+ * tag is how the version is read from the cluster.
+ */
+function metallbController(version: string): KubeObject {
+  const labels = { app: 'metallb', component: 'controller' };
+  return deployment('controller', 'metallb-system', labels, {
+    containers: [
+      {
+        name: 'controller',
+        image: `quay.io/metallb/controller:${version}`,
+        args: ['--port=9120', '--log-level=info'],
+        ports: [{ name: 'monitoring', containerPort: 9120 }],
+      },
+    ],
+  });
+}
+
+export function initialState(
+  network: SandboxNetwork = sandboxNetwork(0),
+  options: HomelabOptions = {},
+): KubeObject[] {
   const { pool, held } = network;
   const prometheusLabels = {
     'app.kubernetes.io/name': 'prometheus',
@@ -200,6 +228,7 @@ export function initialState(network: SandboxNetwork = sandboxNetwork(0)): KubeO
       metadata: meta(pool.name, 'metallb-system'),
       spec: { addresses: [`${pool.first}-${pool.last}`], autoAssign: true },
     },
+    metallbController(options.metallbVersion ?? METALLB_VERSION),
     // Without an advertisement MetalLB assigns the pool's addresses but no speaker answers for them.
     {
       apiVersion: 'metallb.io/v1beta1',

@@ -22,6 +22,7 @@ import { LoadBalancerController } from './controllers/load-balancers.ts';
 import { ServiceAccountController } from './controllers/namespaces.ts';
 import { isPodActive, isPodReady } from './controllers/ownership.ts';
 import { ReplicaSetController } from './controllers/replicasets.ts';
+import { ServiceLbController } from './controllers/service-lb.ts';
 import { StatefulSetController } from './controllers/statefulsets.ts';
 import { VolumeBinder } from './controllers/volumes.ts';
 import type { Controller } from './controllers/workload-base.ts';
@@ -48,6 +49,10 @@ export interface SandboxOptions {
   initialState?: boolean;
   /** The LoadBalancer pool (the workloads' own; slot 0 when absent, for fake workloads). */
   network?: SandboxNetwork;
+  /** The MetalLB release the sandbox behaves as (default the current one, METALLB_VERSION). */
+  metallbVersion?: string;
+  /** Run K3s's ServiceLB beside MetalLB, as a K3s started without `--disable servicelb`. */
+  serviceLb?: boolean;
 }
 
 export interface Sandbox {
@@ -122,7 +127,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     }
   });
   if (options.initialState !== false) {
-    for (const obj of initialState(network)) {
+    for (const obj of initialState(network, { metallbVersion: options.metallbVersion })) {
       const type = registry.byObject(obj);
       if (!type) throw new Error(`sandbox: initial object of unknown kind ${obj.kind}`);
       // The homelab's objects were applied with `kubectl apply`, which owns their fields.
@@ -152,7 +157,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     new JobController(ctx),
     new VolumeBinder(store),
     new EndpointsController(store),
-    new LoadBalancerController(store, eventRecorder(store, 'metallb-controller')),
+    new LoadBalancerController(store, eventRecorder(store, 'metallb-controller'), {
+      ...(options.metallbVersion ? { version: options.metallbVersion } : {}),
+    }),
+    ...(options.serviceLb ? [new ServiceLbController(store)] : []),
   ];
   const plugins = options.plugins ?? [];
   const started: SandboxPlugin[] = [];

@@ -74,6 +74,8 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
   builtin('apps', 'v1', 'Deployment', 'deployments', true, ['deploy'], ['status', 'scale']),
   builtin('apps', 'v1', 'StatefulSet', 'statefulsets', true, ['sts'], ['status', 'scale']),
   builtin('apps', 'v1', 'ReplicaSet', 'replicasets', true, ['rs'], ['status', 'scale']),
+  // Stored, with no controller: K3s ServiceLB's svclb DaemonSets (controllers/service-lb.ts).
+  builtin('apps', 'v1', 'DaemonSet', 'daemonsets', true, ['ds'], ['status']),
   builtin('batch', 'v1', 'Job', 'jobs', true, [], ['status']),
   builtin('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false, ['sc']),
   builtin('coordination.k8s.io', 'v1', 'Lease', 'leases', true),

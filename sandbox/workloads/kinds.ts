@@ -15,3 +15,18 @@ export const PROMETHEUS_RULE: KindRef = {
   version: 'v1',
   kind: 'PrometheusRule',
 };
+export const IP_ADDRESS_POOL: KindRef = {
+  group: 'metallb.io',
+  version: 'v1beta1',
+  kind: 'IPAddressPool',
+};
+export const L2_ADVERTISEMENT: KindRef = {
+  group: 'metallb.io',
+  version: 'v1beta1',
+  kind: 'L2Advertisement',
+};
+export const BGP_ADVERTISEMENT: KindRef = {
+  group: 'metallb.io',
+  version: 'v1beta1',
+  kind: 'BGPAdvertisement',
+};

@@ -1,11 +1,21 @@
 // Cluster networking of the sandbox: every Service gets an address on the sandbox's loopback
 // network, a TCP proxy per port to its ready endpoints, and its DNS names in the hosts files; a
-// LoadBalancer Service also listens on its ingress address and enforces
-// loadBalancerSourceRanges; HTTP reaches any Service through the API's service proxy.
+// LoadBalancer Service also listens on its ingress address — only when MetalLB assigned it and an
+// L2Advertisement or BGPAdvertisement announces its pool, as a speaker answers ARP for it only
+// then — and enforces loadBalancerSourceRanges; HTTP reaches any Service through the API's
+// service proxy.
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { advertisementFor, expandAddresses } from '../controllers/load-balancers.ts';
 import type { ClusterAccess, KubeObject, SandboxPlugin, StoreEvent } from '../runtime.ts';
-import { POD, SERVICE, STATEFUL_SET } from './kinds.ts';
+import {
+  BGP_ADVERTISEMENT,
+  IP_ADDRESS_POOL,
+  L2_ADVERTISEMENT,
+  POD,
+  SERVICE,
+  STATEFUL_SET,
+} from './kinds.ts';
 import { connectionSource, ingressAllowed, isolated } from './network-policy.ts';
 import type { WorkloadState } from './state.ts';
 import { type Endpoint, TcpProxy } from './tcp-proxy.ts';
@@ -65,7 +75,43 @@ export class NetworkPlugin implements SandboxPlugin {
       else void this.syncService(event.object);
     } else if (kind === 'Pod' && event.type !== 'DELETED') {
       this.syncPodHostname(event.object);
+    } else if (
+      kind === 'L2Advertisement' ||
+      kind === 'BGPAdvertisement' ||
+      kind === 'IPAddressPool'
+    ) {
+      for (const svc of this.cluster?.list(SERVICE) ?? []) {
+        if (svc.spec?.type === 'LoadBalancer') void this.syncService(svc);
+      }
     }
+  }
+
+  /**
+   * The LoadBalancer address a node answers for: the one MetalLB assigned (its pool recorded in
+   * ip-allocated-from-pool, the address in that pool) when an advertisement announces the pool.
+   * An address another controller wrote (K3s ServiceLB's node addresses) is not MetalLB's to
+   * announce.
+   */
+  private announcedAddress(svc: KubeObject): string | undefined {
+    const cluster = this.cluster;
+    const ip: string | undefined = svc.status?.loadBalancer?.ingress?.[0]?.ip;
+    if (!cluster || !ip) return undefined;
+    const annotations = svc.metadata.annotations ?? {};
+    const poolName =
+      annotations['metallb.io/ip-allocated-from-pool'] ??
+      annotations['metallb.universe.tf/ip-allocated-from-pool'];
+    const pool = cluster.list(IP_ADDRESS_POOL).find((p) => p.metadata.name === poolName);
+    if (!pool) return undefined;
+    const addresses = (pool.spec?.addresses ?? []).flatMap(expandAddresses) as string[];
+    if (!addresses.includes(ip)) return undefined;
+    const advertisements = [...cluster.list(L2_ADVERTISEMENT), ...cluster.list(BGP_ADVERTISEMENT)];
+    if (!advertisementFor(pool, advertisements)) {
+      this.log(
+        `${ip}: not announced (no L2Advertisement or BGPAdvertisement selects pool ${poolName})`,
+      );
+      return undefined;
+    }
+    return ip;
   }
 
   private async syncService(svc: KubeObject): Promise<void> {
@@ -90,8 +136,7 @@ export class NetworkPlugin implements SandboxPlugin {
         ports.map((p) => ({ port: p.port, target: `http://${ip}:${p.port}` })),
       );
     }
-    const ingress: string | undefined =
-      svc.spec?.type === 'LoadBalancer' ? svc.status?.loadBalancer?.ingress?.[0]?.ip : undefined;
+    const ingress = svc.spec?.type === 'LoadBalancer' ? this.announcedAddress(svc) : undefined;
     if (ingress)
       for (const port of ports)
         wanted.set(`${ingress}:${port.port}`, { host: ingress, port, lb: true });

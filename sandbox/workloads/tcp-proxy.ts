@@ -1,6 +1,11 @@
 // One listening address of a Service (its ClusterIP or its LoadBalancer address) forwarding each
-// connection to an endpoint chosen when it arrives. A connection from a source outside the
-// allowed ranges, or from or to a partitioned pod, is reset, as a dropped path would end it.
+// connection to an endpoint chosen when it arrives. A connection from a source outside
+// loadBalancerSourceRanges is dropped as kube-proxy drops it (KUBE-PROXY-FIREWALL, `-j DROP` in
+// pkg/proxy/iptables/proxier.go): nothing ever comes back, so the client's request times out. A
+// userspace proxy cannot drop the SYN itself without privileges (a socket filter needs them on
+// this kind of machine), so the handshake completes and the connection is then held silent — a
+// bare connect() succeeds here where it would time out on the cluster, a request never does.
+// A connection from or to a partitioned pod is reset, as a dropped path would end it.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { KubeObject } from '../runtime.ts';
 import { plainIPv4, sourceAllowed } from './cidr.ts';
@@ -38,6 +43,7 @@ export class TcpProxy {
   readonly options: TcpProxyOptions;
   private server?: Server;
   private readonly connections = new Set<Connection>();
+  private readonly held = new Set<Socket>();
   private next = 0;
 
   constructor(options: TcpProxyOptions) {
@@ -72,6 +78,8 @@ export class TcpProxy {
 
   async close(): Promise<void> {
     for (const c of this.connections) this.drop(c);
+    for (const client of this.held) client.destroy();
+    this.held.clear();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -81,8 +89,8 @@ export class TcpProxy {
     const source = plainIPv4(client.remoteAddress);
     const ranges = this.options.sourceRanges?.();
     if (!sourceAllowed(source, ranges)) {
-      this.options.log?.(`${this.address}: refused ${source} (not in ${ranges?.join(',')})`);
-      client.resetAndDestroy();
+      this.options.log?.(`${this.address}: dropped ${source} (not in ${ranges?.join(',')})`);
+      this.hold(client);
       return;
     }
     if (this.options.blocked?.(source)) {
@@ -112,6 +120,19 @@ export class TcpProxy {
     upstream.on('error', end);
     client.on('close', end);
     upstream.on('close', end);
+  }
+
+  /** Keeps a dropped connection open and silent until the client gives up (or the proxy closes). */
+  private hold(client: Socket): void {
+    client.pause();
+    this.held.add(client);
+    const release = () => {
+      this.held.delete(client);
+      client.destroy();
+    };
+    client.on('end', release);
+    client.on('error', release);
+    client.on('close', release);
   }
 
   private drop(c: Connection): void {

@@ -17,6 +17,19 @@ let LB_IP = '';
 
 const pingFrom = (source: string, host: string, port: number) => redisPingFrom(source, host, port);
 
+const lbPool = {
+  apiVersion: 'metallb.io/v1beta1',
+  kind: 'IPAddressPool',
+  metadata: { name: 'test-pool', namespace: 'metallb-system' },
+  spec: { addresses: [`${LB_IP}/32`] },
+};
+const l2Advertisement = {
+  apiVersion: 'metallb.io/v1beta1',
+  kind: 'L2Advertisement',
+  metadata: { name: 'test-l2', namespace: 'metallb-system' },
+  spec: { ipAddressPools: ['test-pool'] },
+};
+
 t.test('Services, LoadBalancer, partitions and kills', async (t) => {
   let fx: WorkloadsFixture | undefined;
   t.teardown(() => fx?.close());
@@ -33,22 +46,26 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
       { name: 'tcp-redis', port: 6379, targetPort: 'redis' },
     ]),
   );
-  cluster.apply(
-    service(
-      'redis',
-      'redis-shared-external',
-      masterSelector,
-      [{ name: 'redis', port: 6379, targetPort: 6379 }],
-      {
-        spec: {
-          type: 'LoadBalancer',
-          loadBalancerSourceRanges: ['127.0.0.0/24'],
-          externalTrafficPolicy: 'Local',
-        },
-        status: { loadBalancer: { ingress: [{ ip: LB_IP }] } },
+  // MetalLB's view of the address: a pool holding it, an advertisement announcing that pool, and
+  // the pool recorded on the Service (the workload half answers only for announced addresses).
+  cluster.apply(lbPool);
+  cluster.apply(l2Advertisement);
+  const external = service(
+    'redis',
+    'redis-shared-external',
+    masterSelector,
+    [{ name: 'redis', port: 6379, targetPort: 6379 }],
+    {
+      spec: {
+        type: 'LoadBalancer',
+        loadBalancerSourceRanges: ['127.0.0.0/24'],
+        externalTrafficPolicy: 'Local',
       },
-    ),
+      status: { loadBalancer: { ingress: [{ ip: LB_IP }] } },
+    },
   );
+  external.metadata.annotations = { 'metallb.io/ip-allocated-from-pool': lbPool.metadata.name };
+  cluster.apply(external);
   const master = runPod(cluster, workloads, bitnamiPod('master', 0, false));
   const replica = runPod(cluster, workloads, bitnamiPod('replica', 0, false));
   t.teardown(async () => {
@@ -60,18 +77,20 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
   const masterIP = cluster.get(POD, 'redis', 'redis-shared-master-0')!.status.podIP;
 
   await t.test(
-    'SC-004: the LoadBalancer accepts 127.0.0.1 and refuses a source outside the ranges',
+    'SC-004: the LoadBalancer accepts 127.0.0.1 and drops a source outside the ranges',
     async (t) => {
       await eventually(
         'the LB listening',
         async () => (await pingFrom('127.0.0.1', LB_IP, 6379)) === 'PONG',
       );
       t.equal(await pingFrom('127.0.0.1', LB_IP, 6379), 'PONG', 'inside 127.0.0.0/24');
-      t.match(
+      const started = Date.now();
+      t.equal(
         await pingFrom('127.0.1.5', LB_IP, 6379),
-        /^(ECONNRESET|closed)$/,
-        'from 127.0.1.5 the connection is reset',
+        'timeout',
+        'from 127.0.1.5 nothing comes back: dropped as kube-proxy drops it, not reset',
       );
+      t.ok(Date.now() - started >= 2900, 'the client waited out its own timeout');
       cluster.patch(
         { group: '', version: 'v1', kind: 'Service' },
         'redis',
@@ -85,13 +104,44 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
         'PONG',
         'a changed range applies to new connections',
       );
-      t.match(
+      t.equal(
         await pingFrom('127.0.0.1', LB_IP, 6379),
-        /^(ECONNRESET|closed)$/,
-        'and 127.0.0.1, now outside it, is reset',
+        'timeout',
+        'and 127.0.0.1, now outside it, is dropped',
+      );
+      cluster.patch(
+        { group: '', version: 'v1', kind: 'Service' },
+        'redis',
+        'redis-shared-external',
+        { spec: { loadBalancerSourceRanges: ['127.0.0.0/24'] } },
       );
     },
   );
+
+  await t.test('an address no advertisement announces does not answer', async (t) => {
+    await eventually(
+      'the LB answering',
+      async () => (await pingFrom('127.0.0.1', LB_IP, 6379)) === 'PONG',
+    );
+    cluster.delete('L2Advertisement', 'metallb-system', 'test-l2');
+    t.equal(
+      await eventually('the LB silent', async () => {
+        const r = await pingFrom('127.0.0.1', LB_IP, 6379);
+        return r !== 'PONG' && r;
+      }),
+      'ECONNREFUSED',
+      'without an L2Advertisement for its pool nothing answers at the address',
+    );
+    cluster.apply({ ...l2Advertisement, spec: {} });
+    t.equal(
+      await eventually(
+        'the LB back',
+        async () => (await pingFrom('127.0.0.1', LB_IP, 6379)) === 'PONG' && 'PONG',
+      ),
+      'PONG',
+      'an advertisement with no pool list announces every pool',
+    );
+  });
 
   await t.test('HTTP reaches a Service through the service proxy target', async (t) => {
     const target = cluster.proxyTargets.get('redis/redis-shared-master:6379');
