@@ -16,11 +16,16 @@ import {
   judgeAddressFree,
   judgeAddressInCidr,
   judgeCrds,
+  judgeMetallbVersion,
   judgeNamespaceOwnership,
   judgeNodes,
+  judgePoolAdmits,
+  judgePoolAnnounced,
   judgePoolContains,
   judgePrometheusSelects,
+  judgeServiceLbOff,
   MODULE_DEFAULTS,
+  moduleLabels,
   monitoringLabels,
   type ObjectLike,
   REQUIRED_CRDS,
@@ -190,14 +195,57 @@ export const runbook = defineRunbook({
     deferredCheck({
       id: 'P07',
       title:
-        'MetalLB pool METALLB_POOL contains REDIS_LB_IP, no other Service holds it, and it is inside PRIVATE_CIDR',
+        'MetalLB gives REDIS_LB_IP: controller >= v0.14.9, K3s ServiceLB off, pool METALLB_POOL contains the address, is announced and admits REDIS_NAMESPACE; no other Service holds it; inside PRIVATE_CIDR',
       check: async (ctx) => {
         const { lbIp, metallbPool, privateCidr, namespace, release } = ctx.cfg.redis;
         const pools = await ctx.kube.list<ObjectLike>('metallb.io/v1beta1', 'IPAddressPool');
         const pool = pools.find((p) => p.metadata?.name === metallbPool);
+        const metallbNamespace = pool?.metadata?.namespace ?? 'metallb-system';
         const services = await ctx.kube.list<ObjectLike>('v1', 'Service');
+        // An advertisement kind whose CRD is absent announces nothing; any other error stops.
+        const listIfServed = async (kind: string) => {
+          try {
+            const items = await ctx.kube.list<ObjectLike>('metallb.io/v1beta1', kind, {
+              namespace: metallbNamespace,
+            });
+            return items.map((o) => ({ kind, ...o }));
+          } catch (err) {
+            if ((err as { status?: number }).status === 404) return [];
+            throw err;
+          }
+        };
+        const advertisements = [
+          ...(await listIfServed('L2Advertisement')),
+          ...(await listIfServed('BGPAdvertisement')),
+        ];
+        const labels = moduleLabels(release, namespace);
+        const existingNamespace = await ctx.kube.get<ObjectLike>('v1', 'Namespace', namespace);
         const judgements = [
+          judgeMetallbVersion(
+            await ctx.kube.list<ObjectLike>('apps/v1', 'Deployment', {
+              namespace: metallbNamespace,
+            }),
+            metallbNamespace,
+          ),
+          judgeServiceLbOff(
+            await ctx.kube.list<ObjectLike>('apps/v1', 'DaemonSet', { namespace: 'kube-system' }),
+            await ctx.kube.list<ObjectLike>('v1', 'Pod', { namespace: 'kube-system' }),
+            await ctx.kube.list<ObjectLike>('v1', 'Node'),
+          ),
           judgePoolContains(pool, metallbPool, lbIp),
+          ...(pool
+            ? [
+                judgePoolAnnounced(pool, metallbPool, advertisements, metallbNamespace),
+                judgePoolAdmits(pool, metallbPool, {
+                  namespace,
+                  namespaceLabels: {
+                    ...labels.namespace,
+                    ...(existingNamespace?.metadata?.labels ?? {}),
+                  },
+                  labels: labels.externalService,
+                }),
+              ]
+            : []),
           judgeAddressFree(services, lbIp, `${namespace}/${release}-external`),
           judgeAddressInCidr(lbIp, privateCidr),
         ];

@@ -353,3 +353,182 @@ export function beersystemToday(deployment: ObjectLike, container: string): Beer
         : 'absent',
   };
 }
+
+/**
+ * The first MetalLB release that reads the `metallb.io/` annotations (metallb/metallb commit
+ * fc863ccd3, in v0.14.9). The module writes only those: a current controller reports every
+ * `metallb.universe.tf/` annotation as a `deprecatedAnnotation` Warning (controller/main.go) and
+ * that prefix "might get removed in future versions", so writing both would trade a warning on
+ * every change for support of releases older than v0.14.9 — which instead are refused here,
+ * because they would ignore the pool and address asked for and hand out any free address.
+ */
+export const METALLB_MIN_VERSION = 'v0.14.9';
+
+/** `quay.io/metallb/controller:v0.14.8` → `v0.14.8`; undefined for an untagged or digest image. */
+export function metallbControllerTag(image: string): string | undefined {
+  const m = /(?:^|\/)metallb\/controller:(v?\d+\.\d+\.\d+)(?:$|[-@+])/.exec(image);
+  return m?.[1];
+}
+
+function versionBelow(a: string, b: string): boolean {
+  const parts = (v: string) => v.replace(/^v/, '').split('.').map(Number);
+  const [x, y] = [parts(a), parts(b)];
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return (x[i] ?? 0) < (y[i] ?? 0);
+  return false;
+}
+
+/** MetalLB's controller (its Deployment's image tag in `namespace`) is v0.14.9 or later. */
+export function judgeMetallbVersion(deployments: ObjectLike[], namespace: string): Judgement {
+  const images = deployments.flatMap((d) =>
+    ((d.spec?.template?.spec?.containers ?? []) as Array<{ image?: string }>).map((c) => ({
+      deployment: d.metadata?.name ?? '?',
+      image: String(c.image ?? ''),
+    })),
+  );
+  const controller = images.find((i) => /metallb\/controller[:@]/.test(i.image));
+  const upgrade = `upgrade MetalLB to ${METALLB_MIN_VERSION} or later (e.g. helm upgrade metallb metallb/metallb -n ${namespace} --version 0.14.9, or apply the ${METALLB_MIN_VERSION} manifests)`;
+  if (!controller) {
+    return fail(
+      `no MetalLB controller Deployment in ${namespace} (no image quay.io/metallb/controller)`,
+      `install MetalLB ${METALLB_MIN_VERSION} or later (its controller is looked for in ${namespace}, the namespace of METALLB_POOL)`,
+    );
+  }
+  const tag = metallbControllerTag(controller.image);
+  if (!tag) {
+    return fail(
+      `MetalLB controller ${namespace}/${controller.deployment} runs ${controller.image}: its version cannot be read from the image`,
+      `pin the controller image to a release tag (${METALLB_MIN_VERSION} or later) so the version is known`,
+    );
+  }
+  if (versionBelow(tag, METALLB_MIN_VERSION)) {
+    return fail(
+      `MetalLB controller ${namespace}/${controller.deployment} is ${tag}: before ${METALLB_MIN_VERSION} it ignores the metallb.io/address-pool and metallb.io/loadBalancerIPs annotations the module sets and would hand out any free address`,
+      upgrade,
+    );
+  }
+  return pass(
+    `MetalLB controller ${namespace}/${controller.deployment} is ${tag} (>= ${METALLB_MIN_VERSION})`,
+  );
+}
+
+/** K3s ServiceLB's marks (k3s-io/k3s pkg/cloudprovider/servicelb.go). */
+export const SERVICELB_SVCNAME_LABEL = 'svccontroller.k3s.cattle.io/svcname';
+export const SERVICELB_NODE_LABEL = 'svccontroller.k3s.cattle.io/enablelb';
+
+/**
+ * K3s's ServiceLB is off: no svclb DaemonSet or pod in kube-system, no node labelled for it. While
+ * it runs it takes every LoadBalancer Service without a loadBalancerClass (hostPort 6379 on every
+ * node, node addresses in the status), fighting MetalLB for redis-shared-external.
+ */
+export function judgeServiceLbOff(
+  daemonSets: ObjectLike[],
+  pods: ObjectLike[],
+  nodes: ObjectLike[],
+): Judgement {
+  const isSvclb = (o: ObjectLike) =>
+    Boolean(o.metadata?.labels?.[SERVICELB_SVCNAME_LABEL]) ||
+    (o.metadata?.name ?? '').startsWith('svclb-');
+  const found = [
+    ...daemonSets.filter(isSvclb).map((d) => `DaemonSet ${qualified(d)}`),
+    ...pods.filter(isSvclb).map((p) => `pod ${qualified(p)}`),
+    ...nodes
+      .filter((n) => n.metadata?.labels?.[SERVICELB_NODE_LABEL] !== undefined)
+      .map((n) => `node ${n.metadata?.name} (label ${SERVICELB_NODE_LABEL})`),
+  ];
+  if (found.length === 0)
+    return pass('K3s ServiceLB is off (no svclb DaemonSets, pods or node labels)');
+  const shown =
+    found.length > 4
+      ? `${found.slice(0, 4).join(', ')} and ${found.length - 4} more`
+      : found.join(', ');
+  return fail(
+    `K3s ServiceLB is active (${shown}): it takes LoadBalancer Services too and writes node addresses over MetalLB's`,
+    'start every K3s server with `--disable servicelb` (or `disable: [servicelb]` in /etc/rancher/k3s/config.yaml) and restart k3s, then delete what it left: kubectl -n kube-system delete ds -l svccontroller.k3s.cattle.io/svcnamespace',
+  );
+}
+
+/**
+ * An L2Advertisement or BGPAdvertisement announces the pool (one with neither ipAddressPools nor
+ * ipAddressPoolSelectors announces every pool): without one MetalLB assigns the address and no
+ * node answers for it.
+ */
+export function judgePoolAnnounced(
+  pool: ObjectLike | undefined,
+  poolName: string,
+  advertisements: ObjectLike[],
+  namespace: string,
+): Judgement {
+  const labels = pool?.metadata?.labels ?? {};
+  const announcing = advertisements.find((ad) => {
+    const names: string[] = ad.spec?.ipAddressPools ?? [];
+    const selectors: LabelSelector[] = ad.spec?.ipAddressPoolSelectors ?? [];
+    if (names.length === 0 && selectors.length === 0) return true;
+    return names.includes(poolName) || selectors.some((s) => selectorMatches(s, labels));
+  });
+  if (announcing) {
+    return pass(
+      `pool ${poolName} is announced by ${(announcing as { kind?: string }).kind ?? 'advertisement'} ${qualified(announcing)}`,
+    );
+  }
+  return fail(
+    `no L2Advertisement or BGPAdvertisement announces pool ${poolName}: its addresses would be assigned but never answer`,
+    `create one, e.g. kubectl apply -f - <<<'{"apiVersion":"metallb.io/v1beta1","kind":"L2Advertisement","metadata":{"name":"${poolName}","namespace":"${namespace}"},"spec":{"ipAddressPools":["${poolName}"]}}'`,
+  );
+}
+
+/**
+ * The pool's serviceAllocation (when set) admits the Service: its namespace listed or selected
+ * (namespaceSelectors match the namespace's labels) and, with serviceSelectors, its labels
+ * matched (metallb/metallb internal/allocator isPoolCompatibleWithService).
+ */
+export function judgePoolAdmits(
+  pool: ObjectLike | undefined,
+  poolName: string,
+  service: {
+    namespace: string;
+    namespaceLabels: Record<string, string>;
+    labels: Record<string, string>;
+  },
+): Judgement {
+  const allocation = pool?.spec?.serviceAllocation;
+  if (!allocation)
+    return pass(`pool ${poolName} has no serviceAllocation: any namespace may use it`);
+  const named: string[] = allocation.namespaces ?? [];
+  const nsSelectors: LabelSelector[] = allocation.namespaceSelectors ?? [];
+  const svcSelectors: LabelSelector[] = allocation.serviceSelectors ?? [];
+  const nsOk =
+    (named.length === 0 && nsSelectors.length === 0) ||
+    named.includes(service.namespace) ||
+    nsSelectors.some((s) => selectorMatches(s, service.namespaceLabels));
+  const svcOk =
+    svcSelectors.length === 0 || svcSelectors.some((s) => selectorMatches(s, service.labels));
+  if (nsOk && svcOk)
+    return pass(`pool ${poolName}'s serviceAllocation admits namespace ${service.namespace}`);
+  const why = !nsOk
+    ? `namespace ${service.namespace} is not in its namespaces ${JSON.stringify(named)} nor selected by its namespaceSelectors`
+    : `its serviceSelectors match none of the Service's labels`;
+  return fail(
+    `pool ${poolName}'s serviceAllocation does not admit the Service: ${why}`,
+    !nsOk
+      ? `add ${service.namespace} to spec.serviceAllocation.namespaces of pool ${poolName}, or set METALLB_POOL to a pool that admits it`
+      : `widen spec.serviceAllocation.serviceSelectors of pool ${poolName}, or set METALLB_POOL to another pool`,
+  );
+}
+
+/** The labels the module gives namespace REDIS_NAMESPACE and its external Service (locals.tf, namespace.tf, services.tf). */
+export function moduleLabels(release: string, namespace: string) {
+  const common = {
+    'app.kubernetes.io/name': 'redis',
+    'app.kubernetes.io/instance': release,
+    ...OWNER_LABELS,
+  };
+  return {
+    namespace: {
+      ...common,
+      name: namespace,
+      type: 'shared-service',
+      'kubernetes.io/metadata.name': namespace,
+    },
+    externalService: { ...common, 'app.kubernetes.io/component': 'external' },
+  };
+}

@@ -89,3 +89,42 @@ t.test('01-setup and 02-deploy refuse with the reason', async (t) => {
     t.not(ns.code, 0, 'nothing was applied: no redis namespace');
   });
 });
+
+t.test(
+  '01-setup refuses an old MetalLB, an active K3s ServiceLB, an unannounced pool and a pool that shuts redis out, naming each fix',
+  async (t) => {
+    const fx = await startTestSandbox(t, { metallbVersion: 'v0.14.8', serviceLb: true });
+    const rb = runbookSandbox(fx.dir, fx.sandbox.kubeconfigPath, fx.sandbox.journalPath, {
+      WAIT_TIMEOUT: '20s',
+    });
+    await fx.kubectlOk(['delete', 'l2advertisement', 'eero-l2', '-n', 'metallb-system']);
+    await fx.kubectlOk([
+      'patch',
+      'ipaddresspool',
+      'eero-pool',
+      '-n',
+      'metallb-system',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { serviceAllocation: { namespaces: ['default'] } } }),
+    ]);
+    const before = rb.changes().length;
+    const run = await rb.run('01-setup', ['--json']);
+    t.equal(run.code, 1, 'exit 1', run.code === 1 ? {} : { stderr: run.stderr });
+    t.match(
+      run.stderr,
+      /MetalLB controller metallb-system\/controller is v0\.14\.8: before v0\.14\.9 it ignores/,
+    );
+    t.match(run.stderr, /upgrade MetalLB to v0\.14\.9 or later/);
+    t.match(run.stderr, /K3s ServiceLB is active \(DaemonSet kube-system\/svclb-/);
+    t.match(run.stderr, /--disable servicelb/);
+    t.match(run.stderr, /no L2Advertisement or BGPAdvertisement announces pool eero-pool/);
+    t.match(run.stderr, /"kind":"L2Advertisement"/);
+    t.match(
+      run.stderr,
+      /pool eero-pool's serviceAllocation does not admit the Service: namespace redis/,
+    );
+    t.match(run.stderr, /add redis to spec\.serviceAllocation\.namespaces of pool eero-pool/);
+    t.same(rb.changes().slice(before), [], 'nothing was changed');
+  },
+);

@@ -2,7 +2,10 @@
 # pool are given only as metallb.io annotations: MetalLB's controller refuses a Service that also
 # sets spec.loadBalancerIP ("service can not have both metallb.io/loadBalancerIPs and
 # svc.Spec.LoadBalancerIP", metallb/metallb controller/service.go, getDesiredLbIPs) and reads the
-# deprecated metallb.universe.tf/ names as the same annotations.
+# deprecated metallb.universe.tf/ names as the same annotations. Only the metallb.io/ prefix is
+# written: MetalLB reads it from v0.14.9 (commit fc863ccd3) and reports each metallb.universe.tf/
+# annotation as a deprecatedAnnotation Warning, so 01-setup's P07 refuses an older controller
+# (its image tag) with the upgrade to run, rather than this module writing both prefixes.
 resource "kubernetes_service_v1" "external" {
   metadata {
     name      = "${var.release_name}-external"
