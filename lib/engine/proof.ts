@@ -37,3 +37,35 @@ export async function proven(ctx: ProofContext, ...ids: string[]): Promise<boole
   }
   return true;
 }
+
+/** The verdict of a criterion that is configured but that this run could not prove. */
+export const NOT_PROVEN = 'not proven';
+
+/**
+ * Records evidence without claiming the criterion: `data.toProve` says what to set or do so a
+ * later run proves it. The report shows it "not proven"; the step counts it as judged.
+ */
+export async function recordNotProven(
+  ctx: ProofContext,
+  id: string,
+  line: string,
+  data: Record<string, unknown> & { toProve: string },
+): Promise<void> {
+  await ctx.evidence(id, line, { ...data, met: NOT_PROVEN });
+  ctx.state[key(id)] = NOT_PROVEN;
+}
+
+/** Every id met or recorded "not proven" (never NOT met): in this run, or an earlier real one. */
+export async function judged(ctx: ProofContext, ...ids: string[]): Promise<boolean> {
+  for (const id of ids) {
+    const now = ctx.state[key(id)];
+    if (now !== undefined) {
+      if (now !== true && now !== NOT_PROVEN) return false;
+      continue;
+    }
+    if (ctx.flags.recheck) return false;
+    const earlier = await ctx.recall<{ met?: unknown }>(`evidence.${id}`);
+    if (earlier?.met !== true && earlier?.met !== NOT_PROVEN) return false;
+  }
+  return true;
+}

@@ -222,12 +222,14 @@ export function criterionRows(evidence: readonly Evidence[]): CriterionRow[] {
       return { criterion, verdict: 'met', evidence: latest, earlier, why: undefined };
     if (latest.met === false)
       return { criterion, verdict: 'not met', evidence: latest, earlier, why: latest.summary };
+    // A criterion recorded "not proven" (configured, not proven) says in its line what to set.
+    const toProve = typeof latest.data.toProve === 'string' ? latest.data.toProve : undefined;
     return {
       criterion,
       verdict: 'not proven',
       evidence: latest,
       earlier,
-      why: `recorded without a verdict: ${latest.summary}`,
+      why: toProve ? latest.summary : `recorded without a verdict: ${latest.summary}`,
     };
   });
 }

@@ -79,3 +79,88 @@ function formatNear(n: number, limit: number): string {
   while (n !== limit && digits < 20 && format() === limit.toLocaleString('en-US')) digits++;
   return format();
 }
+
+/** What one source probe saw (lib/redis/source-probe.ts). */
+export interface SourceProbeOutcome {
+  outcome: 'reached' | 'refused' | 'reset' | 'timeout' | 'error';
+  detail: string;
+  source?: string;
+}
+
+export interface SourceRangeInput {
+  /** loadBalancerSourceRanges as the Service has them */
+  ranges: readonly string[];
+  privateCidr: string;
+  /** OUTSIDE_PROBE_SOURCE; undefined when unset */
+  outsideSource: string | undefined;
+  /** probes from the outside source and from this machine's own address, in the same window */
+  outside: readonly SourceProbeOutcome[];
+  inside: readonly SourceProbeOutcome[];
+  /** whether an address lies in PRIVATE_CIDR */
+  inPrivate: (ip: string) => boolean;
+}
+
+export interface SourceRangeVerdict {
+  verdict: 'met' | 'not met' | 'not proven';
+  text: string;
+  /** for "not proven": what to set or do so the next run can prove it */
+  toProve?: string;
+}
+
+const BLOCKED = new Set(['refused', 'reset', 'timeout']);
+
+/**
+ * SC-004 "not reachable from any address outside the private network". The source ranges are
+ * only configuration: kube-proxy enforces them (by dropping), and only if nothing NATs outside
+ * clients into the private range. So SC-004 is met only when, in the same window, every probe
+ * from the outside source is refused or dropped while every probe from this machine's own
+ * (private) address reaches Redis — a blocked outside probe alone could be a host that reaches
+ * nothing. Without an outside source it is configured, not proven.
+ */
+export function judgeSourceRange(input: SourceRangeInput): SourceRangeVerdict {
+  const { ranges, privateCidr, outsideSource, outside, inside } = input;
+  const rangesText = `loadBalancerSourceRanges [${ranges.join(', ')}]`;
+  const rerun =
+    'and re-run ./runbooks/03-access.mts --recheck (checklists/03-access.md: when a source range protects at all)';
+  if (!(ranges.length === 1 && ranges[0] === privateCidr)) {
+    return {
+      verdict: 'not met',
+      text: `SC-004 NOT met: ${rangesText} is not PRIVATE_CIDR ${privateCidr}`,
+    };
+  }
+  if (!outsideSource) {
+    return {
+      verdict: 'not proven',
+      text: `SC-004 configured, not proven: ${rangesText} = PRIVATE_CIDR, but no connection from outside was tried (OUTSIDE_PROBE_SOURCE unset)`,
+      toProve: `set OUTSIDE_PROBE_SOURCE to an address of this machine outside ${privateCidr} (e.g. a second address on its interface) ${rerun}`,
+    };
+  }
+  const show = (probes: readonly SourceProbeOutcome[]) => probes.map((p) => p.outcome).join(', ');
+  const blocked = outside.filter((p) => BLOCKED.has(p.outcome)).length;
+  const reached = inside.filter((p) => p.outcome === 'reached');
+  const outsideLine = `${blocked}/${outside.length} connections from ${outsideSource} (outside ${privateCidr}) blocked (${show(outside)})`;
+  const insideFrom = [...new Set(reached.map((p) => p.source).filter(Boolean))].join(', ') || '?';
+  const insideLine = `${reached.length}/${inside.length} from this machine (${insideFrom}) reached Redis (${show(inside)})`;
+  const leaked = reached.filter((p) => p.source && !input.inPrivate(p.source));
+  if (outside.some((p) => p.outcome === 'reached') || leaked.length > 0) {
+    return {
+      verdict: 'not met',
+      text: `SC-004 NOT met: ${rangesText}; ${outsideLine}; ${insideLine}${leaked.length ? ` — ${leaked[0]?.source} is outside PRIVATE_CIDR and still reached Redis` : ''}`,
+    };
+  }
+  if (outside.some((p) => p.outcome === 'error')) {
+    return {
+      verdict: 'not proven',
+      text: `SC-004 not proven: ${rangesText}; ${outsideLine}: a probe could not be made (${outside.find((p) => p.outcome === 'error')?.detail})`,
+      toProve: `make OUTSIDE_PROBE_SOURCE an address this machine holds (ip addr) ${rerun}`,
+    };
+  }
+  if (inside.length === 0 || reached.length < inside.length) {
+    return {
+      verdict: 'not proven',
+      text: `SC-004 not proven: ${rangesText}; ${outsideLine}; but ${insideLine}: this machine does not reach the LoadBalancer, so a blocked outside probe proves nothing`,
+      toProve: `run 03-access from a machine in ${privateCidr} that reaches the LoadBalancer ${rerun}`,
+    };
+  }
+  return { verdict: 'met', text: `SC-004 met: ${rangesText}; ${outsideLine}; ${insideLine}` };
+}

@@ -1,7 +1,7 @@
 // SC-004 from the operator's machine: a TCP connection to the LoadBalancer from a chosen local
-// source address outside the private network must not reach Redis. The real cluster drops such
-// packets (the client times out); the sandbox resets them. Either counts as blocked; only a
-// Redis reply counts as reached.
+// source address outside the private network must not reach Redis, while one from this machine's
+// own (private) address does. kube-proxy drops the outside one (the client times out); a reset
+// or refusal counts as blocked too; only a Redis reply counts as reached.
 import { connect } from 'node:net';
 
 export type SourceOutcome = 'reached' | 'refused' | 'reset' | 'timeout' | 'error';
@@ -11,11 +11,16 @@ export interface SourceProbeResult {
   /** what happened, for the evidence line */
   detail: string;
   durationMs: number;
+  /** the local address the connection left from, once connected */
+  source?: string;
 }
 
-/** Connects from `source` and sends an inline PING; Redis answers even without a password (-NOAUTH). */
+/**
+ * Connects from `source` (undefined: the address the system picks, this machine's own) and sends
+ * an inline PING; Redis answers even without a password (-NOAUTH).
+ */
 export function probeFromSource(
-  source: string,
+  source: string | undefined,
   host: string,
   port: number,
   timeoutMs = 3000,
@@ -23,19 +28,28 @@ export function probeFromSource(
   const start = Date.now();
   return new Promise((resolve) => {
     let settled = false;
-    const socket = connect({ host, port, localAddress: source });
+    let from: string | undefined = source;
+    const socket = connect({ host, port, ...(source ? { localAddress: source } : {}) });
     const finish = (outcome: SourceOutcome, detail: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ outcome, detail, durationMs: Date.now() - start });
+      resolve({
+        outcome,
+        detail,
+        durationMs: Date.now() - start,
+        ...(from ? { source: from } : {}),
+      });
     };
     const timer = setTimeout(
       () => finish('timeout', `no answer within ${timeoutMs} ms`),
       timeoutMs,
     );
-    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('connect', () => {
+      from = socket.localAddress?.replace(/^::ffff:/, '') ?? from;
+      socket.write('PING\r\n');
+    });
     socket.on('data', (data) =>
       finish('reached', `Redis answered ${JSON.stringify(data.toString().trim().slice(0, 40))}`),
     );

@@ -332,3 +332,23 @@ t.test('report files: Markdown and HTML in REPORT_DIR, named by time', async (t)
   t.match(await readFile(files.html, 'utf8'), /id="sc-table"/);
   t.ok((await stat(files.markdown)).size > 0);
 });
+
+t.test('a criterion recorded "not proven" says in its row what to set to prove it', async (t) => {
+  const sc004 = note(
+    'evidence.SC-004',
+    {
+      line: 'SC-004 configured, not proven: loadBalancerSourceRanges [192.168.4.0/24] = PRIVATE_CIDR, but no connection from outside was tried (OUTSIDE_PROBE_SOURCE unset); to prove it: set OUTSIDE_PROBE_SOURCE to an address of this machine outside 192.168.4.0/24',
+      data: {
+        met: 'not proven',
+        toProve: 'set OUTSIDE_PROBE_SOURCE to an address of this machine outside 192.168.4.0/24',
+      },
+    },
+    '2026-11-30T13:05:00Z',
+    { runbook: '03-access', run_id: RUN03, step: 'T030' },
+  );
+  const report = buildReport({ notes: [sc004], audit: [] });
+  const row = report.criteria.find((r) => r.criterion.id === 'SC-004')!;
+  t.equal(row.verdict, 'not proven');
+  t.match(row.why, /^SC-004 configured, not proven: .*to prove it: set OUTSIDE_PROBE_SOURCE/);
+  t.match(renderMarkdown(report), /SC-004.*not proven.*set OUTSIDE_PROBE_SOURCE/);
+});

@@ -654,7 +654,10 @@ t.test(
     t.equal(reached.outcome, 'reached');
     t.match(reached.detail, /NOAUTH/);
     t.notOk(isBlocked(reached));
-    // A listener that resets whatever connects, as the sandbox's LoadBalancer does to outsiders.
+    const own = await probeFromSource(undefined, server.host, server.port);
+    t.equal(own.outcome, 'reached', "without a source the system picks this machine's address");
+    t.equal(own.source, '127.0.0.1', 'and the probe says which it was');
+    // A listener that resets whatever connects.
     const resetter = createServer((socket) => socket.resetAndDestroy());
     await new Promise<void>((resolve) => resetter.listen(0, '127.0.0.1', resolve));
     t.teardown(() => resetter.close());

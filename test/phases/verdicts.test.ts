@@ -78,3 +78,82 @@ t.test('what is not a measurement is refused, not judged', async (t) => {
     message: 'SC-006 is not judged on latency: use SC-001 or SC-003',
   });
 });
+
+t.test(
+  'SC-004 is met only when proven: outside blocked while this machine gets through',
+  async (t) => {
+    const { judgeSourceRange } = await import('../../lib/phases/verdicts.ts');
+    const inPrivate = (ip: string) => ip.startsWith('192.168.4.');
+    const probe = (
+      outcome: 'reached' | 'timeout' | 'refused' | 'reset' | 'error',
+      source?: string,
+    ) => ({
+      outcome,
+      detail: outcome,
+      ...(source ? { source } : {}),
+    });
+    const base = {
+      ranges: ['192.168.4.0/24'],
+      privateCidr: '192.168.4.0/24',
+      outsideSource: '10.9.0.5',
+      inPrivate,
+    };
+    const three = <T>(x: T) => [x, x, x];
+    const met = judgeSourceRange({
+      ...base,
+      outside: three(probe('timeout', '10.9.0.5')),
+      inside: three(probe('reached', '192.168.4.20')),
+    });
+    t.equal(met.verdict, 'met');
+    t.match(
+      met.text,
+      /3\/3 connections from 10\.9\.0\.5 \(outside 192\.168\.4\.0\/24\) blocked \(timeout, timeout, timeout\); 3\/3 from this machine \(192\.168\.4\.20\) reached Redis/,
+    );
+
+    const unset = judgeSourceRange({ ...base, outsideSource: undefined, outside: [], inside: [] });
+    t.equal(unset.verdict, 'not proven', 'configuration alone is not proof');
+    t.match(unset.text, /^SC-004 configured, not proven: .*OUTSIDE_PROBE_SOURCE unset/);
+    t.match(
+      unset.toProve,
+      /set OUTSIDE_PROBE_SOURCE to an address of this machine outside 192\.168\.4\.0\/24/,
+    );
+
+    const deadHost = judgeSourceRange({
+      ...base,
+      outside: three(probe('timeout')),
+      inside: three(probe('timeout')),
+    });
+    t.equal(deadHost.verdict, 'not proven', 'a host that reaches nothing proves nothing');
+    t.match(deadHost.text, /this machine does not reach the LoadBalancer/);
+
+    t.equal(
+      judgeSourceRange({
+        ...base,
+        outside: [probe('timeout'), probe('reached', '10.9.0.5'), probe('timeout')],
+        inside: three(probe('reached', '192.168.4.20')),
+      }).verdict,
+      'not met',
+    );
+    const natted = judgeSourceRange({
+      ...base,
+      outside: three(probe('timeout')),
+      inside: three(probe('reached', '100.64.0.7')),
+    });
+    t.equal(natted.verdict, 'not met', 'this machine outside the range and still reaching Redis');
+    t.match(natted.text, /100\.64\.0\.7 is outside PRIVATE_CIDR and still reached Redis/);
+    t.equal(
+      judgeSourceRange({
+        ...base,
+        outside: three(probe('error')),
+        inside: three(probe('reached', '192.168.4.20')),
+      }).verdict,
+      'not proven',
+      'an outside address this machine cannot bind proves nothing',
+    );
+    t.equal(
+      judgeSourceRange({ ...base, ranges: [], outside: [], inside: [] }).verdict,
+      'not met',
+      'no source range at all',
+    );
+  },
+);
