@@ -28,6 +28,7 @@ import {
 import { restoreAfterDrill, restoreStep, stopForDrill } from '../lib/phases/drill-restore.ts';
 import {
   declaredAlerts,
+  judgeFreshness,
   judgeRulesLoaded,
   judgeScrapeInterval,
   judgeTargets,
@@ -158,16 +159,21 @@ export const runbook = defineRunbook({
                 detail: `ServiceMonitor label release=${sm?.metadata?.labels?.release ?? 'missing'} (want ${wanted})`,
                 fix: 'metrics.serviceMonitor.additionalLabels.release in the values',
               };
-        const targets = judgeTargets(await prometheusTargets(ctx), n.metricsService, n.pods);
-        const j = allOf(interval, labelled, targets);
+        const active = await prometheusTargets(ctx);
+        const targets = judgeTargets(active, n.metricsService, n.pods);
+        // Measured, not configured: each target was really scraped within the last 15 s.
+        const fresh = judgeFreshness(active, n.metricsService, n.pods, Date.now());
+        const j = allOf(interval, labelled, targets, fresh);
+        const sc005 = interval.ok && targets.ok && fresh.ok;
         await recordProof(
           ctx,
           'SC-005',
-          `${interval.detail}; ${targets.detail}: ${met(interval.ok && targets.ok)}`,
+          `${interval.detail}; ${targets.detail}; ${fresh.detail}: ${met(sc005)}`,
           {
             interval: sm?.spec?.endpoints?.map((e: { interval?: string }) => e.interval) ?? [],
             targetsUp: targets.ok,
-            met: interval.ok && targets.ok,
+            fresh: fresh.ok,
+            met: sc005,
           },
         );
         return j;

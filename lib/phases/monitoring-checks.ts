@@ -40,6 +40,43 @@ interface TargetLike {
   health?: string;
   lastError?: string;
   scrapeInterval?: string;
+  /** when Prometheus last scraped the target (RFC 3339, /api/v1/targets) */
+  lastScrape?: string;
+}
+
+/**
+ * SC-005 measured, not configured: Prometheus really scraped each pod's target within the last
+ * `maxMs` (its lastScrape), so the metrics are at most that old now. The ServiceMonitor's
+ * interval is only what was asked for.
+ */
+export function judgeFreshness(
+  targets: readonly TargetLike[],
+  service: string,
+  pods: readonly string[],
+  now: number,
+  maxMs = 15_000,
+): Judgement {
+  const byPod = new Map(
+    targets.filter((t) => t.labels?.service === service).map((t) => [t.labels?.pod ?? '?', t]),
+  );
+  const ages = pods.map((pod) => {
+    const at = Date.parse(byPod.get(pod)?.lastScrape ?? '');
+    return { pod, ageMs: Number.isNaN(at) ? undefined : Math.max(0, now - at) };
+  });
+  const stale = ages.filter((a) => a.ageMs === undefined || a.ageMs > maxMs);
+  const shown = ages
+    .map(
+      (a) => `${a.pod} ${a.ageMs === undefined ? 'never' : `${(a.ageMs / 1000).toFixed(1)} s ago`}`,
+    )
+    .join(', ');
+  if (stale.length === 0) {
+    return { ok: true, detail: `last scraped ${shown} (≤ ${maxMs / 1000} s)` };
+  }
+  return {
+    ok: false,
+    detail: `metrics older than ${maxMs / 1000} s: last scraped ${shown}`,
+    fix: 'check Prometheus scrapes the targets (its /targets page) and the ServiceMonitor interval',
+  };
 }
 
 /** Active targets of the metrics Service: one per pod, each `up`. */

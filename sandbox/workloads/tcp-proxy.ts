@@ -63,6 +63,11 @@ export class TcpProxy {
     });
   }
 
+  /** Dropped connections still open because their clients have not given up yet. */
+  get heldConnections(): number {
+    return this.held.size;
+  }
+
   get address(): string {
     return `${this.options.host}:${this.options.port}`;
   }
@@ -124,7 +129,8 @@ export class TcpProxy {
 
   /** Keeps a dropped connection open and silent until the client gives up (or the proxy closes). */
   private hold(client: Socket): void {
-    client.pause();
+    // Read and discard (as a dropped packet goes nowhere), so the client's own close is seen.
+    client.on('data', () => undefined);
     this.held.add(client);
     const release = () => {
       this.held.delete(client);

@@ -830,3 +830,55 @@ t.test('proof: this run’s evidence counts; earlier runs’ count unless --rech
   t.equal(await proven(recheck, 'SC-003'), false);
   t.same(printed, ['SC-001: p95 0.4 ms: met', 'SC-003: p95 120 ms: NOT met']);
 });
+
+t.test('proof: "not proven" settles a step without counting as met', async (t) => {
+  const { judged, recordNotProven } = await import('../../lib/engine/proof.ts');
+  const earlier: Record<string, unknown> = { 'evidence.SC-004': { met: 'not proven' } };
+  const data: Record<string, unknown> = {};
+  const ctx = (flags: Record<string, boolean>) =>
+    ({
+      state: {},
+      flags,
+      recall: async (k: string) => earlier[k],
+      evidence: async (id: string, _line: string, d: Record<string, unknown>) => {
+        data[id] = d;
+      },
+    }) as never;
+  const plain = ctx({});
+  t.equal(await judged(plain, 'SC-004'), true, 'an earlier "not proven" is a verdict');
+  t.equal(await proven(plain, 'SC-004'), false, 'but never proof');
+  const run = ctx({ recheck: true });
+  t.equal(await judged(run, 'SC-004'), false);
+  await recordNotProven(run, 'SC-004', 'configured, not proven', { toProve: 'set X' });
+  t.equal(await judged(run, 'SC-004'), true);
+  t.equal(await proven(run, 'SC-004'), false);
+  t.same(data['SC-004'], { toProve: 'set X', met: 'not proven' });
+  await recordProof(run, 'SC-008', 'NOT met', { met: false });
+  t.equal(await judged(run, 'SC-008'), false, 'NOT met is not settled');
+});
+
+t.test('SC-005 is measured: each target scraped within the last 15 s', async (t) => {
+  const { judgeFreshness } = await import('../../lib/phases/monitoring-checks.ts');
+  const now = Date.parse('2026-12-01T10:00:00Z');
+  const target = (pod: string, lastScrape: string) => ({
+    labels: { service: 'redis-shared-metrics', pod },
+    lastScrape,
+  });
+  const pods = ['redis-shared-master-0', 'redis-shared-replicas-0'];
+  const fresh = judgeFreshness(
+    [target(pods[0]!, '2026-12-01T09:59:55Z'), target(pods[1]!, '2026-12-01T09:59:46Z')],
+    'redis-shared-metrics',
+    pods,
+    now,
+  );
+  t.ok(fresh.ok);
+  t.match(fresh.detail, /redis-shared-master-0 5\.0 s ago, redis-shared-replicas-0 14\.0 s ago/);
+  const stale = judgeFreshness(
+    [target(pods[0]!, '2026-12-01T09:59:55Z'), target(pods[1]!, '2026-12-01T09:59:30Z')],
+    'redis-shared-metrics',
+    pods,
+    now,
+  );
+  t.notOk(stale.ok, 'a configured interval does not make 30 s old metrics fresh');
+  t.notOk(judgeFreshness([], 'redis-shared-metrics', pods, now).ok, 'never scraped');
+});
