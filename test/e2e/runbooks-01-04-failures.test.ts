@@ -94,7 +94,7 @@ t.test(
   '01-setup refuses an old MetalLB, an active K3s ServiceLB, an unannounced pool and a pool that shuts redis out, naming each fix',
   async (t) => {
     const fx = await startTestSandbox(t, { metallbVersion: 'v0.14.8', serviceLb: true });
-    const rb = runbookSandbox(fx.dir, fx.sandbox.kubeconfigPath, fx.sandbox.journalPath, {
+    const rb = runbookSandbox(fx.dir, fx.sandbox, {
       WAIT_TIMEOUT: '20s',
     });
     await fx.kubectlOk(['delete', 'l2advertisement', 'eero-l2', '-n', 'metallb-system']);
