@@ -17,12 +17,12 @@ let LB_IP = '';
 
 const pingFrom = (source: string, host: string, port: number) => redisPingFrom(source, host, port);
 
-const lbPool = {
+const lbPool = () => ({
   apiVersion: 'metallb.io/v1beta1',
   kind: 'IPAddressPool',
   metadata: { name: 'test-pool', namespace: 'metallb-system' },
   spec: { addresses: [`${LB_IP}/32`] },
-};
+});
 const l2Advertisement = {
   apiVersion: 'metallb.io/v1beta1',
   kind: 'L2Advertisement',
@@ -48,7 +48,7 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
   );
   // MetalLB's view of the address: a pool holding it, an advertisement announcing that pool, and
   // the pool recorded on the Service (the workload half answers only for announced addresses).
-  cluster.apply(lbPool);
+  cluster.apply(lbPool());
   cluster.apply(l2Advertisement);
   const external = service(
     'redis',
@@ -64,7 +64,7 @@ t.test('Services, LoadBalancer, partitions and kills', async (t) => {
       status: { loadBalancer: { ingress: [{ ip: LB_IP }] } },
     },
   );
-  external.metadata.annotations = { 'metallb.io/ip-allocated-from-pool': lbPool.metadata.name };
+  external.metadata.annotations = { 'metallb.io/ip-allocated-from-pool': 'test-pool' };
   cluster.apply(external);
   const master = runPod(cluster, workloads, bitnamiPod('master', 0, false));
   const replica = runPod(cluster, workloads, bitnamiPod('replica', 0, false));
