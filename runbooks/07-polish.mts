@@ -13,19 +13,15 @@ import {
   benchmarkJobManifest,
   summarizeBenchmark,
 } from '../lib/cluster/benchmark-job.ts';
-import { REPO_ROOT } from '../lib/config.ts';
 import { readNotes } from '../lib/engine/notes.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import { kubeOf, sharedRedisTarget } from '../lib/phases/beersystem.ts';
 import { ipAssignments, renderIpTable } from '../lib/phases/ip-table.ts';
 import { sharedRedisHost } from '../lib/phases/migration.ts';
-import { BENCHMARK_NOTE, buildReport } from '../lib/phases/report.ts';
-import { writeReportFiles } from '../lib/phases/report-files.ts';
+import { BENCHMARK_NOTE } from '../lib/phases/migration-notes.ts';
 import { judgeLatency, judgeThroughput } from '../lib/phases/verdicts.ts';
 import { parseRedisBenchmarkCsv, runBench } from '../lib/redis/bench.ts';
-import { latencyHistogram, sampleRoundTrips } from '../lib/redis/latency-histogram.ts';
 import { openRedis, summarizeLatencies } from '../lib/redis/redis-probe.ts';
-import { runbook as migrate } from './05-migrate.mts';
 
 const JOB_LABELS = {
   'app.kubernetes.io/managed-by': 'redis-shared-runbooks',
@@ -160,6 +156,9 @@ export const runbook = defineRunbook({
           );
           return;
         }
+        const { latencyHistogram, sampleRoundTrips } = await import(
+          '../lib/redis/latency-histogram.ts'
+        );
         const target = await sharedRedisTarget(ctx, 'runbook-07-bench');
         const bench = await runBench(target, { connections: 50, totalOps: LB_BENCH_OPS });
         const samples = await sampleRoundTrips(target, LB_ROUND_TRIPS);
@@ -196,6 +195,7 @@ export const runbook = defineRunbook({
             `${ctx.cfg.redis.release}-external has ${ours?.ip ?? 'no address'}, not ${ctx.cfg.redis.lbIp}: see ./runbooks/03-access.mts (T028)`,
           );
         }
+        const { REPO_ROOT } = await import('../lib/config.ts');
         const path = resolve(REPO_ROOT, String(ctx.flags['ip-table'] ?? 'docs/ip-assignments.md'));
         for (const r of rows)
           ctx.log.info(`  ${r.ip.padEnd(16)} ${r.pool.padEnd(12)} ${r.namespace}/${r.name}`);
@@ -222,6 +222,12 @@ export const runbook = defineRunbook({
           ctx.log.info(`would write the report (Markdown and HTML) to ${ctx.cfg.reportsDir}`);
           return;
         }
+        // The report's code and 05's step list are loaded here: --help and the other steps need neither.
+        const [{ runbook: migrate }, { buildReport }, { writeReportFiles }] = await Promise.all([
+          import('./05-migrate.mts'),
+          import('../lib/phases/report.ts'),
+          import('../lib/phases/report-files.ts'),
+        ]);
         const stepTitles = Object.fromEntries(migrate.steps.map((s) => [s.id, s.title]));
         const report = buildReport({
           notes: await readNotes(ctx.cfg.auditLog),

@@ -7,7 +7,12 @@ import type { AuditEntry } from '../audit/audit.ts';
 import { formatDuration } from '../duration.ts';
 import { maskDeep, maskSecrets } from '../mask.ts';
 import type { LatencyBucket } from '../redis/latency-histogram.ts';
-import { DOWNTIME_END_NOTE, DOWNTIME_START_NOTE, MIGRATE_RUNBOOK } from './migration-notes.ts';
+import {
+  BENCHMARK_NOTE,
+  DOWNTIME_END_NOTE,
+  DOWNTIME_START_NOTE,
+  MIGRATE_RUNBOOK,
+} from './migration-notes.ts';
 
 /** A note as lib/engine/notes.ts's readNotes returns it (real runs only). */
 export interface NoteRecord {
@@ -161,9 +166,6 @@ export interface ReportInput {
   /** 05's step titles, so the timeline reads without the runbook at hand */
   stepTitles?: Record<string, string>;
 }
-
-/** 07's note with the figures for the plots. */
-export const BENCHMARK_NOTE = 'benchmark.figures';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

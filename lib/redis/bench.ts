@@ -2,7 +2,7 @@
 // depth of SET/GET against one Redis, latencies in an HDR histogram, and a parser for redis-benchmark's CSV
 // (for the in-cluster Job, whose pod log is the CSV).
 import { performance } from 'node:perf_hooks';
-import * as hdr from 'hdr-histogram-js';
+import type * as hdr from 'hdr-histogram-js';
 import { maskSecrets } from '../mask.ts';
 import { RespConnection } from './bench-resp.ts';
 import { openRedis, type RedisTarget } from './redis-probe.ts';
@@ -219,7 +219,9 @@ export async function runBench(target: RedisTarget, opts: BenchOptions = {}): Pr
 
   // The JS histogram, not the WebAssembly one: recording is a few array operations either way, and
   // the JS build needs no async initialisation or explicit destroy().
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3 });
+  // Loaded by the benchmark that needs it, not by every module that imports this one.
+  const { build } = await import('hdr-histogram-js');
+  const histogram = build({ lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3 });
   const opened = await Promise.allSettled(
     Array.from({ length: connections }, () =>
       RespConnection.open({ ...target, name: target.name ?? 'runbook-bench' }, timeoutMs),

@@ -5,7 +5,7 @@
 // every message that leaves a probe is masked.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { maskError, maskSecrets, registerSecret } from '../mask.ts';
 import {
   type ClientInfo,
@@ -170,6 +170,9 @@ export async function openRedis(target: RedisTarget, opts: OpenOptions = {}): Pr
   const connectTimeout = opts.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   const commandTimeout = opts.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   const auth = opts.auth ?? true;
+  // Loaded here, not at the top: a runbook's --help (and every step that talks to no Redis)
+  // never pays for ioredis.
+  const { Redis } = await import('ioredis');
   const client = new Redis({
     host: target.host,
     port: target.port,

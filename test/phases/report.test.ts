@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { AuditEntry } from '../../lib/audit/audit.ts';
 import { clearSecretsForTests, registerSecret } from '../../lib/mask.ts';
-import { DOWNTIME_END_NOTE, DOWNTIME_START_NOTE } from '../../lib/phases/migration-notes.ts';
 import {
   BENCHMARK_NOTE,
+  DOWNTIME_END_NOTE,
+  DOWNTIME_START_NOTE,
+} from '../../lib/phases/migration-notes.ts';
+import {
   buildReport,
   type NoteRecord,
   renderMarkdown,

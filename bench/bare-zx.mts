@@ -1,0 +1,7 @@
+#!/bin/sh
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+// The yardstick of `npm run bench:help`: a script started as the runbooks are, importing zx and
+// printing a line.
+import { $ } from 'zx';
+
+console.log(`bare zx script (${typeof $})`);
