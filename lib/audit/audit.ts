@@ -1,4 +1,4 @@
-// The audit log (DESIGN.md §4): one JSON object per line, append-only, each line hash-chained to
+// The audit log (docs/audit-log.md): one JSON object per line, append-only, each line hash-chained to
 // the one before it, so editing, deleting, reordering or truncating lines is detectable.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';

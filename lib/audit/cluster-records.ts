@@ -1,4 +1,4 @@
-// What the runbooks leave in the cluster for every operator to see (DESIGN.md §3, §4): one
+// What the runbooks leave in the cluster for every operator to see (docs/shared-state.md): one
 // ConfigMap (RUNBOOKS_NAMESPACE/RUNBOOKS_RECORD_NAME) holding
 //   <runbook id>      the runbook's completion record (who, when, which run, the audit head),
 //                     written when a run in the default mode completes, cleared by its rollback;

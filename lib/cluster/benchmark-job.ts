@@ -1,4 +1,4 @@
-// T045/T046: redis-benchmark as a short-lived Job inside the cluster (DESIGN.md §5), so SC-006 and
+// T045/T046: redis-benchmark as a short-lived Job inside the cluster (docs/architecture.md), so SC-006 and
 // SC-001 are measured where the applications run. The password reaches redis-benchmark from the
 // Secret by reference: redis-benchmark 7 reads no REDISCLI_AUTH and takes it only with -a, so a
 // shell in the container expands it from an env var — the Job spec never holds the value (the

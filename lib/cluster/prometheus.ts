@@ -1,4 +1,4 @@
-// Prometheus's HTTP API through the API server's service proxy (DESIGN.md §5), so the operator's
+// Prometheus's HTTP API through the API server's service proxy (docs/architecture.md), so the operator's
 // host needs no port-forward: /api/v1/namespaces/<monitoring>/services/<svc>:<port>/proxy/….
 import type { Config } from '../config.ts';
 import { maskSecrets } from '../mask.ts';

@@ -1,4 +1,4 @@
-// Confirmation by risk level (DESIGN.md §3).
+// Confirmation by risk level (docs/architecture.md).
 //
 // The rule, as printed by every runbook's --help:
 //   read          never asks.

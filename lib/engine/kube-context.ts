@@ -1,4 +1,4 @@
-// Context pinning (DESIGN.md §3): a run must not start against whatever cluster the operator's
+// Context pinning (docs/architecture.md): a run must not start against whatever cluster the operator's
 // kubeconfig happens to point at, so the current context is compared with KUBE_CONTEXT first.
 import type { Config } from '../config.ts';
 import { runCommand } from './shell.ts';

@@ -1,4 +1,4 @@
-// The flags every runbook takes (DESIGN.md §3), parsed strictly: an unknown flag or a stray
+// The flags every runbook takes (docs/architecture.md), parsed strictly: an unknown flag or a stray
 // argument is a usage error (exit 2), never silently ignored, because a typo in `--dry-run`
 // must not turn a rehearsal into a real run.
 import { parseArgs } from 'node:util';

@@ -1,4 +1,4 @@
-// The runbook engine (DESIGN.md §3). A runbook file declares its steps with defineRunbook and
+// The runbook engine (docs/architecture.md). A runbook file declares its steps with defineRunbook and
 // ends with `await runMain(runbook, import.meta.url)`; everything else happens here: flags,
 // settings, context pinning, the lock, gates, confirmation, the step lifecycle, the audit trail,
 // progress, interruption and the exit code.
@@ -7,7 +7,7 @@
 // the command runner and the run itself (run-session.ts) are loaded after the flags are parsed,
 // so `--help` loads neither zx nor @kubernetes/client-node nor ioredis, and never reads the
 // settings.
-// The runbook engine (DESIGN.md §3), and the module a runbook file imports: it declares its
+// The runbook engine (docs/architecture.md), and the module a runbook file imports: it declares its
 // steps with defineRunbook and ends with `await runMain(runbook, import.meta.url)`; everything
 // else happens here and in run-session.ts: flags, modes, settings, context pinning, the lock,
 // gates, confirmation, the step lifecycle, the audit trail, progress, interruption and the exit

@@ -1,5 +1,5 @@
-// One run at a time. The engine sees only RunLock, so the coordination.k8s.io Lease (DESIGN.md
-// §3) can replace the local lock file without the engine changing.
+// One run at a time. The engine sees only RunLock, so the coordination.k8s.io Lease
+// (docs/shared-state.md) can replace the local lock file without the engine changing.
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';

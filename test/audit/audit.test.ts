@@ -90,7 +90,7 @@ t.test('entries chain: seq counts from 1, each prev is the previous hash', async
       'prev',
       'hash',
     ],
-    'the fields DESIGN.md §4 names, in order',
+    'the fields docs/audit-log.md names, in order',
   );
   t.same(await verifyAuditLog(path), { ok: true, entries: 3 });
 });

@@ -212,7 +212,7 @@ t.test('a test run has no terminal, so the real check says no', async (t) => {
 /** The markers runbook on a real pseudo-terminal: util-linux `script` gives it a terminal on
  * stdin and stderr; the returned `type` is its keyboard. */
 function onTerminal(t: Test, sandbox: RunbookEnv, args: string) {
-  const script = join(REPO, 'test/fixtures/runbooks/markers.ts');
+  const script = join(REPO, 'examples/example-runbook.ts');
   const child = spawn(
     'script',
     ['-qfec', `exec '${process.execPath}' --import '${LOADER}' '${script}' ${args}`, '/dev/null'],

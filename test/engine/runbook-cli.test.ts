@@ -9,7 +9,7 @@ import type { RunSummary } from '../../lib/engine/runbook.ts';
 import { LOADER, REPO, runCli, startCli, withoutCoverage } from '../helpers/run-cli.ts';
 import { makeRunbookEnv } from '../helpers/runbook-env.ts';
 
-const SCRIPT = join(REPO, 'test/fixtures/runbooks/markers.ts');
+const SCRIPT = join(REPO, 'examples/example-runbook.ts');
 // A real run tries the cluster's Lease first (lib/lock/lease-lock.ts), loading client-node in every
 // child process: a dozen child runs on two shared cores need more than the default 120 s.
 t.setTimeout(600_000);
@@ -31,7 +31,7 @@ function liveProcess(pid: number): boolean {
     return false;
   }
 }
-const PROGRAM = './test/fixtures/runbooks/markers.ts';
+const PROGRAM = './examples/example-runbook.ts';
 const ALL = ['--yes', '--confirm', 'old-redis'];
 
 t.test('--help loads neither client-node, ioredis, zx nor the settings', async (t) => {
@@ -79,7 +79,7 @@ t.test('an unknown flag exits 2 with a usage line', async (t) => {
   t.equal(out.code, 2);
   t.equal(out.stdout, '');
   t.match(out.stderr, /Unknown option '--dryrun'/);
-  t.match(out.stderr, /usage: \.\/test\/fixtures\/runbooks\/markers\.ts \[--help\]/);
+  t.match(out.stderr, /usage: \.\/examples\/example-runbook\.ts \[--help\]/);
   t.notMatch(out.stderr, /\n\s+at /, 'no stack trace');
 });
 
