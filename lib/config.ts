@@ -189,6 +189,23 @@ export function rawSetting(name: SettingName, options: LoadConfigOptions = {}): 
   return isAbsolute(value) ? value : resolve(REPO_ROOT, value);
 }
 
+/**
+ * The settings the process environment gives and the env file (or the default) would not: a
+ * command printed for an operator to paste carries them, or it would act on another cluster or
+ * another audit log than the run that printed it.
+ */
+export function settingsFromEnvironment(options: LoadConfigOptions = {}): Record<string, string> {
+  const env = options.env ?? process.env;
+  const fromFile = readEnvFile(options.envFile).values;
+  const given: Record<string, string> = {};
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, Setting][]) {
+    const value = env[name];
+    if (value === undefined) continue;
+    if (value.trim() !== (fromFile[name] ?? setting.default).trim()) given[name] = value;
+  }
+  return given;
+}
+
 /** Reads the env file and the environment, validates every setting, and throws ConfigError with all problems at once. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env;

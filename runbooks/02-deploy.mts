@@ -173,7 +173,8 @@ export const runbook = defineRunbook({
       },
       // tofu apply fails loudly; T009–T015 check what it created.
       verify: () => true,
-      undo: 'tofu destroy -target=module.redis_shared (deletes the PVCs and their data), or fix and re-run',
+      undo: (ctx) =>
+        `fix the cause and re-run (${ctx.commandLine({ mode: 'default' })}); to remove it instead: cd ${ctx.cfg.tofu.dir} && tofu destroy -target=module.redis_shared (deletes the PVCs and their data)`,
     },
     strictCheck({
       id: 'T009',

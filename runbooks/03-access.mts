@@ -525,7 +525,8 @@ export const runbook = defineRunbook({
           : undefined,
       done: (ctx) => proven(ctx, 'SC-007'),
       run: restartDrill,
-      undo: 'nothing to undo: the StatefulSet recreates the pod; check kubectl get pods -n redis',
+      undo: (ctx) =>
+        `nothing to undo: the StatefulSet recreates the pod; check ${ctx.kubectlLine(['get', 'pods', '-n', ctx.cfg.redis.namespace])}`,
     },
     {
       id: 'T021-SC002',
@@ -540,7 +541,8 @@ export const runbook = defineRunbook({
           : undefined,
       done: (ctx) => proven(ctx, 'SC-002'),
       run: failoverDrill,
-      undo: 'kubectl scale statefulset redis-shared-master -n redis --replicas=1 (or re-run this runbook: P01 restores it)',
+      undo: (ctx) =>
+        `${ctx.kubectlLine(['scale', 'statefulset', `${ctx.cfg.redis.release}-master`, '-n', ctx.cfg.redis.namespace, '--replicas=1'])} (or re-run this runbook: ${ctx.commandLine({ mode: 'default' })}; P01 restores it)`,
     },
   ],
 });

@@ -303,7 +303,8 @@ export const runbook = defineRunbook({
           : undefined,
       done: (ctx) => proven(ctx, 'US3-AS-2'),
       run: alertDrill,
-      undo: 'kubectl scale statefulset redis-shared-replicas -n redis --replicas=1 (or re-run this runbook: P01 restores it)',
+      undo: (ctx) =>
+        `${ctx.kubectlLine(['scale', 'statefulset', `${ctx.cfg.redis.release}-replicas`, '-n', ctx.cfg.redis.namespace, '--replicas=1'])} (or re-run this runbook: ${ctx.commandLine({ mode: 'default' })}; P01 restores it)`,
     },
   ],
 });

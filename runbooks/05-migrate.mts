@@ -47,7 +47,6 @@ import {
 import { copyKeys } from '../lib/redis/redis-copy.ts';
 import { listClients } from '../lib/redis/redis-probe.ts';
 
-const ROLLBACK = './runbooks/05-migrate.mts --rollback';
 const MIGRATION_MODULE = 'module.beersystem_migration';
 
 const notes = {
@@ -69,7 +68,7 @@ async function notedReplicas(ctx: StepContext): Promise<number> {
   const n = await ctx.recall<number>(notes.replicas);
   if (typeof n !== 'number' || n < 1) {
     throw new Error(
-      `no replica count noted for beersystem: run ./runbooks/05-migrate.mts --only P01 first (it notes the count while beersystem runs)`,
+      `no replica count noted for beersystem: run ${ctx.commandLine({ mode: 'default', only: ['P01'] })} first (it notes the count while beersystem runs)`,
     );
   }
   return n;
@@ -84,6 +83,9 @@ async function notedEnv(ctx: StepContext): Promise<RedisEnv> {
   }
   return env;
 }
+
+/** The rollback of this run's cluster and log, as a line to paste. */
+const rollbackLine = (ctx: StepContext) => ctx.commandLine({ mode: 'rollback', dryRun: false });
 
 /** After T035 a failure says where beersystem stands and how to go back. */
 async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<T> {
@@ -104,10 +106,33 @@ async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<
       where = `its state could not be read (${(readErr as Error).message.split('\n')[0]})`;
     }
     ctx.log.warn(
-      `beersystem is DOWN or degraded: ${where}. To put it back on its old Redis: ${ROLLBACK}`,
+      `beersystem is DOWN or degraded: ${where}. To put it back on its old Redis: ${rollbackLine(ctx)}`,
     );
     throw err;
   }
+}
+
+/**
+ * Where beersystem stands, for the last screen of a run that did not complete: up or DOWN,
+ * since when (T035's note), its Ready count against the noted one, and which Redis it is
+ * configured for.
+ */
+async function beersystemStanding(ctx: StepContext): Promise<string> {
+  const s = await beersystemState(ctx);
+  const noted = await ctx.recall<number>(notes.replicas);
+  const wanted = Math.max(1, s.deployment.replicas, typeof noted === 'number' ? noted : 0);
+  const redis = s.onShared ? 'configured for redis-shared' : 'configured for its old Redis';
+  const ready = `${s.deployment.readyReplicas}/${wanted} Ready`;
+  if (s.deployment.replicas > 0 && s.deployment.readyReplicas >= wanted)
+    return `beersystem is up (${ready}, ${redis})`;
+  const start = await ctx.recall<string>(notes.downtimeStart);
+  const end = await ctx.recall<string>(notes.downtimeEnd);
+  // a downtime that ended (an earlier migration's) says nothing about this one
+  const since =
+    start && !(end && end > start)
+      ? ` since ${start.slice(11, 19)} UTC (${formatDuration(Date.now() - Date.parse(start))} ago)`
+      : '';
+  return `beersystem is DOWN${since} (${ready}, ${redis})`;
 }
 
 /** A new saved plan of the migration; only the migration module may change. */
@@ -124,7 +149,7 @@ async function freshPlan(ctx: StepContext): Promise<TofuPlan> {
   );
   if (outside.length) {
     throw new Error(
-      `the plan also changes ${outside.map((c) => `${c.action} ${c.address}`).join(', ')}: only ${MIGRATION_MODULE} may change in this window. Reconcile with ./runbooks/02-deploy.mts first`,
+      `the plan also changes ${outside.map((c) => `${c.action} ${c.address}`).join(', ')}: only ${MIGRATION_MODULE} may change in this window. Reconcile with ${ctx.commandLine({ runbook: '02-deploy' })} first`,
     );
   }
   ctx.state.plan = plan;
@@ -313,7 +338,7 @@ const migrate = [
         const s = await kube.statefulSet(namespace, sts);
         if (!s || s.readyReplicas < 1) {
           throw new Error(
-            `StatefulSet ${namespace}/${sts} is not Ready: run ./runbooks/02-deploy.mts`,
+            `StatefulSet ${namespace}/${sts} is not Ready: run ${ctx.commandLine({ runbook: '02-deploy' })}`,
           );
         }
       }
@@ -400,7 +425,7 @@ const migrate = [
     risk: 'read' as const,
     run: (ctx: StepContext) => {
       ctx.log.info(
-        `rollback at any point from here: ${ROLLBACK} (applies with the migration disabled, restores the noted environment, scales back, verifies on the old Redis); by hand: checklists/05-migrate.md, "Rollback"`,
+        `rollback at any point from here: ${rollbackLine(ctx)} (applies with the migration disabled, restores the noted environment, scales back, verifies on the old Redis); by hand: checklists/05-migrate.md, "Rollback"`,
       );
     },
   },
@@ -480,7 +505,7 @@ const migrate = [
       await ctx.note(notes.downtimeStart, new Date().toISOString());
       await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=0`;
     },
-    undo: `${ROLLBACK}`,
+    undo: rollbackLine,
   },
   {
     id: 'T036',
@@ -584,7 +609,7 @@ const migrate = [
           await tofuApply(ctx, again);
         }
       }),
-    undo: ROLLBACK,
+    undo: rollbackLine,
   },
   {
     id: 'T040',
@@ -608,7 +633,7 @@ const migrate = [
         const end = await downtimeEnd(ctx, replicas);
         if ('why' in end) ctx.log.warn(`the downtime's end is unknown: ${end.why}`);
       }),
-    undo: ROLLBACK,
+    undo: rollbackLine,
   },
   {
     id: 'T041',
@@ -850,7 +875,7 @@ export const runbook = defineRunbook({
     // recorded, but killed before the attempt was closed: closed now
     const attempt = await ctx.attempt.current();
     if (attempt && !attempt.closedAt && !ctx.dryRun) await ctx.attempt.close('completed');
-    return `beersystem has run on redis-shared since ${at} (run ${s.deployment.annotations[MIGRATED_BY_RUN_ANNOTATION] ?? '?'}), ${s.deployment.readyReplicas} replica(s) Ready: nothing to do. To go back: ${ROLLBACK}`;
+    return `beersystem has run on redis-shared since ${at} (run ${s.deployment.annotations[MIGRATED_BY_RUN_ANNOTATION] ?? '?'}), ${s.deployment.readyReplicas} replica(s) Ready: nothing to do. To go back: ${rollbackLine(ctx)}`;
   },
   // The open attempt's plan outlives the run for its resume; any other is removed.
   cleanup: async (ctx) => {
@@ -860,7 +885,12 @@ export const runbook = defineRunbook({
   },
   steps: migrate,
   // From T035 on, beersystem is down: a failure there offers to roll back at once.
-  rollback: { mode: 'rollback', from: 'T035' },
+  rollback: {
+    mode: 'rollback',
+    from: 'T035',
+    stopLeaves: 'beersystem stays down until you roll back or resume',
+  },
+  standing: beersystemStanding,
   modes: {
     rollback: {
       title: 'Put beersystem back on its old Redis',

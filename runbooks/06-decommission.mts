@@ -159,7 +159,7 @@ export const runbook = defineRunbook({
         }
         if (missing.length) {
           throw new Error(
-            `no passing evidence for ${missing.join(', ')}: run ./runbooks/05-migrate.mts again (its checks record them) before deleting anything`,
+            `no passing evidence for ${missing.join(', ')}: run ${ctx.commandLine({ runbook: '05-migrate' })} again (its checks record them) before deleting anything`,
           );
         }
         ctx.log.info('US4-AS5 follows from T044 below');
@@ -225,7 +225,7 @@ export const runbook = defineRunbook({
         await chmod(path, 0o600);
         await ctx.note('backup.path', path);
         ctx.log.info(
-          `backup written: ${path} (0600, no secret values); restore with kubectl apply --server-side -f ${path}`,
+          `backup written: ${path} (0600, no secret values); restore with ${ctx.kubectlLine(['apply', '--server-side', '-f', path])}`,
         );
       },
     },
@@ -260,7 +260,10 @@ export const runbook = defineRunbook({
           );
         }
       },
-      undo: 'recreate from the backup P02 wrote: kubectl apply --server-side -f <backup>',
+      undo: async (ctx) => {
+        const backup = await ctx.recall<string>('backup.path');
+        return `recreate from the backup P02 wrote: ${ctx.kubectlLine(['apply', '--server-side', '-f', backup ?? `${ctx.cfg.backupsDir}/old-redis-<run>.json`])}`;
+      },
     },
     {
       id: 'P03',

@@ -142,7 +142,15 @@ export const runbook = defineRunbook({
           client.disconnect();
         }
       },
-      undo: 'kubectl delete job -l app.kubernetes.io/component=benchmark -n <beersystem namespace>',
+      undo: (ctx) =>
+        ctx.kubectlLine([
+          'delete',
+          'job',
+          '-l',
+          'app.kubernetes.io/component=benchmark',
+          '-n',
+          ctx.cfg.beersystem.namespace,
+        ]),
     },
     {
       id: 'P01',

@@ -13,6 +13,8 @@ export interface FailureQuestion {
   resume: string;
   /** offered when the runbook has a rollback mode that applies here */
   rollback?: { command: string; title: string };
+  /** what stopping leaves behind (e.g. "beersystem stays down") */
+  stopLeaves?: string;
 }
 
 export function failureChoices(q: FailureQuestion): Choice<FailureChoice>[] {
@@ -33,7 +35,7 @@ export function failureChoices(q: FailureQuestion): Choice<FailureChoice>[] {
   choices.push({
     value: 'stop',
     name: 'Stop',
-    description: `end the run here; later: ${q.resume}${q.rollback ? ` or ${q.rollback.command}` : ''}`,
+    description: `end the run here${q.stopLeaves ? `; ${q.stopLeaves}` : ''}; later: ${q.resume}${q.rollback ? ` or ${q.rollback.command}` : ''}`,
   });
   return choices;
 }

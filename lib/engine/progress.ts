@@ -122,7 +122,15 @@ export class Progress {
   summary(
     runbook: string,
     outcomes: readonly StepOutcome[],
-    footer: { outcome: string; dryRun: boolean; auditLog: string; runId: string; report?: string },
+    footer: {
+      outcome: string;
+      dryRun: boolean;
+      auditLog: string;
+      runId: string;
+      report?: string;
+      /** where the system stands, and the lines back and on: the screen's last lines */
+      standing?: readonly string[];
+    },
   ): void {
     this.stopSpinner();
     const rows = outcomes.map((o) => [o.id, LABEL[o.status], stepTime(o), o.title]);
@@ -141,6 +149,7 @@ export class Progress {
         ...rows.map(line),
         `audit log: ${footer.auditLog} (run ${footer.runId})`,
         ...(footer.report !== undefined ? [`report: ${footer.report}`] : []),
+        ...(footer.standing ?? []).map((l) => maskSecrets(l)),
         '',
       ].join('\n'),
     );

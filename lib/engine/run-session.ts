@@ -10,6 +10,7 @@ import type { Config } from '../config.ts';
 import { ClusterOrFileRunLock, LeaseRunLock } from '../lock/lease-lock.ts';
 import { FileRunLock, LockLostError, type RunLock } from '../lock/lock.ts';
 import { maskSecrets } from '../mask.ts';
+import { type CommandLineOptions, runbookCommandLine } from './command-line.ts';
 import {
   ConfirmationRefused,
   type ConfirmDecision,
@@ -25,7 +26,7 @@ import { type Gate, requiredRunbooksGate } from './gates.ts';
 import { contextMismatch, kubectlContextReader } from './kube-context.ts';
 import type { Progress, ProgressStream, StepOutcome, StepStatus } from './progress.ts';
 import type { Risk } from './risk.ts';
-import { flagsToRepeat, type RunbookArgs } from './runbook-args.ts';
+import type { RunbookArgs } from './runbook-args.ts';
 import {
   type EngineOptions,
   EXIT,
@@ -35,13 +36,15 @@ import {
   runSummary,
   type StepDefinition,
 } from './runbook-types.ts';
-import { killRunningCommandsNow, shellQuote, stopRunningCommands } from './shell.ts';
+import { killRunningCommandsNow, stopRunningCommands } from './shell.ts';
 import { createStepContext, type RunShared, type StepContext } from './step-context.ts';
 
 /** after an interrupt, how long the step has to write its last audit lines */
 const WIND_DOWN_MS = 5_000;
 /** entries between two anchors of a run's log in the cluster (besides the one at its end) */
 export const ANCHOR_EVERY = 50;
+/** how long the last screen waits for the system's state before saying it could not be read */
+const STANDING_READ_MS = 10_000;
 
 class Interrupted extends Error {
   override readonly name = 'Interrupted';
@@ -64,6 +67,8 @@ export interface SessionInfo {
   steps: readonly StepDefinition[];
   selected: Set<string>;
   stdout: ProgressStream;
+  /** settings the environment gave that the env file would not: printed commands carry them */
+  environment: Readonly<Record<string, string>>;
 }
 
 /** An answer given once for a sequence of steps (confirmCovers). */
@@ -110,6 +115,8 @@ export class RunSession {
   private baseContext: StepContext | undefined;
   private startedSteps = false;
   private readonly started = Date.now();
+  /** the step the run stopped at (failed or interrupted), for the last screen's resume line */
+  private stoppedAt: StepDefinition | undefined;
   /** what the step was doing when the run was interrupted, to let it finish its audit lines */
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -177,6 +184,7 @@ export class RunSession {
       setReport: (path) => {
         this.report = path;
       },
+      commandLine: (options) => this.commandLine(options),
     });
   }
 
@@ -573,6 +581,9 @@ export class RunSession {
             title: step.title,
             resume: this.resumeCommand(step.id),
             ...(rollback ? { rollback } : {}),
+            ...(rollback && this.runbook.rollback?.stopLeaves
+              ? { stopLeaves: this.runbook.rollback.stopLeaves }
+              : {}),
           },
           this.options.prompter ?? inquirerPrompter,
         ),
@@ -625,10 +636,20 @@ export class RunSession {
   }
 
   private rollbackCommand(mode: string): string {
-    const args = { ...this.args, mode, dryRun: false };
-    return [this.info.program, ...flagsToRepeat(args, this.runbook.flags)]
-      .map(shellQuote)
-      .join(' ');
+    return this.commandLine({ mode, dryRun: false });
+  }
+
+  /** This runbook again with this run's settings and flags (lib/engine/command-line.ts). */
+  private commandLine(options: CommandLineOptions = {}): string {
+    return runbookCommandLine(
+      {
+        program: this.info.program,
+        args: this.args,
+        flags: this.runbook.flags,
+        environment: this.info.environment,
+      },
+      options,
+    );
   }
 
   private confirmFlags() {
@@ -767,6 +788,7 @@ export class RunSession {
       (err instanceof ConfirmationRefused && err.interrupted);
     const message = maskSecrets(errorMessage(err));
     const resume = this.resumeCommand(step.id);
+    this.stoppedAt = step;
     const timing = {
       duration_ms: outcome.duration_ms,
       ...(outcome.waited_ms ? { detail: { waited_ms: outcome.waited_ms } } : {}),
@@ -801,6 +823,7 @@ export class RunSession {
     }
     outcome.status = 'failed';
     outcome.error = message;
+    const undo = await this.undoOf(step);
     await this.record({
       ...base,
       event: 'step-failed',
@@ -808,7 +831,7 @@ export class RunSession {
       duration_ms: outcome.duration_ms,
       detail: {
         error: message,
-        ...(step.undo ? { undo: step.undo } : {}),
+        ...(undo ? { undo } : {}),
         ...(outcome.waited_ms ? { waited_ms: outcome.waited_ms } : {}),
       },
     });
@@ -821,10 +844,20 @@ export class RunSession {
       this.rollbackRequest = { runId: this.info.runId, step: step.id, error: message };
       this.progress.log(`  rolling back now: ${this.rollbackCommand(rollback.mode)}`);
     } else {
-      this.progress.log(`  undo: ${step.undo ?? 'nothing recorded for this step'}`);
+      this.progress.log(`  undo: ${undo ?? 'nothing recorded for this step'}`);
       this.progress.log(`  resume: ${resume}`);
     }
     return this.finish('failed', EXIT.stepFailed, message);
+  }
+
+  /** The step's undo line, its commands built for this run's cluster and log. */
+  private async undoOf(step: StepDefinition): Promise<string | undefined> {
+    if (typeof step.undo !== 'function') return step.undo;
+    try {
+      return maskSecrets(await step.undo(this.contextFor({ id: step.id, risk: step.risk })));
+    } catch (err) {
+      return `(the undo line could not be made: ${maskSecrets(errorMessage(err))})`;
+    }
   }
 
   /** The command that goes on from `stepId` with the same mode and flags. */
@@ -833,11 +866,9 @@ export class RunSession {
     // irreversible one among them): resume the listed steps that are left, and no others.
     const ids = this.info.steps.map((s) => s.id);
     const rest = ids.slice(ids.indexOf(stepId)).filter((id) => this.info.selected.has(id));
-    const parts = [this.info.program];
-    if (this.args.only.length > 0) parts.push('--only', rest.join(','));
-    else parts.push('--from', stepId);
-    parts.push(...flagsToRepeat(this.args, this.runbook.flags));
-    return parts.map(shellQuote).join(' ');
+    return this.args.only.length > 0
+      ? this.commandLine({ only: rest })
+      : this.commandLine({ from: stepId });
   }
 
   /** Rejects with Interrupted as soon as the run is interrupted, whatever `work` is doing. */
@@ -912,6 +943,62 @@ export class RunSession {
     }
   }
 
+  /**
+   * The last screen of a run that changed something and did not complete: where the system
+   * stands (the runbook's standing()), then the lines back and on. Nothing when the operator
+   * chose "roll back now": the rollback run that follows ends with its own.
+   */
+  private async standing(outcome: RunOutcome): Promise<string[]> {
+    const check = this.runbook.standing;
+    if (
+      outcome === 'ok' ||
+      this.args.dryRun ||
+      this.rollbackRequest ||
+      !check ||
+      !this.startedSteps ||
+      !this.baseContext
+    )
+      return [];
+    let sentence: string | undefined;
+    try {
+      // read after an interrupt too: the run's own signal would cut the read short
+      sentence = await Promise.race([
+        Promise.resolve(check(this.standingContext())),
+        new Promise<string>((done) =>
+          setTimeout(() => done('its state could not be read in time'), STANDING_READ_MS).unref(),
+        ),
+      ]);
+    } catch (err) {
+      sentence = `its state could not be read: ${maskSecrets(errorMessage(err))}`;
+    }
+    if (!sentence) return [];
+    const lines = [maskSecrets(sentence)];
+    const rollback = this.runbook.rollback;
+    if (rollback && this.changedPastRollbackPoint && this.mode === 'default')
+      lines.push(`  roll back: ${this.rollbackCommand(rollback.mode)}`);
+    if (this.stoppedAt) lines.push(`  resume:    ${this.resumeCommand(this.stoppedAt.id)}`);
+    return lines;
+  }
+
+  /** A context for reads after the run's end, not tied to the run's (perhaps aborted) signal. */
+  private standingContext(): StepContext {
+    return createStepContext({
+      cfg: this.cfg,
+      dryRun: true,
+      runId: this.info.runId,
+      runbook: this.runbook.id,
+      mode: this.mode,
+      step: null,
+      flags: this.args.extra,
+      state: this.state,
+      signal: new AbortController().signal,
+      audit: this.audit,
+      print: () => undefined,
+      setReport: () => undefined,
+      commandLine: (options) => this.commandLine(options),
+    });
+  }
+
   /** The run counts as the runbook's completion (for `requires` and the cluster record). */
   private isComplete(outcome: RunOutcome): boolean {
     return (
@@ -979,12 +1066,14 @@ export class RunSession {
     this.forgetForcedExit();
     if (survivors.length > 0) await this.lock?.keepFor?.(survivors).catch(() => undefined);
     else await this.lock?.release().catch(() => undefined);
+    const standing = await this.standing(outcome);
     this.progress.summary(this.runbook.id, this.outcomes, {
       outcome,
       dryRun: this.args.dryRun,
       auditLog: this.cfg.auditLog,
       ...(this.report !== undefined ? { report: this.report } : {}),
       runId: this.info.runId,
+      ...(standing.length > 0 ? { standing } : {}),
     });
     if (this.args.json) {
       const summary = runSummary({

@@ -39,8 +39,11 @@ export interface StepDefinition {
   run: StepFn<unknown>;
   /** the post-check after run(); without it, done() is asked again */
   verify?: StepFn<boolean>;
-  /** how to undo this step by hand, printed when it fails */
-  undo?: string;
+  /**
+   * how to undo this step by hand, printed when it fails; a command in it is built with
+   * ctx.commandLine or ctx.kubectlLine, so that it pastes and acts on the same cluster and log
+   */
+  undo?: string | StepFn<string>;
   /**
    * This step's confirmation also covers every following step up to and including the step
    * with this id: they run without further questions and are audited as confirmed by it.
@@ -79,7 +82,18 @@ export interface RunbookDefinition {
    * How to get back when a step fails at or after `from` (in the default step list): on a
    * terminal the operator is asked to retry the step, run `mode` now, or stop.
    */
-  rollback?: { mode: string; from: string };
+  rollback?: {
+    mode: string;
+    from: string;
+    /** what stopping there leaves behind, said by the Stop choice (e.g. "beersystem stays down") */
+    stopLeaves?: string;
+  };
+  /**
+   * Where the system stands, asked when a run that started its steps ends without completing;
+   * printed last, under the summary, with the lines to go back (rollback) and on (resume), as
+   * `kubectl rollout status` ends with the rollout's state. A read only.
+   */
+  standing?: (ctx: StepContext) => Promise<string | undefined> | string | undefined;
   /** runs at the end of every run that got as far as its steps, interrupted or not */
   cleanup?: (ctx: StepContext) => void | Promise<void>;
 }

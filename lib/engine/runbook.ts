@@ -220,7 +220,9 @@ export async function executeRunbook(
     return EXIT.usage;
   }
 
-  const { ConfigError, loadConfig, REPO_ROOT } = await import('../config.ts');
+  const { ConfigError, loadConfig, REPO_ROOT, settingsFromEnvironment } = await import(
+    '../config.ts'
+  );
   let cfg: Config;
   try {
     cfg = loadConfig({
@@ -265,6 +267,10 @@ export async function executeRunbook(
       return EXIT.usage;
     }
   }
+  const environment = settingsFromEnvironment({
+    ...(args.envFile !== undefined ? { envFile: args.envFile } : {}),
+    ...(options.env !== undefined ? { env: options.env } : {}),
+  });
   const operator = currentOperator();
   const host = hostname();
   const gitRev = gitRevision(REPO_ROOT);
@@ -296,6 +302,7 @@ export async function executeRunbook(
       steps: runSteps,
       selected: runSelected,
       stdout,
+      environment,
     });
   };
   const run = session(args, steps, selected, options);

@@ -16,6 +16,7 @@ import {
   recallInScope,
 } from './attempts.ts';
 import { kubectlCommandKind, kubectlIsIdempotent, tofuCommandKind } from './command-kind.ts';
+import type { CommandLineOptions } from './command-line.ts';
 import { checkNoteValue, readNotes } from './notes.ts';
 import type { Risk } from './risk.ts';
 import {
@@ -85,6 +86,14 @@ export interface StepContext {
    * undefined.
    */
   waitFor<T>(what: string, check: WaitCheck<T>, options?: WaitOptions<T>): Promise<T | undefined>;
+  /**
+   * This runbook's command line with this run's settings and flags (--env-file, the environment's
+   * settings, the runbook's own flags), to print for an operator: `{ mode: 'rollback' }` is the
+   * rollback, `{ from: 'T039' }` a resume. Pasted as printed, it acts on the same cluster and log.
+   */
+  commandLine(options?: CommandLineOptions): string;
+  /** kubectl pinned to this run's context and kubeconfig, as a line to print for an operator */
+  kubectlLine(args: readonly string[]): string;
   /** records a small JSON value as an audit event, for this and later runs of this runbook */
   note(key: string, value: unknown): Promise<void>;
   /**
@@ -141,6 +150,8 @@ export interface StepContextInput {
   showWaiting?: (what: string, started: number, detail: string | undefined) => void;
   endWaiting?: () => void;
   setReport: (path: string) => void;
+  /** ctx.commandLine; the bare runbook name when not given (a context on its own) */
+  commandLine?: (options: CommandLineOptions) => string;
   /** how ctx.kube is made; lib/cluster/kube.ts createKube, imported on first use, by default */
   loadKube?: (cfg: Config, signal: AbortSignal) => Promise<Kube>;
 }
@@ -306,6 +317,13 @@ export function createStepContext(input: StepContextInput): StepContext {
       return kube;
     },
     setReport: input.setReport,
+    commandLine: (options = {}) =>
+      input.commandLine?.(options) ??
+      [
+        `./runbooks/${input.runbook}.mts`,
+        ...(options.mode && options.mode !== 'default' ? [`--${options.mode}`] : []),
+      ].join(' '),
+    kubectlLine: (args) => formatCommand(['kubectl', ...kubectlPinArgs(cfg), ...args]),
     log: {
       info: (message) => input.print(message),
       warn: (message) => input.print(`warning: ${message}`),

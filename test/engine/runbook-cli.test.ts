@@ -1,5 +1,6 @@
 // The engine as an operator meets it: a runbook file run as a real child process, with real
 // kubectl reading the context, real exit codes and real signals.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +39,6 @@ t.test('--help loads neither client-node, ioredis, zx nor the settings', async (
   const sandbox = makeRunbookEnv(t);
   const trace = join(sandbox.dir, 'imports.txt');
   writeFileSync(trace, '');
-  const { spawnSync } = await import('node:child_process');
   const result = spawnSync(
     process.execPath,
     [
@@ -96,24 +96,91 @@ t.test('a context mismatch exits 2 before any step runs', async (t) => {
   );
 });
 
-t.test('a failing step exits 1 with its undo hint and a resume command that works', async (t) => {
-  const sandbox = makeRunbookEnv(t);
-  const failed = await runCli(SCRIPT, ALL, { env: { ...sandbox.env, FIXTURE_FAIL: 'T002' } });
-  t.equal(failed.code, 1);
-  t.match(failed.stderr, /T002 broke on purpose/);
-  t.match(failed.stderr, /undo: rm marker two/);
-  const resume = /resume: (\S+) --from (T002)\n/.exec(failed.stderr);
-  t.ok(resume, 'the resume command is printed');
-  t.equal(resume?.[1], PROGRAM);
+/**
+ * A printed line run as an operator pastes it: by a shell, from the repository, in an
+ * environment that has none of the settings (only the fixture's own FIXTURE_DIR), with the
+ * answers the line leaves to the operator added at its end.
+ */
+function paste(line: string, dir: string, answers: readonly string[] = ALL) {
+  return spawnSync('sh', ['-c', `${line} ${answers.join(' ')}`], {
+    cwd: REPO,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      FIXTURE_DIR: dir,
+      _TAPJS_PROCESSINFO_COVERAGE_: '0',
+    },
+    encoding: 'utf8',
+  });
+}
 
-  const resumed = await runCli(SCRIPT, [...ALL, '--from', 'T002', '--json'], { env: sandbox.env });
-  t.equal(resumed.code, 0, resumed.stderr);
-  const summary = JSON.parse(resumed.stdout) as RunSummary;
-  t.same(
-    summary.steps.map((s) => s.status),
-    ['skipped', 'skipped', 'ok', 'ok', 'skipped'],
-  );
-});
+/** The lines after `undo:` and `resume:` in a failed run's output. */
+function printedLines(stderr: string): { undo: string; resume: string } {
+  return {
+    undo: /undo: .*or remove every marker: (.*)$/m.exec(stderr)?.[1] ?? '',
+    resume: /resume: (.*)$/m.exec(stderr)?.[1] ?? '',
+  };
+}
+
+t.test(
+  'a failing step exits 1; its undo and resume lines, pasted as printed, act on the same cluster and log (settings in --env-file)',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const envFile = join(sandbox.dir, 'settings.env');
+    writeFileSync(
+      envFile,
+      `KUBE_CONTEXT=test-ctx\nKUBECONFIG=${sandbox.kubeconfig}\nAUDIT_LOG=${sandbox.auditLog}\n`,
+    );
+    const failed = await runCli(SCRIPT, [...ALL, '--env-file', envFile], {
+      env: { FIXTURE_DIR: sandbox.dir, FIXTURE_FAIL: 'T002' },
+    });
+    t.equal(failed.code, 1);
+    t.match(failed.stderr, /T002 broke on purpose/);
+    const { undo, resume } = printedLines(failed.stderr);
+    t.equal(resume, `${PROGRAM} --from T002 --env-file ${envFile}`);
+    t.equal(undo, `${PROGRAM} --rollback --env-file ${envFile}`);
+
+    const resumed = paste(resume, sandbox.dir);
+    t.equal(resumed.status, 0, resumed.stderr);
+    t.ok(existsSync(join(sandbox.dir, 'three')), 'the resume finished the markers');
+    const undone = paste(undo, sandbox.dir, ['--yes']);
+    t.equal(undone.status, 0, undone.stderr);
+    t.notOk(existsSync(join(sandbox.dir, 'one')), 'the undo line removed them');
+    const runs = (await readAuditEntries(sandbox.auditLog)).filter((e) => e.event === 'run-end');
+    t.same(
+      runs.map((e) => `${e.outcome} ${(e.detail as { mode: string }).mode}`),
+      ['failed default', 'ok default', 'ok rollback'],
+      'all three runs wrote to the same audit log',
+    );
+  },
+);
+
+t.test(
+  'settings the environment gave go in front of a printed line, so it pastes into a shell without them',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const failed = await runCli(SCRIPT, [...ALL, '--env-file', '/dev/null'], {
+      env: { ...sandbox.env, FIXTURE_FAIL: 'T002' },
+    });
+    t.equal(failed.code, 1);
+    const { undo, resume } = printedLines(failed.stderr);
+    const settings = `KUBE_CONTEXT=test-ctx KUBECONFIG=${sandbox.kubeconfig} AUDIT_LOG=${sandbox.auditLog}`;
+    t.equal(resume, `${settings} ${PROGRAM} --from T002 --env-file /dev/null`);
+    t.equal(undo, `${settings} ${PROGRAM} --rollback --env-file /dev/null`);
+    t.notMatch(resume, /LOCK_TTL/, 'a setting the file or the default gives anyway is left out');
+
+    const resumed = paste(resume, sandbox.dir);
+    t.equal(resumed.status, 0, resumed.stderr);
+    const undone = paste(undo, sandbox.dir, ['--yes']);
+    t.equal(undone.status, 0, undone.stderr);
+    const runs = (await readAuditEntries(sandbox.auditLog)).filter((e) => e.event === 'run-end');
+    t.equal(runs.length, 3, 'the pasted runs wrote to the same audit log');
+    t.ok(
+      runs.every((e) => e.kube_context === 'test-ctx'),
+      'and acted on the same context',
+    );
+  },
+);
 
 t.test('--json prints one summary object on stdout and progress on stderr', async (t) => {
   const sandbox = makeRunbookEnv(t);
@@ -202,7 +269,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const out = await running.result;
       t.notOk(liveProcess(sleeper), 'the command the step was waiting in is gone');
       t.equal(out.code, 130, out.stderr);
-      t.match(out.stderr, /resume: \S+ --from T002/);
+      t.match(out.stderr, /resume: .*\S+ --from T002/);
       const entries = await readAuditEntries(sandbox.auditLog);
       t.match(entries.at(-1), { event: 'run-end', outcome: 'interrupted' });
       t.match(
@@ -274,7 +341,7 @@ t.test(
       env: { ...sandbox.env, FIXTURE_FAIL: 'R01' },
     });
     t.equal(failed.code, 1, failed.stderr);
-    t.match(failed.stderr, /resume: \S+ --from R01 --rollback --shout\n/);
+    t.match(failed.stderr, /resume: .*\S+ --from R01 --rollback --shout\n/);
     t.match(JSON.parse(failed.stdout), { mode: 'rollback', outcome: 'failed' });
 
     const rolledBack = await runCli(SCRIPT, ['--from', 'R01', '--rollback', '--shout', '--yes'], {

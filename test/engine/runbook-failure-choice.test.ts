@@ -71,7 +71,8 @@ function windowRunbook(
     ],
     ...(withRollback
       ? {
-          rollback: { mode: 'rollback', from: 'T002' },
+          rollback: { mode: 'rollback', from: 'T002', stopLeaves: 'the service stays down' },
+          standing: () => 'the service is DOWN (0/1 Ready)',
           modes: {
             rollback: {
               title: 'Put things back',
@@ -164,8 +165,23 @@ t.test('stop ends the run as the failure it is, with the resume line', async (t)
     op.offered[0]?.map((c) => c.value),
     ['retry', 'rollback', 'stop'],
   );
-  t.match(out.stderr, /resume: \.\/runbooks\/98-inline\.mts --from T003/);
+  t.match(out.stderr, /resume: .*\.\/runbooks\/98-inline\.mts --from T003/);
   t.notMatch(out.stderr, /rolling back now/);
+  t.match(
+    op.offered[0]?.find((c) => c.value === 'stop')?.description,
+    /^end the run here; the service stays down; later: /,
+    'the Stop choice says what stopping leaves behind',
+  );
+  const last = out.stderr.trimEnd().split('\n').slice(-3);
+  t.match(
+    last,
+    [
+      /^the service is DOWN \(0\/1 Ready\)$/,
+      /^ {2}roll back: .*\.\/runbooks\/98-inline\.mts --rollback$/,
+      /^ {2}resume: {4}.*\.\/runbooks\/98-inline\.mts --from T003$/,
+    ],
+    'the screen ends with where the system stands, then the lines back and on',
+  );
   t.equal(out.stderr.match(/error: command failed/g)?.length, 1, 'the error is shown once');
   t.ok(
     out.entries.some((e) => e.event === 'confirm' && e.step === 'T003' && e.outcome === 'stop'),
@@ -186,8 +202,13 @@ t.test(
       'T001, the T002–T003 sequence, and what now; the rollback asks nothing',
     );
     t.notOk(existsSync(join(sandbox.dir, 'T002')), 'the rollback undid T002');
-    t.match(out.stderr, /rolling back now: \.\/runbooks\/98-inline\.mts --rollback/);
+    t.match(out.stderr, /rolling back now: .*\.\/runbooks\/98-inline\.mts --rollback/);
     t.match(out.stderr, /T003 failed and the rollback completed; the change was not made/);
+    t.notMatch(
+      out.stderr,
+      /the service is DOWN/,
+      'a completed rollback leaves nothing down to report',
+    );
 
     const runs = [...new Set(out.entries.map((e) => e.run_id))];
     t.equal(runs.length, 2, 'two runs: the failed one and its rollback');
