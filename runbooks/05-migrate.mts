@@ -491,8 +491,10 @@ const migrate = [
     title: 'Scale down beersystem to 0 replicas — downtime starts',
     risk: 'high' as const,
     impact: 'beersystem is unavailable to its users until T040 has it Ready on redis-shared',
-    confirmCovers: 'T040',
-    coverText: 'beersystem is down from T035 until T040 is Ready',
+    // The record P05 writes is bookkeeping of this same answer: nothing is asked after the window.
+    confirmCovers: 'P05',
+    coverText:
+      'beersystem is down from T035 until T040 is Ready; T041 then tests it and P05 records the migration',
     done: async (ctx: StepContext) => {
       const s = await beersystemState(ctx);
       return s.onShared || s.deployment.replicas === 0;
@@ -712,6 +714,8 @@ const migrate = [
     id: 'P05',
     title: 'Record the migration on beersystem (the 24 h gate of 06 reads it)',
     risk: 'change' as const,
+    impact:
+      'bookkeeping only: beersystem already runs on redis-shared; without the record 06 cannot open its 24 h gate',
     done: async (ctx: StepContext) =>
       Boolean((await beersystemState(ctx)).deployment.annotations[MIGRATION_ANNOTATION]),
     run: async (ctx: StepContext) => {

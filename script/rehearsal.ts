@@ -10,6 +10,27 @@ import { REPO_ROOT } from '../lib/config.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { readNotes } from '../lib/engine/notes.ts';
 import { DOWNTIME_MS_NOTE, MIGRATE_RUNBOOK } from '../lib/phases/migration-notes.ts';
+import { criterionRows, type Evidence, toEvidence } from '../lib/phases/report.ts';
+
+/**
+ * The rehearsal's exit codes. 5 is its own: every stage ran as planned, but a success criterion
+ * is not met or not proven (SC-006 on a loaded machine), so a script can tell "the change ran,
+ * the machine was too slow" from "the change failed" (1). 0–4 keep the runbooks' meanings.
+ */
+export const REHEARSAL_EXIT = {
+  ok: 0,
+  stageFailed: 1,
+  refused: 4,
+  criteriaShort: 5,
+  interrupted: 130,
+} as const;
+
+/** A success criterion the rehearsal did not show met, and why. */
+export interface CriterionShort {
+  id: string;
+  verdict: 'not met' | 'not proven';
+  why: string;
+}
 
 export interface Stage {
   /** what the progress line says */
@@ -38,6 +59,10 @@ export interface RehearsalResult {
   totalMs: number;
   /** `sandbox down`'s exit code */
   downExit: number | undefined;
+  /** the success criteria not met or not proven, as the report judges them from the audit log */
+  criteriaShort: CriterionShort[];
+  /** how many success criteria there are */
+  criteriaCount: number;
 }
 
 export interface RehearsalOptions {
@@ -262,14 +287,14 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
   }
   let report: { markdown?: string; html?: string } = {};
   let downtimeMs: number | undefined;
+  let rows = criterionRows([]);
   try {
     report = newestReport(reportDir(opts.runDir));
-    const noted = await readNotes(join(opts.runDir, 'audit.jsonl'), {
-      runbook: MIGRATE_RUNBOOK,
-      key: DOWNTIME_MS_NOTE,
-    });
+    const notes = await readNotes(join(opts.runDir, 'audit.jsonl'));
+    const noted = notes.filter((n) => n.runbook === MIGRATE_RUNBOOK && n.key === DOWNTIME_MS_NOTE);
     const last = noted.at(-1)?.value;
     downtimeMs = typeof last === 'number' ? last : undefined;
+    rows = criterionRows(notes.map(toEvidence).filter((e): e is Evidence => e !== undefined));
   } catch {
     // no settings file or audit log: the sandbox never came up
   }
@@ -283,5 +308,43 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     downtimeMs,
     totalMs: Date.now() - started,
     downExit,
+    criteriaShort: rows
+      .filter((r) => r.verdict !== 'met')
+      .map((r) => ({
+        id: r.criterion.id,
+        verdict: r.verdict as CriterionShort['verdict'],
+        why: r.why ?? '',
+      })),
+    criteriaCount: rows.length,
+  };
+}
+
+/**
+ * The rehearsal's last lines and exit code: a stage that failed is a failure (1); when every
+ * stage went as planned, each criterion not met or not proven is listed and the code is 5.
+ */
+export function rehearsalVerdict(
+  result: Pick<RehearsalResult, 'ok' | 'criteriaShort' | 'criteriaCount'>,
+  interrupted: boolean,
+): { code: number; lines: string[] } {
+  if (interrupted)
+    return { code: REHEARSAL_EXIT.interrupted, lines: ['the rehearsal was interrupted'] };
+  if (!result.ok)
+    return {
+      code: REHEARSAL_EXIT.stageFailed,
+      lines: ['the rehearsal did NOT pass: a stage failed (see above)'],
+    };
+  if (result.criteriaShort.length === 0)
+    return {
+      code: REHEARSAL_EXIT.ok,
+      lines: [`criteria: all ${result.criteriaCount} success criteria met`],
+    };
+  const met = result.criteriaCount - result.criteriaShort.length;
+  return {
+    code: REHEARSAL_EXIT.criteriaShort,
+    lines: [
+      `criteria: ${met} of ${result.criteriaCount} met; the change ran, but these are not (exit ${REHEARSAL_EXIT.criteriaShort}):`,
+      ...result.criteriaShort.map((c) => `  ${c.id} ${c.verdict}: ${c.why}`),
+    ],
   };
 }

@@ -1,9 +1,11 @@
 // npm run rehearse: the whole change against the sandbox (see script/rehearsal.ts). Exit 0 when every
-// stage went as planned, 1 otherwise, 130 when interrupted; the sandbox is down either way.
+// stage went as planned and every success criterion is met; 5 when the stages went as planned but
+// a criterion is not met or not proven (listed last); 1 when a stage failed; 4 when refused to
+// start; 130 when interrupted. The sandbox is down either way.
 import { join } from 'node:path';
 import { REPO_ROOT } from '../lib/config.ts';
 import { formatDuration } from '../lib/duration.ts';
-import { RehearsalRefusedError, rehearse } from './rehearsal.ts';
+import { REHEARSAL_EXIT, RehearsalRefusedError, rehearsalVerdict, rehearse } from './rehearsal.ts';
 
 const runDir = process.env.SANDBOX_RUN_DIR ?? join(REPO_ROOT, 'sandbox', '.run', 'rehearsal');
 const print = (line: string) => process.stderr.write(`${line}\n`);
@@ -19,7 +21,7 @@ print(`rehearse: the sandbox runs in ${runDir}`);
 const result = await rehearse({ runDir, print, signal: controller.signal }).catch((err) => {
   if (!(err instanceof RehearsalRefusedError)) throw err;
   print(`rehearse: ${err.message}`);
-  process.exit(4);
+  process.exit(REHEARSAL_EXIT.refused);
 });
 print('');
 if (result.reportMarkdown) print(`report:   ${result.reportMarkdown}`);
@@ -34,4 +36,7 @@ print(
 if (result.downExit !== undefined && result.downExit !== 0) {
   print('rehearse: `sandbox down` reported a problem (see above)');
 }
-process.exitCode = controller.signal.aborted ? 130 : result.ok ? 0 : 1;
+// The criteria come last: what a tired reader sees is whether the change did what it promised.
+const verdict = rehearsalVerdict(result, controller.signal.aborted);
+for (const line of verdict.lines) print(line);
+process.exitCode = verdict.code;

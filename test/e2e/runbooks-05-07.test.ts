@@ -288,32 +288,65 @@ function runInPty(c: Cluster, args: string[], answers: Answer[]) {
   let answered = 0;
   let searchFrom = 0;
   let busy = false;
-  return new Promise<{ code: number | null; output: string; answered: number }>((resolve) => {
-    const next = async () => {
-      const answer = answers[answered];
-      if (busy || !answer) return;
-      const seen = output.slice(searchFrom);
-      const match = answer.when.exec(seen);
-      if (!match) return;
-      busy = true;
-      searchFrom += match.index + match[0].length;
-      await answer.first?.();
-      answered++;
-      child.stdin.write(answer.send);
-      busy = false;
-      await next();
-    };
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      void next();
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
+  return new Promise<{ code: number | null; output: string; screen: string; answered: number }>(
+    (resolve) => {
+      const next = async () => {
+        const answer = answers[answered];
+        if (busy || !answer) return;
+        const seen = output.slice(searchFrom);
+        const match = answer.when.exec(seen);
+        if (!match) return;
+        busy = true;
+        searchFrom += match.index + match[0].length;
+        await answer.first?.();
+        answered++;
+        child.stdin.write(answer.send);
+        busy = false;
+        await next();
+      };
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+        void next();
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('close', (code) => {
+        c.outputs.push(output);
+        // The terminal's wrapping and cursor moves, gone: the text as an operator reads it.
+        const text = output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r\n?/g, '\n');
+        // `output` as one line (the terminal wraps long ones); `screen` keeps the lines
+        resolve({ code, output: text.replace(/\n/g, ''), screen: text, answered });
+      });
+    },
+  );
+}
+
+/**
+ * A line the runbook printed, run as an operator pastes it: by a shell, from the repository,
+ * with none of the runbooks' settings in its environment (only the sandbox's own run directory
+ * and the test's TMPDIR), and the answer the line leaves to the operator (--yes) at its end.
+ */
+function paste(c: Cluster, line: string) {
+  return new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn('sh', ['-c', `${line} --yes`], {
+      cwd: REPO,
+      env: withoutCoverage({
+        ...Object.fromEntries(Object.keys(c.env).map((k) => [k, undefined])),
+        SANDBOX_RUN_DIR: c.env.SANDBOX_RUN_DIR,
+        TMPDIR: c.env.TMPDIR,
+      }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString('utf8');
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString('utf8');
+    });
     child.on('close', (code) => {
       c.outputs.push(output);
-      // The terminal's wrapping and cursor moves, gone: the text as an operator reads it.
-      const text = output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r\n?/g, '\n');
-      resolve({ code, output: text.replace(/\n/g, ''), answered });
+      resolve({ code, output });
     });
   });
 }
@@ -364,8 +397,8 @@ t.test(
       t.equal(r.answered, 1, 'the T035 question was asked');
       t.match(
         r.output,
-        /T035–T040 run without further questions; beersystem is down from T035 until T040 is Ready/,
-        'one question covers T035–T040',
+        /T035–P05 run without further questions; beersystem is down from T035 until T040 is Ready; T041 then tests it and P05 records the migration/,
+        'one question covers T035 to the record P05 writes',
       );
       t.equal(r.code, 2, 'a declined confirmation exits 2');
       t.equal(mutations(c.journal()).length, before, 'nothing was sent');
@@ -674,3 +707,103 @@ t.test('SIGINT during T036, then a re-run resumes without scaling twice', async 
   t.equal((await beersystemEnv(c)).trim(), '1 redis-shared-master.redis.svc.cluster.local');
   assertNoPassword(t, c);
 });
+
+t.test(
+  'in a terminal, T039 fails and the operator stops: the last screen says beersystem is DOWN, and every printed command pastes as printed',
+  async (t) => {
+    const c = await startCluster(t);
+    const r = await runInPty(
+      c,
+      [],
+      [
+        { when: /\(y\/N\)/, send: 'y\r' },
+        {
+          when: /T038\s[^\n]*\bok\b/,
+          send: '',
+          first: () => c.fx.admin('/sandbox/fault', { args: ['api-error', '5', '500'] }),
+        },
+        {
+          when: /What now\?/,
+          send: '3',
+          first: () => c.fx.admin('/sandbox/fault', { args: ['heal'] }),
+        },
+        { when: /❯\s*(\x1b\[[0-9;]*m)*\s*Stop/, send: '\r' },
+      ],
+    );
+    t.equal(r.answered, 4, 'T035 asked, then what now after T039');
+    t.equal(r.code, 1, 'the run stopped as failed');
+    t.match(
+      r.output,
+      /Stop.*end the run here; beersystem stays down until you roll back or resume/,
+    );
+    const last = r.screen.trimEnd().split('\n').slice(-3);
+    t.match(
+      last,
+      [
+        /^beersystem is DOWN since \d\d:\d\d:\d\d UTC \([\d.]+m?s ago\) \(0\/1 Ready, configured for its old Redis\)$/,
+        /^ {2}roll back: .*\.\/runbooks\/05-migrate\.mts --rollback --env-file \/dev\/null$/,
+        /^ {2}resume: {4}.*\.\/runbooks\/05-migrate\.mts --from T039 --env-file \/dev\/null$/,
+      ],
+      'the screen ends with where beersystem stands and the lines back and on',
+    );
+    const rollbackLines = [
+      /rollback at any point from here: (.*?) \(applies/.exec(r.screen)?.[1],
+      /To put it back on its old Redis: (.*)$/m.exec(r.screen)?.[1],
+      /^ {2}undo: (.*)$/m.exec(r.screen)?.[1],
+      /^ {2}roll back: (.*)$/m.exec(r.screen)?.[1],
+    ];
+    t.equal(
+      new Set(rollbackLines).size,
+      1,
+      'T034, the DOWN warning, undo and the last screen print one rollback line',
+    );
+    const rollback = rollbackLines[0] ?? '';
+    const resume = /^ {2}resume: {4}(.*)$/m.exec(r.screen)?.[1] ?? '';
+    t.match(
+      rollback,
+      `AUDIT_LOG=${c.env.AUDIT_LOG}`,
+      'the settings the environment gave go with it',
+    );
+
+    const resumed = await paste(c, resume);
+    t.equal(resumed.code, 0, 'the resume line, pasted, finishes the migration', {
+      output: resumed.output.slice(-3000),
+    });
+    t.equal((await beersystemEnv(c)).trim(), '1 redis-shared-master.redis.svc.cluster.local');
+    const back = await paste(c, rollback);
+    t.equal(back.code, 0, 'the rollback line, pasted, puts beersystem back', {
+      output: back.output.slice(-3000),
+    });
+    t.equal((await beersystemEnv(c)).trim(), '1 redis.beersystem.svc.cluster.local');
+    const ends = (await readAuditEntries(c.env.AUDIT_LOG!)).filter(
+      (e) => e.event === 'run-end' && e.runbook === '05-migrate',
+    );
+    t.same(
+      ends.map((e) => `${e.outcome} ${(e.detail as { mode: string }).mode}`),
+      ['failed default', 'ok default', 'ok rollback'],
+      'the pasted runs wrote to the same audit log',
+    );
+    t.ok(
+      ends.every((e) => e.kube_context === 'sandbox'),
+      'and acted on the same cluster',
+    );
+
+    // The migration in a terminal, start to end: the answer before T035 is the only question,
+    // and P05's record belongs to it.
+    const whole = await runInPty(c, [], [{ when: /\(y\/N\)/, send: 'y\r' }]);
+    t.equal(whole.code, 0, 'the migration completes', { output: whole.output.slice(-3000) });
+    t.equal(
+      whole.screen.match(/\(y\/N\)/g)?.length,
+      1,
+      'one question, before T035; none after the window',
+    );
+    const p05 = (await readAuditEntries(c.env.AUDIT_LOG!)).filter(
+      (e) => e.step === 'P05' && e.event === 'confirm',
+    );
+    t.match(p05.at(-1), {
+      outcome: 'confirmed',
+      detail: { method: 'covered', covered_by: 'T035' },
+    });
+    assertNoPassword(t, c);
+  },
+);

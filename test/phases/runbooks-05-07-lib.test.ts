@@ -22,8 +22,10 @@ import {
 import { sampleRoundTrips } from '../../lib/redis/latency-histogram.ts';
 import {
   parseShellExports,
+  REHEARSAL_EXIT,
   RehearsalRefusedError,
   rehearsalStages,
+  rehearsalVerdict,
   rehearse,
   runningSandbox,
 } from '../../script/rehearsal.ts';
@@ -233,6 +235,38 @@ t.test('the rehearsal: its stages in order, with the exit code each must end wit
   t.ok(six.includes('/tmp/r/.env.sandbox'));
   t.same(stages[7]!.argv.slice(-2), ['age', '24h']);
 });
+
+t.test(
+  'the rehearsal ends with every criterion not met or not proven, and an exit code of its own',
+  async (t) => {
+    const short = [
+      { id: 'SC-006', verdict: 'not met' as const, why: 'SC-006 NOT met: 8,123 ops/s' },
+      { id: 'SC-001', verdict: 'not proven' as const, why: 'no evidence recorded' },
+    ];
+    const slow = rehearsalVerdict({ ok: true, criteriaShort: short, criteriaCount: 10 }, false);
+    t.equal(slow.code, 5, 'the change ran, a criterion is short: 5');
+    t.same(slow.lines, [
+      'criteria: 8 of 10 met; the change ran, but these are not (exit 5):',
+      '  SC-006 not met: SC-006 NOT met: 8,123 ops/s',
+      '  SC-001 not proven: no evidence recorded',
+    ]);
+    const failed = rehearsalVerdict({ ok: false, criteriaShort: short, criteriaCount: 10 }, false);
+    t.equal(
+      failed.code,
+      REHEARSAL_EXIT.stageFailed,
+      'a failed stage is a failure, whatever the criteria',
+    );
+    const good = rehearsalVerdict({ ok: true, criteriaShort: [], criteriaCount: 10 }, false);
+    t.same(good, { code: 0, lines: ['criteria: all 10 success criteria met'] });
+    t.equal(rehearsalVerdict({ ok: true, criteriaShort: [], criteriaCount: 10 }, true).code, 130);
+    const codes = Object.values(REHEARSAL_EXIT);
+    t.equal(new Set(codes).size, codes.length, 'every outcome has its own code');
+    t.notOk(
+      [0, 1, 2, 3, 4].includes(REHEARSAL_EXIT.criteriaShort),
+      "not one of the runbooks' codes",
+    );
+  },
+);
 
 t.test("the sandbox shell file becomes the children's environment", async (t) => {
   const env = parseShellExports(
