@@ -41,6 +41,8 @@ export interface Config {
   auditHmacKeyFile: string | undefined;
   backupsDir: string;
   reportsDir: string;
+  /** where 07 (T047) writes the MetalLB address table: a tracked file for the real cluster */
+  ipTableFile: string;
   validationWindowMs: number;
   timeouts: { commandMs: number; waitMs: number; lockTtlMs: number };
   /** where the runbooks keep their shared state in the cluster: the Lease lock, the records */
@@ -108,6 +110,7 @@ export const SETTINGS = {
   AUDIT_HMAC_KEY_FILE: { kind: 'path', default: '', optional: true },
   BACKUP_DIR: { kind: 'path', default: 'logs/backups' },
   REPORT_DIR: { kind: 'path', default: 'logs/reports' },
+  IP_TABLE_FILE: { kind: 'path', default: 'docs/ip-assignments.md' },
   VALIDATION_WINDOW: { kind: 'duration', default: '24h' },
   COMMAND_TIMEOUT: { kind: 'timeout', default: '2m' },
   WAIT_TIMEOUT: { kind: 'timeout', default: '5m' },
@@ -284,6 +287,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     auditHmacKeyFile: raw.AUDIT_HMAC_KEY_FILE === '' ? undefined : path(raw.AUDIT_HMAC_KEY_FILE),
     backupsDir: path(raw.BACKUP_DIR),
     reportsDir: path(raw.REPORT_DIR),
+    ipTableFile: path(raw.IP_TABLE_FILE),
     validationWindowMs: duration('VALIDATION_WINDOW'),
     timeouts: {
       commandMs: duration('COMMAND_TIMEOUT'),

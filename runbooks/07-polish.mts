@@ -61,7 +61,7 @@ export const runbook = defineRunbook({
   id: '07-polish',
   title: 'Benchmark, address table and the report of the change',
   description:
-    'Runs redis-benchmark as a Job next to the applications (SC-006, SC-001) and our own benchmark through the LoadBalancer from this machine (SC-003), writes the MetalLB address table to docs/ip-assignments.md, and the report of the whole change: SC-001…SC-010 with their evidence, the migration timeline and what changed, as Markdown and HTML.',
+    'Runs redis-benchmark as a Job next to the applications (SC-006, SC-001) and our own benchmark through the LoadBalancer from this machine (SC-003), writes the MetalLB address table to IP_TABLE_FILE (docs/ip-assignments.md), and the report of the whole change: SC-001…SC-010 with their evidence, the migration timeline and what changed, as Markdown and HTML.',
   requires: ['05-migrate'],
   flags: {
     requests: {
@@ -70,7 +70,8 @@ export const runbook = defineRunbook({
     },
     'ip-table': {
       type: 'string',
-      description: 'where T047 writes the address table (default docs/ip-assignments.md)',
+      description:
+        'where T047 writes the address table (default: IP_TABLE_FILE, docs/ip-assignments.md)',
     },
   },
   steps: [
@@ -203,8 +204,11 @@ export const runbook = defineRunbook({
             `${ctx.cfg.redis.release}-external has ${ours?.ip ?? 'no address'}, not ${ctx.cfg.redis.lbIp}: see ./runbooks/03-access.mts (T028)`,
           );
         }
-        const { REPO_ROOT } = await import('../lib/config.ts');
-        const path = resolve(REPO_ROOT, String(ctx.flags['ip-table'] ?? 'docs/ip-assignments.md'));
+        const flag = ctx.flags['ip-table'];
+        const path =
+          typeof flag === 'string'
+            ? resolve((await import('../lib/config.ts')).REPO_ROOT, flag)
+            : ctx.cfg.ipTableFile;
         for (const r of rows)
           ctx.log.info(`  ${r.ip.padEnd(16)} ${r.pool.padEnd(12)} ${r.namespace}/${r.name}`);
         if (ctx.dryRun) {

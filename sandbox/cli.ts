@@ -132,6 +132,8 @@ function writeShellFiles(url: string, network: SandboxNetwork): UpResult & { pid
       `AUDIT_LOG=${repoPath(join(RUN_DIR, 'audit.jsonl'))}`,
       `BACKUP_DIR=${repoPath(join(RUN_DIR, 'backups'))}`,
       `REPORT_DIR=${repoPath(join(RUN_DIR, 'reports'))}`,
+      // The sandbox's addresses stay out of the tracked docs/ip-assignments.md.
+      `IP_TABLE_FILE=${repoPath(join(RUN_DIR, 'ip-assignments.md'))}`,
       '',
     ].join('\n'),
   );

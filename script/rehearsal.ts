@@ -127,7 +127,7 @@ export function rehearsalStages(runDir: string, runbookArgs: string[] = []): Sta
     },
     {
       title: '07-polish',
-      argv: runbook('07-polish', ['--ip-table', join(runDir, 'ip-assignments.md')]),
+      argv: runbook('07-polish'),
       expectExit: 0,
     },
   ];

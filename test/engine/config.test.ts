@@ -63,6 +63,7 @@ t.test('a valid file loads into a frozen typed object with defaults from the spe
   t.equal(cfg.auditLog, '/var/log/a.jsonl');
   t.equal(cfg.backupsDir, join(REPO_ROOT, 'logs/backups'), 'relative paths are the repository’s');
   t.equal(cfg.tofu.bin, 'tofu', 'a bare command name stays a name');
+  t.equal(cfg.ipTableFile, join(REPO_ROOT, 'docs/ip-assignments.md'), "07's address table");
   t.equal(cfg.kubeconfig, undefined);
   t.ok(Object.isFrozen(cfg) && Object.isFrozen(cfg.redis), 'frozen, deeply');
 });

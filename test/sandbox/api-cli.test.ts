@@ -64,6 +64,12 @@ t.test(
     }
     t.match(envFile, `export TF_VAR_lb_ip='${result.network.redisLbIp}'`);
     t.match(runbookEnv, /TOFU_BIN=\/.*\/sandbox\/bin\/tofu/);
+    const { loadConfig } = await import('../../lib/config.ts');
+    t.equal(
+      loadConfig({ envFile: result.envSandbox, env: {} }).ipTableFile,
+      join(runDir, 'ip-assignments.md'),
+      "07's address table goes into the sandbox's run directory, not the tracked docs/ip-assignments.md",
+    );
 
     const kubectlEnv = {
       ...process.env,
