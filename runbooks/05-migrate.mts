@@ -495,10 +495,12 @@ const migrate = [
     confirmCovers: 'P05',
     coverText:
       'beersystem is down from T035 until T040 is Ready; T041 then tests it and P05 records the migration',
-    done: async (ctx: StepContext) => {
-      const s = await beersystemState(ctx);
-      return s.onShared || s.deployment.replicas === 0;
-    },
+    // Already on redis-shared: there is no downtime to start (not "already done": it runs).
+    skip: async (ctx: StepContext) =>
+      (await beersystemState(ctx)).onShared
+        ? 'beersystem already uses redis-shared: no downtime to start'
+        : undefined,
+    done: async (ctx: StepContext) => (await beersystemState(ctx)).deployment.replicas === 0,
     run: async (ctx: StepContext) => {
       const { namespace, deployment } = bs(ctx);
       await notedReplicas(ctx);

@@ -235,7 +235,8 @@ export const runbook = defineRunbook({
       risk: 'irreversible',
       impact:
         'the old Redis Deployment and Service are deleted; --rollback of 05 is no longer possible',
-      confirmName: (ctx) => ctx.cfg.oldRedis.deployment,
+      // namespace/name: a bare "redis" could be any Redis
+      confirmName: (ctx) => `${ctx.cfg.oldRedis.namespace}/${ctx.cfg.oldRedis.deployment}`,
       done: async (ctx) => {
         const { deployment, service } = await oldDeploymentAndService(ctx);
         return !deployment && !service;

@@ -115,14 +115,14 @@ export function rehearsalStages(runDir: string, runbookArgs: string[] = []): Sta
     ...RUNBOOKS.slice(0, 5).map((id) => ({ title: id, argv: runbook(id), expectExit: 0 })),
     {
       title: '06-decommission (before the validation window)',
-      argv: runbook('06-decommission', ['--confirm', 'redis']),
+      argv: runbook('06-decommission', ['--confirm', 'beersystem/redis']),
       expectExit: 3,
       expectedBecause: 'the 24 h gate is closed, as it must be right after the migration',
     },
     { title: 'sandbox age 24h', argv: sandbox('age', '24h'), expectExit: 0 },
     {
       title: '06-decommission',
-      argv: runbook('06-decommission', ['--confirm', 'redis']),
+      argv: runbook('06-decommission', ['--confirm', 'beersystem/redis']),
       expectExit: 0,
     },
     {

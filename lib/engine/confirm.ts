@@ -98,8 +98,10 @@ export const inquirerPrompter: Prompter = {
   },
 };
 
-function againFrom(stepId: string): string {
-  return `To go ahead later, re-run with --from ${stepId}`;
+// A plain re-run, not --from: --from would skip the checks and the backup before the step,
+// while a plain re-run repeats them and finds what is done already done.
+function againFrom(_stepId: string): string {
+  return 'To go ahead later, re-run the runbook as before (its checks and backup run again first; what is done is not repeated)';
 }
 
 function sequence(request: ConfirmRequest): string {

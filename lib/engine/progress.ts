@@ -63,6 +63,8 @@ const SPINNER_FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', 
 const SPINNER_INTERVAL_MS = 100;
 
 export class Progress {
+  /** the run's own word for a status, where the step's risk or a dry run changes it */
+  private labelOf: (outcome: StepOutcome) => string | undefined = () => undefined;
   private spinner: NodeJS.Timeout | undefined;
   private spinnerText = '';
   private readonly tty: boolean;
@@ -72,6 +74,15 @@ export class Progress {
     options: { tty?: boolean } = {},
   ) {
     this.tty = options.tty ?? Boolean(out.isTTY);
+  }
+
+  /** e.g. "passed" for a read-only check that holds, "would change" in a dry run */
+  setLabels(labelOf: (outcome: StepOutcome) => string | undefined): void {
+    this.labelOf = labelOf;
+  }
+
+  private label(outcome: StepOutcome): string {
+    return this.labelOf(outcome) ?? LABEL[outcome.status];
   }
 
   /** Any other text for the operator; it never tears through a spinner line. */
@@ -115,7 +126,7 @@ export class Progress {
     const time = stepTime(outcome);
     const reason = outcome.reason ? `: ${maskSecrets(outcome.reason)}` : '';
     this.out.write(
-      `${SYMBOL[outcome.status]} ${outcome.id}  ${outcome.title}  ${LABEL[outcome.status]}${reason}${time ? `  ${time}` : ''}\n`,
+      `${SYMBOL[outcome.status]} ${outcome.id}  ${outcome.title}  ${this.label(outcome)}${reason}${time ? `  ${time}` : ''}\n`,
     );
   }
 
@@ -133,7 +144,7 @@ export class Progress {
     },
   ): void {
     this.stopSpinner();
-    const rows = outcomes.map((o) => [o.id, LABEL[o.status], stepTime(o), o.title]);
+    const rows = outcomes.map((o) => [o.id, this.label(o), stepTime(o), o.title]);
     const header = ['step', 'status', 'time', 'title'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
     const line = (cells: string[]) =>

@@ -135,6 +135,7 @@ export class RunSession {
       status: 'not-run' as StepStatus,
       duration_ms: 0,
     }));
+    progress.setLabels((o) => this.labelOf(o));
     const external = options.signal;
     if (external) {
       if (external.aborted) this.interrupt.abort();
@@ -154,6 +155,17 @@ export class RunSession {
       this.progress.log(`error: ${message}`);
       return this.finish('failed', EXIT.stepFailed, message);
     }
+  }
+
+  /**
+   * "passed" for a read-only check that holds (already done is for a change already in place),
+   * and "would change" for a change a dry run only printed, as Ansible's check mode says.
+   */
+  private labelOf(outcome: StepOutcome): string | undefined {
+    const risk = this.info.steps.find((s) => s.id === outcome.id)?.risk;
+    if (outcome.status === 'verified-done' && risk === 'read') return 'passed';
+    if (outcome.status === 'ok' && this.args.dryRun && risk !== 'read') return 'would change';
+    return undefined;
   }
 
   private get mode(): string {
@@ -819,6 +831,7 @@ export class RunSession {
       await this.record({ ...base, event: 'confirm', outcome: 'refused', detail: { message } });
       this.progress.stepFinished(outcome);
       this.progress.log(`${this.info.program}: ${message}`);
+      this.progress.log(`  re-run: ${this.commandLine()}`);
       return this.finish('refused', EXIT.usage, message);
     }
     outcome.status = 'failed';
@@ -976,7 +989,9 @@ export class RunSession {
     const rollback = this.runbook.rollback;
     if (rollback && this.changedPastRollbackPoint && this.mode === 'default')
       lines.push(`  roll back: ${this.rollbackCommand(rollback.mode)}`);
-    if (this.stoppedAt) lines.push(`  resume:    ${this.resumeCommand(this.stoppedAt.id)}`);
+    // a refusal is gone past with a plain re-run: --from would skip the checks before the step
+    if (outcome === 'refused') lines.push(`  re-run:    ${this.commandLine()}`);
+    else if (this.stoppedAt) lines.push(`  resume:    ${this.resumeCommand(this.stoppedAt.id)}`);
     return lines;
   }
 

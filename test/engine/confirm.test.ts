@@ -95,7 +95,7 @@ t.test(
     t.match(asked[0], /high risk \(downtime starts for beersystem\)/);
     t.match(
       err.message,
-      /^T035 not confirmed; nothing was changed by this step\. To go ahead later, re-run with --from T035$/,
+      /^T035 not confirmed; nothing was changed by this step\. To go ahead later, re-run the runbook as before \(its checks and backup run again first; what is done is not repeated\)$/,
     );
     t.notOk(err.interrupted);
   },
@@ -165,7 +165,10 @@ t.test('irreversible on a terminal: typing the name passes, anything else refuse
   const err = await refusal(
     confirmStep(irreversible, NO_FLAGS, { prompter: wrong.prompter, ...tty }),
   );
-  t.match(err.message, /"yes" is not "redis"; .* re-run with --from T044$/);
+  t.match(
+    err.message,
+    /"yes" is not "redis"; .* re-run the runbook as before \(its checks and backup run again first/,
+  );
 });
 
 t.test('irreversible on a terminal: --yes alone still asks for the name', async (t) => {

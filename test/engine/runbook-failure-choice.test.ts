@@ -389,3 +389,19 @@ t.test(
     );
   },
 );
+
+t.test(
+  'a declined confirmation says to re-run the runbook as before, not --from: its checks come first again',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const runbook = windowRunbook(sandbox, {}, true);
+    const out = await execute(runbook, sandbox, [], {
+      prompter: { ...unasked, yesNo: async (message) => !message.startsWith('T002') },
+      isInteractive: () => true,
+    });
+    t.equal(out.code, 2);
+    t.match(out.stderr, /T002 not confirmed; .*re-run the runbook as before/);
+    t.match(out.stderr, /^ {2}re-run: .*\.\/runbooks\/98-inline\.mts$/m);
+    t.notMatch(out.stderr, /--from T002/, 'no line skips the checks before the step');
+  },
+);

@@ -1170,3 +1170,24 @@ t.test('--help lists each mode with its steps, and the sequences confirmed at on
   t.match(text, /A run with a mode flag never counts as this runbook having completed/);
   t.notMatch(helpText(markerRunbook(makeRunbookEnv(t)), './y.mts'), /mode flag/);
 });
+
+t.test(
+  'a read-only check that holds says "passed", a change already in place "already done", a dry run "would change"',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    writeFileSync(join(sandbox.dir, 'one'), '');
+    const runbook = markerRunbook(sandbox, {
+      steps: [
+        { id: 'P01', title: 'Check it', risk: 'read', done: () => true, run: () => undefined },
+        ...markerRunbook(sandbox).steps.slice(0, 2),
+      ],
+    });
+    const dry = await execute(runbook, sandbox, ['--dry-run']);
+    t.equal(dry.code, 0, dry.stderr);
+    t.match(dry.stderr, /≡ P01 {2}Check it {2}passed/);
+    t.match(dry.stderr, /≡ T001 {2}Create one {2}already done/);
+    t.match(dry.stderr, /T002 {2}Create two {2}would change/);
+    t.match(dry.stderr, /^T002 {2}would change {2}/m, 'the summary table says so too');
+    t.notMatch(dry.stderr, /T002 .*\bok\b/, 'nothing a dry run only printed reads as done');
+  },
+);

@@ -231,7 +231,7 @@ t.test('the rehearsal: its stages in order, with the exit code each must end wit
     ],
   );
   const six = stages[8]!.argv;
-  t.same(six.slice(-3), ['--yes', '--confirm', 'redis']);
+  t.same(six.slice(-3), ['--yes', '--confirm', 'beersystem/redis']);
   t.ok(six.includes('/tmp/r/.env.sandbox'));
   t.same(stages[7]!.argv.slice(-2), ['age', '24h']);
 });
