@@ -74,6 +74,8 @@ export const runbook = defineRunbook({
   title: 'Setup: preflight checks and the OpenTofu code (phase 1, T001–T008)',
   description:
     'Checks the tools, the cluster (nodes, storage, CRDs, Prometheus selectors, MetalLB pool and address, namespace ownership, beersystem) and the OpenTofu code (T001–T008 present, init, validate, fmt). Reads only, plus `tofu init`; every failed check is listed at once by P13 with what to fix. Run it before 02-deploy.',
+  next: (ctx) =>
+    `02-deploy deploys redis-shared: ${ctx.commandLine({ runbook: '02-deploy' })} (--dry-run first shows every change)`,
   steps: [
     deferredCheck({
       id: 'P01',

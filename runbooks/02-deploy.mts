@@ -136,6 +136,8 @@ export const runbook = defineRunbook({
   description:
     'Plans the redis-shared module (migration disabled), shows what it creates, applies exactly that plan after one confirmation, and verifies the result: pods Ready, 10Gi local-path volumes, the password Secret equal in both namespaces, authentication required, requests/limits and probes. Re-running after success changes nothing.',
   requires: ['01-setup'],
+  next: (ctx) =>
+    `03-access proves access from the applications and the private network: ${ctx.commandLine({ runbook: '03-access' })} (--dry-run first shows every change)`,
   steps: [
     {
       id: 'P01',

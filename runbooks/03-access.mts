@@ -230,6 +230,8 @@ export const runbook = defineRunbook({
       description: 'prove again what an earlier run already proved (Jobs, drills)',
     },
   },
+  next: (ctx) =>
+    `04-monitoring wires the metrics and alerts: ${ctx.commandLine({ runbook: '04-monitoring' })} (--dry-run first shows every change)`,
   steps: [
     restoreStep('P01'),
     strictCheck({

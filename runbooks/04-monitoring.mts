@@ -109,6 +109,8 @@ export const runbook = defineRunbook({
       description: 'prove the alert drill again although an earlier run proved it',
     },
   },
+  next: (ctx) =>
+    `05-migrate moves beersystem, in one planned downtime: ${ctx.commandLine({ runbook: '05-migrate' })} (--dry-run first shows every change)`,
   steps: [
     restoreStep('P01'),
     strictCheck({

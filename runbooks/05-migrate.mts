@@ -135,6 +135,20 @@ async function beersystemStanding(ctx: StepContext): Promise<string> {
   return `beersystem is DOWN${since} (${ready}, ${redis})`;
 }
 
+/** After the migration: its downtime, and when 06's gate opens. */
+async function migrationNext(ctx: StepContext): Promise<string | undefined> {
+  const s = await beersystemState(ctx);
+  const at = s.deployment.annotations[MIGRATION_ANNOTATION];
+  if (!at || !s.onShared) return undefined;
+  const ms = await ctx.recall<number>(notes.downtimeMs);
+  const downtime = typeof ms === 'number' ? `downtime ${formatDuration(ms)}; ` : '';
+  const opens = Date.parse(at) + ctx.cfg.validationWindowMs;
+  const left = opens - Date.now();
+  const when =
+    left > 0 ? `opens at ${new Date(opens).toISOString()} (in ${formatDuration(left)})` : 'is open';
+  return `beersystem runs on redis-shared; ${downtime}06-decommission's ${formatDuration(ctx.cfg.validationWindowMs)} gate ${when}: then ${ctx.commandLine({ runbook: '06-decommission' })}`;
+}
+
 /** A new saved plan of the migration; only the migration module may change. */
 async function freshPlan(ctx: StepContext): Promise<TofuPlan> {
   // The saved plan holds the state snapshot, and with it the password: the runbooks' private
@@ -889,6 +903,7 @@ export const runbook = defineRunbook({
     if (ctx.dryRun) rmSync(join(plansRoot(ctx.cfg), ctx.runId), { recursive: true, force: true });
     else removePlans(ctx.cfg, new Set([await openAttemptId(ctx)].filter((id) => id !== undefined)));
   },
+  next: migrationNext,
   steps: migrate,
   // From T035 on, beersystem is down: a failure there offers to roll back at once.
   rollback: {

@@ -98,6 +98,8 @@ export const runbook = defineRunbook({
       ? `the old Redis ${old(ctx).namespace}/${old(ctx).deployment} is gone and beersystem is healthy on ${health.redis}: nothing to do`
       : undefined;
   },
+  next: (ctx) =>
+    `the old Redis is gone; what remains is 07-polish (benchmark, address table, the report): ${ctx.commandLine({ runbook: '07-polish' })}`,
   steps: [
     {
       id: 'T042',

@@ -74,6 +74,8 @@ export const runbook = defineRunbook({
         'where T047 writes the address table (default: IP_TABLE_FILE, docs/ip-assignments.md)',
     },
   },
+  next: () =>
+    "nothing remains: the change is complete. The report above is the pull request's body; checklists/ holds the manual form of every step",
   steps: [
     {
       id: 'T045',

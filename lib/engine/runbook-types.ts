@@ -94,6 +94,11 @@ export interface RunbookDefinition {
    * `kubectl rollout status` ends with the rollout's state. A read only.
    */
   standing?: (ctx: StepContext) => Promise<string | undefined> | string | undefined;
+  /**
+   * What comes next after a run that ended well (the next runbook, a gate's time), printed as
+   * the last line; a dry run's last line is the command to run it for real. A read only.
+   */
+  next?: (ctx: StepContext) => Promise<string | undefined> | string | undefined;
   /** runs at the end of every run that got as far as its steps, interrupted or not */
   cleanup?: (ctx: StepContext) => void | Promise<void>;
 }

@@ -1191,3 +1191,25 @@ t.test(
     t.notMatch(dry.stderr, /T002 .*\bok\b/, 'nothing a dry run only printed reads as done');
   },
 );
+
+t.test(
+  'a run that ended well ends with what next; a dry run with the command to run it for real',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const runbook = markerRunbook(sandbox, {
+      next: (ctx) => `the next runbook: ${ctx.commandLine({ runbook: '99-after' })}`,
+    });
+    const dry = await execute(runbook, sandbox, ['--dry-run', '--env-file', '/dev/null']);
+    t.equal(dry.code, 0, dry.stderr);
+    t.match(
+      dry.stderr.trimEnd().split('\n').at(-1),
+      /^next: run it for real: .*\.\/runbooks\/98-inline\.mts --env-file \/dev\/null$/,
+    );
+    const real = await execute(runbook, sandbox, [...ALL, '--env-file', '/dev/null']);
+    t.equal(real.code, 0, real.stderr);
+    t.match(
+      real.stderr.trimEnd().split('\n').at(-1),
+      /^next: the next runbook: .*\.\/runbooks\/99-after\.mts --env-file \/dev\/null$/,
+    );
+  },
+);
