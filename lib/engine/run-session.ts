@@ -998,14 +998,15 @@ export class RunSession {
   /** The last line of a run that ended well: the runbook's next(), or a dry run's real command. */
   private async whatNext(): Promise<string[]> {
     if (!this.baseContext) return [];
-    if (this.args.dryRun)
-      return [`next: run it for real: ${this.commandLine({ dryRun: false })}`];
+    if (this.args.dryRun) return [`next: run it for real: ${this.commandLine({ dryRun: false })}`];
     const next = this.runbook.next;
     if (!next || this.mode !== 'default') return [];
     try {
       const line = await Promise.race([
         Promise.resolve(next(this.standingContext())),
-        new Promise<undefined>((done) => setTimeout(() => done(undefined), STANDING_READ_MS).unref()),
+        new Promise<undefined>((done) =>
+          setTimeout(() => done(undefined), STANDING_READ_MS).unref(),
+        ),
       ]);
       return line ? [`next: ${maskSecrets(line)}`] : [];
     } catch {
@@ -1099,8 +1100,7 @@ export class RunSession {
     this.forgetForcedExit();
     if (survivors.length > 0) await this.lock?.keepFor?.(survivors).catch(() => undefined);
     else await this.lock?.release().catch(() => undefined);
-    const standing =
-      outcome === 'ok' ? await this.whatNext() : await this.standing(outcome);
+    const standing = outcome === 'ok' ? await this.whatNext() : await this.standing(outcome);
     this.progress.summary(this.runbook.id, this.outcomes, {
       outcome,
       dryRun: this.args.dryRun,
