@@ -66,7 +66,8 @@ export function formatClusterRuns(snapshot: ClusterRecordsSnapshot, location: st
       r.mode,
       r.outcome,
       `${r.operator}@${r.host}`,
-      r.run_id.slice(0, 8),
+      // whole: `--run` takes it, where its first 8 characters were only the date
+      r.run_id,
       r.log_id.slice(0, 8),
       String(r.seq),
     ]);
@@ -88,7 +89,7 @@ export function formatClusterRuns(snapshot: ClusterRecordsSnapshot, location: st
       : `Completed runbooks (${location}):`,
   );
   for (const [id, r] of completed) {
-    lines.push(`  ${id}: run ${r.run_id.slice(0, 8)} by ${r.operator}@${r.host} at ${r.time}`);
+    lines.push(`  ${id}: run ${r.run_id} by ${r.operator}@${r.host} at ${r.time}`);
   }
   return lines.join('\n');
 }

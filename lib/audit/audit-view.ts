@@ -117,7 +117,20 @@ export function formatAuditTable(
       )
       .join('  ')
       .trimEnd();
-  return [render(headers), ...rows.map(render)].join('\n');
+  // A failed step's error is what a post-mortem reads first: whole, on its own line.
+  const lines = rows.flatMap((row, i) => {
+    const error = failureError(entries[i] as AuditEntry);
+    return error
+      ? [render(row), `    error: ${error.replace(/\n/g, '\n           ')}`]
+      : [render(row)];
+  });
+  return [render(headers), ...lines].join('\n');
+}
+
+function failureError(e: AuditEntry): string | undefined {
+  if (e.event !== 'step-failed') return undefined;
+  const error = (e.detail as { error?: unknown } | null | undefined)?.error;
+  return typeof error === 'string' && error !== '' ? error : undefined;
 }
 
 /** Tab-separated, a header line, whole values (tabs and newlines become spaces): for pipes. */

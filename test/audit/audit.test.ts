@@ -5,6 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import {
+  type AuditEntry,
   AuditLog,
   GENESIS_HASH,
   gitRevision,
@@ -300,6 +301,24 @@ t.test('list filters by runbook, step, run and since, and renders a table', asyn
   t.match(table, /aaaa1111\s+05-migrate\s+T035\s+step-ok/);
   t.match(table, /gate \(dry\)\s+closed/);
   t.equal(formatAuditTable([]), 'No audit entries match.');
+});
+
+t.test("the table shows a failed step's error whole, on its own line", async (t) => {
+  const error = `tofu apply failed: ${'x'.repeat(150)} the end of the error`;
+  const entry = {
+    v: 1,
+    seq: 1,
+    ts: '2026-12-06T02:44:44.000Z',
+    run_id: '20261206T024400Z-aaaa11',
+    runbook: '05-migrate',
+    step: 'T039',
+    event: 'step-failed',
+    outcome: 'failed',
+    detail: { error },
+  } as unknown as AuditEntry;
+  const table = formatAuditTable([entry], 100);
+  t.match(table, /T039\s+step-failed\s+failed/);
+  t.match(table, `\n    error: ${error}`, 'not cut at the width of the table');
 });
 
 t.test(

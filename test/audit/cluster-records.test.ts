@@ -209,6 +209,9 @@ t.test('verify --anchor catches a cut tail, a rewrite and a deleted run', async 
     formatClusterRuns(await records.read(), records.location),
     /02-deploy\s+default\s+ok[\s\S]*Completed runbooks/,
   );
+  const runIds = (await records.read()).runs.map((r) => r.run_id);
+  const listed = formatClusterRuns(await records.read(), records.location);
+  for (const id of runIds) t.match(listed, ` ${id} `, `run id ${id} whole, as --run takes it`);
   t.match(
     formatClusterRuns({ completions: {}, runs: [], logs: [] }, 'here'),
     /No runs are recorded in here\.\n\nCompleted runbooks: none recorded\./,

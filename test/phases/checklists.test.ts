@@ -128,3 +128,26 @@ t.test('every phase runbook has a checklist', async (t) => {
     );
   }
 });
+
+t.test(
+  "05's checklist opens with the one-page card for the window, in the engine's own words",
+  async (t) => {
+    const { failureChoices } = await import('../../lib/engine/failure-choice.ts');
+    const text = readFileSync(join(CHECKLISTS, '05-migrate.md'), 'utf8');
+    const card = /## In the window \(one page\)\n([\s\S]*?)\n## /.exec(text)?.[1] ?? '';
+    t.ok(card, 'the card is there, before the first section of steps');
+    t.ok(text.indexOf('## In the window') < text.indexOf('- [ ] **P01**'), 'at the top');
+    const names = failureChoices({
+      stepId: 'T0xx',
+      title: 'x',
+      resume: 'r',
+      rollback: { command: 'c', title: 't' },
+    }).map((c) => c.name);
+    for (const name of names) t.match(card, `**${name}**`, `the card explains "${name}"`);
+    t.match(card, /Stop\*\* ends the run and \*\*beersystem stays down/);
+    t.match(card, /The one question\*\* comes before T035/);
+    t.match(card, /`\.\/runbooks\/05-migrate\.mts --rollback --env-file/, 'the exact rollback');
+    t.match(card, /kubectl --context \$KUBE_CONTEXT get deployment/, 'how to tell where it stands');
+    t.ok(card.split('\n').length <= 40, 'one page');
+  },
+);
