@@ -792,6 +792,11 @@ const rollback = [
     id: 'R03',
     title: 'Release the migration module (apply with enable_beersystem_migration=false)',
     risk: 'change' as const,
+    // Nothing applied (the migration failed before or at T039): no plan, no apply, no time.
+    skip: async (ctx: StepContext) =>
+      (await ctx.tofu(['state', 'list', MIGRATION_MODULE])).stdout.trim() === ''
+        ? 'the migration module is not applied: nothing to release'
+        : undefined,
     run: async (ctx: StepContext) => {
       await waitForTofuIdle(ctx);
       // The saved plan holds the password: it lives only as long as this step.

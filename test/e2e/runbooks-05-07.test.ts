@@ -567,6 +567,15 @@ t.test(
         await c.fx.admin('/sandbox/fault', { args: ['heal'] });
         const back = await c.run(MIGRATE, ['--rollback', '--yes']);
         t.equal(back.code, 0, 'exit code', { stderr: back.stderr.slice(-3000) });
+        t.match(
+          back.stderr,
+          /R03 .*skipped: the migration module is not applied: nothing to release/,
+        );
+        t.notMatch(
+          back.stderr,
+          /run: \S*tofu (plan|apply)/,
+          'nothing to release costs no plan or apply',
+        );
         t.equal((await beersystemEnv(c)).trim(), '1 redis.beersystem.svc.cluster.local');
         const health = await c.proxy('/healthz');
         t.equal(health.status, 200);
