@@ -53,6 +53,18 @@ const USAGE = `Usage: npm run sandbox -- <command>
   age <duration>         move the migration record back in time, e.g. age 24h
 `;
 
+// Every fault the sandbox knows: the API's (sandbox/api/faults.ts) and the workloads'
+// (sandbox/workloads/faults.ts).
+const FAULT_USAGE = `Usage: npm run sandbox -- fault <fault>
+
+  api-error <n> <code>   fail the next n mutating API requests with that HTTP code (e.g. 2 500)
+  kill <ns>/<pod>        the pod's main process dies; it restarts after the crash back-off
+  partition <ns>/<pod>   the Service proxies cut and refuse its connections (replication down)
+  heal                   clear every fault: API errors pending, partitions
+
+e.g. npm run sandbox -- fault kill redis/redis-shared-master-0
+`;
+
 export interface SandboxState {
   pid: number;
   url: string;
@@ -446,7 +458,10 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       return status();
     case 'fault':
-      if (args.length === 0) break;
+      if (args.length === 0 || args[0] === '--help' || args[0] === '-h') {
+        process.stdout.write(FAULT_USAGE);
+        return args.length === 0 ? 2 : 0;
+      }
       return adminCall('/sandbox/fault', { args });
     case 'age':
       if (args.length !== 1) break;

@@ -231,3 +231,15 @@ t.test(
     t.same(processesOf(runDir), [], 'the daemon is gone');
   },
 );
+
+t.test('fault --help lists every fault, without a sandbox running', async (t) => {
+  const runDir = await mkdtemp(join(tmpdir(), 'sandbox-cli-'));
+  t.teardown(() => rm(runDir, { recursive: true, force: true }));
+  const help = await run(process.execPath, ['--import', 'tsx', CLI, 'fault', '--help'], {
+    ...process.env,
+    SANDBOX_RUN_DIR: runDir,
+  });
+  t.equal(help.code, 0, help.stderr);
+  for (const fault of ['api-error <n> <code>', 'kill <ns>/<pod>', 'partition <ns>/<pod>', 'heal'])
+    t.match(help.stdout, `\n  ${fault} `, `lists ${fault}`);
+});
