@@ -1033,6 +1033,28 @@ export class RunSession {
     });
   }
 
+  /**
+   * A run that ended well after --from or --only (a resume) completes the runbook when the
+   * runbook's completed() check says so: completion is the runbook's state, however many runs
+   * it took, not this run's step list.
+   */
+  private async completeByState(outcome: RunOutcome): Promise<boolean> {
+    const check = this.runbook.completed;
+    if (this.args.dryRun || this.mode !== 'default' || outcome !== 'ok' || !check) return false;
+    if (!this.startedSteps || !this.baseContext) return false;
+    try {
+      const sentence = await Promise.race([
+        Promise.resolve(check(this.standingContext())),
+        new Promise<undefined>((done) =>
+          setTimeout(() => done(undefined), STANDING_READ_MS).unref(),
+        ),
+      ]);
+      return Boolean(sentence);
+    } catch {
+      return false;
+    }
+  }
+
   /** The run counts as the runbook's completion (for `requires` and the cluster record). */
   private isComplete(outcome: RunOutcome): boolean {
     return (
@@ -1068,7 +1090,7 @@ export class RunSession {
         this.progress.log(`${this.info.program}: ${error}`);
       }
     }
-    const complete = this.isComplete(outcome);
+    const complete = this.isComplete(outcome) || (await this.completeByState(outcome));
     // Cleanup and the lock release happen whatever failed before them.
     if (this.startedSteps && this.runbook.cleanup && this.baseContext) {
       try {

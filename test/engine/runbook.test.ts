@@ -1213,3 +1213,32 @@ t.test(
     );
   },
 );
+
+t.test(
+  'a resumed run that ends well completes the runbook when its completed() check says so, however many runs it took',
+  async (t) => {
+    const sandbox = makeRunbookEnv(t);
+    const runbook = markerRunbook(
+      sandbox,
+      {
+        completed: () =>
+          existsSync(join(sandbox.dir, 'three')) ? 'marker three exists' : undefined,
+      },
+      { fail: 'T002' },
+    );
+    const failed = await execute(runbook, sandbox, ALL);
+    t.equal(failed.code, 1);
+    const resumed = await execute(
+      markerRunbook(sandbox, { completed: runbook.completed }),
+      sandbox,
+      [...ALL, '--from', 'T002'],
+    );
+    t.equal(resumed.code, 0, resumed.stderr);
+    const ends = resumed.entries.filter((e) => e.event === 'run-end');
+    t.same(
+      ends.map((e) => (e.detail as { complete: boolean }).complete),
+      [false, true],
+      'the resume that finished it counts as the completion',
+    );
+  },
+);
