@@ -16,6 +16,7 @@ import { type TofuPlan, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
 import { describeInFlight, stateLockInfo, tofuProcessesIn } from '../lib/cluster/tofu-in-flight.ts';
 import { tofuVars } from '../lib/cluster/tofu-vars.ts';
 import { formatDuration } from '../lib/duration.ts';
+import { readNotes } from '../lib/engine/notes.ts';
 import { planDirOf, plansRoot, removePlans } from '../lib/engine/plans.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
@@ -33,6 +34,7 @@ import {
 import {
   backupOf,
   describeRedisEnv,
+  expectedDowntimeLine,
   type RedisEnv,
   readyTimeOf,
   redisEnvOf,
@@ -498,6 +500,12 @@ const migrate = [
         );
       }
       ctx.log.info('no other manager (Argo CD, Helm, another apply) claims the Deployment');
+      // Said here, just above the question at T035 (and in a dry run, where nothing is asked).
+      const measured = await readNotes(ctx.cfg.auditLog, {
+        runbook: ctx.runbook,
+        key: notes.downtimeMs,
+      });
+      ctx.log.info(expectedDowntimeLine(measured.at(-1)));
     },
   },
   {

@@ -4,6 +4,7 @@
 
 import type { DeploymentInfo, EnvVar, KubeObject } from '../cluster/kube.ts';
 import type { Config } from '../config.ts';
+import { formatDuration } from '../duration.ts';
 import { maskDeep } from '../mask.ts';
 
 export const REDIS_ENV_NAMES = ['REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD'] as const;
@@ -179,4 +180,16 @@ export function readyTimeOf(
     };
   }
   return { at: new Date(Math.max(...times)).toISOString() };
+}
+
+/**
+ * The downtime to expect, said before the question at T035 and in a dry run: the last measured
+ * one (a rehearsal's in the sandbox, the last real run's otherwise), named as such.
+ */
+export function expectedDowntimeLine(
+  measured: { value: unknown; run_id: string; ts: string } | undefined,
+): string {
+  if (!measured || typeof measured.value !== 'number')
+    return 'expected downtime: not measured yet (no earlier run reached T040); the rehearsal (npm run rehearse) measures it';
+  return `expected downtime: about ${formatDuration(measured.value)}, as measured by run ${measured.run_id} at ${measured.ts} (T035 to beersystem Ready and healthy)`;
 }

@@ -385,6 +385,11 @@ t.test(
           text,
           /would run: kubectl .*scale deployment beersystem -n beersystem --replicas=1/,
         );
+        t.match(
+          text,
+          /expected downtime: not measured yet/,
+          'the dry run says what downtime to expect',
+        );
         for (const id of ['T035', 'T036', 'T037', 'T038', 'T039', 'T040'])
           t.match(text, new RegExp(`\\b${id}\\b`));
         t.equal((await beersystemEnv(c)).trim(), '1 redis.beersystem.svc.cluster.local');

@@ -11,6 +11,7 @@ import {
   backupOf,
   containerOf,
   describeRedisEnv,
+  expectedDowntimeLine,
   judgeFunctional,
   LITERAL_PASSWORD,
   pointsAtSharedRedis,
@@ -291,3 +292,15 @@ t.test(
     t.equal(runningSandbox(join(dir, 'nowhere')), undefined);
   },
 );
+
+t.test('the expected downtime is the last measured one, named as such', async (t) => {
+  t.equal(
+    expectedDowntimeLine({
+      value: 7_200,
+      run_id: '20261206T024400Z-aaaa11',
+      ts: '2026-12-06T02:44:51Z',
+    }),
+    'expected downtime: about 7.2s, as measured by run 20261206T024400Z-aaaa11 at 2026-12-06T02:44:51Z (T035 to beersystem Ready and healthy)',
+  );
+  t.match(expectedDowntimeLine(undefined), /^expected downtime: not measured yet/);
+});
