@@ -3,7 +3,7 @@
 // Phase 6, US4 (tasks.md T031–T041): move beersystem from its private Redis to redis-shared in
 // one planned downtime. Everything that can be prepared is prepared first (health of both
 // sides, backup, noted replica count and environment, the saved plan, who else owns the env);
-// then one confirmation before T035 covers T035–T040, so no question waits inside the downtime.
+// then one confirmation before T035 covers T035–P05, so no question waits inside the downtime.
 // --rollback puts beersystem back on its old Redis; a re-run after success changes nothing.
 
 import { existsSync, rmSync } from 'node:fs';
@@ -875,7 +875,7 @@ export const runbook = defineRunbook({
   id: '05-migrate',
   title: 'Move beersystem to redis-shared (planned downtime)',
   description:
-    'Prepares everything while beersystem still runs (health, backup, noted replicas and environment, the saved plan), then one confirmation covers T035–T040: scale to 0, apply the saved plan, scale back, Ready. T041 proves login, sessions and cache on redis-shared. --copy-data carries sessions and cache over; --rollback goes back to the old Redis.',
+    'Prepares everything while beersystem still runs (health, backup, noted replicas and environment, the saved plan), then one confirmation covers T035–P05: scale to 0, apply the saved plan, scale back, Ready. T041 proves login, sessions and cache on redis-shared. --copy-data carries sessions and cache over; --rollback goes back to the old Redis.',
   requires: ['02-deploy', '03-access', '04-monitoring'],
   flags: {
     'copy-data': {
