@@ -4,7 +4,7 @@ import type { KubeObject } from '../runtime.ts';
 import type { ResourceType } from './resources.ts';
 import { labelSelectorMatcher } from './selectors.ts';
 import { invalid } from './status.ts';
-import { invalidObject, validationErrors } from './validation.ts';
+import { invalidObject, updateErrors, validationErrors } from './validation.ts';
 
 /** What admission reads of the store (the clusterIPs in use); the store calls admit, not the reverse. */
 interface Store {
@@ -64,6 +64,7 @@ export function admit(
 ): void {
   applyDefaults(type, obj, existing, store);
   const errors = validationErrors(type, obj);
+  if (existing) errors.push(...updateErrors(type, obj, existing));
   if (errors.length > 0) throw invalidObject(type, obj.metadata.name, errors);
 }
 

@@ -12,7 +12,7 @@ import { ApiError } from './status.ts';
 
 export interface FieldError {
   field: string;
-  reason: 'FieldValueInvalid' | 'FieldValueRequired';
+  reason: 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueForbidden';
   /** What follows `<field>: ` in the message, as field.Error.ErrorBody() prints it. */
   body: string;
 }
@@ -227,6 +227,52 @@ export function validationErrors(type: ResourceType, obj: KubeObject): FieldErro
       break;
   }
   return errs;
+}
+
+/**
+ * What may change in a StatefulSet's spec, from kubernetes v1.32 pkg/apis/apps/validation/
+ * validation.go ValidateStatefulSetUpdate: the spec with these fields put back to the old values
+ * must be unchanged, else `spec: Forbidden` (so a module's `storage_size` change, which changes
+ * volumeClaimTemplates, fails as on the cluster; revisionHistoryLimit became mutable in 1.33).
+ */
+const STATEFUL_SET_MUTABLE = [
+  'replicas',
+  'ordinals',
+  'template',
+  'updateStrategy',
+  'persistentVolumeClaimRetentionPolicy',
+  'minReadySeconds',
+];
+
+/** The errors of an update of `existing` to `obj` (both defaulted). */
+export function updateErrors(
+  type: ResourceType,
+  obj: KubeObject,
+  existing: KubeObject,
+): FieldError[] {
+  if (`${type.group}/${type.kind}` !== 'apps/StatefulSet') return [];
+  const fixed = (spec: KubeObject['spec']) => {
+    const rest = { ...(spec ?? {}) };
+    for (const field of STATEFUL_SET_MUTABLE) delete rest[field];
+    return canonical(rest);
+  };
+  if (fixed(obj.spec) === fixed(existing.spec)) return [];
+  return [
+    {
+      field: 'spec',
+      reason: 'FieldValueForbidden',
+      body: "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+    },
+  ];
+}
+
+/** JSON with object keys sorted and undefined members dropped, for a semantic comparison. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }
 
 /** A 422 Invalid Status as the API server builds it from a field.ErrorList. */

@@ -178,6 +178,77 @@ t.test('API validation refuses with the API server status and message', async (t
       'nothing refused was stored',
     );
   });
+
+  await t.test('a StatefulSet spec change outside the mutable fields', async (t) => {
+    const set = {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'data', namespace: 'default' },
+      spec: {
+        replicas: 1,
+        serviceName: 'data',
+        selector: { matchLabels: { app: 'data' } },
+        template: {
+          metadata: { labels: { app: 'data' } },
+          spec: { containers: [{ name: 'main', image: 'busybox' }] },
+        },
+        volumeClaimTemplates: [
+          {
+            metadata: { name: 'data' },
+            spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '8Gi' } } },
+          },
+        ],
+      },
+    };
+    await fx.kubectlOk(['create', '-f', '-'], JSON.stringify(set));
+    const patch = (p: object) =>
+      fx.kubectl([
+        'patch',
+        'statefulset',
+        'data',
+        '-n',
+        'default',
+        '--type=merge',
+        '-p',
+        JSON.stringify(p),
+      ]);
+    // What a storage_size change in the module does to the chart's StatefulSet.
+    const resized = await fx.kubectl(
+      ['replace', '-f', '-'],
+      JSON.stringify({
+        ...set,
+        spec: {
+          ...set.spec,
+          volumeClaimTemplates: [
+            {
+              metadata: { name: 'data' },
+              spec: {
+                accessModes: ['ReadWriteOnce'],
+                resources: { requests: { storage: '10Gi' } },
+              },
+            },
+          ],
+        },
+      }),
+    );
+    t.equal(resized.code, 1);
+    t.equal(
+      resized.stderr.trim(),
+      "The StatefulSet \"data\" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+    );
+    t.equal((await patch({ spec: { serviceName: 'other' } })).code, 1, 'serviceName is fixed');
+    t.equal((await patch({ spec: { podManagementPolicy: 'Parallel' } })).code, 1);
+    for (const allowed of [
+      { replicas: 2 },
+      { minReadySeconds: 5 },
+      { updateStrategy: { type: 'OnDelete' } },
+      { persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Retain' } },
+      { template: { metadata: { annotations: { 'checksum/config': 'x' } } } },
+    ]) {
+      const result = await patch({ spec: allowed });
+      t.equal(result.code, 0, `${Object.keys(allowed)[0]} may change: ${result.stderr}`);
+    }
+  });
 });
 
 t.test('MetalLB refuses what its controller refuses, with an AllocationFailed event', async (t) => {
