@@ -1,12 +1,17 @@
 // What `helm template` of the Bitnami Redis chart (23.1.x, architecture: replication) gives for
-// the values the module renders — the objects the sandbox needs, with the chart's names and
-// labels: ServiceAccounts, configuration ConfigMap, Services, StatefulSets, ServiceMonitor, the
-// NetworkPolicy (templates/networkpolicy.yaml) and the two PodDisruptionBudgets
-// (templates/master/pdb.yaml, templates/replicas/pdb.yaml). Left out: the health/scripts
-// ConfigMaps (the sandbox runs its own probes). Helm's release Secret is written by the engine,
-// which knows the revision (helmReleaseSecret below).
+// the values the module renders — the objects the sandbox needs, with the chart's names, labels
+// and pod specs: ServiceAccounts, the configuration, health and scripts ConfigMaps, Services,
+// StatefulSets (probes, securityContext, affinity, checksum annotations, password files), the
+// ServiceMonitor, the NetworkPolicy (templates/networkpolicy.yaml) and the two
+// PodDisruptionBudgets (templates/master/pdb.yaml, templates/replicas/pdb.yaml). What real helm
+// 3.17.1 renders for the module's defaults is test/fixtures/terraform/
+// bitnami-redis-23.1.1-rendered.yaml; test/terraform/chart-render.test.ts holds this render
+// against it. Helm's release Secret is written by the engine, which knows the revision
+// (helmReleaseSecret below).
+import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { stringify as toYaml } from 'yaml';
+import { HEALTH_SCRIPTS, startScripts } from './chart-scripts.ts';
 import type { Manifest } from './kube-client.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: chart values as YAML
@@ -22,27 +27,27 @@ export interface ChartRelease {
 const REDIS_PORT = 6379;
 const EXPORTER_PORT = 9121;
 const PASSWORD_DIR = '/opt/bitnami/redis/secrets';
-/** `master|replica.readinessProbe` as the chart defaults them. */
-const CHART_READINESS_PROBE = {
-  enabled: true,
-  initialDelaySeconds: 20,
-  periodSeconds: 5,
-  timeoutSeconds: 1,
-  successThreshold: 1,
-  failureThreshold: 5,
-};
+const CLUSTER_DOMAIN = 'cluster.local';
 
-/** `<role>.livenessProbe` and `<role>.startupProbe` as the chart defaults them, per role. */
-const CHART_LIVENESS_PROBE = {
-  enabled: true,
-  initialDelaySeconds: 20,
-  periodSeconds: 5,
-  timeoutSeconds: 5,
-  successThreshold: 1,
-  failureThreshold: 5,
-};
-const CHART_STARTUP_PROBE = {
-  master: {
+/** `<role>.readinessProbe`, `livenessProbe` and `startupProbe` as the chart's values.yaml defaults them. */
+const CHART_PROBES = {
+  readinessProbe: {
+    enabled: true,
+    initialDelaySeconds: 20,
+    periodSeconds: 5,
+    timeoutSeconds: 1,
+    successThreshold: 1,
+    failureThreshold: 5,
+  },
+  livenessProbe: {
+    enabled: true,
+    initialDelaySeconds: 20,
+    periodSeconds: 5,
+    timeoutSeconds: 5,
+    successThreshold: 1,
+    failureThreshold: 5,
+  },
+  startupProbe: {
     enabled: false,
     initialDelaySeconds: 20,
     periodSeconds: 5,
@@ -50,31 +55,103 @@ const CHART_STARTUP_PROBE = {
     successThreshold: 1,
     failureThreshold: 5,
   },
-  replica: {
-    enabled: true,
-    initialDelaySeconds: 10,
-    periodSeconds: 10,
-    timeoutSeconds: 5,
-    successThreshold: 1,
-    failureThreshold: 22,
-  },
 };
 
-/** A probe as the chart renders it: timings from the values over the defaults, when enabled. */
-function chartProbe(
-  defaults: Record<string, unknown>,
-  values: Record<string, unknown> | undefined,
-  handler: object,
+/** `<role>.podSecurityContext` / `containerSecurityContext` (and the exporter's) as the chart defaults them. */
+const POD_SECURITY_CONTEXT = {
+  fsGroup: 1001,
+  fsGroupChangePolicy: 'Always',
+  supplementalGroups: [],
+  sysctls: [],
+};
+const CONTAINER_SECURITY_CONTEXT = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  readOnlyRootFilesystem: true,
+  runAsGroup: 1001,
+  runAsNonRoot: true,
+  runAsUser: 1001,
+  seLinuxOptions: {},
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+/**
+ * The chart's liveness and readiness probes (templates/{master,replicas}/application.yaml): a
+ * `customLivenessProbe`/`customReadinessProbe` replaces the probe as given; else the timings
+ * from the values, `timeoutSeconds` one more than the script's own timeout, and the health
+ * script (the replica's also pings its master).
+ */
+function healthProbe(
+  kind: 'livenessProbe' | 'readinessProbe',
+  role: 'master' | 'replica',
+  roleValues: ChartValues,
 ): object | undefined {
-  const { enabled, ...timings } = { ...defaults, ...(values ?? {}) };
-  return enabled ? { ...timings, ...handler } : undefined;
+  const custom =
+    roleValues[kind === 'livenessProbe' ? 'customLivenessProbe' : 'customReadinessProbe'];
+  if (custom && Object.keys(custom).length > 0) return custom;
+  const v = { ...CHART_PROBES[kind], ...(roleValues[kind] ?? {}) };
+  if (!v.enabled) return undefined;
+  const script = `ping_${kind === 'livenessProbe' ? 'liveness' : 'readiness'}_local${role === 'replica' ? '_and_master' : ''}.sh`;
+  return {
+    initialDelaySeconds: v.initialDelaySeconds,
+    periodSeconds: v.periodSeconds,
+    timeoutSeconds: Number(v.timeoutSeconds) + 1,
+    successThreshold: v.successThreshold,
+    failureThreshold: v.failureThreshold,
+    exec: { command: ['/bin/bash', '-ec', `/health/${script} ${v.timeoutSeconds}`] },
+  };
+}
+
+function startupProbe(roleValues: ChartValues): object | undefined {
+  const custom = roleValues.customStartupProbe;
+  if (custom && Object.keys(custom).length > 0) return custom;
+  const { enabled, ...timings } = {
+    ...CHART_PROBES.startupProbe,
+    ...(roleValues.startupProbe ?? {}),
+  };
+  return enabled ? { ...timings, tcpSocket: { port: 'redis' } } : undefined;
+}
+
+/**
+ * `checksum/<name>`: sha256 of `pick (fromYaml <ConfigMap or Secret>) "data" | toYaml`, as the
+ * chart's pod templates compute it (Helm's toYaml drops the final newline; an absent template,
+ * such as secret.yaml with auth.existingSecret, gives `{}`). The same bytes as Helm's, so the
+ * values give the real chart's checksums.
+ */
+function dataChecksum(data: Record<string, string> | undefined): string {
+  const yaml = data
+    ? toYaml(
+        {
+          data: Object.fromEntries(
+            Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+          ),
+        },
+        { lineWidth: 0, blockQuote: 'literal' },
+      ).replace(/\n$/, '')
+    : '{}';
+  return createHash('sha256').update(yaml).digest('hex');
+}
+
+/** The chart's `common.affinities.pods` preset for one role: soft (weight 1) or hard, by hostname. */
+function presetAffinity(roleValues: ChartValues, selector: Record<string, string>): object {
+  const term = { labelSelector: { matchLabels: selector }, topologyKey: 'kubernetes.io/hostname' };
+  const anti = roleValues.podAntiAffinityPreset ?? 'soft';
+  return anti === 'hard'
+    ? { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } }
+    : anti === 'soft'
+      ? {
+          podAntiAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [{ podAffinityTerm: term, weight: 1 }],
+          },
+        }
+      : {};
 }
 
 export function chartObjects(release: ChartRelease): Manifest[] {
   const { name, namespace, values } = release;
   const base = {
-    'app.kubernetes.io/name': 'redis',
     'app.kubernetes.io/instance': name,
+    'app.kubernetes.io/name': 'redis',
   };
   const labels = {
     ...base,
@@ -91,40 +168,57 @@ export function chartObjects(release: ChartRelease): Manifest[] {
   const secretName: string = values.auth?.existingSecret ?? name;
   const secretKey: string = values.auth?.existingSecretPasswordKey ?? 'redis-password';
   const metrics = values.metrics?.enabled === true;
+  const headless = `${name}-headless`;
   const objects: Manifest[] = [];
 
   for (const role of ['master', 'replica'] as const) {
     objects.push({
       apiVersion: 'v1',
       kind: 'ServiceAccount',
-      metadata: meta(`${name}-${role}`, { 'app.kubernetes.io/component': role }),
+      automountServiceAccountToken: false,
+      metadata: meta(`${name}-${role}`),
     });
   }
-  objects.push({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: meta(`${name}-configuration`),
-    data: {
-      'redis.conf': `${values.commonConfiguration ?? ''}\n`,
-      'master.conf': roleConfiguration('master', values.master ?? {}),
-      'replica.conf': roleConfiguration('replica', values.replica ?? {}),
-    },
-  });
-  const redisPort = { name: 'tcp-redis', port: REDIS_PORT, targetPort: 'redis', protocol: 'TCP' };
+  const configuration = {
+    'redis.conf': `# User-supplied common configuration:\n${values.commonConfiguration ? `${String(values.commonConfiguration).trim()}\n` : ''}# End of common configuration`,
+    'master.conf': roleConfiguration('master', values.master ?? {}),
+    'replica.conf': roleConfiguration('replica', values.replica ?? {}),
+    'users.acl': '',
+  };
+  const health = { ...HEALTH_SCRIPTS };
+  const scripts = startScripts(`${headless}.${namespace}.svc.${CLUSTER_DOMAIN}`);
   objects.push(
-    service(meta(`${name}-headless`), { ...base }, [redisPort], {
-      clusterIP: 'None',
-      publishNotReadyAddresses: true,
-    }),
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: meta(`${name}-configuration`),
+      data: configuration,
+    },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(`${name}-health`), data: health },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(`${name}-scripts`), data: scripts },
+  );
+  // The chart renders secret.yaml only without auth.existingSecret.
+  const checksums = {
+    'checksum/configmap': dataChecksum(configuration),
+    'checksum/health': dataChecksum(health),
+    'checksum/scripts': dataChecksum(scripts),
+    'checksum/secret': dataChecksum(undefined),
+  };
+  const redisPort = { name: 'tcp-redis', port: REDIS_PORT, targetPort: 'redis' };
+  objects.push(
+    // templates/headless-svc.yaml sets publishNotReadyAddresses only with Sentinel.
+    service(meta(headless), { ...base }, [redisPort], { clusterIP: 'None' }),
     service(
       meta(`${name}-master`, { 'app.kubernetes.io/component': 'master' }),
       { ...base, 'app.kubernetes.io/component': 'master' },
       [redisPort],
+      { internalTrafficPolicy: 'Cluster', sessionAffinity: 'None' },
     ),
     service(
       meta(`${name}-replicas`, { 'app.kubernetes.io/component': 'replica' }),
       { ...base, 'app.kubernetes.io/component': 'replica' },
       [redisPort],
+      { internalTrafficPolicy: 'Cluster', sessionAffinity: 'None' },
     ),
   );
   if (metrics) {
@@ -134,92 +228,113 @@ export function chartObjects(release: ChartRelease): Manifest[] {
       ]),
     );
   }
-  const passwordEnv = { name: 'REDIS_PASSWORD_FILE', value: `${PASSWORD_DIR}/redis-password` };
+  const passwordFile = `${PASSWORD_DIR}/redis-password`;
   for (const role of ['master', 'replica'] as const) {
     const roleValues: ChartValues = values[role] ?? {};
     const setName = role === 'master' ? `${name}-master` : `${name}-replicas`;
+    const selector = { ...base, 'app.kubernetes.io/component': role };
     const podLabels = { ...labels, 'app.kubernetes.io/component': role };
     const env: object[] = [
       { name: 'BITNAMI_DEBUG', value: 'false' },
       { name: 'REDIS_REPLICATION_MODE', value: role === 'master' ? 'master' : 'replica' },
-      { name: 'ALLOW_EMPTY_PASSWORD', value: 'no' },
-      passwordEnv,
-      { name: 'REDIS_TLS_ENABLED', value: 'no' },
-      { name: 'REDIS_PORT', value: String(REDIS_PORT) },
     ];
     if (role === 'replica') {
-      // The chart points replicas at master-0 through the headless Service; the sandbox uses the
-      // master Service so `fault partition` can cut the link at its proxy.
+      // With one master StatefulSet the chart points replicas at master-0's own name under the
+      // headless Service (not the master Service): that name leaves DNS while master-0 is
+      // not Ready.
       env.push(
-        { name: 'REDIS_MASTER_HOST', value: `${name}-master.${namespace}.svc.cluster.local` },
+        {
+          name: 'REDIS_MASTER_HOST',
+          value: `${name}-master-0.${headless}.${namespace}.svc.${CLUSTER_DOMAIN}`,
+        },
         { name: 'REDIS_MASTER_PORT_NUMBER', value: String(REDIS_PORT) },
-        { name: 'REDIS_MASTER_PASSWORD_FILE', value: `${PASSWORD_DIR}/redis-password` },
       );
     }
-    const { enabled: probed, ...probeTimings } = {
-      ...CHART_READINESS_PROBE,
-      ...(roleValues.readinessProbe ?? {}),
-    };
-    // The sandbox's workload half probes a pod after it is first Ready only when it declares a
-    // readinessProbe; the script names are the chart's (the sandbox runs its own equivalent).
-    const readinessProbe = probed
-      ? {
-          ...probeTimings,
-          exec: {
-            command: [
-              'sh',
-              '-c',
-              `/health/ping_readiness_local${role === 'replica' ? '_and_master' : ''}.sh ${Number(probeTimings.timeoutSeconds) + 1}`,
-            ],
-          },
-        }
-      : undefined;
-    // Rendered for what reads the pod spec (02-deploy checks FR-010's probes); the sandbox
-    // itself acts on the readiness probe only.
-    const livenessProbe = chartProbe(CHART_LIVENESS_PROBE, roleValues.livenessProbe, {
-      exec: {
-        command: [
-          'sh',
-          '-c',
-          `/health/ping_liveness_local${role === 'replica' ? '_and_master' : ''}.sh ${Number(roleValues.livenessProbe?.timeoutSeconds ?? CHART_LIVENESS_PROBE.timeoutSeconds)}`,
-        ],
-      },
-    });
-    const startupProbe = chartProbe(CHART_STARTUP_PROBE[role], roleValues.startupProbe, {
-      tcpSocket: { port: 'redis' },
-    });
+    env.push(
+      { name: 'ALLOW_EMPTY_PASSWORD', value: 'no' },
+      { name: 'REDIS_PASSWORD_FILE', value: passwordFile },
+      ...(role === 'replica' ? [{ name: 'REDIS_MASTER_PASSWORD_FILE', value: passwordFile }] : []),
+      { name: 'REDIS_TLS_ENABLED', value: 'no' },
+      { name: 'REDIS_PORT', value: String(REDIS_PORT) },
+    );
+    const startup = startupProbe(roleValues);
+    const liveness = healthProbe('livenessProbe', role, roleValues);
+    const readiness = healthProbe('readinessProbe', role, roleValues);
     const containers: object[] = [
       {
         name: 'redis',
         image: `${values.image?.repository}:${values.image?.tag}`,
+        imagePullPolicy: 'IfNotPresent',
+        securityContext: CONTAINER_SECURITY_CONTEXT,
         command: ['/bin/bash'],
-        args: ['-c', `/opt/bitnami/scripts/start-scripts/start-${role}.sh`],
+        args: ['-ec', `/opt/bitnami/scripts/start-scripts/start-${role}.sh`],
         env,
         ports: [{ name: 'redis', containerPort: REDIS_PORT }],
-        ...(readinessProbe ? { readinessProbe } : {}),
-        ...(livenessProbe ? { livenessProbe } : {}),
-        ...(startupProbe ? { startupProbe } : {}),
+        ...(startup ? { startupProbe: startup } : {}),
+        ...(liveness ? { livenessProbe: liveness } : {}),
+        ...(readiness ? { readinessProbe: readiness } : {}),
         resources: roleValues.resources ?? {},
         volumeMounts: [
+          { name: 'start-scripts', mountPath: '/opt/bitnami/scripts/start-scripts' },
+          { name: 'health', mountPath: '/health' },
+          { name: 'redis-password', mountPath: `${PASSWORD_DIR}/` },
           { name: 'redis-data', mountPath: '/data' },
           { name: 'config', mountPath: '/opt/bitnami/redis/mounted-etc' },
-          { name: 'redis-password', mountPath: PASSWORD_DIR },
+          {
+            name: 'empty-dir',
+            // The master's template spells it with a final slash, the replicas' without.
+            mountPath: role === 'master' ? '/opt/bitnami/redis/etc/' : '/opt/bitnami/redis/etc',
+            subPath: 'app-conf-dir',
+          },
+          { name: 'empty-dir', mountPath: '/tmp', subPath: 'tmp-dir' },
         ],
       },
     ];
     if (metrics) {
+      // templates/{master,replicas}/application.yaml with auth.usePasswordFiles: the exporter's
+      // shell reads the mounted password file into its environment.
       containers.push({
         name: 'metrics',
         image: `${values.metrics?.image?.repository}:${values.metrics?.image?.tag}`,
+        imagePullPolicy: 'IfNotPresent',
+        securityContext: CONTAINER_SECURITY_CONTEXT,
+        command: [
+          '/bin/bash',
+          '-ec',
+          'export REDIS_PASSWORD="$(< $REDIS_PASSWORD_FILE)"\nredis_exporter\n',
+        ],
         env: [
           { name: 'REDIS_ALIAS', value: name },
-          {
-            name: 'REDIS_PASSWORD',
-            valueFrom: { secretKeyRef: { name: secretName, key: secretKey } },
-          },
+          { name: 'REDIS_EXPORTER_WEB_LISTEN_ADDRESS', value: `:${EXPORTER_PORT}` },
+          { name: 'REDIS_USER', value: 'default' },
+          { name: 'REDIS_PASSWORD_FILE', value: '/secrets/redis-password' },
         ],
         ports: [{ name: 'metrics', containerPort: EXPORTER_PORT }],
+        livenessProbe: {
+          failureThreshold: 5,
+          initialDelaySeconds: 10,
+          periodSeconds: 10,
+          successThreshold: 1,
+          timeoutSeconds: 5,
+          tcpSocket: { port: 'metrics' },
+        },
+        readinessProbe: {
+          failureThreshold: 3,
+          initialDelaySeconds: 5,
+          periodSeconds: 10,
+          successThreshold: 1,
+          timeoutSeconds: 1,
+          httpGet: { path: '/', port: 'metrics' },
+        },
         resources: values.metrics?.resources ?? {},
+        volumeMounts: [
+          {
+            name: 'empty-dir',
+            mountPath: '/tmp',
+            subPath: role === 'master' ? 'app-tmp-dir' : 'tmp-dir',
+          },
+          { name: 'redis-password', mountPath: '/secrets/' },
+        ],
       });
     }
     const persistence: ChartValues = roleValues.persistence ?? {};
@@ -230,9 +345,40 @@ export function chartObjects(release: ChartRelease): Manifest[] {
       spec: {
         replicas:
           role === 'master' ? Number(roleValues.count ?? 1) : Number(roleValues.replicaCount ?? 3),
-        serviceName: `${name}-headless`,
-        selector: { matchLabels: { ...base, 'app.kubernetes.io/component': role } },
+        revisionHistoryLimit: 10,
+        selector: { matchLabels: selector },
+        serviceName: headless,
         updateStrategy: { type: 'RollingUpdate' },
+        template: {
+          metadata: {
+            labels: podLabels,
+            annotations: {
+              ...checksums,
+              ...(metrics
+                ? { 'prometheus.io/port': String(EXPORTER_PORT), 'prometheus.io/scrape': 'true' }
+                : {}),
+            },
+          },
+          spec: {
+            securityContext: POD_SECURITY_CONTEXT,
+            serviceAccountName: `${name}-${role}`,
+            automountServiceAccountToken: false,
+            affinity: roleValues.affinity ?? presetAffinity(roleValues, selector),
+            enableServiceLinks: true,
+            terminationGracePeriodSeconds: 30,
+            containers,
+            volumes: [
+              { name: 'start-scripts', configMap: { name: `${name}-scripts`, defaultMode: 0o755 } },
+              { name: 'health', configMap: { name: `${name}-health`, defaultMode: 0o755 } },
+              {
+                name: 'redis-password',
+                secret: { secretName, items: [{ key: secretKey, path: 'redis-password' }] },
+              },
+              { name: 'config', configMap: { name: `${name}-configuration` } },
+              { name: 'empty-dir', emptyDir: {} },
+            ],
+          },
+        },
         persistentVolumeClaimRetentionPolicy: {
           whenDeleted:
             persistence.enabled === false
@@ -240,32 +386,15 @@ export function chartObjects(release: ChartRelease): Manifest[] {
               : (roleValues.persistentVolumeClaimRetentionPolicy?.whenDeleted ?? 'Retain'),
           whenScaled: roleValues.persistentVolumeClaimRetentionPolicy?.whenScaled ?? 'Retain',
         },
-        template: {
-          metadata: { labels: podLabels },
-          spec: {
-            serviceAccountName: `${name}-${role}`,
-            containers,
-            volumes: [
-              { name: 'config', configMap: { name: `${name}-configuration` } },
-              {
-                name: 'redis-password',
-                secret: { secretName, items: [{ key: secretKey, path: 'redis-password' }] },
-              },
-            ],
-          },
-        },
         volumeClaimTemplates: [
           {
             apiVersion: 'v1',
             kind: 'PersistentVolumeClaim',
-            metadata: {
-              name: 'redis-data',
-              labels: { ...base, 'app.kubernetes.io/component': role },
-            },
+            metadata: { name: 'redis-data', labels: selector },
             spec: {
               accessModes: ['ReadWriteOnce'],
-              storageClassName: persistence.storageClass,
               resources: { requests: { storage: persistence.size ?? '8Gi' } },
+              storageClassName: persistence.storageClass,
             },
           },
         ],
@@ -300,9 +429,7 @@ export function chartObjects(release: ChartRelease): Manifest[] {
       kind: 'ServiceMonitor',
       metadata: meta(name, monitor.additionalLabels ?? {}, monitor.namespace ?? namespace),
       spec: {
-        endpoints: [
-          { port: 'http-metrics', interval: monitor.interval ?? '30s', path: '/metrics' },
-        ],
+        endpoints: [{ port: 'http-metrics', interval: monitor.interval ?? '30s' }],
         namespaceSelector: { matchNames: [namespace] },
         selector: { matchLabels: { ...base, 'app.kubernetes.io/component': 'metrics' } },
       },
@@ -317,7 +444,8 @@ function roleConfiguration(role: string, roleValues: ChartValues): string {
   for (const command of roleValues.disableCommands ?? [])
     lines.push(`rename-command ${command} ""`);
   lines.push(`# End of ${role} configuration`);
-  return `${lines.join('\n')}\n`;
+  // The chart's configmap.yaml writes each file as a `|-` block: no final newline.
+  return lines.join('\n');
 }
 
 function service(

@@ -64,6 +64,10 @@ export class HostsFile {
     this.writeAll();
   }
 
+  removePodHostname(namespace: string, service: string, pod: string): void {
+    if (this.entries.delete(`pod/${namespace}/${service}/${pod}`)) this.writeAll();
+  }
+
   removeService(namespace: string, service: string): void {
     for (const key of [...this.entries.keys()]) {
       if (key === `svc/${namespace}/${service}` || key.startsWith(`pod/${namespace}/${service}/`)) {

@@ -257,6 +257,13 @@ export class NetworkPlugin implements SandboxPlugin {
     return verdict.allowed ? undefined : verdict.reason;
   }
 
+  /**
+   * A StatefulSet pod's own name under its headless Service (`<pod>.<svc>.<ns>.svc.cluster.local`).
+   * It resolves to an address of the pod's own, whose proxy carries every port of the pod, so
+   * that `fault partition` and NetworkPolicy reach connections made by that name (the chart's
+   * replica reaches master-0 so). As cluster DNS (CoreDNS from EndpointSlices), the name is
+   * published only while the pod is Ready, unless the Service sets publishNotReadyAddresses.
+   */
   private syncPodHostname(pod: KubeObject): void {
     const namespace = pod.metadata.namespace ?? 'default';
     const owner = pod.metadata.ownerReferences?.find((o) => o.kind === 'StatefulSet');
@@ -266,11 +273,50 @@ export class NetworkPlugin implements SandboxPlugin {
         ? this.cluster?.get(STATEFUL_SET, namespace, owner.name)?.spec?.serviceName
         : undefined);
     if (!subdomain) return;
-    const ip = this.state.addresses.podIP(namespace, pod.metadata.name);
-    const key = `${namespace}/${subdomain}/${pod.metadata.name}`;
-    if (this.podHostnames.get(key) === ip) return;
-    this.podHostnames.set(key, ip);
-    this.state.hosts.setPodHostname(namespace, subdomain, pod.metadata.name, ip);
+    const name = pod.metadata.name;
+    const key = `${namespace}/${subdomain}/${name}`;
+    const ip = this.state.addresses.serviceIP(namespace, `${name}.${subdomain}`);
+    const svc = this.cluster?.get(SERVICE, namespace, subdomain);
+    const published =
+      !!svc &&
+      (svc.spec?.publishNotReadyAddresses === true ||
+        (isReady(pod) && !pod.metadata.deletionTimestamp));
+    if (!this.proxies.has(`pod:${key}`)) this.startPodProxies(key, namespace, name, ip, pod);
+    if (this.podHostnames.get(key) === (published ? ip : '')) return;
+    this.podHostnames.set(key, published ? ip : '');
+    if (published) this.state.hosts.setPodHostname(namespace, subdomain, name, ip);
+    else this.state.hosts.removePodHostname(namespace, subdomain, name);
+  }
+
+  private startPodProxies(
+    key: string,
+    namespace: string,
+    name: string,
+    ip: string,
+    pod: KubeObject,
+  ) {
+    const proxies = new Map<string, TcpProxy>();
+    this.proxies.set(`pod:${key}`, proxies);
+    const ports: number[] = (pod.spec?.containers ?? []).flatMap(
+      (c: { ports?: Array<{ containerPort: number }> }) =>
+        (c.ports ?? []).map((p) => p.containerPort),
+    );
+    for (const port of ports) {
+      const proxy = new TcpProxy({
+        host: ip,
+        port,
+        endpoints: () => {
+          const current = this.cluster?.get(POD, namespace, name);
+          const running = this.state.pods.get(`${namespace}/${name}`);
+          return current && running?.main?.running ? [{ ip: running.ip, port, pod: current }] : [];
+        },
+        blocked: (address) => this.state.partitioned.has(address),
+        refusal: (client, endpoint) => this.policyRefusal(client, { ip, port }, endpoint),
+        log: (line) => this.log(line),
+      });
+      proxies.set(`${ip}:${port}`, proxy);
+      void this.listen(`pod:${key}`, `${ip}:${port}`, proxy);
+    }
   }
 
   private enforcePartitions(): void {

@@ -1,9 +1,11 @@
 // The life of one pod's processes, whatever runs in it: an optional start delay (the back-off
 // after `fault kill`), sidecars that start at once, a main process whose end is the pod's end,
-// and a readiness probe polled until it passes.
+// and either the main container's own probes run as the kubelet runs them, or a readiness
+// condition polled until it passes.
 import { appendFileSync } from 'node:fs';
 import type { ClusterAccess, KubeObject, RunningPod } from '../runtime.ts';
 import { POD } from './kinds.ts';
+import type { ProbeSpec } from './probes.ts';
 import type { PodProcesses, WorkloadState } from './state.ts';
 import type { SupervisedProcess } from './supervisor.ts';
 
@@ -19,6 +21,13 @@ export interface PodLaunch {
   startSidecars?: (record: PodProcesses) => SupervisedProcess[];
   startMain: (record: PodProcesses) => SupervisedProcess;
   probe: (record: PodProcesses) => Promise<boolean>;
+  /**
+   * When given, the main container's startup, liveness and readiness probes from the pod spec run
+   * through this handler as the kubelet runs them (see runContainerProbes), instead of `probe`.
+   */
+  containerProbe?: (record: PodProcesses, probe: ProbeSpec) => Promise<boolean>;
+  /** The container whose probes those are. */
+  container?: { startupProbe?: ProbeSpec; livenessProbe?: ProbeSpec; readinessProbe?: ProbeSpec };
 }
 
 const PROBE_INTERVAL_MS = 50;
@@ -78,7 +87,19 @@ export function launchPod(launch: PodLaunch): RunningPod {
     }
     record.main = main;
     main.exited.then((code) => settleExit(code));
-    void pollReadiness();
+    const container = launch.container;
+    if (
+      launch.containerProbe &&
+      (container?.startupProbe || container?.livenessProbe || container?.readinessProbe)
+    )
+      void runContainerProbes(launch, record, main, {
+        alive: () => !stopped && record.main === main && main.running,
+        ready: (isReady) => {
+          if (isReady) markReady();
+          for (const listener of readinessListeners) listener(isReady);
+        },
+      });
+    else void pollReadiness();
   };
 
   // A pod that ends before it is ready never becomes ready: `ready` stays pending. Once ready,
@@ -136,6 +157,92 @@ export function launchPod(launch: PodLaunch): RunningPod {
       readinessListeners.push(listener);
     },
   };
+}
+
+/** What runContainerProbes reports to the pod's life. */
+interface ProbeLoop {
+  alive: () => boolean;
+  /** Readiness changed (the first true also resolves `ready`). */
+  ready: (ready: boolean) => void;
+}
+
+/**
+ * The kubelet's probe workers for one container start (pkg/kubelet/prober/worker.go): the
+ * startup probe first, and only once it passed the liveness and readiness probes, each every
+ * `periodSeconds`, each attempt failing after `timeoutSeconds`. Readiness: Ready after
+ * `successThreshold` successes, not Ready after `failureThreshold` failures in a row. Liveness
+ * (and a startup probe that fails `failureThreshold` times): the container is killed — SIGTERM,
+ * SIGKILL after the pod's terminationGracePeriodSeconds — and the kubelet restarts it
+ * (restartCount + 1). Changed on purpose for speed: `initialDelaySeconds` is not waited, and
+ * until the container is first Ready, the startup and readiness probes are tried every 50 ms;
+ * the periods, timeouts and thresholds that decide when a running pod turns not Ready or is
+ * restarted are the pod's own.
+ */
+async function runContainerProbes(
+  launch: PodLaunch,
+  record: PodProcesses,
+  main: SupervisedProcess,
+  loop: ProbeLoop,
+): Promise<void> {
+  const { startupProbe, livenessProbe, readinessProbe } = launch.container ?? {};
+  const attempt = (probe: ProbeSpec) => launch.containerProbe!(record, probe).catch(() => false);
+  const period = (probe: ProbeSpec) => (probe.periodSeconds ?? 10) * 1000;
+  // The kubelet's probe worker runs on a ticker: an attempt that takes its whole timeout does
+  // not push the next one back.
+  const lastTick = new Map<ProbeSpec, number>();
+  const tick = async (probe: ProbeSpec) => {
+    const next = (lastTick.get(probe) ?? Date.now()) + period(probe);
+    await sleep(Math.max(0, next - Date.now()));
+    lastTick.set(probe, next);
+  };
+  const kill = (why: string) => {
+    if (!loop.alive()) return;
+    appendFileSync(launch.logFile, `sandbox: ${why}; the container is killed and restarted\n`);
+    const grace = Number(launch.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
+    void main.stop(grace);
+  };
+  if (startupProbe) {
+    const deadline = Date.now() + period(startupProbe) * (startupProbe.failureThreshold ?? 3);
+    while (loop.alive() && !(await attempt(startupProbe))) {
+      if (Date.now() >= deadline) return kill('startup probe failed');
+      await sleep(PROBE_INTERVAL_MS);
+    }
+  }
+  if (!loop.alive()) return;
+  if (livenessProbe) void livenessWorker(livenessProbe);
+  if (!readinessProbe) {
+    loop.ready(true);
+    return;
+  }
+  while (loop.alive() && !(await attempt(readinessProbe))) await sleep(PROBE_INTERVAL_MS);
+  if (!loop.alive()) return;
+  let isReady = true;
+  loop.ready(true);
+  let failures = 0;
+  let successes = 0;
+  while (loop.alive()) {
+    await tick(readinessProbe);
+    if (!loop.alive()) return;
+    const ok = await attempt(readinessProbe);
+    failures = ok ? 0 : failures + 1;
+    successes = ok ? successes + 1 : 0;
+    const nowReady: boolean = isReady
+      ? failures < (readinessProbe.failureThreshold ?? 3)
+      : successes >= (readinessProbe.successThreshold ?? 1);
+    if (nowReady === isReady || !loop.alive()) continue;
+    isReady = nowReady;
+    loop.ready(isReady);
+  }
+
+  async function livenessWorker(probe: ProbeSpec): Promise<void> {
+    let failures = 0;
+    while (loop.alive()) {
+      await tick(probe);
+      if (!loop.alive()) return;
+      failures = (await attempt(probe)) ? 0 : failures + 1;
+      if (failures >= (probe.failureThreshold ?? 3)) return kill('liveness probe failed');
+    }
+  }
 }
 
 function declaresReadinessProbe(pod: KubeObject): boolean {

@@ -1,13 +1,13 @@
 // A pod of the Bitnami release or of the old `redis` Deployment: a real redis-server configured
 // as the chart would (AOF on, disabled commands renamed away, password required), its data in the
 // PVC's directory, and the Redis exporter beside it when the pod has a metrics container.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterAccess, KubeObject, RunningPod } from '../runtime.ts';
 import { CONFIG_MAP, STATEFUL_SET } from './kinds.ts';
 import { type ContainerSpec, expandReferences, resolveEnv, secretData } from './pod-env.ts';
 import { killBackoff, launchPod } from './pod-process.ts';
-import { redisPing, replicaLinkUp } from './probes.ts';
+import { redisContainerProbe, redisPing, replicaLinkUp } from './probes.ts';
 import type { WorkloadState } from './state.ts';
 
 export type RedisRole = 'master' | 'replica' | 'standalone';
@@ -53,8 +53,13 @@ export function startRedisPod(
     startSidecars: (record) => {
       if (!exporter) return [];
       const env = resolveEnv(exporter, { pod, podIP: record.ip, cluster });
+      // The chart's exporter reads the password file mounted into it (auth.usePasswordFiles).
       const password =
-        env.REDIS_PASSWORD ?? redisPassword(redis, { pod, podIP: record.ip, cluster });
+        env.REDIS_PASSWORD ??
+        (env.REDIS_PASSWORD_FILE
+          ? mountedSecret(pod, cluster, exporter, env.REDIS_PASSWORD_FILE)
+          : undefined) ??
+        redisPassword(redis, { pod, podIP: record.ip, cluster });
       const port = containerPort(exporter, EXPORTER_PORT);
       return [
         state.supervisor.spawn({
@@ -84,6 +89,36 @@ export function startRedisPod(
         hostsFile: state.hosts.pathFor(namespace),
         cwd: config.dataDir,
       });
+    },
+    container: redis,
+    containerProbe: (record, probe) => {
+      const ctx = { pod, podIP: record.ip, cluster };
+      const port = containerPort(redis, REDIS_PORT);
+      const env = resolveEnv(redis, ctx);
+      const password = redisPassword(redis, ctx);
+      return redisContainerProbe(
+        probe,
+        {
+          local: { host: record.ip, port, password },
+          master: env.REDIS_MASTER_HOST
+            ? () => {
+                // What the pod's DNS gives for the name now (gone while master-0 is not Ready).
+                const host = state.hosts.resolve(namespace, env.REDIS_MASTER_HOST!);
+                return host
+                  ? {
+                      host,
+                      port: Number(env.REDIS_MASTER_PORT_NUMBER ?? REDIS_PORT),
+                      password: masterPassword(pod, cluster, redis, env) ?? password,
+                    }
+                  : undefined;
+              }
+            : undefined,
+          podIP: record.ip,
+          cut: () => state.partitioned.has(record.ip),
+          report: (line) => appendFileSync(logFile, `${line}\n`),
+        },
+        { redis: port, metrics: containerPort(exporter ?? {}, EXPORTER_PORT) },
+      );
     },
     probe: async (record) => {
       const port = containerPort(redis, REDIS_PORT);
@@ -131,12 +166,7 @@ export function redisPodConfig(
     config.replicaOf = {
       host: env.REDIS_MASTER_HOST ?? `${instance}-master.${namespace}.svc.cluster.local`,
       port: Number(env.REDIS_MASTER_PORT_NUMBER ?? REDIS_PORT),
-      password:
-        env.REDIS_MASTER_PASSWORD ??
-        (env.REDIS_MASTER_PASSWORD_FILE
-          ? mountedSecret(pod, cluster, container, env.REDIS_MASTER_PASSWORD_FILE)
-          : undefined) ??
-        password,
+      password: masterPassword(pod, cluster, container, env) ?? password,
     };
   }
   return config;
@@ -173,6 +203,21 @@ export function renderRedisConfig(config: RedisPodConfig): string {
     lines.push(`replica-announce-ip ${config.ip}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** REDIS_MASTER_PASSWORD, or the file REDIS_MASTER_PASSWORD_FILE names (the chart's). */
+function masterPassword(
+  pod: KubeObject,
+  cluster: ClusterAccess,
+  container: ContainerSpec,
+  env: Record<string, string>,
+): string | undefined {
+  return (
+    env.REDIS_MASTER_PASSWORD ??
+    (env.REDIS_MASTER_PASSWORD_FILE
+      ? mountedSecret(pod, cluster, container, env.REDIS_MASTER_PASSWORD_FILE)
+      : undefined)
+  );
 }
 
 /** The password a Redis container is given: REDIS_PASSWORD, or `--requirepass` in its args. */
