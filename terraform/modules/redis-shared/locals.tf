@@ -44,6 +44,7 @@ locals {
     private_cidr              = var.private_cidr
     metrics_interval          = var.metrics_interval
     prometheus_release_label  = var.prometheus_release_label
+    release_name              = var.release_name
   }
 
   # The two names alerts.yaml interpolates (see README: the sandbox substitutes the same two).
