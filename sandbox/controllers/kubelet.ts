@@ -6,6 +6,7 @@ import type { Store, StoreChange } from '../api/store.ts';
 import { nowTimestamp } from '../api/store.ts';
 import type { ClusterAccess, KubeObject, PodRuntime, RunningPod } from '../runtime.ts';
 import { type EventRecorder, eventRecorder } from './events.ts';
+import { placePod } from './scheduling.ts';
 
 interface PodRun {
   uid: string;
@@ -19,6 +20,8 @@ interface PodRun {
 }
 
 const MAX_RESTART_BACKOFF_MS = 10_000;
+/** How soon an unschedulable pod is tried again (kube-scheduler retries on cluster changes). */
+const UNSCHEDULABLE_RETRY_MS = 1000;
 
 export interface KubeletOptions {
   store: Store;
@@ -36,6 +39,7 @@ export class Kubelet {
   private nextNode = 0;
   private nextIp = 0;
   private readonly stops = new Set<Promise<void>>();
+  private readonly retries = new Set<NodeJS.Timeout>();
   // Kept after a pod finished, so a completed Job's logs stay readable.
   private readonly logFiles = new Map<string, Pick<RunningPod, 'logFile' | 'containerLogFiles'>>();
 
@@ -60,6 +64,8 @@ export class Kubelet {
   /** Stops every pod's processes (the sandbox is shutting down). */
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    for (const timer of this.retries) clearTimeout(timer);
+    this.retries.clear();
     const stopping: Promise<void>[] = [...this.stops];
     for (const run of this.runs.values()) {
       clearTimeout(run.restartTimer);
@@ -93,14 +99,20 @@ export class Kubelet {
 
   private schedule(pod: KubeObject): void {
     const { store } = this.opts;
-    const nodes = store
-      .list(this.nodeType)
-      .filter((n) => !n.spec?.unschedulable)
-      .map((n) => n.metadata.name);
+    const nodes = store.list(this.nodeType);
     const current = store.get(this.podType, pod.metadata.namespace, pod.metadata.name);
     if (!current || current.metadata.uid !== pod.metadata.uid || current.spec?.nodeName) return;
     if (current.metadata.deletionTimestamp) return;
-    const nodeName = nodes.length ? nodes[this.nextNode++ % nodes.length]! : 'sandbox';
+    let nodeName = 'sandbox';
+    if (nodes.length > 0) {
+      const placement = placePod(current, nodes, store.list(this.podType), this.nextNode);
+      if (!placement.node) {
+        this.unschedulable(current, placement.reason ?? 'no node fits');
+        return;
+      }
+      this.nextNode++;
+      nodeName = placement.node;
+    }
     current.spec.nodeName = nodeName;
     const scheduled = store.update(this.podType, current);
     this.recordScheduling(
@@ -132,6 +144,34 @@ export class Kubelet {
     };
     this.runs.set(run.uid, run);
     this.launch(run);
+  }
+
+  /** Pending with PodScheduled False and a FailedScheduling event, as kube-scheduler leaves it; tried again. */
+  private unschedulable(pod: KubeObject, reason: string): void {
+    const already = (pod.status?.conditions ?? []).some(
+      (c: { type: string; message?: string }) => c.type === 'PodScheduled' && c.message === reason,
+    );
+    if (!already) {
+      this.recordScheduling(pod, 'FailedScheduling', reason, 'Warning');
+      this.patchStatus(pod, {
+        phase: 'Pending',
+        conditions: [
+          {
+            type: 'PodScheduled',
+            status: 'False',
+            reason: 'Unschedulable',
+            message: reason,
+            lastProbeTime: null,
+            lastTransitionTime: nowTimestamp(),
+          },
+        ],
+      });
+    }
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      guarded(() => this.schedule(pod));
+    }, UNSCHEDULABLE_RETRY_MS);
+    this.retries.add(timer);
   }
 
   private current(run: PodRun): KubeObject | undefined {
