@@ -20,6 +20,7 @@ import {
   judgeProbes,
   judgePvc,
   judgeResources,
+  placement,
   planLines,
   RESEARCH_RESOURCES,
   type Resources,
@@ -243,7 +244,19 @@ export const runbook = defineRunbook({
       title:
         'Configure Redis replica instance (1 replica, 10Gi storage, 250m CPU/2GB RAM) in terraform/modules/redis-shared/main.tf',
       skip: notAppliedInDryRun,
-      check: (ctx) => instance(ctx, 'replica', RESEARCH_RESOURCES.replica),
+      check: async (ctx) => {
+        const judged = await instance(ctx, 'replica', RESEARCH_RESOURCES.replica);
+        if (!judged.ok) return judged;
+        const n = names(ctx);
+        const pods = await ctx.kube.pods(ctx.cfg.redis.namespace, '');
+        const where = (pod: string) => ({
+          name: pod,
+          node: pods.find((p) => p.name === pod)?.node,
+        });
+        const placed = placement(where(n.master.pod), where(n.replica.pod));
+        if (placed.warning) ctx.log.warn(placed.warning);
+        return { ok: true, detail: `${judged.detail}; ${placed.detail}` };
+      },
     }),
     strictCheck({
       id: 'T015',

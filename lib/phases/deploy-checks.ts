@@ -159,3 +159,19 @@ export function judgePvc(
         fix: `kubectl describe pvc ${name} -n <namespace>: is the ${storageClass} provisioner running?`,
       };
 }
+
+/**
+ * Where the two instances run, and a warning when they share a node: one node failure would
+ * then take both (and local-path keeps their volumes, so the pods, on that node).
+ */
+export function placement(
+  master: { name: string; node?: string },
+  replica: { name: string; node?: string },
+): { detail: string; warning?: string } {
+  const detail = `${master.name} on node ${master.node ?? '?'}, ${replica.name} on node ${replica.node ?? '?'}`;
+  if (!master.node || master.node !== replica.node) return { detail };
+  return {
+    detail,
+    warning: `${master.name} and ${replica.name} share node ${master.node}: one node failure takes both instances. The module requires the replica off the master's node (replica.affinity in values.yaml.tftpl); if it was overridden, restore it and reschedule the replica with its volume on another node`,
+  };
+}

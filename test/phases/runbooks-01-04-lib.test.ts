@@ -39,6 +39,7 @@ import {
   judgePvc,
   judgeResources,
   parseQuantity,
+  placement,
   planLines,
   RESEARCH_RESOURCES,
   unexpectedChanges,
@@ -882,3 +883,24 @@ t.test('SC-005 is measured: each target scraped within the last 15 s', async (t)
   t.notOk(stale.ok, 'a configured interval does not make 30 s old metrics fresh');
   t.notOk(judgeFreshness([], 'redis-shared-metrics', pods, now).ok, 'never scraped');
 });
+
+t.test(
+  '02 reports each instance node and warns when both share one (two instances, two nodes)',
+  async (t) => {
+    const apart = placement(
+      { name: 'redis-shared-master-0', node: 'worker1' },
+      { name: 'redis-shared-replicas-0', node: 'worker2' },
+    );
+    t.equal(
+      apart.detail,
+      'redis-shared-master-0 on node worker1, redis-shared-replicas-0 on node worker2',
+    );
+    t.equal(apart.warning, undefined);
+    const together = placement(
+      { name: 'redis-shared-master-0', node: 'worker1' },
+      { name: 'redis-shared-replicas-0', node: 'worker1' },
+    );
+    t.match(together.warning, /share node worker1: one node failure takes both instances/);
+    t.match(together.warning, /replica\.affinity/);
+  },
+);
