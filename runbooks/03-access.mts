@@ -30,9 +30,6 @@ const names = (ctx: StepContext) => {
   return {
     master: svc(`${release}-master`),
     replicas: svc(`${release}-replicas`),
-    // The replica pod by its own name: the replicas Service drops a replica whose master is
-    // gone (the chart's readiness probe pings the master), the pod keeps answering reads.
-    replicaPod: svc(`${release}-replicas-0.${release}-headless`),
     masterSet: `${release}-master`,
     masterPod: `${release}-master-0`,
     replicaPodName: `${release}-replicas-0`,
@@ -223,7 +220,8 @@ export const runbook = defineRunbook({
     },
     'failover-hold': {
       type: 'string',
-      description: 'how long the SC-002 drill keeps the master stopped (default 15s)',
+      description:
+        "how long the SC-002 drill keeps the master stopped (default: the replica's liveness window, read from its StatefulSet, plus 5s; never less than that window)",
     },
     recheck: {
       type: 'boolean',
@@ -740,15 +738,43 @@ async function restartDrill(ctx: StepContext): Promise<void> {
     );
 }
 
+/**
+ * The replica's liveness window as the cluster has it: periodSeconds × failureThreshold +
+ * timeoutSeconds of the redis container's livenessProbe in the replica StatefulSet. A master
+ * outage shorter than that cannot show whether the replica's probes restart it.
+ */
+async function replicaLivenessWindowMs(ctx: StepContext): Promise<number> {
+  const { release, namespace } = ctx.cfg.redis;
+  const set = await ctx.kube.statefulSet(namespace, `${release}-replicas`);
+  // biome-ignore lint/suspicious/noExplicitAny: the pod template as the API returns it
+  const containers: any[] = (set?.raw as any)?.spec?.template?.spec?.containers ?? [];
+  const probe = containers.find((c) => c.name === 'redis')?.livenessProbe;
+  if (!probe)
+    throw new Error(
+      `${namespace}/${release}-replicas has no livenessProbe on its redis container; run ./runbooks/02-deploy.mts`,
+    );
+  // The API's defaults for a field the chart left out (core/v1 Probe).
+  const period = Number(probe.periodSeconds ?? 10);
+  const failures = Number(probe.failureThreshold ?? 3);
+  const timeout = Number(probe.timeoutSeconds ?? 1);
+  return (period * failures + timeout) * 1000;
+}
+
 async function failoverDrill(ctx: StepContext): Promise<void> {
   const { openRedis } = await import('../lib/redis/redis-probe.ts');
   const ns = ctx.cfg.redis.namespace;
   const n = names(ctx);
-  const holdMs = parseDuration(String(ctx.flags['failover-hold'] ?? '15s'));
+  const windowMs = ctx.dryRun ? 0 : await replicaLivenessWindowMs(ctx);
+  const asked = ctx.flags['failover-hold'];
+  const holdMs = asked === undefined ? windowMs + 5000 : parseDuration(String(asked));
   if (holdMs === undefined) throw new Error('--failover-hold takes a duration such as 15s or 1m');
+  if (holdMs <= windowMs)
+    throw new Error(
+      `--failover-hold ${holdMs / 1000}s is not longer than the replica's liveness window (${windowMs / 1000}s = periodSeconds × failureThreshold + timeoutSeconds of its livenessProbe): a shorter outage cannot show whether the replica survives. Give at least ${Math.ceil(windowMs / 1000) + 1}s, or leave the flag out`,
+    );
   if (ctx.dryRun) {
     ctx.log.info(
-      `would read from ${n.replicaPod} in a Job while the master is stopped for ${holdMs / 1000}s`,
+      `would read through ${n.replicas} in a Job while the master is stopped for longer than the replica's liveness window`,
     );
     await ctx.kubectl`scale statefulset ${n.masterSet} -n ${ns} --replicas=0`;
     await ctx.kubectl`scale statefulset ${n.masterSet} -n ${ns} --replicas=1`;
@@ -767,15 +793,21 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
     image: await probeImage(ctx),
     secretName: ctx.cfg.redis.secretName,
     secretKey: ctx.cfg.redis.secretKey,
-    replicaHost: n.replicaPod,
+    // As an application reads: through the replicas Service, which keeps only Ready replicas.
+    replicaHost: n.replicas,
     port: ctx.cfg.redis.port,
     markerKey,
     doneKey,
     maxSeconds: Math.ceil((holdMs + 2 * ctx.cfg.timeouts.waitMs) / 1000),
   });
+  const replicaState = async () =>
+    (await ctx.kube.pods(ns, '')).find((p) => p.name === n.replicaPodName);
   let stoppedAt = 0;
   let restoredAt = 0;
   let stopped = false;
+  let restartsBefore = 0;
+  let restartsAfter = 0;
+  let notReadySeen = 0;
   try {
     const result = await runJob(ctx, manifest, async () => {
       // Stopping the master before the replica has the marker would prove nothing.
@@ -787,6 +819,7 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
           ) || undefined,
         { intervalMs: 500 },
       );
+      restartsBefore = (await replicaState())?.restarts ?? 0;
       await stopForDrill(ctx, ns, n.masterSet);
       stopped = true;
       const gone = await ctx.waitFor(
@@ -797,9 +830,19 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
       );
       if (!gone) return;
       stoppedAt = Date.now();
-      ctx.log.info(`  master stopped; replica reads go on for ${holdMs / 1000}s`);
-      // The outage the drill is about: its length is the drill's parameter (--failover-hold).
-      await sleep(holdMs, undefined, { signal: ctx.signal });
+      ctx.log.info(
+        `  master stopped; reads through ${n.replicas} go on for ${holdMs / 1000}s (the replica's liveness window is ${windowMs / 1000}s)`,
+      );
+      // The outage the drill is about, longer than the replica's liveness window; the replica
+      // is watched all along: not Ready even once, or restarted, is not "met".
+      while (Date.now() - stoppedAt < holdMs) {
+        const replica = await replicaState();
+        if (!replica?.ready) notReadySeen++;
+        await sleep(Math.min(1000, Math.max(0, holdMs - (Date.now() - stoppedAt))), undefined, {
+          signal: ctx.signal,
+        });
+      }
+      restartsAfter = (await replicaState())?.restarts ?? restartsBefore;
       await restoreAfterDrill(ctx);
       stopped = false;
       restoredAt = Date.now();
@@ -828,21 +871,35 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
     });
     if (!result) return; // dry run
     const tally = parseReadLoopOutput(result.log);
-    const ok = tally !== undefined && tally.failed === 0 && tally.ok > 0 && tally.sawDone;
+    const restarted = restartsAfter - restartsBefore;
+    const ok =
+      tally !== undefined &&
+      tally.failed === 0 &&
+      tally.ok > 0 &&
+      tally.sawDone &&
+      restarted === 0 &&
+      notReadySeen === 0;
     await recordProof(
       ctx,
       'SC-002',
-      `reads from ${n.replicaPodName} every 200 ms before, during and after a ${((restoredAt - stoppedAt) / 1000).toFixed(1)}s stop of ${n.masterPod}: ${tally?.ok ?? 0} succeeded, ${tally?.failed ?? '?'} failed; replication ${tally?.sawDone ? 'healthy again (the done key reached the replica)' : 'NOT seen healthy again'}: ${met(ok)}`,
+      `reads through ${n.replicas} every 200 ms before, during and after a ${((restoredAt - stoppedAt) / 1000).toFixed(1)}s stop of ${n.masterPod} (the replica's liveness window: ${windowMs / 1000}s): ${tally?.ok ?? 0} succeeded, ${tally?.failed ?? '?'} failed; ${n.replicaPodName} restarted ${restarted} time(s) (restartCount ${restartsBefore} → ${restartsAfter}) and was seen not Ready ${notReadySeen} time(s) during the stop; replication ${tally?.sawDone ? 'healthy again (the done key reached the replica)' : 'NOT seen healthy again'}: ${met(ok)}`,
       {
         readsOk: tally?.ok ?? 0,
         readsFailed: tally?.failed ?? null,
         stoppedMs: restoredAt - stoppedAt,
+        livenessWindowMs: windowMs,
+        replicaRestartsBefore: restartsBefore,
+        replicaRestartsAfter: restartsAfter,
+        replicaNotReadySeen: notReadySeen,
         replicationRestored: tally?.sawDone ?? false,
         command: `kubectl scale statefulset ${n.masterSet} -n ${ns} --replicas=0`,
         met: ok,
       },
     );
-    if (!ok) throw new Error(`SC-002 not met; the read loop's log:\n${result.log}`);
+    if (!ok)
+      throw new Error(
+        `SC-002 not met${restarted > 0 || notReadySeen > 0 ? ` (${n.replicaPodName} restarted ${restarted} time(s), not Ready ${notReadySeen} time(s) while the master was down: its probes must check only the local server, replica.customLivenessProbe/customReadinessProbe in values.yaml.tftpl)` : ''}; the read loop's log:\n${result.log}`,
+      );
   } finally {
     // A failure halfway gives the master back at once; an interruption leaves it to P01.
     if (stopped && !ctx.signal.aborted) await restoreAfterDrill(ctx);
