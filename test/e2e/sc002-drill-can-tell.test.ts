@@ -2,7 +2,7 @@
 // master; the module's fix reverted in a copy of terraform/), holding the master down past the
 // replica's liveness window gets the replica restarted and out of the replicas Service, and 03
 // reports SC-002 not met. With the module as it is, the same drill passes (runbooks-01-04-e2e).
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -31,11 +31,9 @@ t.test("with the chart's default replica probes the SC-002 drill fails", async (
 
   fx = await startWholeSandbox();
   await fx.sandbox.settled(30_000);
-  const rb = runbookSandbox(fx.runDir, fx.sandbox.kubeconfigPath, fx.sandbox.journalPath);
-  appendFileSync(
-    rb.envFile,
-    `TOFU_DIR=${join(copy, 'terraform', 'environments', 'chocolandiadc-mvp')}\n`,
-  );
+  const rb = runbookSandbox(fx.runDir, fx.sandbox, {
+    TOFU_DIR: join(copy, 'terraform', 'environments', 'chocolandiadc-mvp'),
+  });
   for (const phase of ['01-setup', '02-deploy']) {
     const run = await rb.run(phase, ['--yes', '--json']);
     t.equal(run.code, 0, `${phase} exit 0`, run.code === 0 ? {} : { stderr: run.stderr });
