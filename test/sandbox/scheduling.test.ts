@@ -5,6 +5,9 @@ import t from 'tap';
 import { chartObjects } from '../../sandbox/tofu/chart.ts';
 import { type SandboxFixture, startTestSandbox } from '../helpers/sandbox.ts';
 
+// Twenty-odd kubectl runs against the sandbox, with the machine's two cores shared.
+t.setTimeout(240_000);
+
 const pod = (name: string, labels: Record<string, string>, affinity?: object) =>
   JSON.stringify({
     apiVersion: 'v1',
