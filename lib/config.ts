@@ -234,6 +234,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
 
   problems.push(...networkProblems(raw.PRIVATE_CIDR, raw.REDIS_LB_IP));
+  // The module and the chart serve Redis on 6379 only: another port would move the runbooks'
+  // checks but not the cluster, so it is refused rather than half-honoured.
+  if (raw.REDIS_PORT !== SETTINGS.REDIS_PORT.default && !checkValue('port', raw.REDIS_PORT)) {
+    problems.push({
+      variable: 'REDIS_PORT',
+      value: raw.REDIS_PORT,
+      expected: `${SETTINGS.REDIS_PORT.default}: terraform/modules/redis-shared serves Redis on ${SETTINGS.REDIS_PORT.default} only (services.tf, values.yaml.tftpl); remove the setting`,
+    });
+  }
   const window = parseDuration(raw.VALIDATION_WINDOW);
   if (window !== undefined && window < MIN_VALIDATION_WINDOW_MS) {
     problems.push({

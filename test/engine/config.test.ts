@@ -69,8 +69,11 @@ t.test('a valid file loads into a frozen typed object with defaults from the spe
 });
 
 t.test('the process environment wins over the env file', async (t) => {
-  const cfg = loadConfig({ envFile: envFile('REDIS_PORT=6380\n'), env: { REDIS_PORT: '6381' } });
-  t.equal(cfg.redis.port, 6381);
+  const cfg = loadConfig({
+    envFile: envFile('REDIS_NAMESPACE=from-file\n'),
+    env: { REDIS_NAMESPACE: 'from-env' },
+  });
+  t.equal(cfg.redis.namespace, 'from-env');
 });
 
 const invalid: Array<[string, string, RegExp]> = [
@@ -124,6 +127,15 @@ t.test('an LB IP outside the private CIDR is refused', async (t) => {
     ['REDIS_LB_IP'],
   );
   t.match(err.problems[0]?.expected, /inside PRIVATE_CIDR 192\.168\.4\.0\/24/);
+});
+
+t.test('REDIS_PORT other than 6379 is refused: the module serves 6379 only', async (t) => {
+  const err = problemsFor({ REDIS_PORT: '6380' });
+  t.same(
+    err.problems.map((p) => p.variable),
+    ['REDIS_PORT'],
+  );
+  t.match(err.message, /6379: terraform\/modules\/redis-shared serves Redis on 6379 only/);
 });
 
 t.test('every invalid value is reported at once', async (t) => {
