@@ -24,12 +24,14 @@ import {
   planLines,
   RESEARCH_RESOURCES,
   type Resources,
+  restartWarning,
   unexpectedChanges,
 } from '../lib/phases/deploy-checks.ts';
 import { MODULE_DEFAULTS } from '../lib/phases/preflight.ts';
 
 const MODULE = 'module.redis_shared';
 let plannedLines: string[] = [];
+let plannedRestart: string | undefined;
 
 /** One plan per run, made by P01 (or by a later step when the run starts after it). */
 async function thePlan(ctx: StepContext): Promise<TofuPlan> {
@@ -44,6 +46,7 @@ async function thePlan(ctx: StepContext): Promise<TofuPlan> {
   });
   ctx.state.plan = plan;
   plannedLines = planLines(plan.changes);
+  plannedRestart = restartWarning(plan.changes);
   return plan;
 }
 
@@ -149,6 +152,8 @@ export const runbook = defineRunbook({
         const plan = await thePlan(ctx);
         ctx.log.info(`plan: ${plan.summary}`);
         for (const line of plannedLines) ctx.log.info(`  ${line}`);
+        const restart = restartWarning(plan.changes);
+        if (restart) ctx.log.warn(restart);
         const unexpected = unexpectedChanges(plan.changes, MODULE);
         if (unexpected.length > 0) {
           throw new Error(
@@ -167,7 +172,7 @@ export const runbook = defineRunbook({
       risk: 'high',
       get impact() {
         return plannedLines.length > 0
-          ? `tofu apply creates/changes in the cluster: ${plannedLines.join('; ')}`
+          ? `tofu apply creates/changes in the cluster: ${plannedLines.join('; ')}${plannedRestart ? `. ${plannedRestart}` : ''}`
           : 'tofu apply creates namespace redis, the password Secrets in redis and beersystem, the Helm release (2 pods, 2 PVCs), the LoadBalancer Service, the ServiceMonitor, the PrometheusRule and the dashboard';
       },
       done: async (ctx) => pending(await thePlan(ctx)).length === 0,

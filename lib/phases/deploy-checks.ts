@@ -32,6 +32,19 @@ export function planLines(changes: readonly PlanChange[]): string[] {
   return changes.filter((c) => c.action !== 'no-op').map(describeChange);
 }
 
+/**
+ * An update of the Helm release restarts both Redis pods whenever it changes their pod template or
+ * the config, health, scripts or password it renders: the chart's pod templates carry
+ * checksum/configmap, checksum/health, checksum/scripts and checksum/secret annotations
+ * (bitnami/redis 23.1.1), so the StatefulSets roll. Writes fail while the master restarts.
+ */
+export function restartWarning(changes: readonly PlanChange[]): string | undefined {
+  const release = changes.find((c) => c.type === 'helm_release' && c.action === 'update');
+  return release
+    ? `${release.address} changes: when it changes the pods' configuration (the chart's checksum/* annotations) both Redis pods restart, master and replica one after the other — writes fail for the seconds the master takes to restart; run it in a quiet moment`
+    : undefined;
+}
+
 /** Anything the deploy plan would delete or replace, or that lies outside module.redis_shared. */
 export function unexpectedChanges(changes: readonly PlanChange[], module: string): PlanChange[] {
   return changes.filter(

@@ -42,6 +42,7 @@ import {
   placement,
   planLines,
   RESEARCH_RESOURCES,
+  restartWarning,
   unexpectedChanges,
 } from '../../lib/phases/deploy-checks.ts';
 import {
@@ -312,6 +313,26 @@ t.test('all preflight failures in one message, each with its fix', async (t) => 
   t.match(text, /P07: held by a\/b/);
   t.match(text, /run \.\/runbooks\/01-setup\.mts again/);
 });
+
+t.test(
+  '#20.5: a plan that updates the Helm release warns that both Redis pods restart',
+  async (t) => {
+    const release = {
+      address: 'module.redis_shared.helm_release.redis_shared',
+      type: 'helm_release',
+      action: 'update',
+    };
+    const warning = restartWarning([release]);
+    t.match(warning, /both Redis pods restart/);
+    t.match(warning, /writes fail/);
+    t.equal(
+      restartWarning([{ ...release, action: 'create' }]),
+      undefined,
+      'a first install restarts nothing',
+    );
+    t.equal(restartWarning([{ ...release, action: 'no-op' }]), undefined);
+  },
+);
 
 t.test('the deploy plan in words; deletes and foreign addresses are flagged', async (t) => {
   const changes = [
