@@ -10,7 +10,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EnvVar } from '../lib/cluster/kube.ts';
-import { prometheusQuery } from '../lib/cluster/prometheus.ts';
+import { prometheusAlerts, prometheusQuery } from '../lib/cluster/prometheus.ts';
 import { readReplicatedSecret } from '../lib/cluster/secrets.ts';
 import { type TofuPlan, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
 import { describeInFlight, stateLockInfo, tofuProcessesIn } from '../lib/cluster/tofu-in-flight.ts';
@@ -362,6 +362,23 @@ const migrate = [
       if (!secret.matches) throw new Error(secret.summary);
       const clients = await listClients(await sharedRedisTarget(ctx, 'runbook-05'));
       if (!clients.ok) throw new Error(`redis-shared does not answer: ${clients.error}`);
+      // A migration onto a Redis that is alerting starts from a broken state, and 06's 24 h window
+      // (no alert fired since the migration) would count what an earlier drill left firing: the
+      // alerts of 03's and 04's drills resolve first.
+      let firing: string[] = [];
+      await ctx.waitFor(
+        'no redis-shared alert firing',
+        async () => {
+          firing = (await prometheusAlerts(ctx))
+            .filter((a) => a.state === 'firing' && a.labels.namespace === namespace)
+            .map((a) => a.labels.alertname ?? '?');
+          return firing.length === 0 ? true : undefined;
+        },
+        {
+          intervalMs: 1000,
+          progress: () => `firing: ${firing.join(', ')} (checklists/alerts.md answers each)`,
+        },
+      );
       ctx.log.info(
         `redis-shared: master and replica Ready; ${secret.summary}; answers through ${ctx.cfg.redis.lbIp}`,
       );
