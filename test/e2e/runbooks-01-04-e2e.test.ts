@@ -73,7 +73,12 @@ t.test('phases 1–4 against the sandbox', async (t) => {
         ]) {
           t.match(run.stderr, new RegExp(`evidence ${id}: .*(: met|${id} met)`), `${id} met`);
         }
-        t.match(run.stderr, /evidence SC-004: .*3\/3 connections from 127\.0\.1\.5 .* blocked/);
+        const outside = sandbox.network.outsideProbeSource.replaceAll('.', '\\.');
+        t.match(
+          run.stderr,
+          new RegExp(`evidence SC-004: .*3/3 connections from ${outside} .* blocked`),
+          'SC-004 proven by probes from the outside source',
+        );
         t.same(
           JSON.parse(await kubectl(['get', 'jobs', '-n', 'beersystem', '-o', 'json'])).items,
           [],
