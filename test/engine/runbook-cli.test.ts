@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { readAuditEntries } from '../../lib/audit/audit.ts';
+import { SETTINGS } from '../../lib/config.ts';
 import type { RunSummary } from '../../lib/engine/runbook.ts';
 import { LOADER, REPO, runCli, startCli, withoutCoverage } from '../helpers/run-cli.ts';
 import { makeRunbookEnv } from '../helpers/runbook-env.ts';
@@ -159,8 +160,9 @@ t.test(
   'settings the environment gave go in front of a printed line, so it pastes into a shell without them',
   async (t) => {
     const sandbox = makeRunbookEnv(t);
+    // LOCK_TTL given as its default: the environment gave it, but the line needs no copy of it.
     const failed = await runCli(SCRIPT, [...ALL, '--env-file', '/dev/null'], {
-      env: { ...sandbox.env, FIXTURE_FAIL: 'T002' },
+      env: { ...sandbox.env, LOCK_TTL: SETTINGS.LOCK_TTL.default, FIXTURE_FAIL: 'T002' },
     });
     t.equal(failed.code, 1);
     const { undo, resume } = printedLines(failed.stderr);
