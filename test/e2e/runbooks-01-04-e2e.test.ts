@@ -108,13 +108,27 @@ t.test('phases 1–4 against the sandbox', async (t) => {
   }
 
   await t.test('02-deploy: a pod that never becomes Ready fails T014 with its state', async (t) => {
-    const fault = await admin('/sandbox/fault', {
-      args: ['partition', 'redis/redis-shared-replicas-0'],
-    });
-    t.equal(fault.status, 200, fault.message);
-    t.teardown(() => admin('/sandbox/fault', { args: ['heal'] }));
+    // The replica's probes check only its own server (the module's fix for SC-002), so a
+    // partition no longer makes it not Ready: its redis-server is paused instead. Its readiness
+    // fails after about 25 s; liveness kills it only after its grace period (SIGTERM does not
+    // reach a stopped process), so it stays not Ready long enough for T014's 6 s wait.
+    let pid = 0;
+    for (const entry of readdirSync(join(runDir, 'pids'))) {
+      const [, name] = readFileSync(join(runDir, 'pids', entry), 'utf8').split('\n');
+      if (name === 'redis/redis-shared-replicas-0') pid = Number(entry);
+    }
+    t.ok(pid > 0, 'the replica has a process');
+    process.kill(pid, 'SIGSTOP');
+    const resume = () => {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // Gone: the kubelet restarted it.
+      }
+    };
+    t.teardown(resume);
     await eventually(
-      'the partitioned replica not Ready',
+      'the paused replica not Ready',
       async () =>
         (await kubectl([
           'get',
@@ -125,7 +139,7 @@ t.test('phases 1–4 against the sandbox', async (t) => {
           '-o',
           'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
         ])) === 'False' || undefined,
-      30_000,
+      60_000,
     );
     const run = await rb.run('02-deploy', ['--only', 'T014', '--json'], { WAIT_TIMEOUT: '6s' });
     t.equal(run.code, 1, 'exit 1', run.code === 1 ? {} : { stderr: run.stderr });
@@ -134,7 +148,7 @@ t.test('phases 1–4 against the sandbox', async (t) => {
       /timed out after 6\.0s waiting for redis\/redis-shared-replicas-0 Ready \(last seen: redis-shared-replicas-0: Running, ready false/,
     );
     t.match(run.stderr, /kubectl describe pod redis-shared-replicas-0 -n redis/);
-    await admin('/sandbox/fault', { args: ['heal'] });
+    resume();
     await eventually(
       'the replica Ready again',
       async () =>
