@@ -28,7 +28,7 @@ t.test('phases 1–4 against the sandbox', async (t) => {
   });
   fx = await startWholeSandbox();
   await fx.sandbox.settled(30_000);
-  const { sandbox, kubectl, admin, runDir } = fx;
+  const { sandbox, kubectl, runDir } = fx;
   const rb = runbookSandbox(runDir, sandbox);
   const tfstate = join(runDir, 'tofu', 'terraform.tfstate');
 
