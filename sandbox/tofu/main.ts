@@ -245,6 +245,8 @@ async function buildPlan(options: Options): Promise<SavedPlan> {
   const desired = desiredState(root);
   checkVariables(root, desired.inputs);
   const client = new KubeClient(kubeTarget(root.vars, root));
+  // Refreshing and typing the manifests read the cluster: refuse one that is not the sandbox first.
+  await client.assertSandbox();
   const plan = await makePlan(desired, readState(), client, {
     destroy: options.destroy,
     targets: options.targets,

@@ -76,6 +76,7 @@ t.test('read a Deployment, patch its scale, list pods by label and field selecto
     labelSelector: '!job-name',
   });
   t.equal(running.items.length, 4, 'three beersystem pods and the old redis');
+  const all = await core.listPodForAllNamespaces();
   const limited = await core.listPodForAllNamespaces({ limit: 2 });
   t.equal(limited.items.length, 2);
   t.ok(limited.metadata?._continue, 'a limited list can be continued');
@@ -83,7 +84,12 @@ t.test('read a Deployment, patch its scale, list pods by label and field selecto
     limit: 10,
     _continue: limited.metadata?._continue,
   });
-  t.equal(rest.items.length, 3, 'the continuation has the rest');
+  t.same(
+    [...limited.items, ...rest.items].map((p) => p.metadata?.uid),
+    all.items.map((p) => p.metadata?.uid),
+    'the continuation has the rest, in order, once each',
+  );
+  t.notOk(rest.metadata?._continue, 'nothing is left after the rest');
   const jsonPatched = await apps.patchNamespacedDeploymentScale({
     name: 'beersystem',
     namespace: 'beersystem',

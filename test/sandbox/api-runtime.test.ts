@@ -120,12 +120,15 @@ function until(
   });
 }
 
-/** A sandbox on a ControlledRuntime whose initial pods (beersystem, redis, Prometheus) are Ready. */
+/**
+ * A sandbox on a ControlledRuntime whose initial pods (beersystem, redis, Prometheus, MetalLB's
+ * controller) are Ready.
+ */
 async function startControlled(t: Parameters<typeof startTestSandbox>[0]) {
   const runtime = new ControlledRuntime();
   const started = startTestSandbox(t, { runtime });
   // The sandbox settles once the initial pods are Ready: release them as they start.
-  for (const prefix of ['beersystem-', 'redis-', 'prometheus-'])
+  for (const prefix of ['beersystem-', 'redis-', 'prometheus-', 'controller-'])
     void runtime.next(prefix).then((p) => p.ready());
   return { runtime, fx: await started };
 }
