@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { EnvVar } from '../lib/cluster/kube.ts';
 import { prometheusAlerts, prometheusQuery } from '../lib/cluster/prometheus.ts';
 import { readReplicatedSecret } from '../lib/cluster/secrets.ts';
-import { type TofuPlan, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
+import { type TofuPlan, TofuPlanChangedError, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
 import { describeInFlight, stateLockInfo, tofuProcessesIn } from '../lib/cluster/tofu-in-flight.ts';
 import { tofuVars } from '../lib/cluster/tofu-vars.ts';
 import { formatDuration } from '../lib/duration.ts';
@@ -26,9 +26,7 @@ import {
   beersystemState,
   expectedSharedRedis,
   functionalCheck,
-  kubeOf,
   oldRedisTarget,
-  prometheusAccess,
   sharedRedisTarget,
 } from '../lib/phases/beersystem.ts';
 import {
@@ -101,7 +99,7 @@ async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<
         ? (await import('../lib/cluster/kube.ts')).createKube(ctx.cfg, {
             signal: AbortSignal.timeout(10_000),
           })
-        : kubeOf(ctx);
+        : ctx.kube;
       const s = await beersystemState(ctx, kube);
       where = `${s.deployment.readyReplicas}/${s.deployment.replicas} replicas Ready, ${s.onShared ? 'configured for redis-shared' : 'still configured for its old Redis'}`;
     } catch (readErr) {
@@ -289,8 +287,14 @@ async function podsGone(ctx: StepContext): Promise<boolean> {
   return (await beersystemPods(ctx, selector)).length === 0;
 }
 
-async function readyOn(ctx: StepContext, replicas: number, shared: boolean) {
+async function readyOn(
+  ctx: StepContext,
+  replicas: number,
+  shared: boolean,
+  seen?: (s: Awaited<ReturnType<typeof beersystemState>>) => void,
+) {
   const s = await beersystemState(ctx);
+  seen?.(s);
   const d = s.deployment;
   if (s.onShared !== shared || d.replicas !== replicas) return false;
   if (d.readyReplicas < replicas || d.updatedReplicas < replicas) return false;
@@ -349,7 +353,7 @@ const migrate = [
     risk: 'read' as const,
     run: async (ctx: StepContext) => {
       const { namespace, release } = ctx.cfg.redis;
-      const kube = kubeOf(ctx);
+      const kube = ctx.kube;
       for (const sts of [`${release}-master`, `${release}-replicas`]) {
         const s = await kube.statefulSet(namespace, sts);
         if (!s || s.readyReplicas < 1) {
@@ -439,7 +443,7 @@ const migrate = [
     },
     run: async (ctx: StepContext) => {
       const { namespace, deployment } = bs(ctx);
-      const raw = (await kubeOf(ctx).deployment(namespace, deployment))!.raw;
+      const raw = (await ctx.kube.deployment(namespace, deployment))!.raw;
       const path = join(ctx.cfg.backupsDir, `beersystem-deployment-${ctx.runId}.json`);
       if (ctx.dryRun) {
         ctx.log.info(`would write the backup to ${path} (mode 0600)`);
@@ -619,7 +623,7 @@ const migrate = [
     verify: () => true,
     run: (ctx: StepContext) =>
       inDowntime(ctx, async () => {
-        const secret = await readReplicatedSecret(kubeOf(ctx), ctx.cfg);
+        const secret = await readReplicatedSecret(ctx.kube, ctx.cfg);
         if (!secret.matches) throw new Error(secret.summary);
         ctx.log.info(
           `REDIS_PASSWORD from Secret ${bs(ctx).namespace}/${secret.name} key ${secret.key}: ${secret.summary}`,
@@ -640,7 +644,7 @@ const migrate = [
         } catch (err) {
           // A resumed run's saved plan goes stale if the state moved since; the same intent,
           // planned again and held to the migration module, is applied instead.
-          if (!/stale|changed after it was confirmed|cannot be read/i.test(String(err))) throw err;
+          if (!(err instanceof TofuPlanChangedError)) throw err;
           ctx.log.warn(
             `the saved plan cannot be applied (${(err as Error).message.split('\n')[0]}); planning again`,
           );
@@ -667,10 +671,18 @@ const migrate = [
         await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=${replicas}`;
         const started = await ctx.recall<string>(notes.downtimeStart);
         const since = started ? Date.parse(started) : Date.now();
+        let seen = '';
         const ready = await ctx.waitFor(
           'beersystem Ready and healthy on redis-shared',
-          () => readyOn(ctx, replicas, true),
-          { intervalMs: 200, progress: () => `downtime ${formatDuration(Date.now() - since)}` },
+          () =>
+            readyOn(ctx, replicas, true, (s) => {
+              seen = `${s.deployment.readyReplicas}/${replicas} Ready${s.onShared ? '' : ', not yet configured for redis-shared'}`;
+            }),
+          {
+            intervalMs: 200,
+            progress: () =>
+              `downtime ${formatDuration(Date.now() - since)}${seen ? `, ${seen}` : ''}`,
+          },
         );
         if (!ready) return;
         const end = await downtimeEnd(ctx, replicas);
@@ -703,7 +715,7 @@ const migrate = [
         const since = await ctx.recall<string>(notes.downtimeEnd);
         const errors: string[] = [];
         for (const pod of pods) {
-          const log = await kubeOf(ctx).podLogs(
+          const log = await ctx.kube.podLogs(
             bs(ctx).namespace,
             pod.name,
             since ? { sinceTime: since } : {},
@@ -738,7 +750,7 @@ const migrate = [
         );
 
         const metric = await prometheusQuery(
-          prometheusAccess(ctx),
+          ctx,
           `sum(redis_connected_clients{namespace="${ctx.cfg.redis.namespace}"})`,
         ).catch(() => []);
         const connected = Number(metric[0]?.value[1] ?? Number.NaN);
@@ -907,7 +919,7 @@ export const runbook = defineRunbook({
       check: async (ctx) => {
         if (ctx.mode !== 'rollback') return { open: true, reason: 'not a rollback' };
         const { namespace, deployment } = ctx.cfg.oldRedis;
-        const old = await kubeOf(ctx).deployment(namespace, deployment);
+        const old = await ctx.kube.deployment(namespace, deployment);
         return old
           ? { open: true, reason: `the old Redis ${namespace}/${deployment} still runs` }
           : {

@@ -14,9 +14,7 @@ import {
   beersystemHealth,
   beersystemPods,
   beersystemState,
-  kubeOf,
   oldRedisTarget,
-  prometheusAccess,
   sharedRedisTarget,
 } from '../lib/phases/beersystem.ts';
 import { decommissionWindow } from '../lib/phases/decommission.ts';
@@ -51,7 +49,7 @@ async function windowSeconds(ctx: StepContext): Promise<number> {
 
 async function oldDeploymentAndService(ctx: StepContext) {
   const { namespace, deployment, service } = old(ctx);
-  const kube = kubeOf(ctx);
+  const kube = ctx.kube;
   return {
     deployment: await kube.get('apps/v1', 'Deployment', deployment, namespace),
     service: await kube.get('v1', 'Service', service, namespace),
@@ -59,7 +57,7 @@ async function oldDeploymentAndService(ctx: StepContext) {
 }
 
 async function query(ctx: StepContext, promql: string): Promise<number | undefined> {
-  const result = await prometheusQuery(prometheusAccess(ctx), promql);
+  const result = await prometheusQuery(ctx, promql);
   const v = result[0]?.value[1];
   return v === undefined ? undefined : Number(v);
 }
@@ -114,15 +112,18 @@ export const runbook = defineRunbook({
         const record = (await migratedAt(ctx))!;
         const errors: string[] = [];
         for (const pod of pods) {
-          const log = await kubeOf(ctx).podLogs(ctx.cfg.beersystem.namespace, pod.name, {});
+          const log = await ctx.kube.podLogs(ctx.cfg.beersystem.namespace, pod.name, {});
           errors.push(...redisErrorLines(log).map((l) => `${pod.name}: ${l}`));
         }
         const ns = ctx.cfg.redis.namespace;
         const upMin = await query(ctx, `min(min_over_time(redis_up{namespace="${ns}"}[${range}]))`);
-        const alerts = await query(
-          ctx,
-          `count(max_over_time(ALERTS{alertstate="firing",namespace="${ns}"}[${range}])) or vector(0)`,
-        );
+        const fired = (
+          await prometheusQuery(
+            ctx,
+            `max_over_time(ALERTS{alertstate="firing",namespace="${ns}"}[${range}])`,
+          )
+        ).map((a) => `${a.metric.alertname ?? 'alert'}${a.metric.pod ? ` (${a.metric.pod})` : ''}`);
+        const alerts = fired.length;
         const clients = await listClients(await sharedRedisTarget(ctx, 'runbook-06'));
         const connected = (clients.value ?? []).some((c) => c.name === 'beersystem');
         const problems = [
@@ -133,10 +134,12 @@ export const runbook = defineRunbook({
           ...(upMin !== 1
             ? [`redis-shared was not up throughout (min redis_up ${upMin ?? 'no data'})`]
             : []),
-          ...(alerts ? [`${alerts} redis-shared alert(s) fired in the window`] : []),
+          ...(alerts
+            ? [`${alerts} redis-shared alert(s) fired in the window: ${fired.join(', ')}`]
+            : []),
           ...(connected ? [] : ['beersystem has no connection to redis-shared now']),
         ];
-        const line = `since ${record.at} (run ${record.run}): ${pods.length} pod(s), ${restarts} restarts, no Redis error logged, redis_up min ${upMin} over ${range} of data, ${alerts ?? 0} alerts fired, beersystem connected`;
+        const line = `since ${record.at} (run ${record.run}): ${pods.length} pod(s), ${restarts} restarts, no Redis error logged, redis_up min ${upMin} over ${range} of data, ${alerts} alerts fired, beersystem connected`;
         if (problems.length) {
           throw new Error(
             `the validation window is not clean: ${problems.join('; ')}. Investigate (checklists/06-decommission.md), and keep the old Redis until it is`,
@@ -245,7 +248,7 @@ export const runbook = defineRunbook({
       },
       run: async (ctx) => {
         const { namespace, deployment, service } = old(ctx);
-        const selector = (await kubeOf(ctx).deployment(namespace, deployment))?.selector;
+        const selector = (await ctx.kube.deployment(namespace, deployment))?.selector;
         await ctx.kubectl`delete deployment ${deployment} -n ${namespace} --ignore-not-found`;
         await ctx.kubectl`delete service ${service} -n ${namespace} --ignore-not-found`;
         const pvc = ctx.flags['delete-pvc'];
@@ -258,7 +261,7 @@ export const runbook = defineRunbook({
         if (selector) {
           await ctx.waitFor(
             'the old Redis pods gone',
-            async () => (await kubeOf(ctx).pods(namespace, selector)).length === 0,
+            async () => (await ctx.kube.pods(namespace, selector)).length === 0,
             { intervalMs: 250 },
           );
         }

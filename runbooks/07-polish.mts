@@ -15,7 +15,7 @@ import {
 } from '../lib/cluster/benchmark-job.ts';
 import { readNotes } from '../lib/engine/notes.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
-import { kubeOf, sharedRedisTarget } from '../lib/phases/beersystem.ts';
+import { sharedRedisTarget } from '../lib/phases/beersystem.ts';
 import { ipAssignments, renderIpTable } from '../lib/phases/ip-table.ts';
 import { sharedRedisHost } from '../lib/phases/migration.ts';
 import { BENCHMARK_NOTE } from '../lib/phases/migration-notes.ts';
@@ -105,13 +105,13 @@ export const runbook = defineRunbook({
           done = await ctx.waitFor(
             `Job ${o.name} finished`,
             async () => {
-              const j = await kubeOf(ctx).get<JobStatus>('batch/v1', 'Job', o.name, o.namespace);
+              const j = await ctx.kube.get<JobStatus>('batch/v1', 'Job', o.name, o.namespace);
               const s = j?.status;
               return s?.succeeded ? 'succeeded' : s?.failed ? 'failed' : undefined;
             },
             { intervalMs: 250 },
           );
-          if (done) log = await kubeOf(ctx).jobLogs(o.namespace, o.name);
+          if (done) log = await ctx.kube.jobLogs(o.namespace, o.name);
         } finally {
           // A Job left by a timeout would keep loading production; after an interrupt no
           // command runs, and ttlSecondsAfterFinished removes it.
@@ -196,7 +196,7 @@ export const runbook = defineRunbook({
       title: 'Update MetalLB IP assignment table (add 192.168.4.203 - redis-shared-external)',
       risk: 'read',
       run: async (ctx) => {
-        const kube = kubeOf(ctx);
+        const kube = ctx.kube;
         const services = await kube.list('v1', 'Service');
         const pools = await kube.list('metallb.io/v1beta1', 'IPAddressPool');
         const rows = ipAssignments(services, pools);

@@ -58,25 +58,36 @@ export function createKubeApi(cfg: Config, opts: { signal?: AbortSignal } = {}):
       for (const [key, value] of Object.entries(options.query ?? {})) {
         if (value !== undefined) url.searchParams.set(key, value);
       }
-      const context = new k8s.RequestContext(url.toString(), method);
-      context.setHeaderParam('Accept', 'application/json');
-      if (options.body !== undefined) {
-        context.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
-        context.setBody(JSON.stringify(options.body));
-      }
-      const signals = [AbortSignal.timeout(cfg.timeouts.commandMs)];
-      if (opts.signal) signals.push(opts.signal);
-      context.setSignal(AbortSignal.any(signals));
-      try {
-        await kc.applySecurityAuthentication(context);
-        const response = await new k8s.IsomorphicFetchHttpLibrary().send(context).toPromise();
-        return { status: response.httpStatusCode, body: await response.body.text() };
-      } catch (err) {
-        throw new KubeError(
-          `${method} ${url.pathname} on ${server} (context ${cfg.kubeContext}) failed: ${causeOf(err)}. Check that the cluster is reachable: kubectl --context ${cfg.kubeContext} get --raw /version`,
-          0,
-          undefined,
-        );
+      for (let retry = 0; ; retry++) {
+        const context = new k8s.RequestContext(url.toString(), method);
+        context.setHeaderParam('Accept', 'application/json');
+        if (options.body !== undefined) {
+          context.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
+          context.setBody(JSON.stringify(options.body));
+        }
+        const signals = [AbortSignal.timeout(cfg.timeouts.commandMs)];
+        if (opts.signal) signals.push(opts.signal);
+        context.setSignal(AbortSignal.any(signals));
+        let answer: { status: number; body: string; retryAfter: number | undefined };
+        try {
+          await kc.applySecurityAuthentication(context);
+          const response = await new k8s.IsomorphicFetchHttpLibrary().send(context).toPromise();
+          answer = {
+            status: response.httpStatusCode,
+            body: await response.body.text(),
+            retryAfter: retryAfterSeconds(response.httpStatusCode, response.headers),
+          };
+        } catch (err) {
+          throw new KubeError(
+            `${method} ${url.pathname} on ${server} (context ${cfg.kubeContext}) failed: ${causeOf(err)}. Check that the cluster is reachable: kubectl --context ${cfg.kubeContext} get --raw /version`,
+            0,
+            undefined,
+          );
+        }
+        if (answer.retryAfter === undefined || retry >= MAX_RETRIES || opts.signal?.aborted) {
+          return { status: answer.status, body: answer.body };
+        }
+        await sleep(answer.retryAfter * 1000, opts.signal);
       }
     },
     async json<T>(method: HttpMethod, path: string, options: RequestOptions = {}) {
@@ -120,6 +131,35 @@ async function loadClient(cfg: Config): Promise<Loaded> {
     );
   }
   return { k8s, kc, server };
+}
+
+/**
+ * What client-go's rest client does with an answer that says when to come back: a 429, or any
+ * 5xx, with an integer Retry-After is sent again after that many seconds, up to 10 times
+ * (k8s.io/client-go/rest/request.go: checkWait, retryAfterSeconds; maxRetries 10). kube-apiserver
+ * sends it from its max-in-flight and priority-and-fairness filters.
+ */
+const MAX_RETRIES = 10;
+
+function retryAfterSeconds(status: number, headers: Record<string, string>): number | undefined {
+  if (status !== 429 && status < 500) return undefined;
+  const value = headers['retry-after'];
+  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
+  return Number(value.trim());
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }
 
 function causeOf(err: unknown): string {

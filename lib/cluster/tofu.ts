@@ -42,7 +42,10 @@ export interface PlanOptions {
   targets?: string[];
 }
 
-/** The saved plan differs from the one that was confirmed: nothing was applied. */
+/**
+ * The saved plan cannot be applied as it was confirmed (unreadable, changed, or stale against the
+ * state): nothing was applied.
+ */
 export class TofuPlanChangedError extends Error {
   override readonly name = 'TofuPlanChangedError';
 }
@@ -168,7 +171,20 @@ export async function tofuApply(
     );
   }
   // The saved plan carries its variables, the pinned context among them (tofu refuses -var here).
-  await ctx.tofu(['apply', '-input=false', '-no-color', plan.file], { retries: 0 });
+  await ctx.tofu(['apply', '-input=false', '-no-color', plan.file], { retries: 0 }).catch((err) => {
+    // OpenTofu checks a saved plan against the state before it applies anything
+    // (internal/backend/local/backend_apply.go: "Saved plan is stale").
+    if (
+      /Saved plan is stale/.test(
+        `${(err as Error).message}\n${(err as { stderr?: string }).stderr ?? ''}`,
+      )
+    ) {
+      throw new TofuPlanChangedError(
+        `the plan ${plan.file} is stale: the state changed since it was made, and OpenTofu refuses it; nothing was applied. Run the plan step again and confirm the new plan`,
+      );
+    }
+    throw err;
+  });
 }
 
 /** Each output's value; sensitive string values are registered for masking first. */

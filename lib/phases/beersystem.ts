@@ -22,13 +22,9 @@ export interface BeersystemState {
   onShared: boolean;
 }
 
-export function kubeOf(ctx: StepContext): Kube {
-  return ctx.kube as unknown as Kube;
-}
-
 export async function beersystemState(
   ctx: StepContext,
-  kube: Kube = kubeOf(ctx),
+  kube: Kube = ctx.kube,
 ): Promise<BeersystemState> {
   const { namespace, deployment: name, container } = ctx.cfg.beersystem;
   const deployment = await kube.deployment(namespace, name);
@@ -48,7 +44,7 @@ export async function beersystemState(
 }
 
 export async function beersystemPods(ctx: StepContext, selector: string) {
-  return kubeOf(ctx).pods(ctx.cfg.beersystem.namespace, selector);
+  return ctx.kube.pods(ctx.cfg.beersystem.namespace, selector);
 }
 
 interface HttpAnswer {
@@ -66,7 +62,7 @@ export async function beersystemGet(ctx: StepContext, path: string): Promise<Htt
     status = res.status;
     text = await res.text();
   } else {
-    const res = await kubeOf(ctx).proxyGet(
+    const res = await ctx.kube.proxyGet(
       ctx.cfg.beersystem.namespace,
       `${ctx.cfg.beersystem.deployment}:${BEERSYSTEM_PORT}`,
       path,
@@ -132,7 +128,7 @@ export async function functionalCheck(
 /** redis-shared through its LoadBalancer, with the replicated password (registered for masking). */
 export async function sharedRedisTarget(ctx: StepContext, name: string): Promise<RedisTarget> {
   const { namespace, secretName, secretKey, lbIp, port } = ctx.cfg.redis;
-  const password = await kubeOf(ctx).secretValue(namespace, secretName, secretKey);
+  const password = await ctx.kube.secretValue(namespace, secretName, secretKey);
   if (!password) {
     throw new Error(
       `Secret ${namespace}/${secretName} (key ${secretKey}) not found: run ./runbooks/02-deploy.mts`,
@@ -151,7 +147,7 @@ export async function oldRedisTarget(
   name: string,
 ): Promise<RedisTarget | undefined> {
   const { namespace, deployment } = ctx.cfg.oldRedis;
-  const kube = kubeOf(ctx);
+  const kube = ctx.kube;
   const dep = await kube.deployment(namespace, deployment);
   if (!dep) return undefined;
   const pod = (await kube.pods(namespace, dep.selector)).find((p) => p.ready && p.podIP);
@@ -166,9 +162,4 @@ export async function oldRedisTarget(
 
 export function expectedSharedRedis(ctx: StepContext): string {
   return `${sharedRedisHost(ctx.cfg)}:${ctx.cfg.redis.port}`;
-}
-
-/** ctx as lib/cluster/prometheus.ts takes it (ctx.kube typed as lib/cluster/kube.ts's Kube). */
-export function prometheusAccess(ctx: StepContext): { cfg: StepContext['cfg']; kube: Kube } {
-  return { cfg: ctx.cfg, kube: kubeOf(ctx) };
 }

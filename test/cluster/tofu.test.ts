@@ -113,6 +113,24 @@ t.test('an apply of a plan that changed after it was confirmed is refused', asyn
   );
 });
 
+t.test(
+  'a saved plan the state moved past is stale: a typed refusal, nothing applied',
+  async (t) => {
+    const { fx, cfg, VARS } = await tofuSandbox(t);
+    const ctx = stepContext(cfg, false);
+    const stale = await tofuPlan(ctx, { out: join(fx.dir, 'stale.tfplan'), vars: VARS });
+    const moved = await tofuPlan(ctx, { out: join(fx.dir, 'moved.tfplan'), vars: VARS });
+    await tofuApply(ctx, moved);
+    const before = (await mutations(fx)).length;
+    await t.rejects(tofuApply(ctx, stale), {
+      name: 'TofuPlanChangedError',
+      message:
+        /is stale: the state changed since it was made, and OpenTofu refuses it; nothing was applied/,
+    });
+    t.equal((await mutations(fx)).length, before, 'nothing was sent');
+  },
+);
+
 t.test('a failed apply is not tried again', async (t) => {
   const { fx, cfg, VARS } = await tofuSandbox(t);
   const ctx = stepContext(cfg, false);

@@ -5,6 +5,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { readAuditEntries } from '../../lib/audit/audit.ts';
+import { HOLDER_ANNOTATION } from '../../lib/lock/lease-lock.ts';
 import { REPO, runCli, startCli } from '../helpers/run-cli.ts';
 import { type SandboxFixture, startTestSandbox } from '../helpers/sandbox.ts';
 
@@ -117,6 +118,64 @@ t.test(
         previous: { runId: crashedRun, runbook: '96-cluster' },
         reason: /expired after 2s/,
       },
+    });
+  },
+);
+
+t.test(
+  'a run that died on another host blocks the next operator for LOCK_TTL (15 s), not 30 minutes',
+  async (t) => {
+    const fx = await startTestSandbox(t);
+    const { LOCK_TTL: _set, ...defaults } = operator(fx, 'alice', { FIXTURE_HOLD: '1' });
+    const crashed = startCli(SCRIPT, ARGS, { env: defaults });
+    t.teardown(() => crashed.child.kill('SIGKILL'));
+    await crashed.waitForStderr(/T001 holding/);
+    crashed.child.kill('SIGKILL');
+    await crashed.result;
+    // The same lease as a run on a second machine leaves it: its pid means nothing here, so only
+    // the lease's own expiry can free it.
+    const lease = JSON.parse(
+      await fx.kubectlOk(['get', 'lease', 'redis-shared-runbooks', '-n', 'default', '-o', 'json']),
+    );
+    const holder = JSON.parse(lease.metadata.annotations[HOLDER_ANNOTATION]);
+    const renewed = new Date();
+    await fx.kubectlOk([
+      'annotate',
+      'lease',
+      'redis-shared-runbooks',
+      '-n',
+      'default',
+      '--overwrite',
+      `${HOLDER_ANNOTATION}=${JSON.stringify({ ...holder, host: 'laptop-b', pid: process.pid })}`,
+    ]);
+    await fx.kubectlOk([
+      'patch',
+      'lease',
+      'redis-shared-runbooks',
+      '-n',
+      'default',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { renewTime: renewed.toISOString().replace('Z', '000Z') } }),
+    ]);
+    t.equal(lease.spec.leaseDurationSeconds, 15, 'the lease lasts 15 s by default');
+
+    const { LOCK_TTL: _bob, ...bobEnv } = operator(fx, 'bob');
+    const early = await runCli(SCRIPT, ARGS, { env: bobEnv });
+    t.equal(early.code, 4, 'held while it may still be renewed', { stderr: early.stderr });
+    t.match(early.stderr, /by \S+@laptop-b \(pid \d+\) holds Lease default\/redis-shared-runbooks/);
+
+    const expiresAt = renewed.getTime() + 15_000;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 100)));
+    const next = await runCli(SCRIPT, ARGS, { env: bobEnv });
+    t.equal(next.code, 0, 'then it takes the lease over', { stderr: next.stderr });
+    t.ok(Date.now() - renewed.getTime() < 60_000, 'the next operator ran within a minute');
+    const takeover = (await readAuditEntries(join(fx.dir, 'bob.jsonl'))).find(
+      (e) => e.outcome === 'lock-taken-over',
+    );
+    t.match(takeover, {
+      event: 'gate',
+      detail: { previous: { host: 'laptop-b' }, reason: /expired after 15s/ },
     });
   },
 );

@@ -1,0 +1,76 @@
+// T040's timeout path: beersystem never becomes Ready on redis-shared (`fault not-ready`), so the
+// wait inside the window runs out. Without a terminal the run stops with where beersystem stands
+// and the rollback line; in a terminal the what-now question comes inside the window, and "Roll
+// back now" puts beersystem back on its old Redis in the same run.
+import t from 'tap';
+import { readAuditEntries } from '../../lib/audit/audit.ts';
+import {
+  assertNoPassword,
+  beersystemEnv,
+  MIGRATE,
+  runInPty,
+  startCluster,
+} from '../helpers/migrate-cluster.ts';
+
+t.setTimeout(900_000);
+
+const ON_OLD = '1 redis.beersystem.svc.cluster.local';
+
+t.test('beersystem never Ready on redis-shared: T040 times out inside the window', async (t) => {
+  const c = await startCluster(t);
+  // The other waits of the run take a few seconds in the sandbox; T040's is the one that runs out.
+  c.env.WAIT_TIMEOUT = '25s';
+  const fault = async (args: string[]) => {
+    const r = await c.fx.admin('/sandbox/fault', { args });
+    t.equal(r.status, 200, `fault ${args.join(' ')}`);
+  };
+
+  await t.test('without a terminal: exit 1, where beersystem stands, the way back', async (t) => {
+    await fault(['not-ready', 'beersystem', 'redis-shared']);
+    const r = await c.run(MIGRATE, ['--yes']);
+    t.equal(r.code, 1, 'the migration failed');
+    t.match(r.stderr, /T040 .*FAILED/, 'T040 is the step that failed');
+    t.match(
+      r.stderr,
+      /timed out after 25(\.0)?s waiting for beersystem Ready and healthy on redis-shared \(last seen: downtime [\d.]+m?s, 0\/1 Ready\)/,
+      'the timeout says what it last saw',
+    );
+    t.match(
+      r.stderr,
+      /beersystem is DOWN since .* \(0\/1 Ready, configured for redis-shared\)/,
+      'the end says where beersystem stands',
+    );
+    t.match(
+      r.stderr,
+      /roll back: .*\.\/runbooks\/05-migrate\.mts --rollback --env-file \/dev\/null/,
+    );
+    const back = await c.run(MIGRATE, ['--rollback', '--yes']);
+    t.equal(back.code, 0, 'the rollback completes', { stderr: back.stderr.slice(-3000) });
+    t.equal((await beersystemEnv(c)).trim(), ON_OLD, 'back on its old Redis');
+    t.equal((await c.proxy('/healthz')).status, 200, 'and healthy');
+  });
+
+  await t.test('in a terminal: the what-now question, then "Roll back now"', async (t) => {
+    const r = await runInPty(
+      c,
+      [],
+      [
+        { when: /\(y\/N\)/, send: 'y\r' },
+        { when: /What now\?/, send: '2' },
+        { when: /❯\s*(\x1b\[[0-9;]*m)*\s*Roll back now/, send: '\r' },
+      ],
+    );
+    t.equal(r.answered, 3, 'T035 asked, then what now after T040; the rollback asked nothing');
+    t.equal(r.code, 1, 'the migration did not happen: exit 1');
+    t.match(r.output, /Retry T040/, 'T040 is offered again');
+    t.match(r.output, /T040 failed and the rollback completed; the change was not made/);
+    t.equal((await beersystemEnv(c)).trim(), ON_OLD, 'back on its old Redis');
+    t.equal((await c.proxy('/healthz')).status, 200, 'and healthy');
+    const choice = (await readAuditEntries(c.env.AUDIT_LOG!)).find(
+      (e) => e.step === 'T040' && e.event === 'confirm' && e.outcome === 'rollback',
+    );
+    t.ok(choice, 'the choice is audited against T040');
+  });
+  await fault(['heal']);
+  assertNoPassword(t, c);
+});
