@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 
 const HELP = `Usage: ./runbooks/audit.mts [list] [filters] [--format table|tsv|json] [--columns a,b]
+       ./runbooks/audit.mts runs [--runbook <id>] [--run <id>] [--since <when>] [--format f]
        ./runbooks/audit.mts list --cluster [--json]
        ./runbooks/audit.mts verify [--all] [--anchor | --no-anchor]
 
@@ -25,6 +26,10 @@ Commands:
             With AUDIT_HMAC_KEY_FILE set (a 0600 file of ≥ 32 random bytes, the same on every
             machine that runs the runbooks), every line written carries an HMAC, and verify
             checks them: a line rewritten without the key is reported (forged, exit 1).
+  runs      one row per run: RUN (what --run takes), runbook, mode, outcome, started, took,
+            05's downtime, the choices made when a step failed (retry, rollback, stop), and
+            the run it is chained to (a "Roll back now" run and the failed run it rolled
+            back); a failed run's error follows its row, whole
   list --cluster   every operator's runs and the completed runbooks, as the cluster records
             them (RUNBOOKS_NAMESPACE/RUNBOOKS_RECORD_NAME)
 
@@ -32,7 +37,8 @@ Filters (list):
   --runbook <id>     e.g. 05-migrate, or just 05
   --step <id>        a task or preflight id, e.g. T035, P01
   --run <id>         a run: its id (20261130T140118Z-042ddb) or a prefix of it, the RUN column's
-                     short form (140118-042ddb: start time and suffix), or the suffix (042ddb)
+                     short form (140118-042ddb: start time and suffix), or the suffix (042ddb);
+                     the run chained to it (see runs) is shown with it
   --since <when>     a duration back from now (90m, 24h, 7d) or an ISO time (2026-11-22T10:00Z)
 
 Output (list):
@@ -50,6 +56,7 @@ Options:
 Exit codes: 0 ok · 1 verify found a broken chain · 2 usage, configuration, or a missing or
 unreadable log.
 Examples:
+  ./runbooks/audit.mts runs --runbook 05
   ./runbooks/audit.mts --runbook 05 --since 24h
   ./runbooks/audit.mts verify`;
 
@@ -96,8 +103,8 @@ if (values.help) {
   process.exit(0);
 }
 const command = positionals[0] ?? 'list';
-if (positionals.length > 1 || !['list', 'verify'].includes(command)) {
-  usageError(`unknown command "${positionals.join(' ')}"; use list or verify`);
+if (positionals.length > 1 || !['list', 'runs', 'verify'].includes(command)) {
+  usageError(`unknown command "${positionals.join(' ')}"; use list, runs or verify`);
 }
 
 const { resolveAuditLogPath } = await import('../lib/audit/audit-cli.ts');
@@ -184,12 +191,36 @@ if (log.unreadableLines > 0) {
     `warning: ${log.unreadableLines} line(s) of ${logPath} are not readable entries and are not listed; run ./runbooks/audit.mts verify to see where the log breaks\n`,
   );
 }
-const entries = view.filterEntries(log.entries, {
-  runbook: values.runbook,
-  step: values.step,
-  run: values.run,
-  since,
-});
+const { summariseRuns, withChainedRuns, formatRunsTable, formatRunsTsv } = await import(
+  '../lib/audit/audit-runs.ts'
+);
+const { DOWNTIME_MS_NOTE } = await import('../lib/phases/migration-notes.ts');
+const runs = summariseRuns(log.entries, DOWNTIME_MS_NOTE);
+// --run: the run asked for and the run chained to it.
+const runIds =
+  values.run === undefined
+    ? undefined
+    : withChainedRuns(runs, (id) => view.runMatches(id, values.run as string));
+if (command === 'runs') {
+  if (values.step !== undefined || values.columns !== undefined) {
+    usageError(
+      'runs takes --runbook, --run, --since and --format; --step and --columns are for list',
+    );
+  }
+  const shown = runs.filter(
+    (r) =>
+      (!runIds || runIds.has(r.runId)) &&
+      view.runbookMatches(r.runbook, values.runbook) &&
+      (!since || Date.parse(r.started) >= since.getTime()),
+  );
+  process.stdout.write(
+    `${format === 'json' ? JSON.stringify(shown, null, 2) : format === 'tsv' ? formatRunsTsv(shown) : formatRunsTable(shown)}\n`,
+  );
+  process.exit(0);
+}
+const entries = view
+  .filterEntries(log.entries, { runbook: values.runbook, step: values.step, since })
+  .filter((e) => !runIds || (e.run_id !== undefined && runIds.has(e.run_id)));
 if (format === 'json') {
   process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
 } else if (format === 'tsv') {

@@ -237,8 +237,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       return `the next ${count} API read(s) will fail with ${value}`;
     }
     if (args[0] === 'drop-watches') {
-      endAllWatches();
-      return 'every open watch was ended; clients must list and watch again';
+      const ended = endAllWatches();
+      return `${ended} open watch(es) ended; clients must list and watch again`;
     }
     if (args[0] === 'heal') {
       faults.heal();

@@ -31,19 +31,22 @@ export function shortRunId(runId: string): string {
 }
 
 /** A run id, a prefix of it, its short form (or a prefix of that), or its random suffix. */
-function runMatches(runId: string | undefined, wanted: string): boolean {
+export function runMatches(runId: string | undefined, wanted: string): boolean {
   if (!runId) return false;
   const suffix = RUN_ID.exec(runId)?.[2];
   return runId.startsWith(wanted) || shortRunId(runId).startsWith(wanted) || suffix === wanted;
+}
+
+/** `--runbook 05` matches `05-migrate`; no filter matches every runbook. */
+export function runbookMatches(runbook: string | undefined, wanted: string | undefined): boolean {
+  return !wanted || runbook === wanted || runbook?.startsWith(`${wanted}-`) === true;
 }
 
 /** `--runbook 05` matches `05-migrate`; `--run` as runMatches; `--step` exactly (any case). */
 export function filterEntries(entries: AuditEntry[], filter: AuditFilter): AuditEntry[] {
   return entries.filter(
     (e) =>
-      (!filter.runbook ||
-        e.runbook === filter.runbook ||
-        e.runbook?.startsWith(`${filter.runbook}-`)) &&
+      runbookMatches(e.runbook, filter.runbook) &&
       (!filter.step || e.step?.toLowerCase() === filter.step.toLowerCase()) &&
       (!filter.run || runMatches(e.run_id, filter.run)) &&
       (!filter.since || new Date(e.ts).getTime() >= filter.since.getTime()),

@@ -3,9 +3,10 @@
 // stopped by an interrupt, and audited with how long it took. In a dry run, a wait for what an
 // unsent mutation would have caused cannot succeed, so it says what it would wait for instead.
 import { setTimeout as delay } from 'node:timers/promises';
+import { KubeError } from '../cluster/kube-api.ts';
 import { formatDuration } from '../duration.ts';
 import { maskSecrets } from '../mask.ts';
-import type { CommandAudit } from './shell.ts';
+import { type CommandAudit, CommandError } from './shell.ts';
 
 export const DEFAULT_WAIT_INTERVAL_MS = 2_000;
 /** without a terminal, how often a wait still in progress prints a line */
@@ -46,6 +47,17 @@ export interface WaitEnvironment {
   /** the wait is over, whichever way: the step's own progress again */
   endWaiting?: () => void;
   now?: () => number;
+}
+
+/**
+ * A check that failed the way a busy or restarting API server fails (unreachable, 429, 5xx, a
+ * transient kubectl error): the wait goes on and shows it, as a poll of client-go's wait package
+ * goes on when its condition says "not yet"; the timeout still bounds it.
+ */
+export function isPassingFailure(err: unknown): boolean {
+  if (err instanceof KubeError) return err.status === 0 || err.status === 429 || err.status >= 500;
+  if (err instanceof CommandError) return err.transient && !err.timedOut;
+  return false;
 }
 
 export class WaitTimeout extends Error {
@@ -97,8 +109,15 @@ export async function waitFor<T>(
     });
   let last: T | undefined | false;
   let lastReport = started;
+  let lastFailure: string | undefined;
+  let failures = 0;
+  const progress = (value: T | undefined | false): string | undefined => {
+    const shown = options.progress?.(value);
+    if (!lastFailure) return shown;
+    return `${shown ? `${shown}; ` : ''}the last check failed: ${lastFailure}`;
+  };
   const timedOut = async (): Promise<never> => {
-    const shown = options.progress?.(last);
+    const shown = progress(last);
     const message = maskSecrets(
       `timed out after ${formatDuration(timeoutMs)} waiting for ${what}${shown ? ` (last seen: ${shown})` : ''}. Check the objects involved, then resume; raise WAIT_TIMEOUT if it only needs longer`,
     );
@@ -108,17 +127,22 @@ export async function waitFor<T>(
   try {
     for (;;) {
       if (env.signal.aborted) throw new WaitInterrupted(`interrupted while waiting for ${what}`);
-      env.showWaiting?.(what, started, options.progress?.(last));
+      env.showWaiting?.(what, started, progress(last));
       try {
         last = await check(checkSignal);
+        lastFailure = undefined;
       } catch (err) {
         if (env.signal.aborted) throw new WaitInterrupted(`interrupted while waiting for ${what}`);
         if (peekOnly && peek.signal.aborted) last = undefined;
         else if (ending.signal.aborted || now() >= deadline) return await timedOut();
-        else throw err;
+        else if (isPassingFailure(err)) {
+          last = undefined;
+          lastFailure = maskSecrets(String((err as Error).message).split('\n')[0] ?? '');
+          failures++;
+        } else throw err;
       }
       if (last) {
-        await record('ok');
+        await record('ok', failures ? { failed_checks: failures } : {});
         return last;
       }
       if (peekOnly) {
@@ -126,7 +150,7 @@ export async function waitFor<T>(
         await record('not-run', { reason: 'dry run: it waits for a mutation that was not sent' });
         return undefined;
       }
-      const shown = options.progress?.(last);
+      const shown = progress(last);
       const elapsed = now() - started;
       if (!announced) announceOnce();
       else if (now() - lastReport >= REPORT_EVERY_MS) {

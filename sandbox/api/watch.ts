@@ -106,6 +106,9 @@ export function serveWatch(
 // Open watches, so a stopping sandbox can end them instead of waiting for their timeouts.
 const watches = new Set<() => void>();
 
-export function endAllWatches(): void {
-  for (const finish of [...watches]) finish();
+/** Ends every open watch; how many there were. */
+export function endAllWatches(): number {
+  const open = [...watches];
+  for (const finish of open) finish();
+  return open.length;
 }

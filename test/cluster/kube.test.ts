@@ -203,6 +203,41 @@ t.test('watchUntil resolves on the change it waits for, from a watch', async (t)
   });
 });
 
+t.test(
+  'a watch the API server drops (a restart) is opened again and still sees the change',
+  async (t) => {
+    const fx = await startTestSandbox(t);
+    const kube = createKube(sandboxConfig(fx));
+    const controller = new AbortController();
+    t.teardown(() => controller.abort());
+    const dropWatches = async () =>
+      (
+        (await (
+          await fetch(`${fx.sandbox.url}/sandbox/fault`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ args: ['drop-watches'] }),
+          })
+        ).json()) as { message: string }
+      ).message;
+    const annotated = kube.watchUntil(
+      '/apis/apps/v1/namespaces/beersystem/deployments',
+      { fieldSelector: 'metadata.name=beersystem' },
+      (objs) => objs[0]?.metadata.annotations?.dropped === 'yes' || undefined,
+      controller.signal,
+    );
+    // Dropped as soon as it is open (until then there is nothing to drop).
+    let dropped = '';
+    while (!/^[1-9]/.test(dropped)) {
+      await new Promise((r) => setTimeout(r, 50));
+      dropped = await dropWatches();
+    }
+    t.match(dropped, /^1 open watch\(es\) ended/, 'the wait’s watch was ended');
+    await fx.kubectlOk(['annotate', 'deployment', 'beersystem', '-n', 'beersystem', 'dropped=yes']);
+    t.equal(await annotated, true, 'the change made after the drop ends the wait');
+  },
+);
+
 t.test('jobLogs reads the log of the Job’s pod; errors say what is missing', async (t) => {
   const fx = await startTestSandbox(t);
   const kube = createKube(sandboxConfig(fx));

@@ -1,7 +1,8 @@
 // T040's timeout path: beersystem never becomes Ready on redis-shared (`fault not-ready`), so the
 // wait inside the window runs out. Without a terminal the run stops with where beersystem stands
 // and the rollback line; in a terminal the what-now question comes inside the window, and "Roll
-// back now" puts beersystem back on its old Redis in the same run.
+// back now" puts beersystem back on its old Redis in the same run. Reads that fail for a moment
+// while it waits (the API server busy) do not end the wait.
 import t from 'tap';
 import { readAuditEntries } from '../../lib/audit/audit.ts';
 import {
@@ -70,6 +71,25 @@ t.test('beersystem never Ready on redis-shared: T040 times out inside the window
       (e) => e.step === 'T040' && e.event === 'confirm' && e.outcome === 'rollback',
     );
     t.ok(choice, 'the choice is audited against T040');
+  });
+
+  await t.test('reads failing while T040 waits (503s) are waited through', async (t) => {
+    await fault(['heal']);
+    await fault(['slow-ready', 'beersystem', '10']);
+    const running = c.start(MIGRATE, ['--yes']);
+    await running.waitForStderr(/waiting for beersystem Ready and healthy on redis-shared/);
+    await fault(['read-error', '3', '503']);
+    const r = await running.result;
+    t.equal(r.code, 0, 'the migration completes', { stderr: r.stderr.slice(-3000) });
+    t.equal((await beersystemEnv(c)).trim(), '1 redis-shared-master.redis.svc.cluster.local');
+    const wait = (await readAuditEntries(c.env.AUDIT_LOG!)).findLast(
+      (e) => e.event === 'wait' && e.step === 'T040',
+    );
+    t.match(wait, { outcome: 'ok' }, 'T040 waited to the end');
+    t.ok(
+      Number((wait?.detail as { failed_checks?: number } | undefined)?.failed_checks) >= 1,
+      'through checks that failed',
+    );
   });
   await fault(['heal']);
   assertNoPassword(t, c);

@@ -50,7 +50,7 @@ t.test(
         );
         t.match(
           text,
-          /would run: .*tofu apply -input=false -no-color .*beersystem-migration\.tfplan/,
+          /would run: .*tofu apply -input=false -no-color .*beersystem-migration-\d+\.tfplan/,
         );
         t.match(
           text,

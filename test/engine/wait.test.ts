@@ -1,6 +1,8 @@
 // ctx.waitFor's helper on its own: its value, its dry-run answer, its timeout, its interrupt and
 // its audit lines, with a clock the test moves.
 import t from 'tap';
+import { KubeError } from '../../lib/cluster/kube-api.ts';
+import { CommandError } from '../../lib/engine/shell.ts';
 import {
   type WaitEnvironment,
   WaitInterrupted,
@@ -157,6 +159,88 @@ t.test('a check that throws fails the wait, audited with the error', async (t) =
     /the API said no/,
   );
   t.match(audited.at(-1), { outcome: 'failed', detail: { error: 'the API said no' } });
+});
+
+t.test(
+  'a check failing as a busy API server fails (503, 429, unreachable, a transient kubectl error) is waited through',
+  async (t) => {
+    const { env, audited, shown } = environment({ defaultTimeoutMs: 10_000 });
+    const failures = [
+      new KubeError(
+        'GET /apis/apps/v1/x answered 503 ServiceUnavailable: busy',
+        503,
+        'ServiceUnavailable',
+      ),
+      new KubeError(
+        'GET /apis/apps/v1/x answered 429 TooManyRequests: slow down',
+        429,
+        'TooManyRequests',
+      ),
+      new KubeError('GET /apis/apps/v1/x failed: connect ECONNREFUSED', 0, undefined),
+      new CommandError(
+        'kubectl get: connection refused',
+        'kubectl get',
+        1,
+        '',
+        'connection refused',
+        1,
+        false,
+        true,
+      ),
+    ];
+    let calls = 0;
+    const value = await waitFor(
+      'beersystem Ready',
+      () => {
+        const failure = failures[calls++];
+        if (failure) throw failure;
+        return 'ready';
+      },
+      { intervalMs: 1, progress: () => '0/1 Ready' },
+      env,
+    );
+    t.equal(value, 'ready', 'the wait goes on to its condition');
+    t.match(shown, [/0\/1 Ready$/, /0\/1 Ready; the last check failed: GET .* answered 503/]);
+    t.match(audited.at(-1), { outcome: 'ok', detail: { failed_checks: 4 } });
+  },
+);
+
+t.test(
+  'checks that keep failing that way end in the timeout, which names the failure',
+  async (t) => {
+    let now = 0;
+    const { env } = environment({ now: () => now });
+    const err = await waitFor(
+      'beersystem Ready',
+      () => {
+        now += 20_000;
+        throw new KubeError(
+          'GET /api/v1/x answered 500 InternalError: etcd is down',
+          500,
+          'InternalError',
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 1 },
+      env,
+    ).catch((e: unknown) => e);
+    t.type(err, WaitTimeout);
+    t.match((err as Error).message, /\(last seen: the last check failed: GET .*etcd is down\)/);
+  },
+);
+
+t.test('a 404 or a refusal is not waited through: it fails the wait at once', async (t) => {
+  const { env } = environment();
+  await t.rejects(
+    waitFor(
+      'x',
+      () => {
+        throw new KubeError('GET x answered 403 Forbidden: no', 403, 'Forbidden');
+      },
+      {},
+      env,
+    ),
+    /403 Forbidden/,
+  );
 });
 
 /** A check that holds until its signal aborts, as a watch does, then gives up. */
