@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { readAuditEntries } from '../lib/audit/audit.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { readNotes } from '../lib/engine/notes.ts';
-import { migrationTimeline, type TimelineStep } from '../lib/phases/report.ts';
+import { migrationAttempts, type TimelineStep } from '../lib/phases/report.ts';
 import { rehearse } from '../script/rehearsal.ts';
 
 const TOTAL_TARGET_MS = 90_000;
@@ -31,7 +31,9 @@ if (!result.ok) {
   process.exit(1);
 }
 const auditLog = join(runDir, 'audit.jsonl');
-const timeline = migrationTimeline(await readAuditEntries(auditLog), await readNotes(auditLog));
+const timeline = migrationAttempts(await readAuditEntries(auditLog), await readNotes(auditLog)).at(
+  -1,
+);
 const steps = timeline?.steps ?? [];
 const downtime = timeline?.downtime?.ms ?? Number.NaN;
 const stop = took(steps, 'T035') + took(steps, 'T036');

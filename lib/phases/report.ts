@@ -5,6 +5,7 @@
 // does not hold. Rendered as Markdown here (the pull-request body) and as HTML in report-html.ts.
 import type { AuditEntry } from '../audit/audit.ts';
 import { formatDuration } from '../duration.ts';
+import { ATTEMPT_CLOSE_NOTE } from '../engine/attempts.ts';
 import { maskDeep, maskSecrets } from '../mask.ts';
 import type { LatencyBucket } from '../redis/latency-histogram.ts';
 import {
@@ -119,10 +120,20 @@ export interface TimelineStep {
   startedAt: string;
   endedAt: string | undefined;
   outcome: string;
+  /** the run that ran it: an attempt's steps may span a failed run, its resume and a rollback */
+  runId: string;
 }
 
+/**
+ * One migration attempt (lib/engine/attempts.ts): from the run that reached T035 through its
+ * resumes to the run that completed it or rolled it back.
+ */
 export interface MigrationTimeline {
+  /** the run that opened the attempt */
   runId: string;
+  /** every real 05 run of the attempt, in order */
+  runs: string[];
+  outcome: 'completed' | 'rolled-back' | 'open';
   steps: TimelineStep[];
   downtime: { startedAt: string; endedAt: string | undefined; ms: number | undefined } | undefined;
 }
@@ -140,7 +151,10 @@ export interface Report {
   criteria: CriterionRow[];
   /** evidence under ids that are not success criteria (US4-AS1…, SC supplements) */
   otherEvidence: Evidence[];
+  /** the last migration attempt */
   timeline: MigrationTimeline | undefined;
+  /** every migration attempt, oldest first, the last one being `timeline` */
+  attempts: MigrationTimeline[];
   changes: ClusterChange[];
   /** benchmark figures for the plots, when 07 recorded them */
   benchmark: BenchmarkFigures | undefined;
@@ -237,31 +251,80 @@ export function criterionRows(evidence: readonly Evidence[]): CriterionRow[] {
 }
 
 /**
- * 05's real run that reached T035 last (a rollback run does not count), its steps from the audit
- * log, and the downtime from its notes: from T035's start to beersystem Ready and healthy.
+ * 05's migration attempts, each told across its runs: the run that reached T035, its resumes and
+ * the run that completed it or rolled it back (a lock lets one 05 run at a time, so the real runs
+ * between the attempt's opening run and its close are its runs). Its downtime runs from T035 to
+ * the Ready time the same attempt noted, never an earlier attempt's.
  */
-export function migrationTimeline(
+export function migrationAttempts(
   audit: readonly AuditEntry[],
   notes: readonly NoteRecord[],
   titles: Record<string, string> = {},
-): MigrationTimeline | undefined {
-  const starts = notes.filter(
-    (n) => n.runbook === MIGRATE_RUNBOOK && n.key === DOWNTIME_START_NOTE,
+): MigrationTimeline[] {
+  const starts = notes
+    .filter((n) => n.runbook === MIGRATE_RUNBOOK && n.key === DOWNTIME_START_NOTE)
+    .sort(byTime);
+  const realRuns = audit.filter(
+    (e) => e.event === 'run-start' && e.runbook === MIGRATE_RUNBOOK && !e.dry_run && e.run_id,
   );
-  const start = starts.sort(byTime).at(-1);
-  if (!start) return undefined;
-  const runId = start.run_id;
-  // The end is the same attempt's, whichever run (a resume) noted it; never an earlier attempt's.
-  const sameAttempt = (n: NoteRecord) =>
-    start.attempt ? n.attempt === start.attempt : n.run_id === runId;
-  const end = notes
-    .filter((n) => sameAttempt(n) && n.key === DOWNTIME_END_NOTE)
-    .sort(byTime)
-    .at(-1);
+  return starts.map((start, i) => {
+    const attempt = start.attempt;
+    const mine = (n: NoteRecord) => (attempt ? n.attempt === attempt : n.run_id === start.run_id);
+    const end = notes
+      .filter((n) => mine(n) && n.key === DOWNTIME_END_NOTE)
+      .sort(byTime)
+      .at(-1);
+    const close = attempt
+      ? notes.find((n) => n.attempt === attempt && n.key === ATTEMPT_CLOSE_NOTE)
+      : undefined;
+    const opened = realRuns.find((e) => e.run_id === start.run_id)?.ts ?? start.ts;
+    const next = starts[i + 1]?.ts;
+    const until = close?.ts ?? next;
+    const runs = attempt
+      ? [
+          ...new Set([
+            start.run_id,
+            ...realRuns
+              .filter((e) => e.ts >= opened && (until === undefined || e.ts <= until))
+              .map((e) => e.run_id as string),
+            ...(close ? [close.run_id] : []),
+          ]),
+        ]
+      : [start.run_id];
+    const closeOutcome = (close?.value as { outcome?: unknown } | undefined)?.outcome;
+    const outcome: MigrationTimeline['outcome'] = !close
+      ? attempt
+        ? 'open'
+        : end
+          ? 'completed'
+          : 'open'
+      : closeOutcome === 'rolled-back'
+        ? 'rolled-back'
+        : 'completed';
+    const startedAt = timeOf(start.value) ?? start.ts;
+    const endedAt = end ? (timeOf(end.value) ?? end.ts) : undefined;
+    const ms = endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : undefined;
+    return {
+      runId: start.run_id,
+      runs,
+      outcome,
+      steps: stepsOf(audit, new Set(runs), titles),
+      downtime: { startedAt, endedAt, ms },
+    };
+  });
+}
+
+/** The steps the runs ran, in the order they ran, each with its outcome. */
+function stepsOf(
+  audit: readonly AuditEntry[],
+  runs: ReadonlySet<string>,
+  titles: Record<string, string>,
+): TimelineStep[] {
   const steps: TimelineStep[] = [];
   const open = new Map<string, TimelineStep>();
   for (const entry of audit) {
-    if (entry.run_id !== runId || !entry.step || entry.dry_run) continue;
+    if (!entry.run_id || !runs.has(entry.run_id) || !entry.step || entry.dry_run) continue;
+    const key = `${entry.run_id}/${entry.step}`;
     if (entry.event === 'step-start') {
       const step: TimelineStep = {
         step: entry.step,
@@ -269,18 +332,19 @@ export function migrationTimeline(
         startedAt: entry.ts,
         endedAt: undefined,
         outcome: 'running',
+        runId: entry.run_id,
       };
       steps.push(step);
-      open.set(entry.step, step);
+      open.set(key, step);
       continue;
     }
     const outcome = STEP_END_EVENTS[entry.event];
     if (!outcome) continue;
-    const step = open.get(entry.step);
+    const step = open.get(key);
     if (step) {
       step.endedAt = entry.ts;
       step.outcome = outcome;
-      open.delete(entry.step);
+      open.delete(key);
     } else {
       // verified-done / skipped steps are recorded without a start
       steps.push({
@@ -289,13 +353,21 @@ export function migrationTimeline(
         startedAt: entry.ts,
         endedAt: entry.ts,
         outcome,
+        runId: entry.run_id,
       });
     }
   }
-  const startedAt = timeOf(start.value) ?? start.ts;
-  const endedAt = end ? (timeOf(end.value) ?? end.ts) : undefined;
-  const ms = endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : undefined;
-  return { runId, steps, downtime: { startedAt, endedAt, ms } };
+  // A step left without an end is cut short once its run is over (it ended, or another run came
+  // after it: the lock lets one run at a time); otherwise it is still running.
+  for (const step of open.values()) {
+    const over = audit.some(
+      (e) =>
+        (e.run_id === step.runId && e.event === 'run-end') ||
+        (e.run_id !== step.runId && e.runbook === MIGRATE_RUNBOOK && e.ts > step.startedAt),
+    );
+    if (over) step.outcome = 'cut short';
+  }
+  return steps;
 }
 
 const STEP_END_EVENTS: Partial<Record<AuditEntry['event'], string>> = {
@@ -304,6 +376,13 @@ const STEP_END_EVENTS: Partial<Record<AuditEntry['event'], string>> = {
   'step-skipped': 'skipped',
   'verified-done': 'verified-done',
 };
+
+function downtimeText(a: MigrationTimeline): string {
+  if (a.downtime?.ms !== undefined) return formatDuration(a.downtime.ms);
+  return a.outcome === 'rolled-back'
+    ? 'unknown: rolled back before beersystem was Ready on redis-shared'
+    : 'unknown: its end was not recorded';
+}
 
 /** A downtime note holds an ISO time, or an object with `at`. */
 function timeOf(value: unknown): string | undefined {
@@ -361,7 +440,10 @@ export function buildReport(input: ReportInput): Report {
     generatedAt: input.generatedAt ?? new Date().toISOString(),
     criteria: criterionRows(evidence),
     otherEvidence: evidence.filter((e) => !criterionIds.has(e.id)),
-    timeline: migrationTimeline(input.audit, input.notes, input.stepTitles),
+    ...(() => {
+      const attempts = migrationAttempts(input.audit, input.notes, input.stepTitles);
+      return { attempts, timeline: attempts.at(-1) };
+    })(),
     changes: clusterChanges(input.audit),
     benchmark: benchmarkFigures(input.notes),
   };
@@ -418,25 +500,43 @@ export function renderMarkdown(report: Report): string {
       lines.push(`| ${e.id} | ${cell(e.summary)} | ${e.ts} | ${cell(whereFrom(e))} |`);
     }
   }
+  lines.push('', '## Migration attempts', '');
+  if (!report.attempts.length) {
+    lines.push('05-migrate has not reached T035 in a real run: no downtime recorded.');
+  } else {
+    lines.push(
+      '| attempt (run that reached T035) | runs | outcome | downtime | failed steps |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const a of report.attempts) {
+      const failed = a.steps
+        .filter((s) => s.outcome === 'failed' || s.outcome === 'cut short')
+        .map((s) => `${s.step} (${s.outcome}, run ${shortRunId(s.runId)})`);
+      lines.push(
+        `| ${shortRunId(a.runId)} | ${a.runs.map(shortRunId).join(', ')} | ${a.outcome} | ${downtimeText(a)} | ${failed.join(', ') || '—'} |`,
+      );
+    }
+  }
   lines.push('', '## Migration timeline', '');
   const t = report.timeline;
   if (!t) lines.push('05-migrate has not reached T035 in a real run: no downtime recorded.');
   else {
     const d = t.downtime;
+    const across = t.runs.length > 1 ? ` (across runs ${t.runs.map(shortRunId).join(', ')})` : '';
     lines.push(
       d?.ms !== undefined
-        ? `Downtime ${formatDuration(d.ms)}: from ${d.startedAt} (T035) to ${d.endedAt} (beersystem Ready and healthy), run ${shortRunId(t.runId)}.`
-        : `Downtime started ${d?.startedAt} (T035), run ${shortRunId(t.runId)}; its end was not recorded.`,
+        ? `The last attempt, ${t.outcome}${across}: downtime ${formatDuration(d.ms)}, from ${d.startedAt} (T035) to ${d.endedAt} (beersystem Ready and healthy).`
+        : `The last attempt, ${t.outcome}${across}: downtime started ${d?.startedAt} (T035); its end is unknown: no run of the attempt saw beersystem Ready on redis-shared.`,
       '',
-      '| step | title | started | took | outcome |',
-      '| --- | --- | --- | --- | --- |',
+      '| step | title | run | started | took | outcome |',
+      '| --- | --- | --- | --- | --- | --- |',
     );
     for (const s of t.steps) {
       const took = s.endedAt
         ? formatDuration(Date.parse(s.endedAt) - Date.parse(s.startedAt))
         : '—';
       lines.push(
-        `| ${s.step} | ${cell(s.title ?? '')} | ${s.startedAt} | ${took} | ${s.outcome} |`,
+        `| ${s.step} | ${cell(s.title ?? '')} | ${shortRunId(s.runId)} | ${s.startedAt} | ${took} | ${s.outcome} |`,
       );
     }
   }

@@ -196,7 +196,7 @@ t.test(
       t.match(text, /\| SC-006 \| .* \| (met|not met) \| SC-006 (met|NOT met): [\d,.]+ ops\/s/);
       t.match(text, /\| SC-009 \| .* \| met \|/);
       t.match(text, /\| SC-010 \| .* \| met \|/);
-      t.match(text, /Downtime [\d.]+m?s/);
+      t.match(text, /The last attempt, completed: downtime [\d.]+m?s/);
       t.ok(reports.some((f) => f.endsWith('.html')));
       // The resume line after a failed T046 is --from T046: the Job is built again, not taken
       // from T045 in another process.

@@ -195,7 +195,98 @@ t.test(
     t.equal(buildReport({ notes: [], audit }).timeline, undefined, 'no T035, no timeline');
     const noEnd = buildReport({ notes: notes.filter((n) => n.key !== DOWNTIME_END_NOTE), audit });
     t.equal(noEnd.timeline?.downtime?.ms, undefined);
-    t.match(renderMarkdown(noEnd), /its end was not recorded/);
+    t.match(
+      renderMarkdown(noEnd),
+      /its end is unknown: no run of the attempt saw beersystem Ready/,
+    );
+  },
+);
+
+t.test(
+  'the report tells one story per attempt across its runs: a failed run, its resume, a rollback',
+  async (t) => {
+    const A = '20261206T024400Z-aaa111';
+    const RESUME = '20261206T025000Z-bbb222';
+    const B = '20261206T030000Z-ccc333';
+    const BACK = '20261206T030500Z-ddd444';
+    const n = (run_id: string, key: string, value: unknown, ts: string, attempt: string) =>
+      note(key, value, ts, { run_id, attempt, step: null });
+    const attemptNotes: NoteRecord[] = [
+      // attempt 1: T039 fails, the operator stops; a resume completes it
+      n(A, 'attempt.open', { attempt: A }, '2026-12-06T02:44:44.000Z', A),
+      n(A, DOWNTIME_START_NOTE, '2026-12-06T02:44:44.000Z', '2026-12-06T02:44:44.001Z', A),
+      n(RESUME, DOWNTIME_END_NOTE, '2026-12-06T02:50:46.800Z', '2026-12-06T02:50:47.000Z', A),
+      n(
+        RESUME,
+        'attempt.close',
+        { attempt: A, outcome: 'completed' },
+        '2026-12-06T02:50:50.000Z',
+        A,
+      ),
+      // attempt 2: killed in T040, then rolled back
+      n(B, 'attempt.open', { attempt: B }, '2026-12-06T03:00:10.000Z', B),
+      n(B, DOWNTIME_START_NOTE, '2026-12-06T03:00:10.000Z', '2026-12-06T03:00:10.001Z', B),
+      n(
+        BACK,
+        'attempt.close',
+        { attempt: B, outcome: 'rolled-back' },
+        '2026-12-06T03:06:00.000Z',
+        B,
+      ),
+    ];
+    const e = (
+      run_id: string,
+      event: AuditEntry['event'],
+      ts: string,
+      step: string | null = null,
+    ) => entry({ run_id, event, ts, step });
+    const attemptAudit: AuditEntry[] = [
+      e(A, 'run-start', '2026-12-06T02:44:00.000Z'),
+      e(A, 'step-start', '2026-12-06T02:44:44.000Z', 'T035'),
+      e(A, 'step-ok', '2026-12-06T02:44:45.000Z', 'T035'),
+      e(A, 'step-start', '2026-12-06T02:44:50.000Z', 'T039'),
+      e(A, 'step-failed', '2026-12-06T02:45:00.000Z', 'T039'),
+      e(A, 'run-end', '2026-12-06T02:46:00.000Z'),
+      e(RESUME, 'run-start', '2026-12-06T02:50:00.000Z'),
+      e(RESUME, 'step-start', '2026-12-06T02:50:01.000Z', 'T039'),
+      e(RESUME, 'step-ok', '2026-12-06T02:50:40.000Z', 'T039'),
+      e(RESUME, 'step-start', '2026-12-06T02:50:41.000Z', 'T040'),
+      e(RESUME, 'step-ok', '2026-12-06T02:50:47.000Z', 'T040'),
+      e(RESUME, 'run-end', '2026-12-06T02:50:51.000Z'),
+      e(B, 'run-start', '2026-12-06T03:00:00.000Z'),
+      e(B, 'step-start', '2026-12-06T03:00:10.000Z', 'T035'),
+      e(B, 'step-ok', '2026-12-06T03:00:11.000Z', 'T035'),
+      e(B, 'step-start', '2026-12-06T03:00:30.000Z', 'T040'),
+      e(BACK, 'run-start', '2026-12-06T03:05:00.000Z'),
+      e(BACK, 'step-start', '2026-12-06T03:05:01.000Z', 'R01'),
+      e(BACK, 'step-ok', '2026-12-06T03:05:02.000Z', 'R01'),
+      e(BACK, 'run-end', '2026-12-06T03:06:01.000Z'),
+    ];
+    const report = buildReport({ notes: attemptNotes, audit: attemptAudit });
+    t.match(report.attempts, [
+      { runId: A, runs: [A, RESUME], outcome: 'completed', downtime: { ms: 362_800 } },
+      { runId: B, runs: [B, BACK], outcome: 'rolled-back', downtime: { ms: undefined } },
+    ]);
+    t.same(
+      report.attempts[0]!.steps.map((s) => `${s.runId === A ? 'A' : 'R'} ${s.step} ${s.outcome}`),
+      ['A T035 ok', 'A T039 failed', 'R T039 ok', 'R T040 ok'],
+      'the failed apply stays marked failed beside the resume that applied',
+    );
+    t.equal(
+      report.attempts[1]!.steps.find((s) => s.step === 'T040')?.outcome,
+      'cut short',
+      'a step of a killed run is cut short',
+    );
+    t.equal(report.timeline, report.attempts[1], 'the timeline is the last attempt');
+    const md = renderMarkdown(report);
+    t.match(
+      md,
+      /\| aaa111 \| aaa111, bbb222 \| completed \| 6m3s \| T039 \(failed, run aaa111\) \|/,
+    );
+    t.match(
+      md,
+      /\| ccc333 \| ccc333, ddd444 \| rolled-back \| unknown: rolled back before beersystem was Ready on redis-shared \| T040 \(cut short, run ccc333\) \|/,
+    );
   },
 );
 
@@ -222,7 +313,10 @@ t.test('Markdown: the SC table, the downtime, the changes', async (t) => {
     md,
     /\| SC-001 \| .* \| met \| p95 0\.4 ms .* \| 2026-11-30T15:00:00Z \| 07-polish T046 run 000007 \|/,
   );
-  t.match(md, /Downtime 6\.5s: from 2026-11-30T14:01:20\.000Z \(T035\)/);
+  t.match(
+    md,
+    /The last attempt, completed: downtime 6\.5s, from 2026-11-30T14:01:20\.000Z \(T035\)/,
+  );
   t.match(md, /`kubectl scale deployment beersystem -n beersystem --replicas=0`/);
   t.match(md, /1 of 10 success criteria met, 1 not met, 8 not proven/);
   const empty = renderMarkdown(buildReport({ notes: [], audit: [] }));
@@ -294,6 +388,8 @@ t.test('plots draw what they are given', async (t) => {
   t.ok((hist.match(/<rect /g) ?? []).length >= 5);
   const tl = timelineSvg({
     runId: 'x-1',
+    runs: ['x-1'],
+    outcome: 'completed',
     steps: [
       {
         step: 'T035',
@@ -301,6 +397,7 @@ t.test('plots draw what they are given', async (t) => {
         startedAt: '2026-01-01T00:00:00Z',
         endedAt: undefined,
         outcome: 'running',
+        runId: 'x-1',
       },
     ],
     downtime: { startedAt: '2026-01-01T00:00:00Z', endedAt: undefined, ms: undefined },
