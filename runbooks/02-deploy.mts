@@ -17,6 +17,7 @@ import { strictCheck } from '../lib/engine/check-step.ts';
 import { allOf, type Judgement } from '../lib/engine/judgement.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import {
+  applyImpact,
   judgeProbes,
   judgePvc,
   judgeResources,
@@ -171,9 +172,7 @@ export const runbook = defineRunbook({
         'Configure Bitnami Redis Helm release (release name: "redis-shared") — tofu apply of the saved plan (T009–T015)',
       risk: 'high',
       get impact() {
-        return plannedLines.length > 0
-          ? `tofu apply creates/changes in the cluster: ${plannedLines.join('; ')}${plannedRestart ? `. ${plannedRestart}` : ''}`
-          : 'tofu apply creates namespace redis, the password Secrets in redis and beersystem, the Helm release (2 pods, 2 PVCs), the LoadBalancer Service, the ServiceMonitor, the PrometheusRule and the dashboard';
+        return applyImpact(plannedLines, plannedRestart);
       },
       done: async (ctx) => pending(await thePlan(ctx)).length === 0,
       run: async (ctx) => {
@@ -187,7 +186,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T009',
       title:
-        'Generate Redis password using random_password resource in terraform/modules/redis-shared/secrets.tf',
+        'Check the generated Redis password (random_password, terraform/modules/redis-shared/secrets.tf)',
       skip: notAppliedInDryRun,
       check: async (ctx) => {
         const { namespace, secretName, secretKey } = ctx.cfg.redis;
@@ -210,7 +209,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T010',
       title:
-        'Create Redis credentials Secret in "redis" namespace in terraform/modules/redis-shared/secrets.tf',
+        'Check the Redis credentials Secret in namespace "redis" (terraform/modules/redis-shared/secrets.tf)',
       skip: notAppliedInDryRun,
       check: async (ctx) => {
         const { namespace, secretName, secretKey } = ctx.cfg.redis;
@@ -227,7 +226,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T011',
       title:
-        'Create Redis credentials Secret in "beersystem" namespace (replication) in terraform/modules/redis-shared/secrets.tf',
+        'Check the replicated credentials Secret in namespace "beersystem" (terraform/modules/redis-shared/secrets.tf)',
       skip: notAppliedInDryRun,
       check: async (ctx) => {
         // Compared in memory only: neither value is printed, noted or logged.
@@ -240,14 +239,14 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T013',
       title:
-        'Configure Redis primary instance (1 replica, 10Gi storage, 1CPU/2GB RAM) in terraform/modules/redis-shared/main.tf',
+        'Check the Redis primary: 1 pod, 10Gi volume, 1 CPU / 2 GB (terraform/modules/redis-shared/main.tf)',
       skip: notAppliedInDryRun,
       check: (ctx) => instance(ctx, 'master', RESEARCH_RESOURCES.master),
     }),
     strictCheck({
       id: 'T014',
       title:
-        'Configure Redis replica instance (1 replica, 10Gi storage, 250m CPU/2GB RAM) in terraform/modules/redis-shared/main.tf',
+        'Check the Redis replica: 1 pod, 10Gi volume, 250m CPU / 2 GB (terraform/modules/redis-shared/main.tf)',
       skip: notAppliedInDryRun,
       check: async (ctx) => {
         const judged = await instance(ctx, 'replica', RESEARCH_RESOURCES.replica);
@@ -266,7 +265,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T015',
       title:
-        'Configure Redis authentication, health checks, and resource limits in terraform/modules/redis-shared/main.tf',
+        'Check authentication, health checks and resource limits (terraform/modules/redis-shared/main.tf)',
       skip: notAppliedInDryRun,
       check: async (ctx) => {
         const { lbIp, port } = ctx.cfg.redis;

@@ -261,7 +261,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T017',
       title:
-        'Create connectivity test script in scripts/redis-shared/test-connectivity.sh — here the probe Job (password by secretKeyRef only)',
+        'Test connectivity from inside the cluster with the probe Job (password by secretKeyRef only; tasks.md: test-connectivity.sh)',
       check: async (ctx) => {
         const manifest = await probeJob(ctx);
         const password = await operatorPassword(ctx);
@@ -307,7 +307,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T019',
       title:
-        'Create replication test script in scripts/redis-shared/test-replication.sh — here the same Job (INFO on both, marker master→replica)',
+        'Test replication with the probe Job: INFO on both, a marker master → replica (tasks.md: test-replication.sh)',
       check: async (ctx) => {
         const script: string = (await probeJob(ctx)).spec.template.spec.containers[0].command[2];
         const missing = ['==info-master==', '==info-replica==', '==marker=='].filter(
@@ -391,7 +391,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T026',
       title:
-        'Create LoadBalancer service in terraform/modules/redis-shared/services.tf (IP: 192.168.4.203)',
+        'Check the LoadBalancer Service redis-shared-external (terraform/modules/redis-shared/services.tf)',
       check: async (ctx) => {
         const { namespace, privateCidr, lbIp } = ctx.cfg.redis;
         const name = names(ctx).external;
@@ -422,7 +422,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T027',
       title:
-        'Configure MetalLB annotations (address-pool: eero-pool) in terraform/modules/redis-shared/services.tf',
+        'Check the MetalLB annotations: address and pool (terraform/modules/redis-shared/services.tf)',
       check: async (ctx) => {
         const { namespace, metallbPool } = ctx.cfg.redis;
         const name = names(ctx).external;
@@ -441,7 +441,7 @@ export const runbook = defineRunbook({
     }),
     {
       id: 'T028',
-      title: 'Apply OpenTofu changes and verify LoadBalancer IP assigned',
+      title: 'Verify MetalLB assigned the LoadBalancer IP (applied by 02-deploy)',
       risk: 'read',
       run: async (ctx) => {
         const { namespace, lbIp } = ctx.cfg.redis;
@@ -473,7 +473,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T029',
       title:
-        'Create private network test script in scripts/redis-shared/test-private-network.sh — here the probes from this machine',
+        'Test the private network from this machine: inside reaches, outside is dropped (tasks.md: test-private-network.sh)',
       check: async (ctx) => {
         const { outsideProbeSource, privateCidr } = ctx.cfg.redis;
         await operatorPassword(ctx);

@@ -116,7 +116,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T022',
       title:
-        'Configure Prometheus redis_exporter in terraform/modules/redis-shared/main.tf (metrics.enabled: true)',
+        'Check the redis_exporter beside each Redis pod (metrics.enabled, terraform/modules/redis-shared/main.tf)',
       check: async (ctx) => {
         const pods = await ctx.kube.pods(
           ctx.cfg.redis.namespace,
@@ -144,7 +144,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T023',
       title:
-        'Configure ServiceMonitor for Prometheus Operator in terraform/modules/redis-shared/main.tf',
+        'Check the ServiceMonitor for Prometheus Operator (terraform/modules/redis-shared/main.tf)',
       check: async (ctx) => {
         const n = names(ctx);
         const sm = await serviceMonitor(ctx);
@@ -184,7 +184,7 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'T024',
       title:
-        'Create monitoring validation script in scripts/redis-shared/test-monitoring.sh — here Prometheus through the API’s service proxy',
+        'Validate monitoring from Prometheus through the API’s service proxy (tasks.md: test-monitoring.sh)',
       check: async (ctx) => {
         const up = await prometheusQuery(ctx, `redis_up{service="${names(ctx).metricsService}"}`);
         const { namespace, prometheusService, prometheusPort } = ctx.cfg.monitoring;

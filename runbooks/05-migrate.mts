@@ -600,7 +600,7 @@ const migrate = [
   {
     id: 'T037',
     title:
-      'Update beersystem deployment with new Redis DNS (REDIS_HOST=redis-shared-master.redis.svc.cluster.local)',
+      'Check the new Redis DNS the saved plan sets (REDIS_HOST=redis-shared-master.redis.svc.cluster.local)',
     risk: 'read' as const,
     done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
     // its own check is the run; done() holds only once T039 has applied
@@ -615,8 +615,7 @@ const migrate = [
   },
   {
     id: 'T038',
-    title:
-      'Update beersystem deployment with new Redis credentials (secretKeyRef: redis-credentials)',
+    title: 'Check the new Redis credentials the saved plan sets (secretKeyRef: redis-credentials)',
     risk: 'read' as const,
     done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
     // its own check is the run; done() holds only once T039 has applied

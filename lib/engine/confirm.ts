@@ -82,19 +82,23 @@ export function isInteractiveTerminal(): boolean {
   return Boolean(process.stdin.isTTY && process.stderr.isTTY);
 }
 
+// inquirer marks an answered question with a green ✔, whatever the answer: a declined T035 would
+// read as done. An answered question keeps a neutral mark; the step's own line says what happened.
+const theme = { prefix: { idle: '?', done: '›' } };
+
 /** The real prompts; loaded only when a question is actually asked. */
 export const inquirerPrompter: Prompter = {
   async yesNo(message) {
     const { confirm } = await import('@inquirer/prompts');
-    return confirm({ message, default: false }, { output: process.stderr });
+    return confirm({ message, default: false, theme }, { output: process.stderr });
   },
   async typeName(message) {
     const { input } = await import('@inquirer/prompts');
-    return input({ message }, { output: process.stderr });
+    return input({ message, theme }, { output: process.stderr });
   },
   async choose(message, choices) {
     const { select } = await import('@inquirer/prompts');
-    return select({ message, choices: [...choices] }, { output: process.stderr });
+    return select({ message, choices: [...choices], theme }, { output: process.stderr });
   },
 };
 
@@ -114,6 +118,10 @@ function question(request: ConfirmRequest): string {
   const base = `${request.stepId} ${request.title}`;
   const run = request.covers ? 'Run them?' : 'Run it?';
   if (request.risk === 'high') {
+    // An impact of several lines (a plan, a line a change) stands on its own lines, as printed.
+    if (request.impact?.includes('\n')) {
+      return `${base}: high risk.${sequence(request)}\n${request.impact}\n${run}`;
+    }
     return `${base}: high risk${request.impact ? ` (${request.impact})` : ''}.${sequence(request)} ${run}`;
   }
   return request.covers ? `${base}.${sequence(request)} ${run}` : `${base}: run it?`;

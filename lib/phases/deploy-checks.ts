@@ -27,9 +27,27 @@ export function describeChange(change: PlanChange): string {
   return `${change.action} ${what}${index ? ` (${index})` : ''} — ${change.address}`;
 }
 
-/** The plan's changes, one line each, no-ops left out. */
+/** The plan's changes, one line each, no-ops left out, in columns: action, what, address. */
 export function planLines(changes: readonly PlanChange[]): string[] {
-  return changes.filter((c) => c.action !== 'no-op').map(describeChange);
+  const rows = changes
+    .filter((c) => c.action !== 'no-op')
+    .map((c) => {
+      const [head, address] = describeChange(c).split(' — ') as [string, string];
+      return [c.action, head.slice(c.action.length + 1), address] as const;
+    });
+  const actionWidth = Math.max(0, ...rows.map((r) => r[0].length));
+  const whatWidth = Math.max(0, ...rows.map((r) => r[1].length));
+  return rows.map(([action, what, address]) =>
+    `${action.padEnd(actionWidth)}  ${what.padEnd(whatWidth)}  ${address}`.trimEnd(),
+  );
+}
+
+/** What T012's question says the apply does: the plan as P01 printed it, a line a change. */
+export function applyImpact(lines: readonly string[], restart: string | undefined): string {
+  if (lines.length === 0) {
+    return 'tofu apply creates namespace redis, the password Secrets in redis and beersystem, the Helm release (2 pods, 2 PVCs), the LoadBalancer Service, the ServiceMonitor, the PrometheusRule and the dashboard';
+  }
+  return `tofu apply makes these changes in the cluster:\n${lines.map((l) => `    ${l}`).join('\n')}${restart ? `\n  ${restart}` : ''}`;
 }
 
 /**

@@ -77,6 +77,8 @@ t.test(
         'one question covers T035 to the record P05 writes',
       );
       t.equal(r.code, 2, 'a declined confirmation exits 2');
+      t.notMatch(r.output, /✔ T035/, 'no ✔ in front of the refusal');
+      t.match(r.output, /› T035 [^?]*\? No/, 'the answered question keeps a neutral mark');
       t.equal(mutations(c.journal()).length, before, 'nothing was sent');
       t.equal((await beersystemEnv(c)).trim(), '1 redis.beersystem.svc.cluster.local');
     });

@@ -87,6 +87,18 @@ t.test('on a terminal a change step asks yes/no and goes ahead on yes', async (t
   t.same(asked, ['T010 Apply the module: run it?']);
 });
 
+t.test('an impact of several lines (a plan) is asked on its own lines, as printed', async (t) => {
+  const { prompter, asked } = scripted({ yesNo: true });
+  const plan =
+    'tofu apply makes these changes in the cluster:\n    create  namespace redis  module.x\n    update  Helm release     module.y';
+  await confirmStep({ ...high, impact: plan }, NO_FLAGS, { prompter, ...tty });
+  t.equal(
+    asked[0],
+    `T035 Scale beersystem to 0: high risk.\n${plan}\nRun it?`,
+    'the list, then the question',
+  );
+});
+
 t.test(
   'on a terminal a high step names its impact, and no refuses with exit-2 error',
   async (t) => {

@@ -34,6 +34,7 @@ import {
   scrapeIntervalMs,
 } from '../../lib/phases/alert-drill.ts';
 import {
+  applyImpact,
   describeChange,
   judgeProbes,
   judgePvc,
@@ -366,7 +367,23 @@ t.test('the deploy plan in words; deletes and foreign addresses are flagged', as
     describeChange(changes[1]!),
     'create a password Secret (beersystem) — module.redis_shared.kubernetes_secret_v1.credentials["beersystem"]',
   );
-  t.equal(planLines(changes).length, 4, 'no-ops left out');
+  t.same(
+    planLines(changes),
+    [
+      'create  the generated password           module.redis_shared.random_password.redis',
+      'create  a password Secret (beersystem)   module.redis_shared.kubernetes_secret_v1.credentials["beersystem"]',
+      "create  beersystem's Redis environment   module.beersystem_migration[0].kubernetes_env.x",
+      'delete  the Grafana dashboard ConfigMap  module.redis_shared.kubernetes_config_map_v1.dashboard',
+    ],
+    'no-ops left out; action, what and address in columns',
+  );
+  const impact = applyImpact(planLines(changes), 'the pods restart');
+  t.match(
+    impact,
+    /^tofu apply makes these changes in the cluster:\n {4}create {2}the generated password {11}module/,
+  );
+  t.equal(impact.split('\n').length, 6, 'a line a change, then the restart warning');
+  t.match(applyImpact([], undefined), /^tofu apply creates namespace redis/);
   t.same(
     unexpectedChanges(changes, 'module.redis_shared').map((c) => c.type),
     ['kubernetes_env', 'kubernetes_config_map_v1'],
