@@ -60,6 +60,8 @@ const notes = {
   downtimeStart: DOWNTIME_START_NOTE,
   downtimeEnd: DOWNTIME_END_NOTE,
   downtimeMs: DOWNTIME_MS_NOTE,
+  rollbackDowntimeStart: 'rollback.downtime.start',
+  rollbackDowntimeMs: 'rollback.downtime.ms',
 };
 
 const bs = (ctx: StepContext) => ctx.cfg.beersystem;
@@ -300,6 +302,21 @@ async function readyOn(
   if (d.readyReplicas < replicas || d.updatedReplicas < replicas) return false;
   const health = await beersystemHealth(ctx);
   return health.ok ? health : false;
+}
+
+/**
+ * Since when the rollback keeps beersystem down: R01's scale-down, or, when beersystem was already
+ * stopped (a failed migration's window), the open attempt's T035.
+ */
+async function rollbackDowntimeStart(
+  ctx: StepContext,
+): Promise<{ at: string; from: 'R01' | 'T035' } | undefined> {
+  const r01 = await ctx.recall<string>(notes.rollbackDowntimeStart);
+  if (r01) return { at: r01, from: 'R01' };
+  const attempt = await ctx.attempt.current();
+  const t035 =
+    attempt && !attempt.closedAt ? await ctx.recall<string>(notes.downtimeStart) : undefined;
+  return t035 ? { at: t035, from: 'T035' } : undefined;
 }
 
 /** beersystem stopped by this migration (T035 ran): a resume, not an unhealthy app. */
@@ -805,6 +822,11 @@ const rollback = [
     run: async (ctx: StepContext) => {
       const { namespace, deployment } = bs(ctx);
       await notedReplicas(ctx);
+      // The rollback's downtime starts here only if beersystem is serving now; otherwise it has
+      // been down since the attempt's T035.
+      if ((await beersystemState(ctx)).deployment.readyReplicas > 0) {
+        await ctx.note(notes.rollbackDowntimeStart, new Date().toISOString());
+      }
       await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=0`;
     },
   },
@@ -874,12 +896,37 @@ const rollback = [
     risk: 'read' as const,
     run: async (ctx: StepContext) => {
       const replicas = await notedReplicas(ctx);
+      const down = await rollbackDowntimeStart(ctx);
+      let seen = '';
       const health = await ctx.waitFor(
         'beersystem Ready and healthy on its old Redis',
-        () => readyOn(ctx, replicas, false),
-        { intervalMs: 250 },
+        () =>
+          readyOn(ctx, replicas, false, (s) => {
+            seen = `${s.deployment.readyReplicas}/${replicas} Ready`;
+          }),
+        {
+          intervalMs: 250,
+          progress: () =>
+            [down ? `downtime ${formatDuration(Date.now() - Date.parse(down.at))}` : '', seen]
+              .filter(Boolean)
+              .join(', '),
+        },
       );
-      if (health) ctx.log.info(`beersystem healthy on ${health.redis}`);
+      if (!health) return;
+      ctx.log.info(`beersystem healthy on ${health.redis}`);
+      const s = await beersystemState(ctx);
+      const ready = readyTimeOf(await beersystemPods(ctx, s.deployment.selector), replicas);
+      if (!down) {
+        ctx.log.info(
+          `the rollback's downtime is unknown: beersystem was already stopped and no migration attempt noted when (Ready on its old Redis since ${ready.at ?? 'an unknown time'})`,
+        );
+      } else if (ready.at) {
+        const ms = Date.parse(ready.at) - Date.parse(down.at);
+        await ctx.note(notes.rollbackDowntimeMs, ms);
+        ctx.log.info(
+          `downtime ${formatDuration(ms)} (${down.from} ${down.at} → Ready on the old Redis ${ready.at}, as the cluster recorded it)`,
+        );
+      }
     },
   },
   {

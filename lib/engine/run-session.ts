@@ -1122,15 +1122,22 @@ export class RunSession {
     this.forgetForcedExit();
     if (survivors.length > 0) await this.lock?.keepFor?.(survivors).catch(() => undefined);
     else await this.lock?.release().catch(() => undefined);
-    const standing = outcome === 'ok' ? await this.whatNext() : await this.standing(outcome);
-    this.progress.summary(this.runbook.id, this.outcomes, {
-      outcome,
-      dryRun: this.args.dryRun,
-      auditLog: this.cfg.auditLog,
-      ...(this.report !== undefined ? { report: this.report } : {}),
-      runId: this.info.runId,
-      ...(standing.length > 0 ? { standing } : {}),
-    });
+    // A rollback follows in this invocation ("Roll back now"): its summary is the one table, and
+    // it says where things stand at the end.
+    if (!this.rollbackRequest) {
+      const standing = outcome === 'ok' ? await this.whatNext() : await this.standing(outcome);
+      this.progress.summary(this.runbook.id, this.outcomes, {
+        outcome:
+          this.mode === 'default'
+            ? outcome
+            : `${this.mode} ${outcome === 'ok' ? 'complete' : outcome}`,
+        dryRun: this.args.dryRun,
+        auditLog: this.cfg.auditLog,
+        ...(this.report !== undefined ? { report: this.report } : {}),
+        runId: this.info.runId,
+        ...(standing.length > 0 ? { standing } : {}),
+      });
+    }
     if (this.args.json) {
       const summary = runSummary({
         runbook: this.runbook.id,

@@ -47,6 +47,12 @@ t.test('beersystem never Ready on redis-shared: T040 times out inside the window
     );
     const back = await c.run(MIGRATE, ['--rollback', '--yes']);
     t.equal(back.code, 0, 'the rollback completes', { stderr: back.stderr.slice(-3000) });
+    t.match(back.stderr, /05-migrate: rollback complete/, 'titled as what it was');
+    t.match(
+      back.stderr,
+      /downtime [\d.]+m?s \(T035 \S+ → Ready on the old Redis \S+, as the cluster recorded it\)/,
+      'the whole outage: down since T035 of the failed attempt',
+    );
     t.equal((await beersystemEnv(c)).trim(), ON_OLD, 'back on its old Redis');
     t.equal((await c.proxy('/healthz')).status, 200, 'and healthy');
   });
@@ -65,6 +71,12 @@ t.test('beersystem never Ready on redis-shared: T040 times out inside the window
     t.equal(r.code, 1, 'the migration did not happen: exit 1');
     t.match(r.output, /Retry T040/, 'T040 is offered again');
     t.match(r.output, /T040 failed and the rollback completed; the change was not made/);
+    t.equal(
+      (r.output.match(/step {2}status/g) ?? []).length,
+      1,
+      'one summary table, the rollback’s',
+    );
+    t.match(r.output, /05-migrate: rollback complete/);
     t.equal((await beersystemEnv(c)).trim(), ON_OLD, 'back on its old Redis');
     t.equal((await c.proxy('/healthz')).status, 200, 'and healthy');
     const choice = (await readAuditEntries(c.env.AUDIT_LOG!)).find(

@@ -306,6 +306,13 @@ t.test(
         t.match(r.output, /Retry T039/);
         t.match(r.output, /rolling back now: .*\.\/runbooks\/05-migrate\.mts --rollback/);
         t.match(r.output, /T039 failed and the rollback completed; the change was not made/);
+        t.equal(
+          (r.output.match(/step {2}status/g) ?? []).length,
+          1,
+          'one summary table, the rollback’s',
+        );
+        t.match(r.output, /05-migrate: rollback complete/);
+        t.match(r.output, /downtime [\d.]+m?s \(T035 \S+ → Ready on the old Redis/);
         t.equal((await beersystemEnv(c)).trim(), '1 redis.beersystem.svc.cluster.local');
         const health = await c.proxy('/healthz');
         t.equal(health.status, 200);
@@ -349,6 +356,12 @@ t.test(
         );
         const back = await c.run(MIGRATE, ['--rollback', '--yes']);
         t.equal(back.code, 0, 'exit code', { stderr: back.stderr.slice(-3000) });
+        t.match(
+          back.stderr,
+          /downtime [\d.]+m?s \(R01 \S+ → Ready on the old Redis \S+, as the cluster recorded it\)/,
+          'beersystem was serving: the rollback’s downtime starts at R01',
+        );
+        t.match(back.stderr, /05-migrate: rollback complete/);
         t.equal((await beersystemEnv(c)).trim(), '1 redis.beersystem.svc.cluster.local');
         t.equal((await c.proxy('/healthz')).status, 200);
         const annotations = await beersystemFields(c, '{.metadata.annotations}');

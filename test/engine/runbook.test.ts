@@ -952,6 +952,7 @@ t.test('a run in another mode never opens `requires`', async (t) => {
   const rollback = await execute(withRollback, sandbox, ['--rollback', '--yes', '--json']);
   t.equal(rollback.code, 0, rollback.stderr);
   t.match(rollback.json, { mode: 'rollback', steps: [{ id: 'R01', status: 'ok' }] });
+  t.match(rollback.stderr, /^98-inline: rollback complete$/m, 'a mode run is titled by its mode');
   t.match(rollback.entries.at(-1), { detail: { mode: 'rollback', complete: false } });
   const closed = await execute(later, sandbox, []);
   t.equal(closed.code, 3, 'a rollback is not the runbook having completed');
