@@ -21,6 +21,7 @@ import { planDirOf, plansRoot, removePlans } from '../lib/engine/plans.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
 import {
+  beersystemGet,
   beersystemHealth,
   beersystemPods,
   beersystemState,
@@ -29,6 +30,7 @@ import {
   oldRedisTarget,
   sharedRedisTarget,
 } from '../lib/phases/beersystem.ts';
+import { HealthProber } from '../lib/phases/health-prober.ts';
 import {
   backupOf,
   describeRedisEnv,
@@ -43,6 +45,7 @@ import {
   DOWNTIME_END_NOTE,
   DOWNTIME_MS_NOTE,
   DOWNTIME_START_NOTE,
+  USER_HEALTH_NOTE,
 } from '../lib/phases/migration-notes.ts';
 import { copyKeys } from '../lib/redis/redis-copy.ts';
 import { listClients } from '../lib/redis/redis-probe.ts';
@@ -62,6 +65,7 @@ const notes = {
   downtimeMs: DOWNTIME_MS_NOTE,
   rollbackDowntimeStart: 'rollback.downtime.start',
   rollbackDowntimeMs: 'rollback.downtime.ms',
+  userHealth: USER_HEALTH_NOTE,
 };
 
 const bs = (ctx: StepContext) => ctx.cfg.beersystem;
@@ -90,7 +94,49 @@ async function notedEnv(ctx: StepContext): Promise<RedisEnv> {
 const rollbackLine = (ctx: StepContext) => ctx.commandLine({ mode: 'rollback', dryRun: false });
 
 /** After T035 a failure says where beersystem stands and how to go back. */
+const WINDOW_STEPS = ['T035', 'T036', 'D01', 'T037', 'T038', 'T039', 'T040', 'T041', 'P05'];
+
+/**
+ * From T035 until beersystem is Ready on redis-shared: its health endpoint asked every 250 ms by a
+ * prober of its own (what its users see), and on a terminal one live line with the downtime, the
+ * step and that health. A resume starts it again at the first window step it runs.
+ */
+async function watchWindow(ctx: StepContext): Promise<void> {
+  if (ctx.dryRun || ctx.state.windowProber) return;
+  const prober = new HealthProber(
+    async () => {
+      const res = await beersystemGet(ctx, '/healthz');
+      const redis = typeof res.body.redis === 'string' ? res.body.redis : undefined;
+      const message = typeof res.body.message === 'string' ? res.body.message : undefined;
+      return res.status === 200
+        ? { ok: true, redis, error: undefined }
+        : { ok: false, redis, error: `HTTP ${res.status}${message ? `: ${message}` : ''}` };
+    },
+    { onChange: (line) => ctx.log.info(line) },
+  );
+  ctx.state.windowProber = prober;
+  const started = await ctx.recall<string>(notes.downtimeStart);
+  const since = started ? Date.parse(started) : Date.now();
+  ctx.setStatus((step) => {
+    const k = step ? WINDOW_STEPS.indexOf(step) + 1 : 0;
+    const where = k > 0 ? ` · step ${k} of ${WINDOW_STEPS.length} (${step})` : '';
+    return `downtime ${formatDuration(Date.now() - since)}${where} · ${prober.summary()}`;
+  });
+  prober.start();
+}
+
+/** Ends the prober (beersystem Ready, or the run ending): what it saw is noted for the report. */
+async function endWindowWatch(ctx: StepContext): Promise<void> {
+  const prober = ctx.state.windowProber as HealthProber | undefined;
+  if (!prober) return;
+  ctx.state.windowProber = undefined;
+  ctx.setStatus(undefined);
+  const seen = await prober.stop();
+  await ctx.note(notes.userHealth, seen);
+}
+
 async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<T> {
+  await watchWindow(ctx);
   try {
     return await body();
   } catch (err) {
@@ -567,6 +613,7 @@ const migrate = [
       // The attempt opens before anything changes, so every later note and the record are its.
       await ctx.attempt.open();
       await ctx.note(notes.downtimeStart, new Date().toISOString());
+      await watchWindow(ctx);
       await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=0`;
     },
     undo: rollbackLine,
@@ -701,6 +748,7 @@ const migrate = [
           },
         );
         if (!ready) return;
+        await endWindowWatch(ctx);
         const end = await downtimeEnd(ctx, replicas);
         if ('why' in end) ctx.log.warn(`the downtime's end is unknown: ${end.why}`);
       }),
@@ -987,6 +1035,8 @@ export const runbook = defineRunbook({
   },
   // The open attempt's plan outlives the run for its resume; any other is removed.
   cleanup: async (ctx) => {
+    // a window that ended without beersystem Ready: what its users saw is kept all the same
+    await endWindowWatch(ctx).catch(() => undefined);
     // a dry run opens no attempt a later run could resume: only its own plans, all of them
     if (ctx.dryRun) rmSync(join(plansRoot(ctx.cfg), ctx.runId), { recursive: true, force: true });
     else removePlans(ctx.cfg, new Set([await openAttemptId(ctx)].filter((id) => id !== undefined)));

@@ -68,6 +68,9 @@ export class Progress {
   private spinner: NodeJS.Timeout | undefined;
   private spinnerText = '';
   private readonly tty: boolean;
+  /** a live line beside the spinner (ctx.setStatus), given the step that runs now */
+  private status: ((step: string | undefined) => string | undefined) | undefined;
+  private currentStep: string | undefined;
 
   constructor(
     private readonly out: ProgressStream,
@@ -94,7 +97,13 @@ export class Progress {
 
   /** `started`: when the step began, if earlier than now (after a wait inside it) */
   stepStarted(id: string, title: string, started = Date.now()): void {
+    this.currentStep = id;
     this.spin(`${id}  ${title}`, started);
+  }
+
+  /** Shows `render`'s line beside every spinner from now on (a terminal only); undefined clears it. */
+  setStatus(render: ((step: string | undefined) => string | undefined) | undefined): void {
+    this.status = render;
   }
 
   /** A wait inside a step: what is awaited and for how long (a spinner on a terminal). */
@@ -111,7 +120,11 @@ export class Progress {
     let frame = 0;
     const render = () => {
       const symbol = SPINNER_FRAMES[frame++ % SPINNER_FRAMES.length];
-      this.spinnerText = `${symbol} ${label}  ${formatDuration(Date.now() - started)}`;
+      const status = this.status?.(this.currentStep);
+      const line = `${symbol} ${label}  ${formatDuration(Date.now() - started)}${status ? `  · ${maskSecrets(status)}` : ''}`;
+      // One terminal row: a wrapped line could not be cleared by the next frame.
+      const width = (this.out as { columns?: number }).columns ?? 160;
+      this.spinnerText = line.length > width - 1 ? `${line.slice(0, width - 2)}…` : line;
       this.clearSpinnerLine();
       this.drawSpinner();
     };

@@ -196,6 +196,7 @@ export class RunSession {
       setReport: (path) => {
         this.report = path;
       },
+      setStatus: (render) => this.progress.setStatus(render),
       commandLine: (options) => this.commandLine(options),
     });
   }

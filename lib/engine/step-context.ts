@@ -70,6 +70,11 @@ export interface StepContext {
   readonly kube: Kube;
   /** names the report this run wrote, so the summary (and --json) can say where it is */
   setReport(path: string): void;
+  /**
+   * A live line beside the spinner for the rest of the run, on a terminal (e.g. the window's
+   * downtime and the app's health); `render` gets the step running now; undefined clears it.
+   */
+  setStatus(render: ((step: string | undefined) => string | undefined) | undefined): void;
   /** any command; `kind` is required because nothing can be inferred about an arbitrary program */
   run(
     argv: readonly string[],
@@ -150,6 +155,7 @@ export interface StepContextInput {
   showWaiting?: (what: string, started: number, detail: string | undefined) => void;
   endWaiting?: () => void;
   setReport: (path: string) => void;
+  setStatus?: (render: ((step: string | undefined) => string | undefined) | undefined) => void;
   /** ctx.commandLine; the bare runbook name when not given (a context on its own) */
   commandLine?: (options: CommandLineOptions) => string;
   /** how ctx.kube is made; lib/cluster/kube.ts createKube, imported on first use, by default */
@@ -317,6 +323,7 @@ export function createStepContext(input: StepContextInput): StepContext {
       return kube;
     },
     setReport: input.setReport,
+    setStatus: input.setStatus ?? (() => undefined),
     commandLine: (options = {}) =>
       input.commandLine?.(options) ??
       [

@@ -5,5 +5,7 @@ export const MIGRATE_RUNBOOK = '05-migrate';
 export const DOWNTIME_START_NOTE = 'downtime.start';
 export const DOWNTIME_END_NOTE = 'downtime.end';
 export const DOWNTIME_MS_NOTE = 'downtime.ms';
+/** What beersystem's users saw in the window (lib/phases/health-prober.ts HealthRecord). */
+export const USER_HEALTH_NOTE = 'beersystem.health';
 /** 07's note with the figures for the report's plots. */
 export const BENCHMARK_NOTE = 'benchmark.figures';

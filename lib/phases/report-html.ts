@@ -122,16 +122,22 @@ export function timelineSvg(timeline: MigrationTimeline | undefined): string {
   if (!timeline?.steps.length)
     return emptyPlot(title, '05-migrate has not reached T035 in a real run.');
   const steps = timeline.steps;
-  const t0 = Math.min(...steps.map((s) => Date.parse(s.startedAt)));
+  const users = timeline.users?.transitions.length ? timeline.users : undefined;
+  const t0 = Math.min(
+    ...steps.map((s) => Date.parse(s.startedAt)),
+    ...(users ? [Date.parse(users.startedAt)] : []),
+  );
   const t1 = Math.max(
     ...steps.map((s) => Date.parse(s.endedAt ?? s.startedAt)),
     timeline.downtime?.endedAt ? Date.parse(timeline.downtime.endedAt) : 0,
+    ...(users ? [Date.parse(users.stoppedAt)] : []),
   );
   const span = Math.max(t1 - t0, 1);
   const width = 640;
   const rowH = 22;
   const pad = { left: 60, right: 70, top: 10, bottom: 30 };
-  const height = pad.top + pad.bottom + rowH * steps.length;
+  const rows = steps.length + (users ? 1 : 0);
+  const height = pad.top + pad.bottom + rowH * rows;
   const plotW = width - pad.left - pad.right;
   const x = (ms: number) => pad.left + (plotW * (ms - t0)) / span;
   const parts: string[] = [];
@@ -144,8 +150,22 @@ export function timelineSvg(timeline: MigrationTimeline | undefined): string {
       `<text x="${((ds + de) / 2).toFixed(1)}" y="${height - 10}" text-anchor="middle" fill="${COLORS.down}">downtime ${d.ms !== undefined ? formatDuration(d.ms) : '(end not recorded)'}</text>`,
     );
   }
+  if (users) {
+    // What its users saw: green while /healthz answered healthy, red while it did not.
+    const y = pad.top;
+    parts.push(`<text x="${pad.left - 8}" y="${y + rowH / 2 + 4}" text-anchor="end">users</text>`);
+    users.transitions.forEach((tr, i) => {
+      const from = x(Date.parse(tr.at));
+      const next = users.transitions[i + 1];
+      const to = x(next ? Date.parse(next.at) : Date.parse(users.stoppedAt));
+      const what = tr.ok ? `answering on ${tr.redis ?? '?'}` : `not answering: ${tr.error ?? ''}`;
+      parts.push(
+        `<rect class="users-${tr.ok ? 'up' : 'down'}" x="${from.toFixed(1)}" y="${y + 4}" width="${Math.max(to - from, 1).toFixed(1)}" height="${rowH - 8}" fill="${tr.ok ? COLORS.bar : COLORS.down}"><title>${escapeHtml(`${tr.at}: ${what}`)}</title></rect>`,
+      );
+    });
+  }
   steps.forEach((s, i) => {
-    const y = pad.top + i * rowH;
+    const y = pad.top + (i + (users ? 1 : 0)) * rowH;
     const start = x(Date.parse(s.startedAt));
     const end = x(Date.parse(s.endedAt ?? s.startedAt));
     const fill = s.outcome === 'failed' ? COLORS.down : s.outcome === 'ok' ? COLORS.bar : '#999';

@@ -8,11 +8,13 @@ import { formatDuration } from '../duration.ts';
 import { ATTEMPT_CLOSE_NOTE } from '../engine/attempts.ts';
 import { maskDeep, maskSecrets } from '../mask.ts';
 import type { LatencyBucket } from '../redis/latency-histogram.ts';
+import type { HealthRecord } from './health-prober.ts';
 import {
   BENCHMARK_NOTE,
   DOWNTIME_END_NOTE,
   DOWNTIME_START_NOTE,
   MIGRATE_RUNBOOK,
+  USER_HEALTH_NOTE,
 } from './migration-notes.ts';
 
 /** A note as lib/engine/notes.ts's readNotes returns it (real runs only). */
@@ -136,6 +138,8 @@ export interface MigrationTimeline {
   outcome: 'completed' | 'rolled-back' | 'open';
   steps: TimelineStep[];
   downtime: { startedAt: string; endedAt: string | undefined; ms: number | undefined } | undefined;
+  /** beersystem's health endpoint as a prober of its own saw it through the window */
+  users: HealthRecord | undefined;
 }
 
 export interface ClusterChange {
@@ -310,8 +314,32 @@ export function migrationAttempts(
       outcome,
       steps: stepsOf(audit, new Set(runs), titles),
       downtime: { startedAt, endedAt, ms },
+      users: usersSaw(notes.filter((n) => mine(n) && n.key === USER_HEALTH_NOTE)),
     };
   });
+}
+
+/** The prober's records of an attempt (a resume probes again), as one. */
+function usersSaw(records: readonly NoteRecord[]): HealthRecord | undefined {
+  const all = records
+    .map((n) => n.value as HealthRecord)
+    .filter((r) => isRecord(r) && Array.isArray(r.transitions));
+  if (all.length === 0) return undefined;
+  const transitions = all.flatMap((r) => r.transitions).sort((a, b) => a.at.localeCompare(b.at));
+  const down = transitions.find((t) => !t.ok);
+  const up = down ? transitions.find((t) => t.ok && t.at > down.at) : undefined;
+  return {
+    intervalMs: all[0]!.intervalMs,
+    startedAt: all.map((r) => r.startedAt).sort()[0]!,
+    stoppedAt: all
+      .map((r) => r.stoppedAt)
+      .sort()
+      .at(-1)!,
+    ok: all.reduce((n, r) => n + (r.ok ?? 0), 0),
+    failed: all.reduce((n, r) => n + (r.failed ?? 0), 0),
+    transitions,
+    outageMs: down && up ? Date.parse(up.at) - Date.parse(down.at) : undefined,
+  };
 }
 
 /** The steps the runs ran, in the order they ran, each with its outcome. */
@@ -376,6 +404,21 @@ const STEP_END_EVENTS: Partial<Record<AuditEntry['event'], string>> = {
   'step-skipped': 'skipped',
   'verified-done': 'verified-done',
 };
+
+/** What beersystem's users saw, from the prober's record: a sentence, then a blank line. */
+function usersLines(t: MigrationTimeline): string[] {
+  const u = t.users;
+  if (!u) return [];
+  const down = u.transitions.find((x) => !x.ok);
+  const up = down ? u.transitions.find((x) => x.ok && x.at > down.at) : undefined;
+  const every = `beersystem's /healthz asked every ${formatDuration(u.intervalMs)} (${u.ok} healthy answers, ${u.failed} failed)`;
+  const seen = !down
+    ? 'it never stopped answering'
+    : up
+      ? `it stopped answering at ${down.at} (${down.error ?? 'not healthy'}) and answered again at ${up.at} on ${up.redis ?? 'an unknown Redis'}: its users went ${formatDuration(u.outageMs ?? Date.parse(up.at) - Date.parse(down.at))} without it`
+      : `it stopped answering at ${down.at} (${down.error ?? 'not healthy'}) and had not answered again when the prober stopped at ${u.stoppedAt}`;
+  return [`What its users saw: ${every}; ${seen}.`, ''];
+}
 
 function downtimeText(a: MigrationTimeline): string {
   if (a.downtime?.ms !== undefined) return formatDuration(a.downtime.ms);
@@ -528,6 +571,7 @@ export function renderMarkdown(report: Report): string {
         ? `The last attempt, ${t.outcome}${across}: downtime ${formatDuration(d.ms)}, from ${d.startedAt} (T035) to ${d.endedAt} (beersystem Ready and healthy).`
         : `The last attempt, ${t.outcome}${across}: downtime started ${d?.startedAt} (T035); its end is unknown: no run of the attempt saw beersystem Ready on redis-shared.`,
       '',
+      ...usersLines(t),
       '| step | title | run | started | took | outcome |',
       '| --- | --- | --- | --- | --- | --- |',
     );

@@ -45,6 +45,12 @@ t.test('beersystem never Ready on redis-shared: T040 times out inside the window
       r.stderr,
       /roll back: .*\.\/runbooks\/05-migrate\.mts --rollback --env-file \/dev\/null/,
     );
+    t.match(
+      r.stderr,
+      /beersystem stopped answering at \d\d:\d\d:\d\d UTC \(HTTP \d+/,
+      'the prober saw beersystem stop answering, and said so',
+    );
+    t.notMatch(r.stderr, /beersystem answers again/, 'and never answer again');
     const back = await c.run(MIGRATE, ['--rollback', '--yes']);
     t.equal(back.code, 0, 'the rollback completes', { stderr: back.stderr.slice(-3000) });
     t.match(back.stderr, /05-migrate: rollback complete/, 'titled as what it was');
@@ -68,6 +74,11 @@ t.test('beersystem never Ready on redis-shared: T040 times out inside the window
       ],
     );
     t.equal(r.answered, 3, 'T035 asked, then what now after T040; the rollback asked nothing');
+    t.match(
+      r.output,
+      /downtime [\d.]+m?s · step 7 of 9 \(T040\) · beersystem DOWN \(\d+ ok, \d+ failed, last: HTTP \d+/,
+      'one live line: the downtime, the step, beersystem as its users see it',
+    );
     t.equal(r.code, 1, 'the migration did not happen: exit 1');
     t.match(r.output, /Retry T040/, 'T040 is offered again');
     t.match(r.output, /T040 failed and the rollback completed; the change was not made/);
@@ -90,10 +101,16 @@ t.test('beersystem never Ready on redis-shared: T040 times out inside the window
     await fault(['slow-ready', 'beersystem', '10']);
     const running = c.start(MIGRATE, ['--yes']);
     await running.waitForStderr(/waiting for beersystem Ready and healthy on redis-shared/);
-    await fault(['read-error', '3', '503']);
+    // The prober asks beersystem through the same API: enough failures for the checks to meet.
+    await fault(['read-error', '12', '503']);
     const r = await running.result;
     t.equal(r.code, 0, 'the migration completes', { stderr: r.stderr.slice(-3000) });
     t.equal((await beersystemEnv(c)).trim(), '1 redis-shared-master.redis.svc.cluster.local');
+    t.match(
+      r.stderr,
+      /beersystem answers again at \d\d:\d\d:\d\d UTC, on redis-shared-master\.redis\.svc\.cluster\.local: its users went [\d.]+m?s without it/,
+      'when its users had it back, and on which Redis',
+    );
     const wait = (await readAuditEntries(c.env.AUDIT_LOG!)).findLast(
       (e) => e.event === 'wait' && e.step === 'T040',
     );

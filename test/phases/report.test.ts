@@ -8,6 +8,7 @@ import {
   BENCHMARK_NOTE,
   DOWNTIME_END_NOTE,
   DOWNTIME_START_NOTE,
+  USER_HEALTH_NOTE,
 } from '../../lib/phases/migration-notes.ts';
 import {
   buildReport,
@@ -278,6 +279,61 @@ t.test(
       'a step of a killed run is cut short',
     );
     t.equal(report.timeline, report.attempts[1], 'the timeline is the last attempt');
+
+    // What the users saw, from the prober's record of attempt 1 (two runs, two records).
+    const withUsers = buildReport({
+      notes: [
+        ...attemptNotes.slice(0, 4),
+        n(
+          A,
+          USER_HEALTH_NOTE,
+          {
+            intervalMs: 250,
+            startedAt: '2026-12-06T02:44:43.900Z',
+            stoppedAt: '2026-12-06T02:46:00.000Z',
+            ok: 4,
+            failed: 300,
+            transitions: [
+              { at: '2026-12-06T02:44:43.900Z', ok: true, redis: 'redis.beersystem' },
+              { at: '2026-12-06T02:44:45.100Z', ok: false, error: 'HTTP 503' },
+            ],
+          },
+          '2026-12-06T02:46:00.000Z',
+          A,
+        ),
+        n(
+          RESUME,
+          USER_HEALTH_NOTE,
+          {
+            intervalMs: 250,
+            startedAt: '2026-12-06T02:50:01.000Z',
+            stoppedAt: '2026-12-06T02:50:47.500Z',
+            ok: 2,
+            failed: 180,
+            transitions: [
+              { at: '2026-12-06T02:50:01.000Z', ok: false, error: 'HTTP 503' },
+              {
+                at: '2026-12-06T02:50:47.250Z',
+                ok: true,
+                redis: 'redis-shared-master.redis.svc.cluster.local',
+              },
+            ],
+          },
+          '2026-12-06T02:50:47.600Z',
+          A,
+        ),
+      ],
+      audit: attemptAudit.slice(0, 12),
+    });
+    const users = withUsers.timeline?.users;
+    t.match(users, { ok: 6, failed: 480, outageMs: 362_150 }, 'both runs’ records, as one');
+    t.match(
+      renderMarkdown(withUsers),
+      /What its users saw: beersystem's \/healthz asked every 250ms \(6 healthy answers, 480 failed\); it stopped answering at 2026-12-06T02:44:45\.100Z \(HTTP 503\) and answered again at 2026-12-06T02:50:47\.250Z on redis-shared-master\.redis\.svc\.cluster\.local: its users went 6m2s without it\./,
+    );
+    const svg = timelineSvg(withUsers.timeline);
+    t.match(svg, /<text[^>]*>users<\/text>/, 'a row for the users');
+    t.equal((svg.match(/class="users-down"/g) ?? []).length, 2, 'red while it did not answer');
     const md = renderMarkdown(report);
     t.match(
       md,
@@ -401,6 +457,7 @@ t.test('plots draw what they are given', async (t) => {
       },
     ],
     downtime: { startedAt: '2026-01-01T00:00:00Z', endedAt: undefined, ms: undefined },
+    users: undefined,
   });
   t.match(tl, /end not recorded/);
 });
