@@ -121,3 +121,33 @@ t.test('a wait shows what is awaited with the elapsed time, on a terminal only',
   t.match(screen.text, /⠋ waiting for pods gone \(1\/2 left\) {2}2\.0s/);
   progress.stop();
 });
+
+t.test(
+  'a live status line rides beside the spinner, one terminal row, until cleared',
+  async (t) => {
+    const screen = Object.assign(new Screen(true), { columns: 80 });
+    const progress = new Progress(screen);
+    progress.setStatus(
+      (step) => `downtime 3.0s · step of ${step} · beersystem DOWN (${'x'.repeat(60)})`,
+    );
+    progress.stepStarted('T040', 'Scale up');
+    const frame = screen.text.split('\r\x1b[K').at(-1) ?? '';
+    t.match(
+      frame,
+      /^⠋ T040 {2}Scale up {2}\d+ms {2}· downtime 3\.0s · step of T040 · beersystem DOWN/,
+    );
+    t.ok(frame.length <= 79, `cut to the terminal's width (${frame.length})`);
+    t.match(frame, /…$/);
+    progress.setStatus(undefined);
+    screen.text = '';
+    progress.stepStarted('T041', 'Test');
+    t.notMatch(screen.text, /downtime/, 'cleared');
+    progress.stop();
+
+    const plain = new Screen(false);
+    const lines = new Progress(plain);
+    lines.setStatus(() => 'downtime 1s');
+    lines.stepStarted('T040', 'Scale up');
+    t.equal(plain.text, '', 'without a terminal there is no live line');
+  },
+);
