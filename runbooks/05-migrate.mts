@@ -66,6 +66,7 @@ const notes = {
   rollbackDowntimeStart: 'rollback.downtime.start',
   rollbackDowntimeMs: 'rollback.downtime.ms',
   userHealth: USER_HEALTH_NOTE,
+  rollbackUserHealth: 'rollback.beersystem.health',
 };
 
 const bs = (ctx: StepContext) => ctx.cfg.beersystem;
@@ -95,14 +96,18 @@ const rollbackLine = (ctx: StepContext) => ctx.commandLine({ mode: 'rollback', d
 
 /** After T035 a failure says where beersystem stands and how to go back. */
 const WINDOW_STEPS = ['T035', 'T036', 'D01', 'T037', 'T038', 'T039', 'T040', 'T041', 'P05'];
+const ROLLBACK_STEPS = ['R01', 'R02', 'R03', 'R04', 'R05', 'R06'];
 
 /**
- * From T035 until beersystem is Ready on redis-shared: its health endpoint asked every 250 ms by a
- * prober of its own (what its users see), and on a terminal one live line with the downtime, the
- * step and that health. A resume starts it again at the first window step it runs.
+ * From T035 until beersystem is Ready on redis-shared (and in a rollback from R01 until it is
+ * Ready on its old Redis): its health endpoint asked every 250 ms by a prober of its own (what its
+ * users see), and on a terminal one live line with the downtime, the step and that health. A
+ * resume starts it again at the first window step it runs.
  */
 async function watchWindow(ctx: StepContext): Promise<void> {
   if (ctx.dryRun || ctx.state.windowProber) return;
+  const rollingBack = ctx.mode === 'rollback';
+  const steps = rollingBack ? ROLLBACK_STEPS : WINDOW_STEPS;
   const prober = new HealthProber(
     async () => {
       const res = await beersystemGet(ctx, '/healthz');
@@ -115,12 +120,15 @@ async function watchWindow(ctx: StepContext): Promise<void> {
     { onChange: (line) => ctx.log.info(line) },
   );
   ctx.state.windowProber = prober;
-  const started = await ctx.recall<string>(notes.downtimeStart);
-  const since = started ? Date.parse(started) : Date.now();
+  const started = rollingBack
+    ? (await rollbackDowntimeStart(ctx))?.at
+    : await ctx.recall<string>(notes.downtimeStart);
+  const since = started ? Date.parse(started) : undefined;
   ctx.setStatus((step) => {
-    const k = step ? WINDOW_STEPS.indexOf(step) + 1 : 0;
-    const where = k > 0 ? ` · step ${k} of ${WINDOW_STEPS.length} (${step})` : '';
-    return `downtime ${formatDuration(Date.now() - since)}${where} · ${prober.summary()}`;
+    const k = step ? steps.indexOf(step) + 1 : 0;
+    const where = k > 0 ? `step ${k} of ${steps.length} (${step}) · ` : '';
+    const down = since !== undefined ? `downtime ${formatDuration(Date.now() - since)} · ` : '';
+    return `${down}${where}${prober.summary()}`;
   });
   prober.start();
 }
@@ -132,7 +140,7 @@ async function endWindowWatch(ctx: StepContext): Promise<void> {
   ctx.state.windowProber = undefined;
   ctx.setStatus(undefined);
   const seen = await prober.stop();
-  await ctx.note(notes.userHealth, seen);
+  await ctx.note(ctx.mode === 'rollback' ? notes.rollbackUserHealth : notes.userHealth, seen);
 }
 
 async function inDowntime<T>(ctx: StepContext, body: () => Promise<T>): Promise<T> {
@@ -875,6 +883,7 @@ const rollback = [
       if ((await beersystemState(ctx)).deployment.readyReplicas > 0) {
         await ctx.note(notes.rollbackDowntimeStart, new Date().toISOString());
       }
+      await watchWindow(ctx);
       await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=0`;
     },
   },
@@ -888,6 +897,7 @@ const rollback = [
       return describeRedisEnv(s.env) === describeRedisEnv(await notedEnv(ctx));
     },
     run: async (ctx: StepContext) => {
+      await watchWindow(ctx);
       const { namespace, deployment } = bs(ctx);
       const s = await beersystemState(ctx);
       const patch = restoreEnvPatch(s.env as EnvVar[], await notedEnv(ctx), s.containerIndex);
@@ -934,6 +944,7 @@ const rollback = [
     done: async (ctx: StepContext) =>
       (await beersystemState(ctx)).deployment.replicas === (await notedReplicas(ctx)),
     run: async (ctx: StepContext) => {
+      await watchWindow(ctx);
       const { namespace, deployment } = bs(ctx);
       await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=${await notedReplicas(ctx)}`;
     },
@@ -945,6 +956,7 @@ const rollback = [
     run: async (ctx: StepContext) => {
       const replicas = await notedReplicas(ctx);
       const down = await rollbackDowntimeStart(ctx);
+      await watchWindow(ctx);
       let seen = '';
       const health = await ctx.waitFor(
         'beersystem Ready and healthy on its old Redis',
@@ -961,6 +973,7 @@ const rollback = [
         },
       );
       if (!health) return;
+      await endWindowWatch(ctx);
       ctx.log.info(`beersystem healthy on ${health.redis}`);
       const s = await beersystemState(ctx);
       const ready = readyTimeOf(await beersystemPods(ctx, s.deployment.selector), replicas);

@@ -88,6 +88,11 @@ t.test('beersystem never Ready on redis-shared: T040 times out inside the window
       'one summary table, the rollback’s',
     );
     t.match(r.output, /05-migrate: rollback complete/);
+    t.match(
+      r.output,
+      /downtime (\d+m)?[\d.]+m?s · step [1-5] of 6 \(R0[1-5]\) · beersystem (DOWN|up) \(\d+ ok/,
+      'the rollback shows the same live line',
+    );
     t.equal((await beersystemEnv(c)).trim(), ON_OLD, 'back on its old Redis');
     t.equal((await c.proxy('/healthz')).status, 200, 'and healthy');
     const choice = (await readAuditEntries(c.env.AUDIT_LOG!)).find(
