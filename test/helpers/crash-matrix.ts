@@ -7,7 +7,13 @@ import { readdirSync, readFileSync, watch } from 'node:fs';
 import type { Test } from 'tap';
 import { readAuditEntries } from '../../lib/audit/audit.ts';
 import { MIGRATION_ANNOTATION } from '../../lib/names.ts';
-import { AUDIT, beersystemEnv, type Cluster, MIGRATE } from './migrate-cluster.ts';
+import {
+  AUDIT,
+  beersystemEnv,
+  beersystemFields,
+  type Cluster,
+  MIGRATE,
+} from './migrate-cluster.ts';
 import { runCli, startCli } from './run-cli.ts';
 
 export type WindowStep = 'T035' | 'T036' | 'T039' | 'T040' | 'T041' | 'P05';
@@ -108,16 +114,8 @@ function auditLines(auditLog: string): number {
 }
 
 export async function migrationRecord(c: Cluster): Promise<string | undefined> {
-  const out = await c.kubectl([
-    'get',
-    'deployment',
-    'beersystem',
-    '-n',
-    'beersystem',
-    '-o',
-    'json',
-  ]);
-  return JSON.parse(out).metadata.annotations?.[MIGRATION_ANNOTATION];
+  const annotations = await beersystemFields(c, '{.metadata.annotations}');
+  return (JSON.parse(annotations || '{}') as Record<string, string>)[MIGRATION_ANNOTATION];
 }
 
 /** The latest Ready transition of beersystem's pods, as the cluster recorded it. */
