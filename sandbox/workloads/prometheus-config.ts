@@ -58,7 +58,11 @@ export function prometheusSetup(cluster: ClusterAccess, podAddress: PodAddress):
       name: group.name,
       interval: SANDBOX_INTERVAL,
       // biome-ignore lint/suspicious/noExplicitAny: one rule as the CRD stores it
-      rules: (group.rules ?? []).map((r: any) => (r.for ? { ...r, for: sandboxFor(r.for) } : r)),
+      rules: (group.rules ?? []).map((r: any) => ({
+        ...r,
+        ...(r.for ? { for: sandboxFor(r.for) } : {}),
+        ...(typeof r.expr === 'string' ? { expr: sandboxExpr(r.expr) } : {}),
+      })),
     }));
     ruleFiles[`${rule.metadata.namespace ?? 'default'}_${rule.metadata.name}.yaml`] = { groups };
   }
@@ -91,6 +95,19 @@ export function prometheusConfig(
 export function sandboxFor(duration: string): string {
   const ms = Math.round((durationSeconds(duration) * 1000) / SANDBOX_FOR_DIVISOR);
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/**
+ * A rule's expression with its range windows on the same compressed clock as its `for:`:
+ * `rate(x[5m])` → `rate(x[10s])`. Compressing `for:` alone would let a burst of a few seconds
+ * (a drill's misses) satisfy a 15-minute `for:` over a 5-minute window, an alert the cluster
+ * would never fire. Never below 4 s: four of the sandbox's 1 s samples, enough for rate().
+ */
+export function sandboxExpr(expr: string): string {
+  return expr.replace(/\[(\d+(?:ms|s|m|h|d|w|y))\]/g, (_all, window: string) => {
+    const ms = Math.max(4000, Math.round((durationSeconds(window) * 1000) / SANDBOX_FOR_DIVISOR));
+    return `[${ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`}]`;
+  });
 }
 
 /** The `for:` the cluster runs, in seconds, from the `duration` the sandbox's rules API reports. */

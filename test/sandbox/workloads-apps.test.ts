@@ -194,12 +194,21 @@ t.test('beersystem stand-in and Prometheus', async (t) => {
             data: { alerts: Array<{ labels: Record<string, string>; state: string }> };
           }
         ).data.alerts;
-      const loaded = await eventually('RedisDown loaded', async () => {
+      const loadedRules = await eventually('RedisDown loaded', async () => {
         const rules = (await (await fetch(`${url}/api/v1/rules`)).json()) as {
-          data: { groups: Array<{ rules: Array<{ name: string; duration: number }> }> };
+          data: {
+            groups: Array<{ rules: Array<{ name: string; duration: number; query: string }> }>;
+          };
         };
-        return rules.data.groups.flatMap((g) => g.rules).find((r) => r.name === 'RedisDown');
+        const all = rules.data.groups.flatMap((g) => g.rules);
+        return all.some((r) => r.name === 'RedisDown') ? all : undefined;
       });
+      const loaded = loadedRules.find((r) => r.name === 'RedisDown')!;
+      t.match(
+        loadedRules.find((r) => r.name === 'RedisLowHitRate')?.query,
+        /rate\(redis_keyspace_hits_total\[10s\]\)/,
+        'range windows run on the same compressed clock as for: ([5m] → [10s])',
+      );
       t.equal(
         loaded.duration,
         durationSeconds(shipped?.for ?? '') / SANDBOX_FOR_DIVISOR,
