@@ -43,7 +43,7 @@ t.test('phases 1–4 against the sandbox', async (t) => {
       t.equal(existsSync(tfstate) ? statSync(tfstate).mtimeMs : 0, stateBefore, 'no tofu apply');
       if (phase === '02-deploy') {
         t.match(run.stderr, /would run: .*tofu apply .*redis-shared\.tfplan/);
-        t.match(run.stderr, /create the Helm release/, 'the plan is shown');
+        t.match(run.stderr, /create +the Helm release/, 'the plan is shown');
       }
     });
 
