@@ -16,6 +16,7 @@ import { tofuVars } from '../lib/cluster/tofu-vars.ts';
 import { strictCheck } from '../lib/engine/check-step.ts';
 import { allOf, type Judgement } from '../lib/engine/judgement.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
+import { WaitTimeout } from '../lib/engine/wait.ts';
 import {
   applyImpact,
   judgeProbes,
@@ -104,7 +105,7 @@ async function podReady(ctx: StepContext, pod: string): Promise<Judgement> {
       };
     return { ok: false, detail: `${pod} not Ready (dry run)`, fix: 'run for real' };
   } catch (err) {
-    if (!(err instanceof Error) || err.name !== 'WaitTimeout') throw err;
+    if (!(err instanceof WaitTimeout)) throw err;
     const events = await ctx.kube.events(ns, 'Pod', pod);
     const recent = events
       .slice(-5)
@@ -287,8 +288,8 @@ export const runbook = defineRunbook({
               { intervalMs: 500, timeoutMs: Math.min(ctx.cfg.timeouts.waitMs, 60_000) },
             )
             .then((r) => r ?? auth)
-            .catch((err: Error) => {
-              if (err.name !== 'WaitTimeout') throw err;
+            .catch((err: unknown) => {
+              if (!(err instanceof WaitTimeout)) throw err;
               return auth;
             });
         }

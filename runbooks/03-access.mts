@@ -13,6 +13,7 @@ import { strictCheck } from '../lib/engine/check-step.ts';
 import type { Judgement } from '../lib/engine/judgement.ts';
 import { judged, proven, recordNotProven, recordProof } from '../lib/engine/proof.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
+import { WaitTimeout } from '../lib/engine/wait.ts';
 import { restoreAfterDrill, restoreStep, stopForDrill } from '../lib/phases/drill-restore.ts';
 import { judgeAddressInCidr } from '../lib/phases/preflight.ts';
 import { judgeLatency, judgeSourceRange } from '../lib/phases/verdicts.ts';
@@ -151,7 +152,7 @@ const lbTarget = async (ctx: StepContext) => ({
 // use, so --help stays fast.
 const probeJobs = () => import('../lib/cluster/probe-job.ts');
 
-const isWaitTimeout = (err: unknown) => err instanceof Error && err.name === 'WaitTimeout';
+const isWaitTimeout = (err: unknown) => err instanceof WaitTimeout;
 
 const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
