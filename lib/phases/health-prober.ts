@@ -112,10 +112,15 @@ export class HealthProber {
     );
   }
 
+  /**
+   * Stops asking. When the last answer was a failure, it asks once more first: a stop right after
+   * the runbook saw beersystem healthy must not record an outage that never ended.
+   */
   async stop(): Promise<HealthRecord> {
     this.running = false;
     clearTimeout(this.timer);
     await this.inFlight;
+    if (this.current === false) await this.once();
     this.stoppedAt = new Date(this.now()).toISOString();
     return this.record();
   }
@@ -128,9 +133,10 @@ export class HealthProber {
   }
 
   outageMs(): number | undefined {
-    const down = this.transitions.find((t) => !t.ok);
+    const downAt = this.transitions.findIndex((t) => !t.ok);
+    const down = this.transitions[downAt];
     if (!down) return undefined;
-    const up = this.transitions.find((t) => t.ok && t.at > down.at);
+    const up = this.transitions.slice(downAt + 1).find((t) => t.ok);
     return up ? Date.parse(up.at) - Date.parse(down.at) : undefined;
   }
 

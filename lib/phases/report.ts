@@ -326,8 +326,9 @@ function usersSaw(records: readonly NoteRecord[]): HealthRecord | undefined {
     .filter((r) => isRecord(r) && Array.isArray(r.transitions));
   if (all.length === 0) return undefined;
   const transitions = all.flatMap((r) => r.transitions).sort((a, b) => a.at.localeCompare(b.at));
-  const down = transitions.find((t) => !t.ok);
-  const up = down ? transitions.find((t) => t.ok && t.at > down.at) : undefined;
+  const downAt = transitions.findIndex((t) => !t.ok);
+  const down = transitions[downAt];
+  const up = down ? transitions.slice(downAt + 1).find((t) => t.ok) : undefined;
   return {
     intervalMs: all[0]!.intervalMs,
     startedAt: all.map((r) => r.startedAt).sort()[0]!,
@@ -409,8 +410,9 @@ const STEP_END_EVENTS: Partial<Record<AuditEntry['event'], string>> = {
 function usersLines(t: MigrationTimeline): string[] {
   const u = t.users;
   if (!u) return [];
-  const down = u.transitions.find((x) => !x.ok);
-  const up = down ? u.transitions.find((x) => x.ok && x.at > down.at) : undefined;
+  const downAt = u.transitions.findIndex((x) => !x.ok);
+  const down = u.transitions[downAt];
+  const up = down ? u.transitions.slice(downAt + 1).find((x) => x.ok) : undefined;
   const every = `beersystem's /healthz asked every ${formatDuration(u.intervalMs)} (${u.ok} healthy answers, ${u.failed} failed)`;
   const seen = !down
     ? 'it never stopped answering'

@@ -76,3 +76,20 @@ t.test(
     t.equal(asked, 3, 'nothing is asked after stop');
   },
 );
+
+t.test('stopped while its last answer was a failure, it asks once more', async (t) => {
+  const answers = [up('old'), down('HTTP 503'), up('redis-shared-master:6379')];
+  const lines: string[] = [];
+  const prober = new HealthProber(async () => answers.shift()!, {
+    onChange: (line) => lines.push(line),
+  });
+  await prober.once();
+  await prober.once();
+  const record = await prober.stop();
+  t.equal(record.transitions.at(-1)?.ok, true, 'the recovery is recorded');
+  t.type(record.outageMs, 'number');
+  t.match(lines.at(-1), /answers again .* on redis-shared-master:6379/);
+  const healthy = new HealthProber(async () => up('x'));
+  await healthy.once();
+  t.equal((await healthy.stop()).ok, 1, 'a healthy last answer is not asked again');
+});
