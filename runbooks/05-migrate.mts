@@ -95,8 +95,11 @@ async function notedEnv(ctx: StepContext): Promise<RedisEnv> {
 const rollbackLine = (ctx: StepContext) => ctx.commandLine({ mode: 'rollback', dryRun: false });
 
 /** After T035 a failure says where beersystem stands and how to go back. */
-const WINDOW_STEPS = ['T035', 'T036', 'D01', 'T037', 'T038', 'T039', 'T040', 'T041', 'P05'];
-const ROLLBACK_STEPS = ['R01', 'R02', 'R03', 'R04', 'R05', 'R06'];
+/** The window's steps as the live line counts them: T035 to the end, or the whole rollback. */
+const windowSteps = (rollingBack: boolean): string[] =>
+  rollingBack
+    ? rollback.map((s) => s.id)
+    : migrate.slice(migrate.findIndex((s) => s.id === 'T035')).map((s) => s.id);
 
 /**
  * From T035 until beersystem is Ready on redis-shared (and in a rollback from R01 until it is
@@ -107,7 +110,7 @@ const ROLLBACK_STEPS = ['R01', 'R02', 'R03', 'R04', 'R05', 'R06'];
 async function watchWindow(ctx: StepContext): Promise<void> {
   if (ctx.dryRun || ctx.state.windowProber) return;
   const rollingBack = ctx.mode === 'rollback';
-  const steps = rollingBack ? ROLLBACK_STEPS : WINDOW_STEPS;
+  const steps = windowSteps(rollingBack);
   const prober = new HealthProber(
     async () => {
       const res = await beersystemGet(ctx, '/healthz');

@@ -202,6 +202,13 @@ const runIds =
     ? undefined
     : withChainedRuns(runs, (id) => view.runMatches(id, values.run as string));
 if (command === 'runs') {
+  // The hint reads the same log as this invocation did.
+  const { formatCommand } = await import('../lib/engine/shell.ts');
+  const sameLog = formatCommand([
+    './runbooks/audit.mts',
+    ...(values.log !== undefined ? ['--log', values.log] : []),
+    ...(values['env-file'] !== undefined ? ['--env-file', values['env-file']] : []),
+  ]);
   if (values.step !== undefined || values.columns !== undefined) {
     usageError(
       'runs takes --runbook, --run, --since and --format; --step and --columns are for list',
@@ -214,7 +221,7 @@ if (command === 'runs') {
       (!since || Date.parse(r.started) >= since.getTime()),
   );
   process.stdout.write(
-    `${format === 'json' ? JSON.stringify(shown, null, 2) : format === 'tsv' ? formatRunsTsv(shown) : formatRunsTable(shown)}\n`,
+    `${format === 'json' ? JSON.stringify(shown, null, 2) : format === 'tsv' ? formatRunsTsv(shown) : formatRunsTable(shown, sameLog)}\n`,
   );
   process.exit(0);
 }

@@ -116,7 +116,11 @@ function cells(run: RunSummary): string[] {
   ];
 }
 
-export function formatRunsTable(runs: readonly RunSummary[]): string {
+/** `audit`: this invocation's own command (with its --log or --env-file), for the hint line. */
+export function formatRunsTable(
+  runs: readonly RunSummary[],
+  audit = './runbooks/audit.mts',
+): string {
   if (runs.length === 0) return 'No runs match.';
   const rows = runs.map(cells);
   const widths = HEADERS.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -135,7 +139,7 @@ export function formatRunsTable(runs: readonly RunSummary[]): string {
   }
   lines.push(
     '',
-    'RUN is what --run takes: ./runbooks/audit.mts --run <RUN> shows the run and the run chained to it.',
+    `RUN is what --run takes: ${audit} --run <RUN> shows the run and the run chained to it.`,
   );
   return lines.join('\n');
 }

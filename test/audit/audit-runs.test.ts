@@ -100,6 +100,11 @@ t.test('audit.mts runs, and --run showing the chained run', async (t) => {
   const runs = audit(['runs', '--log', log]);
   t.equal(runs.status, 0, runs.stderr);
   t.equal(runs.stdout.split('\n').filter((l) => /^\d{6}-/.test(l)).length, 4, 'four runs');
+  t.match(
+    runs.stdout,
+    `RUN is what --run takes: ./runbooks/audit.mts --log ${log} --run <RUN>`,
+    'the hint reads the same log',
+  );
   const tsv = audit(['runs', '--log', log, '--format', 'tsv', '--run', 'aaa111']);
   t.equal(tsv.status, 0, tsv.stderr);
   t.same(
