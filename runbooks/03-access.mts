@@ -684,7 +684,7 @@ async function restartDrill(ctx: StepContext): Promise<void> {
     ctx.log.info(
       `would write ${RESTART_MARKERS} markers through ${ctx.cfg.redis.lbIp}, restart the master, read them back`,
     );
-    await ctx.kubectl`delete pod ${n.masterPod} -n ${ns}`;
+    await ctx.kubectl`delete pod ${n.masterPod} -n ${ns} --wait=false`;
     return;
   }
   const target = await lbTarget(ctx);
@@ -698,7 +698,10 @@ async function restartDrill(ctx: StepContext): Promise<void> {
   const uid = async () =>
     (await ctx.kube.get('v1', 'Pod', n.masterPod, ns))?.metadata.uid ?? 'none';
   const before = await uid();
-  await ctx.kubectl`delete pod ${n.masterPod} -n ${ns}`;
+  // Not kubectl's own wait: up to 1.32 it lists by name after its first read, and a pod the
+  // StatefulSet has already recreated under the same name hides the deletion from it for ever.
+  // The wait below tells the pods apart by UID.
+  await ctx.kubectl`delete pod ${n.masterPod} -n ${ns} --wait=false`;
   const back = await ctx.waitFor(
     `${ns}/${n.masterPod} recreated and Ready`,
     async () => {

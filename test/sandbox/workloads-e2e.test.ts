@@ -146,10 +146,25 @@ t.test('the sandbox with real workloads', async (t) => {
   );
 
   await t.test('SC-007: a key survives kubectl delete pod redis-shared-master-0', async (t) => {
-    await kubectl(['delete', 'pod', 'redis-shared-master-0', '-n', 'redis', '--wait=true']);
+    const uid = () =>
+      kubectl([
+        'get',
+        'pod',
+        'redis-shared-master-0',
+        '-n',
+        'redis',
+        '-o',
+        'jsonpath={.metadata.uid}',
+      ]);
+    const before = await uid();
+    // kubectl's own --wait lists by name after its first read and never ends when the
+    // StatefulSet recreated the pod in between (kubectl 1.32): the pods are told apart by UID.
+    await kubectl(['delete', 'pod', 'redis-shared-master-0', '-n', 'redis', '--wait=false']);
     await until(
       'the new master Ready',
-      async () => (await podReady('redis', 'redis-shared-master-0')) === 'True',
+      async () =>
+        (await uid().catch(() => before)) !== before &&
+        (await podReady('redis', 'redis-shared-master-0')) === 'True',
     );
     t.equal(await redisCli(LB_IP, ['GET', 'sc007'], password), 'kept');
   });
