@@ -197,3 +197,17 @@ export function runSummary(fields: {
     ...(fields.error !== undefined && fields.outcome !== 'ok' ? { error: fields.error } : {}),
   };
 }
+
+/** What a run knows of itself before its first step: who, where, which steps. */
+export interface SessionInfo {
+  runId: string;
+  program: string;
+  operator: string;
+  host: string;
+  /** the step list of the run's mode */
+  steps: readonly StepDefinition[];
+  selected: Set<string>;
+  stdout: ProgressStream;
+  /** settings the environment gave that the env file would not: printed commands carry them */
+  environment: Readonly<Record<string, string>>;
+}

@@ -1,18 +1,9 @@
-// The runbook engine (docs/architecture.md). A runbook file declares its steps with defineRunbook and
-// ends with `await runMain(runbook, import.meta.url)`; everything else happens here: flags,
-// settings, context pinning, the lock, gates, confirmation, the step lifecycle, the audit trail,
-// progress, interruption and the exit code.
-//
-// Only node built-ins and small local modules are imported statically: settings, the audit log,
-// the command runner and the run itself (run-session.ts) are loaded after the flags are parsed,
-// so `--help` loads neither zx nor @kubernetes/client-node nor ioredis, and never reads the
-// settings.
 // The runbook engine (docs/architecture.md), and the module a runbook file imports: it declares its
 // steps with defineRunbook and ends with `await runMain(runbook, import.meta.url)`; everything
 // else happens here and in run-session.ts: flags, modes, settings, context pinning, the lock,
 // gates, confirmation, the step lifecycle, the audit trail, progress, interruption and the exit
-// code. Its helpers (lib/cluster/kube.ts, lib/cluster/tofu.ts, lib/engine/wait.ts, lib/engine/notes.ts) reach a step through
-// its StepContext.
+// code. Its helpers (lib/cluster/kube.ts, lib/cluster/tofu.ts, lib/engine/wait.ts,
+// lib/engine/notes.ts) reach a step through its StepContext.
 //
 // Only node built-ins and small local modules are imported statically: settings, the audit log,
 // the command runner and the run itself (run-session.ts) are loaded after the flags are parsed,
