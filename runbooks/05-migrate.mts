@@ -18,7 +18,12 @@ import { tofuVars } from '../lib/cluster/tofu-vars.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { readNotes } from '../lib/engine/notes.ts';
 import { planDirOf, plansRoot, removePlans } from '../lib/engine/plans.ts';
-import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
+import {
+  defineRunbook,
+  runMain,
+  type StepContext,
+  type StepDefinition,
+} from '../lib/engine/runbook.ts';
 import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
 import {
   beersystemGet,
@@ -384,12 +389,83 @@ async function stoppedForMigration(ctx: StepContext): Promise<string | undefined
   return since ? `beersystem is stopped for the migration since ${since}: resuming` : undefined;
 }
 
-const migrate = [
+/** T041: login, session and cache through beersystem itself (SC-009, US4-AS4). */
+async function proveFunctions(ctx: StepContext): Promise<void> {
+  const expected = expectedSharedRedis(ctx);
+  const fn = await functionalCheck(ctx, expected.split(':')[0]!);
+  if (!fn.ok) throw new Error(`beersystem on redis-shared: ${fn.line}`);
+  await ctx.evidence('SC-009', `beersystem works on redis-shared: ${fn.line}`, { met: true });
+  await ctx.evidence('US4-AS4', 'login, session and cache work (cache started as it was left)', {
+    met: true,
+  });
+}
+
+/**
+ * T041: no Redis error in beersystem's logs since T040, its clients on redis-shared and none
+ * left on the old Redis (US4-AS3); resolves to how many beersystem connections redis-shared has.
+ */
+async function proveConnections(ctx: StepContext): Promise<number> {
+  const s = await beersystemState(ctx);
+  const pods = await beersystemPods(ctx, s.deployment.selector);
+  const since = await ctx.recall<string>(notes.downtimeEnd);
+  const errors: string[] = [];
+  for (const pod of pods) {
+    const log = await ctx.kube.podLogs(
+      bs(ctx).namespace,
+      pod.name,
+      since ? { sinceTime: since } : {},
+    );
+    errors.push(...redisErrorLines(log).map((l) => `${pod.name}: ${l}`));
+  }
+  if (errors.length)
+    throw new Error(`beersystem logged Redis errors since T040:\n${errors.slice(0, 5).join('\n')}`);
+
+  const shared = await listClients(await sharedRedisTarget(ctx, 'runbook-05'));
+  const onShared = (shared.value ?? []).filter((c) => c.name === 'beersystem');
+  if (!onShared.length)
+    throw new Error(
+      `CLIENT LIST on redis-shared shows no client named beersystem:\n${shared.evidence}`,
+    );
+  const old = await oldRedisTarget(ctx, await notedEnv(ctx), 'runbook-05');
+  const oldClients = old ? await listClients(old) : undefined;
+  const stillOld = (oldClients?.value ?? []).filter((c) => c.name === 'beersystem');
+  if (stillOld.length)
+    throw new Error(
+      `beersystem is still connected to the old Redis: ${stillOld.map((c) => c.addr).join(', ')}`,
+    );
+  const oldLine = oldClients?.ok
+    ? 'no beersystem client on the old Redis'
+    : 'the old Redis was not reachable from here to list its clients';
+  await ctx.evidence(
+    'US4-AS3',
+    `${pods.length} beersystem pod(s) Ready, no Redis error logged since T040; CLIENT LIST on redis-shared shows ${onShared.length} beersystem connection(s); ${oldLine}`,
+    { met: true },
+  );
+  return onShared.length;
+}
+
+/** T041: Prometheus sees redis-shared's clients, beersystem's among them (US4-AS6). */
+async function proveMonitored(ctx: StepContext, beersystemConnections: number): Promise<void> {
+  const metric = await prometheusQuery(
+    ctx,
+    `sum(redis_connected_clients{namespace="${ctx.cfg.redis.namespace}"})`,
+  ).catch(() => []);
+  const connected = Number(metric[0]?.value[1] ?? Number.NaN);
+  await ctx.evidence(
+    'US4-AS6',
+    Number.isFinite(connected)
+      ? `Prometheus sees redis-shared with ${connected} connected client(s), beersystem among them`
+      : 'Prometheus had no redis_connected_clients series for redis-shared',
+    { met: Number.isFinite(connected) && connected >= beersystemConnections },
+  );
+}
+
+const migrate: StepDefinition[] = [
   {
     id: 'P01',
     title: 'beersystem is healthy on its current Redis; note its replicas and Redis environment',
-    risk: 'read' as const,
-    run: async (ctx: StepContext) => {
+    risk: 'read',
+    run: async (ctx) => {
       const s = await beersystemState(ctx);
       const d = s.deployment;
       const resuming = await stoppedForMigration(ctx);
@@ -424,8 +500,8 @@ const migrate = [
   {
     id: 'P02',
     title: 'redis-shared is healthy and its password Secret is replicated into beersystem',
-    risk: 'read' as const,
-    run: async (ctx: StepContext) => {
+    risk: 'read',
+    run: async (ctx) => {
       const { namespace, release } = ctx.cfg.redis;
       const kube = ctx.kube;
       for (const sts of [`${release}-master`, `${release}-replicas`]) {
@@ -470,8 +546,8 @@ const migrate = [
   {
     id: 'T031',
     title: 'beersystem-migration module present (terraform/modules/beersystem-migration/)',
-    risk: 'read' as const,
-    run: async (ctx: StepContext) => {
+    risk: 'read',
+    run: async (ctx) => {
       const main = join(ctx.cfg.tofu.dir, '..', '..', 'modules', 'beersystem-migration', 'main.tf');
       if (!existsSync(main)) throw new Error(`${main} is missing: restore it from git`);
       ctx.log.info(`${main} present`);
@@ -480,12 +556,12 @@ const migrate = [
   {
     id: 'T032',
     title: 'Migration validation: the functional check passes on the old Redis now',
-    risk: 'read' as const,
-    skip: async (ctx: StepContext) =>
+    risk: 'read',
+    skip: async (ctx) =>
       (await beersystemState(ctx)).onShared
         ? 'beersystem already uses redis-shared'
         : await stoppedForMigration(ctx),
-    run: async (ctx: StepContext) => {
+    run: async (ctx) => {
       const old = await notedEnv(ctx);
       const host = old.find((e) => e.name === 'REDIS_HOST')?.value ?? '';
       if (ctx.dryRun) {
@@ -510,12 +586,12 @@ const migrate = [
   {
     id: 'T033',
     title: 'Backup beersystem deployment configuration',
-    risk: 'read' as const,
-    done: async (ctx: StepContext) => {
+    risk: 'read',
+    done: async (ctx) => {
       const path = await ctx.recall<string>(notes.backup);
       return Boolean(path && existsSync(path));
     },
-    run: async (ctx: StepContext) => {
+    run: async (ctx) => {
       const { namespace, deployment } = bs(ctx);
       const raw = (await ctx.kube.deployment(namespace, deployment))!.raw;
       const path = join(ctx.cfg.backupsDir, `beersystem-deployment-${ctx.runId}.json`);
@@ -533,8 +609,8 @@ const migrate = [
   {
     id: 'T034',
     title: 'Rollback procedure ready (--rollback and checklists/05-migrate.md)',
-    risk: 'read' as const,
-    run: (ctx: StepContext) => {
+    risk: 'read',
+    run: (ctx) => {
       ctx.log.info(
         `rollback at any point from here: ${rollbackLine(ctx)} (applies with the migration disabled, restores the noted environment, scales back, verifies on the old Redis); by hand: checklists/05-migrate.md, "Rollback"`,
       );
@@ -543,10 +619,10 @@ const migrate = [
   {
     id: 'P03',
     title: 'Plan the migration (tofu plan -out, enable_beersystem_migration=true)',
-    risk: 'read' as const,
-    skip: async (ctx: StepContext) =>
+    risk: 'read',
+    skip: async (ctx) =>
       (await beersystemState(ctx)).onShared ? 'beersystem already uses redis-shared' : undefined,
-    run: async (ctx: StepContext) => {
+    run: async (ctx) => {
       await removeEndedPlans(ctx);
       const kept = (await ctx.attempt.current()) ? await confirmedPlan(ctx) : undefined;
       if (kept) {
@@ -568,8 +644,8 @@ const migrate = [
   {
     id: 'P04',
     title: "Nothing else owns beersystem's Redis environment (field managers)",
-    risk: 'read' as const,
-    run: async (ctx: StepContext) => {
+    risk: 'read',
+    run: async (ctx) => {
       const raw = (await beersystemState(ctx)).deployment.raw;
       const managers = (
         (raw.metadata as { managedFields?: { manager?: string }[] }).managedFields ?? []
@@ -606,19 +682,19 @@ const migrate = [
   {
     id: 'T035',
     title: 'Scale down beersystem to 0 replicas — downtime starts',
-    risk: 'high' as const,
+    risk: 'high',
     impact: 'beersystem is unavailable to its users until T040 has it Ready on redis-shared',
     // The record P05 writes is bookkeeping of this same answer: nothing is asked after the window.
     confirmCovers: 'P05',
     coverText:
       'beersystem is down from T035 until T040 is Ready; T041 then tests it and P05 records the migration',
     // Already on redis-shared: there is no downtime to start (not "already done": it runs).
-    skip: async (ctx: StepContext) =>
+    skip: async (ctx) =>
       (await beersystemState(ctx)).onShared
         ? 'beersystem already uses redis-shared: no downtime to start'
         : undefined,
-    done: async (ctx: StepContext) => (await beersystemState(ctx)).deployment.replicas === 0,
-    run: async (ctx: StepContext) => {
+    done: async (ctx) => (await beersystemState(ctx)).deployment.replicas === 0,
+    run: async (ctx) => {
       const { namespace, deployment } = bs(ctx);
       await notedReplicas(ctx);
       // The attempt opens before anything changes, so every later note and the record are its.
@@ -632,11 +708,11 @@ const migrate = [
   {
     id: 'T036',
     title: 'Verify beersystem pods terminated',
-    risk: 'read' as const,
-    done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
+    risk: 'read',
+    done: async (ctx) => (await beersystemState(ctx)).onShared,
     // its own check is the run; done() holds only once T039 has applied
     verify: () => true,
-    run: (ctx: StepContext) =>
+    run: (ctx) =>
       inDowntime(ctx, async () => {
         const selector = (await ctx.recall<string>(notes.selector)) ?? '';
         await ctx.waitFor('beersystem pods gone', () => podsGone(ctx), {
@@ -648,14 +724,14 @@ const migrate = [
   {
     id: 'D01',
     title: "Copy beersystem's keys (sessions, cache, TTLs) to redis-shared (--copy-data)",
-    risk: 'change' as const,
-    skip: async (ctx: StepContext) => {
+    risk: 'change',
+    skip: async (ctx) => {
       if (!ctx.flags['copy-data'])
         return 'not asked: --copy-data keeps sessions and cache (the spec accepts an empty cache)';
       if ((await beersystemState(ctx)).onShared) return 'beersystem already uses redis-shared';
       return undefined;
     },
-    run: (ctx: StepContext) =>
+    run: (ctx) =>
       inDowntime(ctx, async () => {
         const source = await oldRedisTarget(ctx, await notedEnv(ctx), 'runbook-05-copy');
         if (!source) throw new Error('the old Redis has no Ready pod to copy from');
@@ -676,11 +752,11 @@ const migrate = [
     id: 'T037',
     title:
       'Check the new Redis DNS the saved plan sets (REDIS_HOST=redis-shared-master.redis.svc.cluster.local)',
-    risk: 'read' as const,
-    done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
+    risk: 'read',
+    done: async (ctx) => (await beersystemState(ctx)).onShared,
     // its own check is the run; done() holds only once T039 has applied
     verify: () => true,
-    run: (ctx: StepContext) =>
+    run: (ctx) =>
       inDowntime(ctx, async () => {
         const plan = await migrationPlan(ctx);
         ctx.log.info(
@@ -691,11 +767,11 @@ const migrate = [
   {
     id: 'T038',
     title: 'Check the new Redis credentials the saved plan sets (secretKeyRef: redis-credentials)',
-    risk: 'read' as const,
-    done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
+    risk: 'read',
+    done: async (ctx) => (await beersystemState(ctx)).onShared,
     // its own check is the run; done() holds only once T039 has applied
     verify: () => true,
-    run: (ctx: StepContext) =>
+    run: (ctx) =>
       inDowntime(ctx, async () => {
         const secret = await readReplicatedSecret(ctx.kube, ctx.cfg);
         if (!secret.matches) throw new Error(secret.summary);
@@ -707,9 +783,9 @@ const migrate = [
   {
     id: 'T039',
     title: 'Apply beersystem configuration changes via OpenTofu',
-    risk: 'change' as const,
-    done: async (ctx: StepContext) => (await beersystemState(ctx)).onShared,
-    run: (ctx: StepContext) =>
+    risk: 'change',
+    done: async (ctx) => (await beersystemState(ctx)).onShared,
+    run: (ctx) =>
       inDowntime(ctx, async () => {
         await waitForTofuIdle(ctx);
         const plan = await migrationPlan(ctx);
@@ -735,10 +811,10 @@ const migrate = [
   {
     id: 'T040',
     title: 'Scale up beersystem to its noted replica count — downtime ends when Ready and healthy',
-    risk: 'high' as const,
+    risk: 'high',
     impact: 'beersystem starts on redis-shared',
-    done: async (ctx: StepContext) => Boolean(await readyOn(ctx, await notedReplicas(ctx), true)),
-    run: (ctx: StepContext) =>
+    done: async (ctx) => Boolean(await readyOn(ctx, await notedReplicas(ctx), true)),
+    run: (ctx) =>
       inDowntime(ctx, async () => {
         const { namespace, deployment } = bs(ctx);
         const replicas = await notedReplicas(ctx);
@@ -768,85 +844,27 @@ const migrate = [
   {
     id: 'T041',
     title: 'Execute beersystem functional tests (login, session persistence, cache operations)',
-    risk: 'read' as const,
-    skip: async (ctx: StepContext) =>
+    risk: 'read',
+    skip: async (ctx) =>
       ctx.dryRun && !(await beersystemState(ctx)).onShared
         ? 'dry run: beersystem was not moved, so there is nothing on redis-shared to test'
         : undefined,
-    run: (ctx: StepContext) =>
+    run: (ctx) =>
       inDowntime(ctx, async () => {
-        const expected = expectedSharedRedis(ctx);
-        const fn = await functionalCheck(ctx, expected.split(':')[0]!);
-        if (!fn.ok) throw new Error(`beersystem on redis-shared: ${fn.line}`);
-        await ctx.evidence('SC-009', `beersystem works on redis-shared: ${fn.line}`, { met: true });
-        await ctx.evidence(
-          'US4-AS4',
-          `login, session and cache work (cache started as it was left)`,
-          { met: true },
-        );
-
-        const s = await beersystemState(ctx);
-        const pods = await beersystemPods(ctx, s.deployment.selector);
-        const since = await ctx.recall<string>(notes.downtimeEnd);
-        const errors: string[] = [];
-        for (const pod of pods) {
-          const log = await ctx.kube.podLogs(
-            bs(ctx).namespace,
-            pod.name,
-            since ? { sinceTime: since } : {},
-          );
-          errors.push(...redisErrorLines(log).map((l) => `${pod.name}: ${l}`));
-        }
-        if (errors.length)
-          throw new Error(
-            `beersystem logged Redis errors since T040:\n${errors.slice(0, 5).join('\n')}`,
-          );
-
-        const shared = await listClients(await sharedRedisTarget(ctx, 'runbook-05'));
-        const onShared = (shared.value ?? []).filter((c) => c.name === 'beersystem');
-        if (!onShared.length)
-          throw new Error(
-            `CLIENT LIST on redis-shared shows no client named beersystem:\n${shared.evidence}`,
-          );
-        const old = await oldRedisTarget(ctx, await notedEnv(ctx), 'runbook-05');
-        const oldClients = old ? await listClients(old) : undefined;
-        const stillOld = (oldClients?.value ?? []).filter((c) => c.name === 'beersystem');
-        if (stillOld.length)
-          throw new Error(
-            `beersystem is still connected to the old Redis: ${stillOld.map((c) => c.addr).join(', ')}`,
-          );
-        const oldLine = oldClients?.ok
-          ? 'no beersystem client on the old Redis'
-          : 'the old Redis was not reachable from here to list its clients';
-        await ctx.evidence(
-          'US4-AS3',
-          `${pods.length} beersystem pod(s) Ready, no Redis error logged since T040; CLIENT LIST on redis-shared shows ${onShared.length} beersystem connection(s); ${oldLine}`,
-          { met: true },
-        );
-
-        const metric = await prometheusQuery(
-          ctx,
-          `sum(redis_connected_clients{namespace="${ctx.cfg.redis.namespace}"})`,
-        ).catch(() => []);
-        const connected = Number(metric[0]?.value[1] ?? Number.NaN);
-        await ctx.evidence(
-          'US4-AS6',
-          Number.isFinite(connected)
-            ? `Prometheus sees redis-shared with ${connected} connected client(s), beersystem among them`
-            : 'Prometheus had no redis_connected_clients series for redis-shared',
-          { met: Number.isFinite(connected) && connected >= onShared.length },
-        );
+        await proveFunctions(ctx);
+        const connections = await proveConnections(ctx);
+        await proveMonitored(ctx, connections);
       }),
   },
   {
     id: 'P05',
     title: 'Record the migration on beersystem (the 24 h gate of 06 reads it)',
-    risk: 'change' as const,
+    risk: 'change',
     impact:
       'bookkeeping only: beersystem already runs on redis-shared; without the record 06 cannot open its 24 h gate',
-    done: async (ctx: StepContext) =>
+    done: async (ctx) =>
       Boolean((await beersystemState(ctx)).deployment.annotations[MIGRATION_ANNOTATION]),
-    run: async (ctx: StepContext) => {
+    run: async (ctx) => {
       const { namespace, deployment } = bs(ctx);
       const end = await downtimeEnd(ctx, await notedReplicas(ctx));
       if ('why' in end && !ctx.dryRun) {
@@ -869,16 +887,16 @@ const migrate = [
 // The module's README: destroying kubernetes_env restores nothing and, with the old values gone,
 // is refused by the API; so the old values are written back first (taking the fields over from
 // Terraform), and only then is the module released.
-const rollback = [
+const rollback: StepDefinition[] = [
   {
     id: 'R01',
     title: 'Scale beersystem to 0 (the rollback is a downtime too)',
-    risk: 'change' as const,
+    risk: 'change',
     impact: 'beersystem is down until R05 has it Ready on its old Redis',
     confirmCovers: 'R06',
     coverText: 'beersystem is down from R01 until R05 has it Ready on its old Redis',
-    done: async (ctx: StepContext) => (await beersystemState(ctx)).deployment.replicas === 0,
-    run: async (ctx: StepContext) => {
+    done: async (ctx) => (await beersystemState(ctx)).deployment.replicas === 0,
+    run: async (ctx) => {
       const { namespace, deployment } = bs(ctx);
       await notedReplicas(ctx);
       // The rollback's downtime starts here only if beersystem is serving now; otherwise it has
@@ -893,13 +911,13 @@ const rollback = [
   {
     id: 'R02',
     title: "Restore beersystem's Redis environment from the note (or the backup)",
-    risk: 'change' as const,
-    done: async (ctx: StepContext) => {
+    risk: 'change',
+    done: async (ctx) => {
       const s = await beersystemState(ctx);
       // compared as names and references: the API returns the fields in its own order
       return describeRedisEnv(s.env) === describeRedisEnv(await notedEnv(ctx));
     },
-    run: async (ctx: StepContext) => {
+    run: async (ctx) => {
       await watchWindow(ctx);
       const { namespace, deployment } = bs(ctx);
       const s = await beersystemState(ctx);
@@ -910,13 +928,13 @@ const rollback = [
   {
     id: 'R03',
     title: 'Release the migration module (apply with enable_beersystem_migration=false)',
-    risk: 'change' as const,
+    risk: 'change',
     // Nothing applied (the migration failed before or at T039): no plan, no apply, no time.
-    skip: async (ctx: StepContext) =>
+    skip: async (ctx) =>
       (await ctx.tofu(['state', 'list', MIGRATION_MODULE])).stdout.trim() === ''
         ? 'the migration module is not applied: nothing to release'
         : undefined,
-    run: async (ctx: StepContext) => {
+    run: async (ctx) => {
       await waitForTofuIdle(ctx);
       // The saved plan holds the password: it lives only as long as this step.
       const dir = join(planDirOf(ctx.cfg, ctx.runId), 'rollback');
@@ -943,10 +961,10 @@ const rollback = [
   {
     id: 'R04',
     title: 'Scale beersystem to its noted replica count',
-    risk: 'change' as const,
-    done: async (ctx: StepContext) =>
+    risk: 'change',
+    done: async (ctx) =>
       (await beersystemState(ctx)).deployment.replicas === (await notedReplicas(ctx)),
-    run: async (ctx: StepContext) => {
+    run: async (ctx) => {
       await watchWindow(ctx);
       const { namespace, deployment } = bs(ctx);
       await ctx.kubectl`scale deployment ${deployment} -n ${namespace} --replicas=${await notedReplicas(ctx)}`;
@@ -955,8 +973,8 @@ const rollback = [
   {
     id: 'R05',
     title: 'Verify beersystem is healthy on the old Redis',
-    risk: 'read' as const,
-    run: async (ctx: StepContext) => {
+    risk: 'read',
+    run: async (ctx) => {
       const replicas = await notedReplicas(ctx);
       const down = await rollbackDowntimeStart(ctx);
       await watchWindow(ctx);
@@ -996,8 +1014,8 @@ const rollback = [
   {
     id: 'R06',
     title: 'Clear the migration record and close the migration attempt',
-    risk: 'change' as const,
-    run: async (ctx: StepContext) => {
+    risk: 'change',
+    run: async (ctx) => {
       const { namespace, deployment } = bs(ctx);
       if ((await beersystemState(ctx)).deployment.annotations[MIGRATION_ANNOTATION]) {
         await ctx.kubectl`annotate deployment ${deployment} -n ${namespace} ${`${MIGRATION_ANNOTATION}-`} ${`${MIGRATED_BY_RUN_ANNOTATION}-`}`;
