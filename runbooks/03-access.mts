@@ -7,6 +7,7 @@
 // master, every acknowledged write is back) and SC-002 (stop the master, replica reads go on).
 
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runJobToEnd } from '../lib/cluster/job-run.ts';
 import type { ProbeOutput } from '../lib/cluster/probe-job.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { strictCheck } from '../lib/engine/check-step.ts';
@@ -91,41 +92,7 @@ async function runJob(
   if (password && manifestHasLiteral(manifest, password)) {
     throw new Error(`Job ${name} would carry the password as a literal; refusing to create it`);
   }
-  await ctx.kubectl({ input: JSON.stringify(manifest) })`create -f -`;
-  try {
-    if (onStarted) {
-      const running = await ctx.waitFor(
-        `Job ${namespace}/${name} running`,
-        async () => {
-          const pods = await ctx.kube.pods(namespace, `job-name=${name}`);
-          return pods.find((p) => p.phase === 'Running' || p.phase === 'Succeeded');
-        },
-        { intervalMs: 500 },
-      );
-      if (!running) return undefined;
-      await onStarted();
-    }
-    // biome-ignore lint/suspicious/noExplicitAny: Job status
-    const job = await ctx.waitFor<any>(
-      `Job ${namespace}/${name} finished`,
-      async () => {
-        // biome-ignore lint/suspicious/noExplicitAny: Job status
-        const j = await ctx.kube.get<any>('batch/v1', 'Job', name, namespace);
-        return j?.status?.succeeded || j?.status?.failed ? j : undefined;
-      },
-      { intervalMs: 500 },
-    );
-    if (!job) return undefined;
-    return {
-      log: await ctx.kube.jobLogs(namespace, name),
-      succeeded: Boolean(job.status.succeeded),
-    };
-  } finally {
-    // After an interrupt no command runs: ttlSecondsAfterFinished removes the Job later.
-    if (!ctx.dryRun && !ctx.signal.aborted) {
-      await ctx.kubectl`delete job ${name} -n ${namespace} --ignore-not-found`;
-    }
-  }
+  return runJobToEnd(ctx, { name, namespace, manifest }, onStarted ? { onStarted } : {});
 }
 
 async function operatorPassword(ctx: StepContext): Promise<string> {

@@ -13,6 +13,7 @@ import {
   benchmarkJobManifest,
   summarizeBenchmark,
 } from '../lib/cluster/benchmark-job.ts';
+import { runJobToEnd } from '../lib/cluster/job-run.ts';
 import { readNotes } from '../lib/engine/notes.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import { sharedRedisTarget } from '../lib/phases/beersystem.ts';
@@ -49,10 +50,6 @@ function jobOptions(ctx: StepContext) {
     secretKey: ctx.cfg.redis.secretKey,
     labels: JOB_LABELS,
   };
-}
-
-interface JobStatus {
-  status?: { succeeded?: number; failed?: number; conditions?: { type: string; status: string }[] };
 }
 
 type Figures = { label: string; opsPerSec: number }[];
@@ -98,30 +95,15 @@ export const runbook = defineRunbook({
         const o = jobOptions(ctx);
         // Built again when T046 is resumed on its own (--from T046): T045 ran in another process.
         const job = ctx.state.job ?? benchmarkJobManifest(o);
-        await ctx.kubectl({ input: JSON.stringify(job) })`apply --server-side -f -`;
-        let done: string | undefined;
-        let log = '';
-        try {
-          done = await ctx.waitFor(
-            `Job ${o.name} finished`,
-            async () => {
-              const j = await ctx.kube.get<JobStatus>('batch/v1', 'Job', o.name, o.namespace);
-              const s = j?.status;
-              return s?.succeeded ? 'succeeded' : s?.failed ? 'failed' : undefined;
-            },
-            { intervalMs: 250 },
-          );
-          if (done) log = await ctx.kube.jobLogs(o.namespace, o.name);
-        } finally {
-          // A Job left by a timeout would keep loading production; after an interrupt no
-          // command runs, and ttlSecondsAfterFinished removes it.
-          if (!ctx.dryRun && !ctx.signal.aborted) {
-            await ctx.kubectl`delete job ${o.name} -n ${o.namespace} --ignore-not-found`;
-          }
-        }
-        if (!done) return;
-        if (done === 'failed')
-          throw new Error(`the benchmark Job failed; its log:\n${log.slice(-2000)}`);
+        const ended = await runJobToEnd(
+          ctx,
+          { name: o.name, namespace: o.namespace, manifest: job },
+          { apply: true, intervalMs: 250 },
+        );
+        if (!ended) return;
+        if (!ended.succeeded)
+          throw new Error(`the benchmark Job failed; its log:\n${ended.log.slice(-2000)}`);
+        const log = ended.log;
         const summary = summarizeBenchmark(parseRedisBenchmarkCsv(log));
         const throughput = judgeThroughput(summary.minRps);
         const latency = judgeLatency('SC-001', summary.maxP95Ms);
