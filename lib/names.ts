@@ -12,3 +12,37 @@ export const BEERSYSTEM = { namespace: 'beersystem', deployment: 'beersystem' } 
 
 /** defaults of RUNBOOKS_RECORD_NAME / RUNBOOKS_NAMESPACE: one key per completed runbook */
 export const RUNBOOKS_RECORD = { name: 'redis-shared-runbooks', namespace: 'default' } as const;
+
+/**
+ * Every id evidence is recorded under: the success criteria (SC-…) and the user stories'
+ * acceptance scenarios (US<story>-AS-<n>) of the specification. A typo is a compile error, and
+ * the report finds each under the one spelling.
+ */
+export const EVIDENCE_IDS = [
+  'SC-001',
+  'SC-002',
+  'SC-003',
+  'SC-004',
+  'SC-005',
+  'SC-006',
+  'SC-007',
+  'SC-008',
+  'SC-009',
+  'SC-010',
+  'US1-AS-1',
+  'US1-AS-2',
+  'US1-AS-3',
+  'US2-AS-1',
+  'US2-AS-2',
+  'US2-AS-3',
+  'US3-AS-1',
+  'US3-AS-2',
+  'US3-AS-3',
+  'US4-AS-1',
+  'US4-AS-2',
+  'US4-AS-3',
+  'US4-AS-4',
+  'US4-AS-5',
+  'US4-AS-6',
+] as const;
+export type EvidenceId = (typeof EVIDENCE_IDS)[number];

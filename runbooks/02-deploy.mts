@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PodInfo } from '../lib/cluster/kube.ts';
-import { readReplicatedSecret } from '../lib/cluster/secrets.ts';
-import { type TofuPlan, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
+import { readReplicatedSecret, redisPassword } from '../lib/cluster/secrets.ts';
+import { pendingChanges, type TofuPlan, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
 import { tofuVars } from '../lib/cluster/tofu-vars.ts';
 import { strictCheck } from '../lib/engine/check-step.ts';
 import { allOf, type Judgement } from '../lib/engine/judgement.ts';
@@ -52,12 +52,10 @@ async function thePlan(ctx: StepContext): Promise<TofuPlan> {
   return plan;
 }
 
-const pending = (plan: TofuPlan) => plan.changes.filter((c) => c.action !== 'no-op');
-
 /** Verification steps have nothing to look at in a dry run whose apply was not sent. */
 async function notAppliedInDryRun(ctx: StepContext): Promise<string | undefined> {
   if (!ctx.dryRun) return undefined;
-  return pending(await thePlan(ctx)).length > 0
+  return pendingChanges(await thePlan(ctx)).length > 0
     ? 'dry run: the plan was not applied, so there is nothing to verify yet'
     : undefined;
 }
@@ -149,7 +147,7 @@ export const runbook = defineRunbook({
       id: 'P01',
       title: 'Plan the redis-shared module with the migration disabled (tofu plan -out)',
       risk: 'read',
-      done: async (ctx) => pending(await thePlan(ctx)).length === 0,
+      done: async (ctx) => pendingChanges(await thePlan(ctx)).length === 0,
       run: async (ctx) => {
         const plan = await thePlan(ctx);
         ctx.log.info(`plan: ${plan.summary}`);
@@ -175,7 +173,7 @@ export const runbook = defineRunbook({
       get impact() {
         return applyImpact(plannedLines, plannedRestart);
       },
-      done: async (ctx) => pending(await thePlan(ctx)).length === 0,
+      done: async (ctx) => pendingChanges(await thePlan(ctx)).length === 0,
       run: async (ctx) => {
         await tofuApply(ctx, await thePlan(ctx));
       },
@@ -190,10 +188,10 @@ export const runbook = defineRunbook({
         'Check the generated Redis password (random_password, terraform/modules/redis-shared/secrets.tf)',
       skip: notAppliedInDryRun,
       check: async (ctx) => {
-        const { namespace, secretName, secretKey } = ctx.cfg.redis;
+        const { namespace, secretName } = ctx.cfg.redis;
         const state = await ctx.tofu`state list`;
         const generated = state.stdout.includes(`${MODULE}.random_password.`);
-        const password = await ctx.kube.secretValue(namespace, secretName, secretKey);
+        const password = await redisPassword(ctx.kube, ctx.cfg);
         const length = password?.length ?? 0;
         return generated && length >= 32
           ? {
@@ -214,7 +212,7 @@ export const runbook = defineRunbook({
       skip: notAppliedInDryRun,
       check: async (ctx) => {
         const { namespace, secretName, secretKey } = ctx.cfg.redis;
-        const value = await ctx.kube.secretValue(namespace, secretName, secretKey);
+        const value = await redisPassword(ctx.kube, ctx.cfg);
         return value
           ? { ok: true, detail: `Secret ${namespace}/${secretName} has key ${secretKey}` }
           : {

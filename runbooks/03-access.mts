@@ -9,15 +9,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runJobToEnd } from '../lib/cluster/job-run.ts';
 import type { ProbeOutput } from '../lib/cluster/probe-job.ts';
+import { redisPassword, requireRedisPassword } from '../lib/cluster/secrets.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { strictCheck } from '../lib/engine/check-step.ts';
 import type { Judgement } from '../lib/engine/judgement.ts';
 import { judged, proven, recordNotProven, recordProof } from '../lib/engine/proof.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import { WaitTimeout } from '../lib/engine/wait.ts';
+import type { EvidenceId } from '../lib/names.ts';
 import { restoreAfterDrill, restoreStep, stopForDrill } from '../lib/phases/drill-restore.ts';
 import { judgeAddressInCidr } from '../lib/phases/preflight.ts';
-import { judgeLatency, judgeSourceRange } from '../lib/phases/verdicts.ts';
+import { judgeLatency, judgeSourceRange, metWord } from '../lib/phases/verdicts.ts';
 import type { SourceProbeResult } from '../lib/redis/source-probe.ts';
 
 const ROUND_TRIPS = 1000;
@@ -83,11 +85,7 @@ async function runJob(
   onStarted?: () => Promise<void>,
 ): Promise<{ log: string; succeeded: boolean } | undefined> {
   const { name, namespace } = manifest.metadata;
-  const password = await ctx.kube.secretValue(
-    namespace,
-    ctx.cfg.redis.secretName,
-    ctx.cfg.redis.secretKey,
-  );
+  const password = await redisPassword(ctx.kube, ctx.cfg, namespace);
   const { manifestHasLiteral } = await probeJobs();
   if (password && manifestHasLiteral(manifest, password)) {
     throw new Error(`Job ${name} would carry the password as a literal; refusing to create it`);
@@ -95,16 +93,7 @@ async function runJob(
   return runJobToEnd(ctx, { name, namespace, manifest }, onStarted ? { onStarted } : {});
 }
 
-async function operatorPassword(ctx: StepContext): Promise<string> {
-  const { namespace, secretName, secretKey } = ctx.cfg.redis;
-  const password = await ctx.kube.secretValue(namespace, secretName, secretKey);
-  if (!password) {
-    throw new Error(
-      `Secret ${namespace}/${secretName} has no ${secretKey}: run ./runbooks/02-deploy.mts first`,
-    );
-  }
-  return password;
-}
+const operatorPassword = (ctx: StepContext) => requireRedisPassword(ctx.kube, ctx.cfg);
 
 const lbTarget = async (ctx: StepContext) => ({
   host: ctx.cfg.redis.lbIp,
@@ -121,8 +110,6 @@ const probeJobs = () => import('../lib/cluster/probe-job.ts');
 
 const isWaitTimeout = (err: unknown) => err instanceof WaitTimeout;
 
-const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
-
 async function recordProbe(ctx: StepContext, out: ProbeOutput): Promise<void> {
   const n = names(ctx);
   await ctx.note(PROBE_NOTE, out);
@@ -130,7 +117,7 @@ async function recordProbe(ctx: StepContext, out: ProbeOutput): Promise<void> {
   await recordProof(
     ctx,
     'US1-AS-1',
-    `from a Job in ${ctx.cfg.beersystem.namespace}: ${n.master} resolved to ${out.resolved ?? 'nothing'}, AUTH+PING ${out.pong ? 'PONG' : 'failed'}, SET/GET ${out.getMatched ? 'matched' : 'failed'}: ${met(as1)}`,
+    `from a Job in ${ctx.cfg.beersystem.namespace}: ${n.master} resolved to ${out.resolved ?? 'nothing'}, AUTH+PING ${out.pong ? 'PONG' : 'failed'}, SET/GET ${out.getMatched ? 'matched' : 'failed'}: ${metWord(as1)}`,
     { resolved: out.resolved ?? null, pong: out.pong, setGet: out.getMatched, met: as1 },
   );
   // The worse of SET and GET is judged; both measured means both rows parsed.
@@ -313,7 +300,7 @@ export const runbook = defineRunbook({
         await recordProof(
           ctx,
           'US1-AS-2',
-          `data written to the master is read on the replica: ${j.detail}: ${met(j.ok)}`,
+          `data written to the master is read on the replica: ${j.detail}: ${metWord(j.ok)}`,
           {
             markerTries: out.markerTries ?? null,
             master: out.master,
@@ -343,14 +330,14 @@ export const runbook = defineRunbook({
         await recordProof(
           ctx,
           'US1-AS-3',
-          `both instances healthy: ${ready.length}/${wanted.length} pods Ready (${wanted.join(', ')}): ${met(as3)}`,
+          `both instances healthy: ${ready.length}/${wanted.length} pods Ready (${wanted.join(', ')}): ${metWord(as3)}`,
           {
             ready,
             met: as3,
           },
         );
         const ok = as1?.met === true && as2?.met === true && as3;
-        const detail = `US1 AS-1 ${met(as1?.met === true)}, AS-2 ${met(as2?.met === true)}, AS-3 ${met(as3)}`;
+        const detail = `US1 AS-1 ${metWord(as1?.met === true)}, AS-2 ${metWord(as2?.met === true)}, AS-3 ${metWord(as3)}`;
         return ok
           ? { ok, detail }
           : { ok, detail, fix: 'see the evidence lines above; --recheck proves them again' };
@@ -522,8 +509,13 @@ async function validateUs2(ctx: StepContext): Promise<string[]> {
   const { lbIp, port, privateCidr, outsideProbeSource } = ctx.cfg.redis;
   const target = await lbTarget(ctx);
   const failures: string[] = [];
-  const judge = async (id: string, ok: boolean, line: string, value: Record<string, unknown>) => {
-    await recordProof(ctx, id, `${line}: ${met(ok)}`, { ...value, met: ok });
+  const judge = async (
+    id: EvidenceId,
+    ok: boolean,
+    line: string,
+    value: Record<string, unknown>,
+  ) => {
+    await recordProof(ctx, id, `${line}: ${metWord(ok)}`, { ...value, met: ok });
     if (!ok) failures.push(id);
   };
 
@@ -597,7 +589,7 @@ async function validateUs2(ctx: StepContext): Promise<string[]> {
     inPrivate: (ip) => judgeAddressInCidr(ip, privateCidr).ok,
   });
   const data = { ranges, source: outsideProbeSource || null, outside, inside };
-  for (const id of ['SC-004', 'US2-AS-2']) {
+  for (const id of ['SC-004', 'US2-AS-2'] as const) {
     const line = id === 'SC-004' ? sc004.text : `${sc004.text.replace(/^SC-004 /, '')}`;
     if (sc004.verdict === 'not proven') {
       await recordNotProven(ctx, id, `${line}; to prove it: ${sc004.toProve}`, {
@@ -694,7 +686,7 @@ async function restartDrill(ctx: StepContext): Promise<void> {
   await recordProof(
     ctx,
     'SC-007',
-    `${found}/${markers.length} acknowledged markers read back after ${n.masterPod} was restarted: ${met(ok)}`,
+    `${found}/${markers.length} acknowledged markers read back after ${n.masterPod} was restarted: ${metWord(ok)}`,
     {
       written: markers.length,
       found,
@@ -853,7 +845,7 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
     await recordProof(
       ctx,
       'SC-002',
-      `reads through ${n.replicas} every 200 ms before, during and after a ${((restoredAt - stoppedAt) / 1000).toFixed(1)}s stop of ${n.masterPod} (the replica's liveness window: ${windowMs / 1000}s): ${tally?.ok ?? 0} succeeded, ${tally?.failed ?? '?'} failed; ${n.replicaPodName} restarted ${restarted} time(s) (restartCount ${restartsBefore} → ${restartsAfter}) and was seen not Ready ${notReadySeen} time(s) during the stop; replication ${tally?.sawDone ? 'healthy again (the done key reached the replica)' : 'NOT seen healthy again'}: ${met(ok)}`,
+      `reads through ${n.replicas} every 200 ms before, during and after a ${((restoredAt - stoppedAt) / 1000).toFixed(1)}s stop of ${n.masterPod} (the replica's liveness window: ${windowMs / 1000}s): ${tally?.ok ?? 0} succeeded, ${tally?.failed ?? '?'} failed; ${n.replicaPodName} restarted ${restarted} time(s) (restartCount ${restartsBefore} → ${restartsAfter}) and was seen not Ready ${notReadySeen} time(s) during the stop; replication ${tally?.sawDone ? 'healthy again (the done key reached the replica)' : 'NOT seen healthy again'}: ${metWord(ok)}`,
       {
         readsOk: tally?.ok ?? 0,
         readsFailed: tally?.failed ?? null,

@@ -12,6 +12,7 @@ import {
   prometheusRules,
   prometheusTargets,
 } from '../lib/cluster/prometheus.ts';
+import { redisPassword } from '../lib/cluster/secrets.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { strictCheck } from '../lib/engine/check-step.ts';
 import { allOf, type Judgement } from '../lib/engine/judgement.ts';
@@ -37,6 +38,7 @@ import {
   seriesQuery,
 } from '../lib/phases/monitoring-checks.ts';
 import { monitoringLabels, selectorMatches } from '../lib/phases/preflight.ts';
+import { metWord } from '../lib/phases/verdicts.ts';
 
 /** The alert that sees a replica gone: its exporter goes with it, so only the master can tell. */
 const DRILL_ALERT = 'RedisNoReplicaConnected';
@@ -63,8 +65,6 @@ async function unlessTimedOut<T>(wait: Promise<T | undefined>): Promise<T | unde
     throw err;
   }
 }
-
-const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
 // biome-ignore lint/suspicious/noExplicitAny: ServiceMonitor object
 type ServiceMonitor = any;
@@ -170,7 +170,7 @@ export const runbook = defineRunbook({
         await recordProof(
           ctx,
           'SC-005',
-          `${interval.detail}; ${targets.detail}; ${fresh.detail}: ${met(sc005)}`,
+          `${interval.detail}; ${targets.detail}; ${fresh.detail}: ${metWord(sc005)}`,
           {
             interval: sm?.spec?.endpoints?.map((e: { interval?: string }) => e.interval) ?? [],
             targetsUp: targets.ok,
@@ -232,7 +232,7 @@ export const runbook = defineRunbook({
         await recordProof(
           ctx,
           'US3-AS-1',
-          `series for ${n.pods.join(' and ')}: ${describe(as1Series)}: ${met(as1)}`,
+          `series for ${n.pods.join(' and ')}: ${describe(as1Series)}: ${metWord(as1)}`,
           {
             queries: as1Series.map((s) => s.query),
             met: as1,
@@ -241,7 +241,7 @@ export const runbook = defineRunbook({
         await recordProof(
           ctx,
           'US3-AS-3',
-          `series for ${n.pods.join(' and ')}: ${describe(as3Series)}: ${met(as3)}`,
+          `series for ${n.pods.join(' and ')}: ${describe(as3Series)}: ${metWord(as3)}`,
           {
             queries: as3Series.map((s) => s.query),
             met: as3,
@@ -328,11 +328,7 @@ async function alertDrill(ctx: StepContext): Promise<void> {
     `  ${DRILL_ALERT}: for ${formatDuration(timing.forMs)}, evaluated every ${formatDuration(timing.evaluationMs)}, scraped every ${formatDuration(timing.scrapeMs)} → waiting up to ${formatDuration(fireMs)} for it`,
   );
   const { openRedis } = await import('../lib/redis/redis-probe.ts');
-  const password = await ctx.kube.secretValue(
-    ns,
-    ctx.cfg.redis.secretName,
-    ctx.cfg.redis.secretKey,
-  );
+  const password = await redisPassword(ctx.kube, ctx.cfg, ns);
   const target = {
     host: ctx.cfg.redis.lbIp,
     port: ctx.cfg.redis.port,
@@ -398,7 +394,7 @@ async function alertDrill(ctx: StepContext): Promise<void> {
     await recordProof(
       ctx,
       'US3-AS-2',
-      `${n.replicaSet} scaled to 0: ${DRILL_ALERT} ${fired ?? `did not fire within ${formatDuration(fireMs)}`}; the master served ${served.ok} writes meanwhile, ${served.failed} failed; after the restore the alert ${resolved ? 'resolved' : 'did NOT resolve'}: ${met(ok)}`,
+      `${n.replicaSet} scaled to 0: ${DRILL_ALERT} ${fired ?? `did not fire within ${formatDuration(fireMs)}`}; the master served ${served.ok} writes meanwhile, ${served.failed} failed; after the restore the alert ${resolved ? 'resolved' : 'did NOT resolve'}: ${metWord(ok)}`,
       {
         alert: DRILL_ALERT,
         state: fired ?? 'inactive',

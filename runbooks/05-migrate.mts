@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import type { EnvVar } from '../lib/cluster/kube.ts';
 import { prometheusAlerts, prometheusQuery } from '../lib/cluster/prometheus.ts';
 import { readReplicatedSecret } from '../lib/cluster/secrets.ts';
-import { type TofuPlan, TofuPlanChangedError, tofuApply, tofuPlan } from '../lib/cluster/tofu.ts';
+import {
+  pendingChanges,
+  type TofuPlan,
+  TofuPlanChangedError,
+  tofuApply,
+  tofuPlan,
+} from '../lib/cluster/tofu.ts';
 import { describeInFlight, stateLockInfo, tofuProcessesIn } from '../lib/cluster/tofu-in-flight.ts';
 import { tofuVars } from '../lib/cluster/tofu-vars.ts';
 import { formatDuration } from '../lib/duration.ts';
@@ -222,9 +228,7 @@ async function freshPlan(ctx: StepContext): Promise<TofuPlan> {
     out: join(dir, `beersystem-migration-${Date.now()}.tfplan`),
     vars: tofuVars(ctx.cfg, { migration: true }),
   });
-  const outside = plan.changes.filter(
-    (c) => c.action !== 'no-op' && !c.address.startsWith(MIGRATION_MODULE),
-  );
+  const outside = pendingChanges(plan).filter((c) => !c.address.startsWith(MIGRATION_MODULE));
   if (outside.length) {
     throw new Error(
       `the plan also changes ${outside.map((c) => `${c.action} ${c.address}`).join(', ')}: only ${MIGRATION_MODULE} may change in this window. Reconcile with ${ctx.commandLine({ runbook: '02-deploy' })} first`,
@@ -389,20 +393,20 @@ async function stoppedForMigration(ctx: StepContext): Promise<string | undefined
   return since ? `beersystem is stopped for the migration since ${since}: resuming` : undefined;
 }
 
-/** T041: login, session and cache through beersystem itself (SC-009, US4-AS4). */
+/** T041: login, session and cache through beersystem itself (SC-009, US4-AS-4). */
 async function proveFunctions(ctx: StepContext): Promise<void> {
   const expected = expectedSharedRedis(ctx);
   const fn = await functionalCheck(ctx, expected.split(':')[0]!);
   if (!fn.ok) throw new Error(`beersystem on redis-shared: ${fn.line}`);
   await ctx.evidence('SC-009', `beersystem works on redis-shared: ${fn.line}`, { met: true });
-  await ctx.evidence('US4-AS4', 'login, session and cache work (cache started as it was left)', {
+  await ctx.evidence('US4-AS-4', 'login, session and cache work (cache started as it was left)', {
     met: true,
   });
 }
 
 /**
  * T041: no Redis error in beersystem's logs since T040, its clients on redis-shared and none
- * left on the old Redis (US4-AS3); resolves to how many beersystem connections redis-shared has.
+ * left on the old Redis (US4-AS-3); resolves to how many beersystem connections redis-shared has.
  */
 async function proveConnections(ctx: StepContext): Promise<number> {
   const s = await beersystemState(ctx);
@@ -437,14 +441,14 @@ async function proveConnections(ctx: StepContext): Promise<number> {
     ? 'no beersystem client on the old Redis'
     : 'the old Redis was not reachable from here to list its clients';
   await ctx.evidence(
-    'US4-AS3',
+    'US4-AS-3',
     `${pods.length} beersystem pod(s) Ready, no Redis error logged since T040; CLIENT LIST on redis-shared shows ${onShared.length} beersystem connection(s); ${oldLine}`,
     { met: true },
   );
   return onShared.length;
 }
 
-/** T041: Prometheus sees redis-shared's clients, beersystem's among them (US4-AS6). */
+/** T041: Prometheus sees redis-shared's clients, beersystem's among them (US4-AS-6). */
 async function proveMonitored(ctx: StepContext, beersystemConnections: number): Promise<void> {
   const metric = await prometheusQuery(
     ctx,
@@ -452,7 +456,7 @@ async function proveMonitored(ctx: StepContext, beersystemConnections: number): 
   ).catch(() => []);
   const connected = Number(metric[0]?.value[1] ?? Number.NaN);
   await ctx.evidence(
-    'US4-AS6',
+    'US4-AS-6',
     Number.isFinite(connected)
       ? `Prometheus sees redis-shared with ${connected} connected client(s), beersystem among them`
       : 'Prometheus had no redis_connected_clients series for redis-shared',
@@ -537,7 +541,7 @@ const migrate: StepDefinition[] = [
         `redis-shared: master and replica Ready; ${secret.summary}; answers through ${ctx.cfg.redis.lbIp}`,
       );
       await ctx.evidence(
-        'US4-AS1',
+        'US4-AS-1',
         `redis-shared accepts connections and passes health checks (master and replica Ready, AUTH through ${ctx.cfg.redis.lbIp})`,
         { met: true },
       );
@@ -633,7 +637,7 @@ const migrate: StepDefinition[] = [
         return;
       }
       const plan = await freshPlan(ctx);
-      for (const c of plan.changes.filter((c) => c.action !== 'no-op')) {
+      for (const c of pendingChanges(plan)) {
         ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
       }
       ctx.log.info(
@@ -875,7 +879,7 @@ const migrate: StepDefinition[] = [
       const at = end.at ?? new Date().toISOString();
       await ctx.kubectl`annotate deployment ${deployment} -n ${namespace} ${`${MIGRATION_ANNOTATION}=${at}`} ${`${MIGRATED_BY_RUN_ANNOTATION}=${ctx.runId}`} --overwrite`;
       await ctx.evidence(
-        'US4-AS2',
+        'US4-AS-2',
         'beersystem configured with redis-shared DNS and credentials by the saved plan',
         { met: true },
       );
@@ -944,7 +948,7 @@ const rollback: StepDefinition[] = [
           out: join(dir, 'rollback.tfplan'),
           vars: tofuVars(ctx.cfg, { migration: false }),
         });
-        const touched = plan.changes.filter((c) => c.action !== 'no-op');
+        const touched = pendingChanges(plan);
         for (const c of touched) ctx.log.info(`  ${c.action.padEnd(7)} ${c.address}`);
         if (touched.some((c) => !c.address.startsWith(MIGRATION_MODULE))) {
           throw new Error(

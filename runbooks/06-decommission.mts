@@ -156,7 +156,7 @@ export const runbook = defineRunbook({
       run: async (ctx) => {
         const notes = await readNotes(ctx.cfg.auditLog);
         const missing: string[] = [];
-        for (const as of ['US4-AS1', 'US4-AS2', 'US4-AS3', 'US4-AS4', 'US4-AS6']) {
+        for (const as of ['US4-AS-1', 'US4-AS-2', 'US4-AS-3', 'US4-AS-4', 'US4-AS-6']) {
           const n = notes.filter((x) => x.key === `evidence.${as}`).at(-1);
           const v = n?.value as { line?: string; met?: boolean } | undefined;
           if (v?.met !== true) missing.push(as);
@@ -167,7 +167,7 @@ export const runbook = defineRunbook({
             `no passing evidence for ${missing.join(', ')}: run ${ctx.commandLine({ runbook: '05-migrate' })} again (its checks record them) before deleting anything`,
           );
         }
-        ctx.log.info('US4-AS5 follows from T044 below');
+        ctx.log.info('US4-AS-5 follows from T044 below');
       },
     },
     {
@@ -292,7 +292,7 @@ export const runbook = defineRunbook({
           { met: true },
         );
         await ctx.evidence(
-          'US4-AS5',
+          'US4-AS-5',
           `after the validation window the old Redis was deleted without errors; beersystem continues on ${health.redis}`,
           { met: true },
         );

@@ -46,3 +46,28 @@ export async function readReplicatedSecret(
         : `Secret ${name} (key ${key}) differs between ${where}: apply module.redis_shared (02-deploy) again so every copy comes from the same random_password`;
   return { name, key, copies, password: values[0], matches, summary };
 }
+
+/**
+ * redis-shared's password from its Secret (in the Redis namespace unless another copy is
+ * named), registered for masking; undefined when the Secret or its key is missing.
+ */
+export function redisPassword(
+  kube: Pick<Kube, 'secretValue'>,
+  cfg: Pick<Config, 'redis'>,
+  namespace = cfg.redis.namespace,
+): Promise<string | undefined> {
+  return kube.secretValue(namespace, cfg.redis.secretName, cfg.redis.secretKey);
+}
+
+/** The same, or an error that says how the Secret comes to be. */
+export async function requireRedisPassword(
+  kube: Pick<Kube, 'secretValue'>,
+  cfg: Pick<Config, 'redis'>,
+): Promise<string> {
+  const password = await redisPassword(kube, cfg);
+  if (password) return password;
+  const { namespace, secretName, secretKey } = cfg.redis;
+  throw new Error(
+    `Secret ${namespace}/${secretName} has no key ${secretKey}: run ./runbooks/02-deploy.mts first (its apply creates it)`,
+  );
+}

@@ -36,6 +36,11 @@ export interface TofuPlan {
   summary: string;
 }
 
+/** What the plan would change: its changes without the no-ops. */
+export function pendingChanges(plan: Pick<TofuPlan, 'changes'>): TofuChange[] {
+  return plan.changes.filter((c) => c.action !== 'no-op');
+}
+
 export interface PlanOptions {
   out: string;
   vars?: Record<string, string>;

@@ -1,13 +1,14 @@
 // Evidence of a criterion as the runbooks record it (ctx.evidence: the note `evidence.<id>` and
 // one printed line), and the question a re-run asks before proving it again: was it proven?
 // `--recheck` sets aside what earlier runs proved, never what this run just proved.
+import type { EvidenceId } from '../names.ts';
 
 /** The part of a StepContext this needs. */
 export interface ProofContext {
   readonly state: Record<string, unknown>;
   readonly flags: Readonly<Record<string, string | boolean | undefined>>;
   recall<T = unknown>(key: string): Promise<T | undefined>;
-  evidence(id: string, line: string, data?: Record<string, unknown>): Promise<void>;
+  evidence(id: EvidenceId, line: string, data?: Record<string, unknown>): Promise<void>;
 }
 
 const key = (id: string) => `proof.${id}`;
@@ -15,7 +16,7 @@ const key = (id: string) => `proof.${id}`;
 /** Records the evidence; `data.met` says whether the criterion was met. */
 export async function recordProof(
   ctx: ProofContext,
-  id: string,
+  id: EvidenceId,
   line: string,
   data: Record<string, unknown> & { met: boolean },
 ): Promise<void> {
@@ -47,7 +48,7 @@ export const NOT_PROVEN = 'not proven';
  */
 export async function recordNotProven(
   ctx: ProofContext,
-  id: string,
+  id: EvidenceId,
   line: string,
   data: Record<string, unknown> & { toProve: string },
 ): Promise<void> {

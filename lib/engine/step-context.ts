@@ -7,6 +7,7 @@ import type { AuditLog } from '../audit/audit.ts';
 import type { Kube } from '../cluster/kube.ts';
 import type { Config } from '../config.ts';
 import { LockLostError } from '../lock/lock.ts';
+import type { EvidenceId } from '../names.ts';
 import {
   ATTEMPT_CLOSE_NOTE,
   ATTEMPT_OPEN_NOTE,
@@ -109,7 +110,7 @@ export interface StepContext {
   /** the runbook's attempt (lib/engine/attempts.ts): notes and records belong to one */
   readonly attempt: AttemptControl;
   /** evidence for a report: the note `evidence.<id>` with `line` and `data`, and `line` printed */
-  evidence(id: string, line: string, data?: Record<string, unknown>): Promise<void>;
+  evidence(id: EvidenceId, line: string, data?: Record<string, unknown>): Promise<void>;
 }
 
 export interface AttemptControl {

@@ -2,6 +2,7 @@
 // health and functions through the API server's service proxy (or BEERSYSTEM_URL), and the two
 // Redis servers it may be using, reached from the operator's machine.
 import type { DeploymentInfo, EnvVar, Kube } from '../cluster/kube.ts';
+import { requireRedisPassword } from '../cluster/secrets.ts';
 import type { StepContext } from '../engine/step-context.ts';
 import type { RedisTarget } from '../redis/redis-probe.ts';
 import {
@@ -127,13 +128,8 @@ export async function functionalCheck(
 
 /** redis-shared through its LoadBalancer, with the replicated password (registered for masking). */
 export async function sharedRedisTarget(ctx: StepContext, name: string): Promise<RedisTarget> {
-  const { namespace, secretName, secretKey, lbIp, port } = ctx.cfg.redis;
-  const password = await ctx.kube.secretValue(namespace, secretName, secretKey);
-  if (!password) {
-    throw new Error(
-      `Secret ${namespace}/${secretName} (key ${secretKey}) not found: run ./runbooks/02-deploy.mts`,
-    );
-  }
+  const { lbIp, port } = ctx.cfg.redis;
+  const password = await requireRedisPassword(ctx.kube, ctx.cfg);
   return { host: lbIp, port, password, name };
 }
 

@@ -153,7 +153,7 @@ export interface ClusterChange {
 export interface Report {
   generatedAt: string;
   criteria: CriterionRow[];
-  /** evidence under ids that are not success criteria (US4-AS1…, SC supplements) */
+  /** evidence under ids that are not success criteria (US4-AS-1…, SC supplements) */
   otherEvidence: Evidence[];
   /** the last migration attempt */
   timeline: MigrationTimeline | undefined;

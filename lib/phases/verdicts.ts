@@ -6,6 +6,9 @@
 export type LatencyCriterion = 'SC-001' | 'SC-003';
 export type MeasuredCriterion = LatencyCriterion | 'SC-006';
 
+/** A verdict's word in an evidence line. */
+export const metWord = (ok: boolean): 'met' | 'NOT met' => (ok ? 'met' : 'NOT met');
+
 export interface Verdict {
   id: MeasuredCriterion;
   met: boolean;

@@ -95,7 +95,7 @@ const notes: NoteRecord[] = [
     '2026-11-30T14:02:00Z',
   ),
   note(
-    'evidence.US4-AS3',
+    'evidence.US4-AS-3',
     { summary: 'beersystem connected to redis-shared', met: true },
     '2026-11-30T14:02:01Z',
   ),
@@ -170,7 +170,7 @@ t.test(
     t.match(row('SC-004').why, /no evidence recorded: 03-access T030/);
     t.same(
       report.otherEvidence.map((e) => e.id),
-      ['US4-AS3'],
+      ['US4-AS-3'],
     );
   },
 );
