@@ -49,7 +49,7 @@ t.test(
     // redis-shared is not deployed in this sandbox: the error says what to run.
     await t.rejects(
       sharedRedisTarget(ctx, 'x'),
-      /redis-credentials.*not found: run \.\/runbooks\/02-deploy\.mts/,
+      /redis-credentials has no key redis-password: run \.\/runbooks\/02-deploy\.mts/,
     );
   },
 );
