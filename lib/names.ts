@@ -46,3 +46,32 @@ export const EVIDENCE_IDS = [
   'US4-AS-6',
 ] as const;
 export type EvidenceId = (typeof EVIDENCE_IDS)[number];
+
+/**
+ * The objects named after redis-shared's release: the chart's StatefulSets, pods, PVCs and
+ * Services (as it renders them), and the module's own (external Service, metrics, rules,
+ * dashboard).
+ */
+export function releaseNames(redis: { release: string; namespace: string }) {
+  const r = redis.release;
+  const host = (service: string) => `${service}.${redis.namespace}.svc.cluster.local`;
+  const role = (name: string) => ({
+    set: name,
+    pod: `${name}-0`,
+    pvc: `redis-data-${name}-0`,
+    service: name,
+    host: host(name),
+  });
+  const master = role(`${r}-master`);
+  const replica = role(`${r}-replicas`);
+  return {
+    master,
+    replica,
+    pods: [master.pod, replica.pod],
+    external: `${r}-external`,
+    metricsService: `${r}-metrics`,
+    serviceMonitor: r,
+    rule: r,
+    dashboard: `${r}-dashboard`,
+  };
+}

@@ -17,6 +17,7 @@ import { strictCheck } from '../lib/engine/check-step.ts';
 import { allOf, type Judgement } from '../lib/engine/judgement.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import { WaitTimeout } from '../lib/engine/wait.ts';
+import { releaseNames } from '../lib/names.ts';
 import {
   applyImpact,
   judgeProbes,
@@ -60,13 +61,7 @@ async function notAppliedInDryRun(ctx: StepContext): Promise<string | undefined>
     : undefined;
 }
 
-const names = (ctx: StepContext) => {
-  const r = ctx.cfg.redis.release;
-  return {
-    master: { set: `${r}-master`, pod: `${r}-master-0`, pvc: `redis-data-${r}-master-0` },
-    replica: { set: `${r}-replicas`, pod: `${r}-replicas-0`, pvc: `redis-data-${r}-replicas-0` },
-  };
-};
+const names = (ctx: StepContext) => releaseNames(ctx.cfg.redis);
 
 // biome-ignore lint/suspicious/noExplicitAny: the StatefulSet's pod template as the API returns it
 type Container = any;

@@ -16,7 +16,7 @@ import type { Judgement } from '../lib/engine/judgement.ts';
 import { judged, proven, recordNotProven, recordProof } from '../lib/engine/proof.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import { WaitTimeout } from '../lib/engine/wait.ts';
-import type { EvidenceId } from '../lib/names.ts';
+import { type EvidenceId, releaseNames } from '../lib/names.ts';
 import { restoreAfterDrill, restoreStep, stopForDrill } from '../lib/phases/drill-restore.ts';
 import { judgeAddressInCidr } from '../lib/phases/preflight.ts';
 import { judgeLatency, judgeSourceRange, metWord } from '../lib/phases/verdicts.ts';
@@ -28,25 +28,14 @@ const AUTH_ATTEMPTS = 10;
 const RESTART_MARKERS = 20;
 const PROBE_NOTE = 'access.probe';
 
-const names = (ctx: StepContext) => {
-  const { release, namespace } = ctx.cfg.redis;
-  const svc = (name: string) => `${name}.${namespace}.svc.cluster.local`;
-  return {
-    master: svc(`${release}-master`),
-    replicas: svc(`${release}-replicas`),
-    masterSet: `${release}-master`,
-    masterPod: `${release}-master-0`,
-    replicaPodName: `${release}-replicas-0`,
-    external: `${release}-external`,
-  };
-};
+const names = (ctx: StepContext) => releaseNames(ctx.cfg.redis);
 
 /** A Job name unique to this run and step, valid as a DNS label. */
 const jobName = (ctx: StepContext, what: string) =>
   `redis-shared-${what}-${ctx.runId.toLowerCase().replace(/[^a-z0-9]/g, '')}`.slice(0, 63);
 
 async function probeImage(ctx: StepContext): Promise<string> {
-  const sts = await ctx.kube.statefulSet(ctx.cfg.redis.namespace, names(ctx).masterSet);
+  const sts = await ctx.kube.statefulSet(ctx.cfg.redis.namespace, names(ctx).master.set);
   // biome-ignore lint/suspicious/noExplicitAny: raw API object
   const containers: any[] = (sts?.raw as any)?.spec?.template?.spec?.containers ?? [];
   // The release's own Redis image has sh, redis-cli and redis-benchmark.
@@ -69,8 +58,8 @@ async function probeJob(ctx: StepContext): Promise<Manifest> {
     image: await probeImage(ctx),
     secretName: ctx.cfg.redis.secretName,
     secretKey: ctx.cfg.redis.secretKey,
-    masterHost: n.master,
-    replicaHost: n.replicas,
+    masterHost: n.master.host,
+    replicaHost: n.replica.host,
     port: ctx.cfg.redis.port,
     probeKey: `runbook:probe:${ctx.runId}`,
     roundTrips: ROUND_TRIPS,
@@ -117,7 +106,7 @@ async function recordProbe(ctx: StepContext, out: ProbeOutput): Promise<void> {
   await recordProof(
     ctx,
     'US1-AS-1',
-    `from a Job in ${ctx.cfg.beersystem.namespace}: ${n.master} resolved to ${out.resolved ?? 'nothing'}, AUTH+PING ${out.pong ? 'PONG' : 'failed'}, SET/GET ${out.getMatched ? 'matched' : 'failed'}: ${metWord(as1)}`,
+    `from a Job in ${ctx.cfg.beersystem.namespace}: ${n.master.host} resolved to ${out.resolved ?? 'nothing'}, AUTH+PING ${out.pong ? 'PONG' : 'failed'}, SET/GET ${out.getMatched ? 'matched' : 'failed'}: ${metWord(as1)}`,
     { resolved: out.resolved ?? null, pong: out.pong, setGet: out.getMatched, met: as1 },
   );
   // The worse of SET and GET is judged; both measured means both rows parsed.
@@ -135,7 +124,7 @@ async function recordProbe(ctx: StepContext, out: ProbeOutput): Promise<void> {
       p95Ms: verdict?.value ?? null,
       rows: out.bench,
       roundTrips: ROUND_TRIPS,
-      command: `redis-benchmark -h ${n.master} -c 1 -n ${ROUND_TRIPS} -t set,get --csv (Job in ${ctx.cfg.beersystem.namespace})`,
+      command: `redis-benchmark -h ${n.master.host} -c 1 -n ${ROUND_TRIPS} -t set,get --csv (Job in ${ctx.cfg.beersystem.namespace})`,
       met: verdict?.met ?? false,
     },
   );
@@ -322,7 +311,7 @@ export const runbook = defineRunbook({
         const ns = ctx.cfg.redis.namespace;
         const n = names(ctx);
         const pods = await ctx.kube.pods(ns, `app.kubernetes.io/instance=${ctx.cfg.redis.release}`);
-        const wanted = [n.masterPod, n.replicaPodName];
+        const wanted = [n.master.pod, n.replica.pod];
         const ready = wanted.filter((w) => pods.some((p) => p.name === w && p.ready));
         const as1 = await ctx.recall<{ met?: boolean }>('evidence.US1-AS-1');
         const as2 = await ctx.recall<{ met?: boolean }>('evidence.US1-AS-2');
@@ -643,7 +632,7 @@ async function restartDrill(ctx: StepContext): Promise<void> {
     ctx.log.info(
       `would write ${RESTART_MARKERS} markers through ${ctx.cfg.redis.lbIp}, restart the master, read them back`,
     );
-    await ctx.kubectl`delete pod ${n.masterPod} -n ${ns} --wait=false`;
+    await ctx.kubectl`delete pod ${n.master.pod} -n ${ns} --wait=false`;
     return;
   }
   const target = await lbTarget(ctx);
@@ -655,16 +644,16 @@ async function restartDrill(ctx: StepContext): Promise<void> {
     markers.push({ key: written.value.key, value: written.value.value });
   }
   const uid = async () =>
-    (await ctx.kube.get('v1', 'Pod', n.masterPod, ns))?.metadata.uid ?? 'none';
+    (await ctx.kube.get('v1', 'Pod', n.master.pod, ns))?.metadata.uid ?? 'none';
   const before = await uid();
   // Not kubectl's own wait: up to 1.32 it lists by name after its first read, and a pod the
   // StatefulSet has already recreated under the same name hides the deletion from it for ever.
   // The wait below tells the pods apart by UID.
-  await ctx.kubectl`delete pod ${n.masterPod} -n ${ns} --wait=false`;
+  await ctx.kubectl`delete pod ${n.master.pod} -n ${ns} --wait=false`;
   const back = await ctx.waitFor(
-    `${ns}/${n.masterPod} recreated and Ready`,
+    `${ns}/${n.master.pod} recreated and Ready`,
     async () => {
-      const p = (await ctx.kube.pods(ns, '')).find((x) => x.name === n.masterPod);
+      const p = (await ctx.kube.pods(ns, '')).find((x) => x.name === n.master.pod);
       return p?.ready && !p.deleting && (await uid()) !== before ? p : undefined;
     },
     { intervalMs: 500 },
@@ -686,12 +675,12 @@ async function restartDrill(ctx: StepContext): Promise<void> {
   await recordProof(
     ctx,
     'SC-007',
-    `${found}/${markers.length} acknowledged markers read back after ${n.masterPod} was restarted: ${metWord(ok)}`,
+    `${found}/${markers.length} acknowledged markers read back after ${n.master.pod} was restarted: ${metWord(ok)}`,
     {
       written: markers.length,
       found,
-      pod: n.masterPod,
-      command: `kubectl delete pod ${n.masterPod} -n ${ns}`,
+      pod: n.master.pod,
+      command: `kubectl delete pod ${n.master.pod} -n ${ns} --wait=false`,
       met: ok,
     },
   );
@@ -737,10 +726,10 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
     );
   if (ctx.dryRun) {
     ctx.log.info(
-      `would read through ${n.replicas} in a Job while the master is stopped for longer than the replica's liveness window`,
+      `would read through ${n.replica.host} in a Job while the master is stopped for longer than the replica's liveness window`,
     );
-    await ctx.kubectl`scale statefulset ${n.masterSet} -n ${ns} --replicas=0`;
-    await ctx.kubectl`scale statefulset ${n.masterSet} -n ${ns} --replicas=1`;
+    await ctx.kubectl`scale statefulset ${n.master.set} -n ${ns} --replicas=0`;
+    await ctx.kubectl`scale statefulset ${n.master.set} -n ${ns} --replicas=1`;
     return;
   }
   const target = await lbTarget(ctx);
@@ -757,14 +746,14 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
     secretName: ctx.cfg.redis.secretName,
     secretKey: ctx.cfg.redis.secretKey,
     // As an application reads: through the replicas Service, which keeps only Ready replicas.
-    replicaHost: n.replicas,
+    replicaHost: n.replica.host,
     port: ctx.cfg.redis.port,
     markerKey,
     doneKey,
     maxSeconds: Math.ceil((holdMs + 2 * ctx.cfg.timeouts.waitMs) / 1000),
   });
   const replicaState = async () =>
-    (await ctx.kube.pods(ns, '')).find((p) => p.name === n.replicaPodName);
+    (await ctx.kube.pods(ns, '')).find((p) => p.name === n.replica.pod);
   let stoppedAt = 0;
   let restoredAt = 0;
   let stopped = false;
@@ -775,7 +764,7 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
     const result = await runJob(ctx, manifest, async () => {
       // Stopping the master before the replica has the marker would prove nothing.
       await ctx.waitFor(
-        `${n.replicaPodName} to have the marker written to the master`,
+        `${n.replica.pod} to have the marker written to the master`,
         async () =>
           (await ctx.kube.jobLogs(manifest.metadata.namespace, manifest.metadata.name)).includes(
             MARKER_SEEN,
@@ -783,18 +772,18 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
         { intervalMs: 500 },
       );
       restartsBefore = (await replicaState())?.restarts ?? 0;
-      await stopForDrill(ctx, ns, n.masterSet);
+      await stopForDrill(ctx, ns, n.master.set);
       stopped = true;
       const gone = await ctx.waitFor(
-        `${ns}/${n.masterPod} stopped`,
+        `${ns}/${n.master.pod} stopped`,
         async () =>
-          (await ctx.kube.pods(ns, '')).some((p) => p.name === n.masterPod) ? undefined : true,
+          (await ctx.kube.pods(ns, '')).some((p) => p.name === n.master.pod) ? undefined : true,
         { intervalMs: 500 },
       );
       if (!gone) return;
       stoppedAt = Date.now();
       ctx.log.info(
-        `  master stopped; reads through ${n.replicas} go on for ${holdMs / 1000}s (the replica's liveness window is ${windowMs / 1000}s)`,
+        `  master stopped; reads through ${n.replica.host} go on for ${holdMs / 1000}s (the replica's liveness window is ${windowMs / 1000}s)`,
       );
       // The outage the drill is about, longer than the replica's liveness window; the replica
       // is watched all along: not Ready even once, or restarted, is not "met".
@@ -810,8 +799,8 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
       stopped = false;
       restoredAt = Date.now();
       await ctx.waitFor(
-        `${ns}/${n.masterPod} Ready again`,
-        async () => (await ctx.kube.pods(ns, '')).find((p) => p.name === n.masterPod && p.ready),
+        `${ns}/${n.master.pod} Ready again`,
+        async () => (await ctx.kube.pods(ns, '')).find((p) => p.name === n.master.pod && p.ready),
         { intervalMs: 500 },
       );
       const back = await ctx.waitFor(
@@ -845,7 +834,7 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
     await recordProof(
       ctx,
       'SC-002',
-      `reads through ${n.replicas} every 200 ms before, during and after a ${((restoredAt - stoppedAt) / 1000).toFixed(1)}s stop of ${n.masterPod} (the replica's liveness window: ${windowMs / 1000}s): ${tally?.ok ?? 0} succeeded, ${tally?.failed ?? '?'} failed; ${n.replicaPodName} restarted ${restarted} time(s) (restartCount ${restartsBefore} → ${restartsAfter}) and was seen not Ready ${notReadySeen} time(s) during the stop; replication ${tally?.sawDone ? 'healthy again (the done key reached the replica)' : 'NOT seen healthy again'}: ${metWord(ok)}`,
+      `reads through ${n.replica.host} every 200 ms before, during and after a ${((restoredAt - stoppedAt) / 1000).toFixed(1)}s stop of ${n.master.pod} (the replica's liveness window: ${windowMs / 1000}s): ${tally?.ok ?? 0} succeeded, ${tally?.failed ?? '?'} failed; ${n.replica.pod} restarted ${restarted} time(s) (restartCount ${restartsBefore} → ${restartsAfter}) and was seen not Ready ${notReadySeen} time(s) during the stop; replication ${tally?.sawDone ? 'healthy again (the done key reached the replica)' : 'NOT seen healthy again'}: ${metWord(ok)}`,
       {
         readsOk: tally?.ok ?? 0,
         readsFailed: tally?.failed ?? null,
@@ -855,13 +844,13 @@ async function failoverDrill(ctx: StepContext): Promise<void> {
         replicaRestartsAfter: restartsAfter,
         replicaNotReadySeen: notReadySeen,
         replicationRestored: tally?.sawDone ?? false,
-        command: `kubectl scale statefulset ${n.masterSet} -n ${ns} --replicas=0`,
+        command: `kubectl scale statefulset ${n.master.set} -n ${ns} --replicas=0`,
         met: ok,
       },
     );
     if (!ok)
       throw new Error(
-        `SC-002 not met${restarted > 0 || notReadySeen > 0 ? ` (${n.replicaPodName} restarted ${restarted} time(s), not Ready ${notReadySeen} time(s) while the master was down: its probes must check only the local server, replica.customLivenessProbe/customReadinessProbe in values.yaml.tftpl)` : ''}; the read loop's log:\n${result.log}`,
+        `SC-002 not met${restarted > 0 || notReadySeen > 0 ? ` (${n.replica.pod} restarted ${restarted} time(s), not Ready ${notReadySeen} time(s) while the master was down: its probes must check only the local server, replica.customLivenessProbe/customReadinessProbe in values.yaml.tftpl)` : ''}; the read loop's log:\n${result.log}`,
       );
   } finally {
     // A failure halfway gives the master back at once; an interruption leaves it to P01.

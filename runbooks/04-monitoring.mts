@@ -18,6 +18,7 @@ import { strictCheck } from '../lib/engine/check-step.ts';
 import { allOf, type Judgement } from '../lib/engine/judgement.ts';
 import { proven, recordProof } from '../lib/engine/proof.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
+import { releaseNames } from '../lib/names.ts';
 import {
   type AlertTiming,
   alertingRules,
@@ -43,18 +44,7 @@ import { metWord } from '../lib/phases/verdicts.ts';
 /** The alert that sees a replica gone: its exporter goes with it, so only the master can tell. */
 const DRILL_ALERT = 'RedisNoReplicaConnected';
 
-const names = (ctx: StepContext) => {
-  const r = ctx.cfg.redis.release;
-  return {
-    pods: [`${r}-master-0`, `${r}-replicas-0`],
-    metricsService: `${r}-metrics`,
-    serviceMonitor: r,
-    rule: r,
-    dashboard: `${r}-dashboard`,
-    replicaSet: `${r}-replicas`,
-    replicaPod: `${r}-replicas-0`,
-  };
-};
+const names = (ctx: StepContext) => releaseNames(ctx.cfg.redis);
 
 /** A wait that timed out is an answer here (the alert did not fire), not an error. */
 async function unlessTimedOut<T>(wait: Promise<T | undefined>): Promise<T | undefined> {
@@ -316,10 +306,10 @@ async function alertDrill(ctx: StepContext): Promise<void> {
   const n = names(ctx);
   if (ctx.dryRun) {
     ctx.log.info(
-      `would stop ${n.replicaSet}, wait for ${DRILL_ALERT}, restore it, wait for the alert to resolve`,
+      `would stop ${n.replica.set}, wait for ${DRILL_ALERT}, restore it, wait for the alert to resolve`,
     );
-    await ctx.kubectl`scale statefulset ${n.replicaSet} -n ${ns} --replicas=0`;
-    await ctx.kubectl`scale statefulset ${n.replicaSet} -n ${ns} --replicas=1`;
+    await ctx.kubectl`scale statefulset ${n.replica.set} -n ${ns} --replicas=0`;
+    await ctx.kubectl`scale statefulset ${n.replica.set} -n ${ns} --replicas=1`;
     return;
   }
   const timing = await drillTiming(ctx);
@@ -352,7 +342,7 @@ async function alertDrill(ctx: StepContext): Promise<void> {
   let stopped = false;
   let state = 'inactive';
   try {
-    await stopForDrill(ctx, ns, n.replicaSet);
+    await stopForDrill(ctx, ns, n.replica.set);
     stopped = true;
     const fired = await unlessTimedOut(
       ctx.waitFor(
@@ -374,8 +364,8 @@ async function alertDrill(ctx: StepContext): Promise<void> {
     stopped = false;
     const podMs = ctx.cfg.timeouts.waitMs;
     const ready = await ctx.waitFor(
-      `${ns}/${n.replicaPod} Ready again`,
-      async () => (await ctx.kube.pods(ns, '')).find((p) => p.name === n.replicaPod && p.ready),
+      `${ns}/${n.replica.pod} Ready again`,
+      async () => (await ctx.kube.pods(ns, '')).find((p) => p.name === n.replica.pod && p.ready),
       { intervalMs: 1000 },
     );
     const resolved = ready
@@ -394,7 +384,7 @@ async function alertDrill(ctx: StepContext): Promise<void> {
     await recordProof(
       ctx,
       'US3-AS-2',
-      `${n.replicaSet} scaled to 0: ${DRILL_ALERT} ${fired ?? `did not fire within ${formatDuration(fireMs)}`}; the master served ${served.ok} writes meanwhile, ${served.failed} failed; after the restore the alert ${resolved ? 'resolved' : 'did NOT resolve'}: ${metWord(ok)}`,
+      `${n.replica.set} scaled to 0: ${DRILL_ALERT} ${fired ?? `did not fire within ${formatDuration(fireMs)}`}; the master served ${served.ok} writes meanwhile, ${served.failed} failed; after the restore the alert ${resolved ? 'resolved' : 'did NOT resolve'}: ${metWord(ok)}`,
       {
         alert: DRILL_ALERT,
         state: fired ?? 'inactive',
