@@ -7,6 +7,14 @@ export const MIGRATION_ANNOTATION = 'redis-shared.runbooks/migrated-at';
 /** the run id of the migration that wrote MIGRATION_ANNOTATION */
 export const MIGRATED_BY_RUN_ANNOTATION = 'redis-shared.runbooks/migrated-by-run';
 
+/** The migration record on beersystem's Deployment, from its annotations. */
+export function migrationRecordOf(
+  annotations: Readonly<Record<string, string>>,
+): { at: string; runId: string | undefined } | undefined {
+  const at = annotations[MIGRATION_ANNOTATION];
+  return at ? { at, runId: annotations[MIGRATED_BY_RUN_ANNOTATION] } : undefined;
+}
+
 /** where beersystem runs */
 export const BEERSYSTEM = { namespace: 'beersystem', deployment: 'beersystem' } as const;
 

@@ -30,7 +30,11 @@ import {
   type StepContext,
   type StepDefinition,
 } from '../lib/engine/runbook.ts';
-import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
+import {
+  MIGRATED_BY_RUN_ANNOTATION,
+  MIGRATION_ANNOTATION,
+  migrationRecordOf,
+} from '../lib/names.ts';
 import {
   beersystemGet,
   beersystemHealth,
@@ -208,7 +212,7 @@ async function beersystemStanding(ctx: StepContext): Promise<string> {
 /** After the migration: its downtime, and when 06's gate opens. */
 async function migrationNext(ctx: StepContext): Promise<string | undefined> {
   const s = await beersystemState(ctx);
-  const at = s.deployment.annotations[MIGRATION_ANNOTATION];
+  const at = migrationRecordOf(s.deployment.annotations)?.at;
   if (!at || !s.onShared) return undefined;
   const ms = await ctx.recall<number>(notes.downtimeMs);
   const downtime = typeof ms === 'number' ? `downtime ${formatDuration(ms)}; ` : '';
@@ -867,7 +871,7 @@ const migrate: StepDefinition[] = [
     impact:
       'bookkeeping only: beersystem already runs on redis-shared; without the record 06 cannot open its 24 h gate',
     done: async (ctx) =>
-      Boolean((await beersystemState(ctx)).deployment.annotations[MIGRATION_ANNOTATION]),
+      Boolean(migrationRecordOf((await beersystemState(ctx)).deployment.annotations)),
     run: async (ctx) => {
       const { namespace, deployment } = bs(ctx);
       const end = await downtimeEnd(ctx, await notedReplicas(ctx));
@@ -1021,7 +1025,7 @@ const rollback: StepDefinition[] = [
     risk: 'change',
     run: async (ctx) => {
       const { namespace, deployment } = bs(ctx);
-      if ((await beersystemState(ctx)).deployment.annotations[MIGRATION_ANNOTATION]) {
+      if (migrationRecordOf((await beersystemState(ctx)).deployment.annotations)) {
         await ctx.kubectl`annotate deployment ${deployment} -n ${namespace} ${`${MIGRATION_ANNOTATION}-`} ${`${MIGRATED_BY_RUN_ANNOTATION}-`}`;
       } else {
         ctx.log.info('no migration record on beersystem');
@@ -1063,13 +1067,13 @@ export const runbook = defineRunbook({
   ],
   completed: async (ctx) => {
     const s = await beersystemState(ctx);
-    const at = s.deployment.annotations[MIGRATION_ANNOTATION];
-    if (!at || !s.onShared || s.deployment.readyReplicas < Math.max(1, s.deployment.replicas))
+    const record = migrationRecordOf(s.deployment.annotations);
+    if (!record || !s.onShared || s.deployment.readyReplicas < Math.max(1, s.deployment.replicas))
       return undefined;
     // recorded, but killed before the attempt was closed: closed now
     const attempt = await ctx.attempt.current();
     if (attempt && !attempt.closedAt && !ctx.dryRun) await ctx.attempt.close('completed');
-    return `beersystem has run on redis-shared since ${at} (run ${s.deployment.annotations[MIGRATED_BY_RUN_ANNOTATION] ?? '?'}), ${s.deployment.readyReplicas} replica(s) Ready: nothing to do. To go back: ${rollbackLine(ctx)}`;
+    return `beersystem has run on redis-shared since ${record.at} (run ${record.runId ?? '?'}), ${s.deployment.readyReplicas} replica(s) Ready: nothing to do. To go back: ${rollbackLine(ctx)}`;
   },
   // The open attempt's plan outlives the run for its resume; any other is removed.
   cleanup: async (ctx) => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { prometheusQuery } from '../lib/cluster/prometheus.ts';
 import { readNotes } from '../lib/engine/notes.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
-import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../lib/names.ts';
+import { migrationRecordOf } from '../lib/names.ts';
 import {
   beersystemHealth,
   beersystemPods,
@@ -26,8 +26,8 @@ const old = (ctx: StepContext) => ctx.cfg.oldRedis;
 
 async function migratedAt(ctx: StepContext): Promise<{ at: string; run: string } | undefined> {
   const s = await beersystemState(ctx);
-  const at = s.deployment.annotations[MIGRATION_ANNOTATION];
-  return at ? { at, run: s.deployment.annotations[MIGRATED_BY_RUN_ANNOTATION] ?? '?' } : undefined;
+  const record = migrationRecordOf(s.deployment.annotations);
+  return record && { at: record.at, run: record.runId ?? '?' };
 }
 
 /**

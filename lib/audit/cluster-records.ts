@@ -11,7 +11,7 @@ import type { Kube } from '../cluster/kube.ts';
 import { createKubeApi, type KubeApi, KubeError } from '../cluster/kube-api.ts';
 import type { Config } from '../config.ts';
 import { formatDuration } from '../duration.ts';
-import { MIGRATED_BY_RUN_ANNOTATION, MIGRATION_ANNOTATION } from '../names.ts';
+import { MIGRATION_ANNOTATION, migrationRecordOf } from '../names.ts';
 import type { AuditEntry } from './audit.ts';
 
 export interface AuditHead {
@@ -396,9 +396,7 @@ export async function readMigrationRecord(
   cfg: Pick<Config, 'beersystem'>,
 ): Promise<MigrationRecord | undefined> {
   const dep = await kube.deployment(cfg.beersystem.namespace, cfg.beersystem.deployment);
-  const at = dep?.annotations[MIGRATION_ANNOTATION];
-  if (!at) return undefined;
-  return { at, runId: dep?.annotations[MIGRATED_BY_RUN_ANNOTATION] };
+  return dep ? migrationRecordOf(dep.annotations) : undefined;
 }
 
 /**
