@@ -6,8 +6,7 @@
 // required, requests/limits and probes as the research decided. A re-run after success plans
 // no change and verifies.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PodInfo } from '../lib/cluster/kube.ts';
 import { readReplicatedSecret, redisPassword } from '../lib/cluster/secrets.ts';
@@ -15,6 +14,7 @@ import { pendingChanges, type TofuPlan, tofuApply, tofuPlan } from '../lib/clust
 import { tofuVars } from '../lib/cluster/tofu-vars.ts';
 import { strictCheck } from '../lib/engine/check-step.ts';
 import { allOf, type Judgement } from '../lib/engine/judgement.ts';
+import { planDirOf } from '../lib/engine/plans.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
 import { WaitTimeout } from '../lib/engine/wait.ts';
 import { releaseNames } from '../lib/names.ts';
@@ -39,8 +39,9 @@ let plannedRestart: string | undefined;
 /** One plan per run, made by P01 (or by a later step when the run starts after it). */
 async function thePlan(ctx: StepContext): Promise<TofuPlan> {
   if (ctx.state.plan) return ctx.state.plan as TofuPlan;
-  // The saved plan holds the state snapshot, and with it the password: a private directory.
-  const dir = mkdtempSync(join(tmpdir(), 'redis-shared-plan-'));
+  // The saved plan holds the state snapshot, and with it the password: the runbooks' private
+  // plan directory: when this run is killed before its cleanup, 05-migrate's next run removes it.
+  const dir = planDirOf(ctx.cfg, ctx.runId);
   ctx.state.planDir = dir;
   const plan = await tofuPlan(ctx, {
     out: join(dir, 'redis-shared.tfplan'),
