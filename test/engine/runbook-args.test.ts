@@ -1,10 +1,13 @@
 import t from 'tap';
+import { readAuditEntries } from '../../lib/audit/audit.ts';
 import {
   flagsToRepeat,
   parseRunbookArgs,
   UsageError,
   usageLine,
 } from '../../lib/engine/runbook-args.ts';
+import { execute, markerRunbook } from '../helpers/marker-runbook.ts';
+import { makeRunbookEnv } from '../helpers/runbook-env.ts';
 
 t.test('defaults: nothing set', async (t) => {
   t.same(parseRunbookArgs([]), {
@@ -119,4 +122,23 @@ t.test('usage errors say what is wrong', async (t) => {
   t.throws(() => parseRunbookArgs(['--from']), /Option '--from <value>' argument missing/);
   t.throws(() => parseRunbookArgs(['--json=yes']), UsageError);
   t.throws(() => parseRunbookArgs(['--from', 'T1', '--only', 'T2']), /cannot be combined/);
+});
+
+t.test('usage errors exit 2 with a usage line and run nothing', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const cases: Array<[string[], RegExp]> = [
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['stray'], /Unexpected argument 'stray'/],
+    [['--from', 'T009'], /--from T009: no such step \(steps: T001, T002, T003\)/],
+    [['--only', 'T001,T404'], /--only T404: no such step/],
+    [['--from', 'T001', '--only', 'T002'], /--from and --only cannot be combined/],
+    [['--override-gate', ' '], /--override-gate needs a reason/],
+  ];
+  for (const [argv, message] of cases) {
+    const out = await execute(markerRunbook(sandbox), sandbox, argv);
+    t.equal(out.code, 2, argv.join(' '));
+    t.match(out.stderr, message);
+    t.match(out.stderr, /\nusage: \.\/runbooks\/98-inline\.mts \[--help\]/);
+  }
+  t.same(await readAuditEntries(sandbox.auditLog), [], 'a usage error writes no audit entry');
 });

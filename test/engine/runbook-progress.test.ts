@@ -1,6 +1,9 @@
 import t from 'tap';
 import { Progress, type StepOutcome, stepTime } from '../../lib/engine/progress.ts';
+import { defineRunbook, executeRunbook } from '../../lib/engine/runbook.ts';
 import { clearSecretsForTests, registerSecret } from '../../lib/mask.ts';
+import { Capture } from '../helpers/marker-runbook.ts';
+import { makeRunbookEnv } from '../helpers/runbook-env.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 class Screen {
@@ -151,3 +154,39 @@ t.test(
     t.equal(plain.text, '', 'without a terminal there is no live line');
   },
 );
+
+t.test('on a terminal a wait shows what it waits for, then the step again', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const stderr = new Capture();
+  stderr.isTTY = true;
+  let checks = 0;
+  const runbook = defineRunbook({
+    id: '92-wait',
+    title: 'wait',
+    steps: [
+      {
+        id: 'P01',
+        title: 'Wait a little',
+        risk: 'read',
+        run: async (ctx) => {
+          await ctx.waitFor('the second look', () => ++checks >= 2, {
+            intervalMs: 1,
+            progress: () => `${checks} looks`,
+          });
+        },
+      },
+    ],
+  });
+  const code = await executeRunbook(runbook, {
+    argv: [],
+    program: './x.mts',
+    stdout: new Capture(),
+    stderr,
+    isInteractive: () => false,
+    env: sandbox.env,
+  });
+  t.equal(code, 0, stderr.text);
+  const shown = stderr.text.indexOf('waiting for the second look (1 looks)');
+  t.ok(shown > 0, 'the spinner named the wait and its progress');
+  t.match(stderr.text.slice(shown), /⠋ P01 {2}Wait a little/, 'then the step again');
+});

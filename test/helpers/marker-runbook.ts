@@ -31,6 +31,9 @@ export interface Outcome {
   json: RunSummary | undefined;
 }
 
+/** The flags that confirm every step of the marker runbook without a terminal. */
+export const ALL = ['--yes', '--confirm', 'old-redis'];
+
 export function markerRunbook(
   sandbox: RunbookEnv,
   overrides: Partial<RunbookDefinition> = {},

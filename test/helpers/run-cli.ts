@@ -13,7 +13,8 @@ export const LOADER = join(REPO, 'node_modules/tsx/dist/loader.mjs');
  * coverage of code compiled by the tsx loader maps back as if every line of lib/ had run, and
  * merged with the test processes' own coverage it garbles the line mapping, either way making
  * the coverage of lib/ meaningless. The engine's coverage comes from its in-process tests
- * (runbook.test.ts); the child processes prove what only a real process can show.
+ * (test/engine/run-session.test.ts and its neighbours); the child processes prove what only a
+ * real process can show.
  */
 export function withoutCoverage(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
