@@ -16,7 +16,7 @@ import {
 } from '../../lib/phases/deploy-checks.ts';
 
 t.test(
-  '#20.5: a plan that updates the Helm release warns that both Redis pods restart',
+  'a plan that updates the Helm release warns that both Redis pods restart',
   async (t) => {
     const release = {
       address: 'module.redis_shared.helm_release.redis_shared',
