@@ -15,25 +15,22 @@ import {
   unexpectedChanges,
 } from '../../lib/phases/deploy-checks.ts';
 
-t.test(
-  'a plan that updates the Helm release warns that both Redis pods restart',
-  async (t) => {
-    const release = {
-      address: 'module.redis_shared.helm_release.redis_shared',
-      type: 'helm_release',
-      action: 'update',
-    };
-    const warning = restartWarning([release]);
-    t.match(warning, /both Redis pods restart/);
-    t.match(warning, /writes fail/);
-    t.equal(
-      restartWarning([{ ...release, action: 'create' }]),
-      undefined,
-      'a first install restarts nothing',
-    );
-    t.equal(restartWarning([{ ...release, action: 'no-op' }]), undefined);
-  },
-);
+t.test('a plan that updates the Helm release warns that both Redis pods restart', async (t) => {
+  const release = {
+    address: 'module.redis_shared.helm_release.redis_shared',
+    type: 'helm_release',
+    action: 'update',
+  };
+  const warning = restartWarning([release]);
+  t.match(warning, /both Redis pods restart/);
+  t.match(warning, /writes fail/);
+  t.equal(
+    restartWarning([{ ...release, action: 'create' }]),
+    undefined,
+    'a first install restarts nothing',
+  );
+  t.equal(restartWarning([{ ...release, action: 'no-op' }]), undefined);
+});
 
 t.test('the deploy plan in words; deletes and foreign addresses are flagged', async (t) => {
   const changes = [
