@@ -40,6 +40,8 @@ export interface Config {
   /** a key file: when set, every audit line carries an HMAC made with it (lib/audit/audit-hmac.ts) */
   auditHmacKeyFile: string | undefined;
   backupsDir: string;
+  /** how many redis-shared backups runbooks/backup.mts keeps (the newest) */
+  backupKeep: number;
   reportsDir: string;
   /** where 07 (T047) writes the MetalLB address table: a tracked file for the real cluster */
   ipTableFile: string;
@@ -71,6 +73,7 @@ type Kind =
   | 'ipv4'
   | 'cidr'
   | 'port'
+  | 'count'
   | 'duration'
   | 'timeout'
   | 'path'
@@ -109,6 +112,7 @@ export const SETTINGS = {
   AUDIT_LOG: { kind: 'path', default: 'logs/audit.jsonl' },
   AUDIT_HMAC_KEY_FILE: { kind: 'path', default: '', optional: true },
   BACKUP_DIR: { kind: 'path', default: 'logs/backups' },
+  BACKUP_KEEP: { kind: 'count', default: '7' },
   REPORT_DIR: { kind: 'path', default: 'logs/reports' },
   IP_TABLE_FILE: { kind: 'path', default: 'docs/ip-assignments.md' },
   VALIDATION_WINDOW: { kind: 'duration', default: '24h' },
@@ -137,6 +141,7 @@ const EXPECTED: Record<Kind, string> = {
   ipv4: 'an IPv4 address, four numbers 0–255, e.g. 192.168.4.203',
   cidr: 'an IPv4 network in CIDR form, prefix 0–32, no host bits set, e.g. 192.168.4.0/24',
   port: 'a TCP port, a whole number 1–65535, e.g. 6379',
+  count: 'a whole number of at least 1, e.g. 7',
   duration: 'a duration such as 90s, 5m, 24h, 1h30m (units ms, s, m, h, d)',
   timeout: 'a duration above zero and at most 24d, such as 90s, 5m, 1h30m (units ms, s, m, h, d)',
   path: 'a file or directory path',
@@ -158,6 +163,8 @@ function checkValue(kind: Kind, value: string): string | undefined {
       const n = Number(value);
       return /^\d+$/.test(value) && n >= 1 && n <= 65535 ? undefined : 'invalid';
     }
+    case 'count':
+      return /^\d+$/.test(value) && Number(value) >= 1 ? undefined : 'invalid';
     case 'duration':
       return parseDuration(value) !== undefined ? undefined : 'invalid';
     case 'timeout': {
@@ -295,6 +302,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     auditLog: path(raw.AUDIT_LOG),
     auditHmacKeyFile: raw.AUDIT_HMAC_KEY_FILE === '' ? undefined : path(raw.AUDIT_HMAC_KEY_FILE),
     backupsDir: path(raw.BACKUP_DIR),
+    backupKeep: Number(raw.BACKUP_KEEP),
     reportsDir: path(raw.REPORT_DIR),
     ipTableFile: path(raw.IP_TABLE_FILE),
     validationWindowMs: duration('VALIDATION_WINDOW'),
