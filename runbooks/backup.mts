@@ -6,7 +6,7 @@
 // compared with the live server; retention keeps the newest BACKUP_KEEP.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { recordProof } from '../lib/engine/proof.ts';
@@ -111,6 +111,11 @@ export const runbook = defineRunbook({
         const started = new Date();
         const file = join(dir, backupFileName(started));
         const partial = `${file}.partial`;
+        if (existsSync(file)) {
+          throw new Error(
+            `${file} exists already (a snapshot taken this same second): nothing was written; run ${ctx.commandLine({ from: 'B01' })} --yes again`,
+          );
+        }
         if (ctx.dryRun) {
           ctx.log.info(`would create ${dir} (mode 0700) and write ${file} (mode 0600)`);
         } else {

@@ -1,12 +1,14 @@
 // runbooks/backup.mts against the sandbox after 01-setup and 02-deploy: a real redis-server
 // behind the LoadBalancer address, real redis-cli --rdb (SYNC) from this machine, a real scratch
 // redis-server to verify the snapshot. A dry run writes nothing; real runs leave 0600 snapshots
-// with their metadata, verified, the oldest removed beyond BACKUP_KEEP; the password appears in
-// no output, no audit line and no metadata.
+// with their metadata, verified, the oldest removed beyond BACKUP_KEEP; a snapshot that does not
+// match the live server fails its check; the password appears in no output, no audit line and
+// no metadata.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { openRedis } from '../../lib/redis/redis-probe.ts';
+import { redisCli, startRedisServer } from '../helpers/redis-server.ts';
 import { runbookSandbox, stepStatuses } from '../helpers/runbook-sandbox.ts';
 import { secretPassword } from '../helpers/secret.ts';
 import { type SandboxFixture, startWholeSandbox } from '../helpers/workloads-sandbox.ts';
@@ -118,6 +120,23 @@ t.test('backup of redis-shared in the sandbox', async (t) => {
       existsSync(join(backups, (taken[0] ?? '').replace(/\.rdb$/, '.json'))),
       'and its metadata',
     );
+  });
+
+  await t.test('a snapshot that disagrees with the live server fails B02', async (t) => {
+    const newest = taken.at(-1);
+    if (!newest) return t.fail('no snapshot to replace');
+    const empty = await startRedisServer(t, { persistence: 'none' });
+    await redisCli(empty, ['--rdb', join(backups, newest)]);
+    const run = await rb.run('backup', ['--only', 'B02', '--yes', '--json']);
+    t.equal(run.code, 1, 'exit 1: a step failed');
+    t.same(stepStatuses(run), ['P01 skipped', 'B01 skipped', 'B02 failed', 'B03 not-run']);
+    t.match(
+      run.stderr,
+      /the snapshot does not agree with the live server: the snapshot holds 0 keys/,
+    );
+    const meta = JSON.parse(readFileSync(join(backups, newest.replace(/\.rdb$/, '.json')), 'utf8'));
+    t.equal(meta.verification.ok, false, 'the metadata says so');
+    t.equal(meta.keys, 0);
   });
 
   await t.test('the password appears in no output, audit line or metadata', async (t) => {
