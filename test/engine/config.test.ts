@@ -62,6 +62,7 @@ t.test('a valid file loads into a frozen typed object with defaults from the spe
   t.equal(cfg.timeouts.waitMs, 90_000, 'the environment wins over defaults');
   t.equal(cfg.auditLog, '/var/log/a.jsonl');
   t.equal(cfg.backupsDir, join(REPO_ROOT, 'logs/backups'), 'relative paths are the repository’s');
+  t.equal(cfg.backupKeep, 7, 'the newest 7 snapshots are kept');
   t.equal(cfg.tofu.bin, 'tofu', 'a bare command name stays a name');
   t.equal(cfg.ipTableFile, join(REPO_ROOT, 'docs/ip-assignments.md'), "07's address table");
   t.equal(cfg.kubeconfig, undefined);
@@ -83,6 +84,7 @@ const invalid: Array<[string, string, RegExp]> = [
   ['BEERSYSTEM_DEPLOYMENT', 'Beer_System', /DNS-1123 label/],
   ['REDIS_PORT', 'abc', /TCP port/],
   ['VALIDATION_WINDOW', '1x', /duration/],
+  ['BACKUP_KEEP', '0', /whole number of at least 1/],
 ];
 
 t.test('a timeout of zero, or too long for a timer, is refused', async (t) => {
@@ -141,7 +143,7 @@ t.test('REDIS_PORT other than 6379 is refused: the module serves 6379 only', asy
 t.test('every invalid value is reported at once', async (t) => {
   const err = problemsFor(Object.fromEntries(invalid.map(([k, v]) => [k, v])));
   t.same(err.problems.map((p) => p.variable).sort(), invalid.map(([k]) => k).sort());
-  t.match(err.message, /^6 settings are invalid/);
+  t.match(err.message, /^7 settings are invalid/);
 });
 
 t.test(
