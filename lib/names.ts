@@ -23,8 +23,8 @@ export const RUNBOOKS_RECORD = { name: 'redis-shared-runbooks', namespace: 'defa
 
 /**
  * Every id evidence is recorded under: the success criteria (SC-…) and the user stories'
- * acceptance scenarios (US<story>-AS-<n>) of the specification. A typo is a compile error, and
- * the report finds each under the one spelling.
+ * acceptance scenarios (US<story>-AS-<n>) of the specification, then the figures of the day-2
+ * runbooks. A typo is a compile error, and the report finds each under the one spelling.
  */
 export const EVIDENCE_IDS = [
   'SC-001',
@@ -52,6 +52,7 @@ export const EVIDENCE_IDS = [
   'US4-AS-4',
   'US4-AS-5',
   'US4-AS-6',
+  'BACKUP',
 ] as const;
 export type EvidenceId = (typeof EVIDENCE_IDS)[number];
 

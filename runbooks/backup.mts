@@ -153,7 +153,9 @@ export const runbook = defineRunbook({
         await ctx.note(BACKUP_NOTE, taken);
         ctx.log.info(`written: ${file} (${taken.sizeBytes} bytes, sha256 ${taken.sha256})`);
       },
-      undo: (ctx) => `remove the snapshot: rm ${ctx.cfg.backupsDir}/redis-shared-<time>.rdb`,
+      // A snapshot that did not complete is removed with its .partial file; a complete one is
+      // kept until B03's retention, so there is nothing to undo.
+      undo: 'nothing to undo: an unfinished snapshot is removed as it fails',
     },
     {
       id: 'B02',
