@@ -5,12 +5,12 @@
 // REDISCLI_AUTH, never in argv; the snapshot is loaded into a throw-away local redis-server and
 // compared with the live server; retention keeps the newest BACKUP_KEEP.
 
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { recordProof } from '../lib/engine/proof.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
+import { fileSha256 } from '../lib/file-sha256.ts';
 import {
   BACKUP_EVIDENCE,
   BACKUP_NOTE,
@@ -40,12 +40,6 @@ interface TakenSnapshot {
   source: string;
   liveKeysBefore: number;
   liveRemovedBefore: number;
-}
-
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 async function liveCounts(ctx: StepContext, name: string) {
@@ -145,7 +139,7 @@ export const runbook = defineRunbook({
           finishedAt: finished.toISOString(),
           durationMs: finished.getTime() - started.getTime(),
           sizeBytes: (await stat(file)).size,
-          sha256: await sha256(file),
+          sha256: await fileSha256(file),
           source: `${lbIp}:${port}`,
           liveKeysBefore: before.keys,
           liveRemovedBefore: before.removed,

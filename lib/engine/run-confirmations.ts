@@ -151,12 +151,13 @@ export class RunConfirmations {
   private request(step: StepDefinition, ctx: StepContext): ConfirmRequest {
     const resourceName =
       typeof step.confirmName === 'function' ? step.confirmName(ctx) : step.confirmName;
+    const impact = typeof step.impact === 'function' ? step.impact(ctx) : step.impact;
     const { head, ids: covered } = this.sequenceOf(step);
     return {
       stepId: step.id,
       title: step.title,
       risk: step.risk,
-      ...(step.impact !== undefined ? { impact: step.impact } : {}),
+      ...(impact !== undefined ? { impact } : {}),
       ...(resourceName !== undefined ? { resourceName } : {}),
       ...(covered.length > 0
         ? {

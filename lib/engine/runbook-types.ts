@@ -28,8 +28,11 @@ export interface StepDefinition {
   /** the tasks.md line, so the log, the checklist and the spec read the same */
   title: string;
   risk: Risk;
-  /** what goes wrong for whom if this step misbehaves; shown when asking (high, irreversible) */
-  impact?: string;
+  /**
+   * what goes wrong for whom if this step misbehaves; shown when asking (high, irreversible). A
+   * function is asked just before the question, so it can name what earlier steps found.
+   */
+  impact?: string | ((ctx: StepContext) => string);
   /** irreversible steps: the resource name the operator must type or pass with --confirm */
   confirmName?: string | ((ctx: StepContext) => string);
   /** the post-condition: true means already done, so the step is recorded verified-done */
