@@ -53,6 +53,8 @@ export const EVIDENCE_IDS = [
   'US4-AS-5',
   'US4-AS-6',
   'BACKUP',
+  'RESTORE-RPO',
+  'RESTORE-RTO',
 ] as const;
 export type EvidenceId = (typeof EVIDENCE_IDS)[number];
 
