@@ -2,11 +2,13 @@
 //bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
 // Day 2: restore a verified backup into redis-shared, and the drill that measures RPO and RTO.
 // The restore goes through the Redis protocol only: the snapshot is loaded into a throw-away
-// local redis-server, redis-shared's master is emptied with FLUSHALL through the LoadBalancer,
-// and every key is copied over with its TTL (DUMP + PTTL → RESTORE … REPLACE); the replica
-// follows the master's replication stream by itself. No exec, no access to the PVC: a master
-// that came back empty on a new volume is restored exactly as one that still holds data. The
-// password reaches ioredis in memory and redis-cli in REDISCLI_AUTH, never a command line.
+// local redis-server, every key of redis-shared is deleted through the LoadBalancer (SCAN +
+// UNLINK: the chart disables FLUSHALL and FLUSHDB), and every key of the snapshot is copied over
+// with its TTL (DUMP + PTTL → RESTORE … REPLACE); the replica follows the master's replication
+// stream by itself. Replacing dump.rdb on the master's volume would need exec or the PVC, and
+// neither survives a lost volume; this path needs no exec and no PVC, so a master that came
+// back empty on a new volume is restored exactly as one that still holds data. The password
+// reaches ioredis in memory and redis-cli in REDISCLI_AUTH, never a command line.
 
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, resolve } from 'node:path';
@@ -31,6 +33,7 @@ import {
   DRILL_MARKERS_NOTE,
   type DrillMarker,
   describeRto,
+  EMPTIED_NOTE,
   judgeRpo,
   type MarkerPhase,
   type MarkerReadback,
@@ -71,6 +74,24 @@ async function withShared<T>(
   } finally {
     client.disconnect();
   }
+}
+
+/**
+ * Deletes every key of redis-shared through the LoadBalancer: the chart disables FLUSHALL and
+ * FLUSHDB, so keys are scanned and unlinked. Noted, so the audit log says what was deleted.
+ */
+async function emptySharedRedis(ctx: StepContext): Promise<void> {
+  const { deleteEveryKey } = await import('../lib/redis/redis-empty.ts');
+  const emptied = await deleteEveryKey(await sharedRedisTarget(ctx, 'runbook-restore-empty'));
+  await ctx.note(EMPTIED_NOTE, emptied);
+  if (emptied.left > 0) {
+    throw new Error(
+      `redis-shared still holds ${emptied.left} key(s) after ${emptied.passes} passes (something keeps writing): stop its writers (${ctx.kubectlLine(['scale', 'deployment', ctx.cfg.beersystem.deployment, '-n', ctx.cfg.beersystem.namespace, '--replicas=0'])}), then ${resumeLine(ctx, ctx.step?.id ?? 'R02')}`,
+    );
+  }
+  ctx.log.info(
+    `deleted ${emptied.deleted} key(s) of redis-shared through ${ctx.cfg.redis.lbIp}:${ctx.cfg.redis.port} (SCAN + UNLINK): it is empty`,
+  );
 }
 
 async function readMetadata(file: string): Promise<BackupMetadata | undefined> {
@@ -208,7 +229,7 @@ const choose: StepDefinition = {
 const replace: StepDefinition = {
   id: 'R02',
   title:
-    'Replace every key of redis-shared with the snapshot (scratch server, FLUSHALL, copy with TTLs)',
+    'Replace every key of redis-shared with the snapshot (scratch server, delete every key, copy with TTLs)',
   risk: 'irreversible',
   impact: (ctx) => {
     const choice = ctx.state.choice as RestoreChoice | undefined;
@@ -224,17 +245,13 @@ const replace: StepDefinition = {
     const choice = await ctx.recall<RestoreChoice>(RESTORE_CHOICE_NOTE);
     const { lbIp, port } = ctx.cfg.redis;
     const target = await sharedRedisTarget(ctx, 'runbook-restore');
-    const flushall = ['redis-cli', '-h', lbIp, '-p', String(port), 'FLUSHALL'];
-    if (ctx.dryRun || !choice) {
-      if (!ctx.dryRun) {
-        throw new Error(`no snapshot was chosen yet: run ${resumeLine(ctx, 'R01')}`);
-      }
+    if (ctx.dryRun) {
       ctx.log.info(
-        `would load ${choice ? basename(choice.file) : 'the chosen snapshot'} into a scratch redis-server on a free loopback port, empty the master, and copy its keys with their TTLs through ${lbIp}:${port}`,
+        `would load ${choice ? basename(choice.file) : 'the chosen snapshot'} into a scratch redis-server on a free loopback port, delete every key of redis-shared (SCAN + UNLINK through ${lbIp}:${port}), and copy the snapshot's keys with their TTLs`,
       );
-      await ctx.run(flushall, { kind: 'mutation', env: { REDISCLI_AUTH: target.password ?? '' } });
       return;
     }
+    if (!choice) throw new Error(`no snapshot was chosen yet: run ${resumeLine(ctx, 'R01')}`);
     await ctx.note(RESTORE_DECIDED_NOTE, decidedAt);
     const [{ startScratchServer }, { copyKeys }, { openRedis }] = await Promise.all([
       import('../lib/redis/scratch-server.ts'),
@@ -251,7 +268,7 @@ const replace: StepDefinition = {
           `${basename(choice.file)} holds ${inSnapshot - inDb0} key(s) outside database 0, which this restore does not copy: nothing was changed on redis-shared. Restore it by hand (checklists/restore.md)`,
         );
       }
-      await ctx.run(flushall, { kind: 'mutation', env: { REDISCLI_AUTH: target.password ?? '' } });
+      await emptySharedRedis(ctx);
       const copy = await copyKeys(
         { host: '127.0.0.1', port: scratch.port, name: 'restore-source' },
         target,
@@ -368,17 +385,18 @@ const drillSteps: StepDefinition[] = [
   },
   {
     id: 'D03',
-    title: "Lose the master's data: FLUSHALL through the LoadBalancer",
+    title: "Lose the master's data: every key deleted through the LoadBalancer",
     risk: 'high',
     impact:
       'every key of redis-shared is deleted, as when the master comes back on a new, empty volume; beersystem loses its sessions and cache until R02 restores them',
     run: async (ctx) => {
-      const { lbIp, port } = ctx.cfg.redis;
-      const target = await sharedRedisTarget(ctx, 'runbook-restore-drill');
-      await ctx.run(['redis-cli', '-h', lbIp, '-p', String(port), 'FLUSHALL'], {
-        kind: 'mutation',
-        env: { REDISCLI_AUTH: target.password ?? '' },
-      });
+      if (ctx.dryRun) {
+        ctx.log.info(
+          `would delete every key of redis-shared (SCAN + UNLINK through ${ctx.cfg.redis.lbIp}:${ctx.cfg.redis.port})`,
+        );
+        return;
+      }
+      await emptySharedRedis(ctx);
     },
     undo: (ctx) => `restore the drill's snapshot: ${resumeLine(ctx, 'R01')}`,
   },
@@ -434,7 +452,7 @@ export const runbook = defineRunbook({
   id: 'restore',
   title: 'Restore a verified backup into redis-shared (protocol only; works on an empty master)',
   description:
-    "Chooses a snapshot (--backup <file>, or the newest verified one in BACKUP_DIR), refuses one whose metadata says its verification failed or whose sha256 no longer matches, and after you type redis-shared's name replaces every key of redis-shared with it: the snapshot is loaded into a throw-away local redis-server, the master is emptied with FLUSHALL through the LoadBalancer, and each key is copied with its TTL; the replica follows by itself. Then waits for beersystem to answer healthy and records the RTO from your answer. --drill measures the RPO for real: markers before a backup it takes, markers after it, the data lost (FLUSHALL), the restore, and which markers came back. Needs redis-cli and redis-server on this machine.",
+    "Chooses a snapshot (--backup <file>, or the newest verified one in BACKUP_DIR), refuses one whose metadata says its verification failed or whose sha256 no longer matches, and after you type redis-shared's name replaces every key of redis-shared with it: the snapshot is loaded into a throw-away local redis-server, every key of redis-shared is deleted through the LoadBalancer (the chart disables FLUSHALL), and each key is copied with its TTL; the replica follows by itself. Then waits for beersystem to answer healthy and records the RTO from your answer. --drill measures the RPO for real: markers before a backup it takes, markers after it, the data lost (every key deleted), the restore, and which markers came back. Needs redis-cli and redis-server on this machine.",
   requires: ['02-deploy'],
   flags: {
     backup: {
@@ -446,7 +464,7 @@ export const runbook = defineRunbook({
     drill: {
       title: 'Disaster-recovery drill: markers, backup, data lost, restore, RPO and RTO measured',
       description:
-        "Writes marker keys, takes and verifies a backup (backup.mts B01, B02), writes more markers, deletes every key (FLUSHALL through the LoadBalancer: the master as it comes back on an empty volume), restores the drill's snapshot, waits for beersystem and reports which markers came back.",
+        "Writes marker keys, takes and verifies a backup (backup.mts B01, B02), writes more markers, deletes every key through the LoadBalancer (the master as it comes back on an empty volume), restores the drill's snapshot, waits for beersystem and reports which markers came back.",
       steps: drillSteps,
     },
   },

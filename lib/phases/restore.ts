@@ -9,6 +9,8 @@ import { BACKUP_PREFIX, type BackupMetadata, metadataFileName } from './backup.t
 export const RESTORE_CHOICE_NOTE = 'restore.choice';
 /** when the operator decided to restore (R02's answer), ISO 8601: where the RTO starts */
 export const RESTORE_DECIDED_NOTE = 'restore.decided-at';
+/** what emptying redis-shared deleted (R02, D03): the audit log's record of it */
+export const EMPTIED_NOTE = 'restore.emptied';
 /** the drill's markers, noted by D01 and D02, judged by D04 */
 export const DRILL_MARKERS_NOTE = 'restore.drill.markers';
 
