@@ -140,3 +140,41 @@ t.test('the time spent at a prompt is reported apart from the work', async (t) =
       ?.waited_ms ?? 0) >= ANSWER_AFTER_MS,
   );
 });
+
+t.test('an impact given as a function names what the steps before it found', async (t) => {
+  const sandbox = makeRunbookEnv(t);
+  const asked: string[] = [];
+  const prompter: Prompter = {
+    ...unasked,
+    typeName: async (message) => {
+      asked.push(message);
+      return 'old-redis';
+    },
+  };
+  const runbook = defineRunbook({
+    id: '95-impact',
+    title: 'impact',
+    steps: [
+      {
+        id: 'T001',
+        title: 'count',
+        risk: 'read',
+        run: (ctx) => {
+          ctx.state.count = 37;
+        },
+      },
+      {
+        id: 'T002',
+        title: 'replace',
+        risk: 'irreversible',
+        confirmName: 'old-redis',
+        impact: (ctx) => `all ${String(ctx.state.count)} keys are replaced`,
+        run: () => undefined,
+        undo: 'none',
+      },
+    ],
+  });
+  const out = await execute(runbook, sandbox, [], { prompter, isInteractive: () => true });
+  t.equal(out.code, 0, out.stderr);
+  t.match(asked, [/T002 replace cannot be undone\. all 37 keys are replaced\./]);
+});
