@@ -86,7 +86,7 @@ async function emptySharedRedis(ctx: StepContext): Promise<void> {
   await ctx.note(EMPTIED_NOTE, emptied);
   if (emptied.left > 0) {
     throw new Error(
-      `redis-shared still holds ${emptied.left} key(s) after ${emptied.passes} passes (something keeps writing): stop its writers (${ctx.kubectlLine(['scale', 'deployment', ctx.cfg.beersystem.deployment, '-n', ctx.cfg.beersystem.namespace, '--replicas=0'])}), then ${resumeLine(ctx, ctx.step?.id ?? 'R02')}`,
+      `redis-shared still holds ${emptied.left} key(s) after ${emptied.passes} passes (something keeps writing): find what writes (redis-cli -h ${ctx.cfg.redis.lbIp} CLIENT LIST) and stop it, run ${resumeLine(ctx, ctx.step?.id ?? 'R02')}, then start it again`,
     );
   }
   ctx.log.info(
@@ -242,7 +242,10 @@ const replace: StepDefinition = {
   run: async (ctx) => {
     // The answer to this step's question is the decision to restore: the RTO starts here.
     const decidedAt = new Date().toISOString();
-    const choice = await ctx.recall<RestoreChoice>(RESTORE_CHOICE_NOTE);
+    // A dry run names only what this run chose: an earlier run's choice is not this one's.
+    const choice = ctx.dryRun
+      ? (ctx.state.choice as RestoreChoice | undefined)
+      : await ctx.recall<RestoreChoice>(RESTORE_CHOICE_NOTE);
     const { lbIp, port } = ctx.cfg.redis;
     const target = await sharedRedisTarget(ctx, 'runbook-restore');
     if (ctx.dryRun) {

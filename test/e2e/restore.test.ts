@@ -153,9 +153,9 @@ t.test('restore of redis-shared in the sandbox', async (t) => {
     },
   );
 
-  await t.test('the replica holds the restored data too', async (t) => {
-    const info = await live.info('replication');
-    t.match(info, /connected_slaves:1/);
+  await t.test('the replica is linked and has acknowledged every restored write', async (t) => {
+    t.match(await live.info('replication'), /connected_slaves:1/);
+    t.equal(Number(await live.call('WAIT', '1', '5000')), 1, 'WAIT 1: the replica is caught up');
   });
 
   await t.test('the RTO is recorded as evidence', async (t) => {
@@ -165,6 +165,19 @@ t.test('restore of redis-shared in the sandbox', async (t) => {
     t.ok(typeof data?.rtoMs === 'number' && data.rtoMs > 0, `RTO ${data?.rtoMs} ms`);
     t.equal(data?.snapshot, snapshot);
     t.equal(data?.keysRestored, BEFORE);
+  });
+
+  await t.test('the drill with --dry-run changes nothing and takes no snapshot', async (t) => {
+    const keys = await live.dbsize();
+    const files = readdirSync(join(runDir, 'backups')).length;
+    const run = await rb.run('restore', ['--drill', '--dry-run', '--json']);
+    t.equal(run.code, 0, 'exit 0', run.code === 0 ? {} : { stderr: run.stderr });
+    t.equal(run.summary?.outcome, 'ok');
+    t.match(run.stderr, /would write 5 markers restore-drill:\S+:before:0/);
+    t.match(run.stderr, /would run: redis-cli -h \S+ -p 6379 --rdb/);
+    t.match(run.stderr, /would delete every key of redis-shared/);
+    t.equal(await live.dbsize(), keys, 'the key count is unchanged');
+    t.equal(readdirSync(join(runDir, 'backups')).length, files, 'no snapshot was written');
   });
 
   await t.test(
