@@ -256,6 +256,7 @@ const replace: StepDefinition = {
     }
     if (!choice) throw new Error(`no snapshot was chosen yet: run ${resumeLine(ctx, 'R01')}`);
     await ctx.note(RESTORE_DECIDED_NOTE, decidedAt);
+    ctx.state.decidedAt = decidedAt;
     const [{ startScratchServer }, { copyKeys }, { openRedis }] = await Promise.all([
       import('../lib/redis/scratch-server.ts'),
       import('../lib/redis/redis-copy.ts'),
@@ -470,6 +471,23 @@ export const runbook = defineRunbook({
         "Writes marker keys, takes and verifies a backup (backup.mts B01, B02), writes more markers, deletes every key through the LoadBalancer (the master as it comes back on an empty volume), restores the drill's snapshot, waits for beersystem and reports which markers came back.",
       steps: drillSteps,
     },
+  },
+  standing: async (ctx) => {
+    let now: string;
+    try {
+      const keys = await withShared(ctx, 'runbook-restore', async (c) =>
+        keyspaceKeys(await c.info('keyspace')),
+      );
+      now = `it holds ${keys} keys`;
+    } catch (err) {
+      now = `it does not answer through the LoadBalancer (${(err as Error).message})`;
+    }
+    const decidedAt = ctx.state.decidedAt as string | undefined;
+    const choice = ctx.state.choice as RestoreChoice | undefined;
+    if (decidedAt && !ctx.state.restored) {
+      return `redis-shared is partly restored: R02 began replacing its keys with ${choice ? basename(choice.file) : 'the chosen snapshot'} at ${decidedAt} and did not finish; ${now}. Run R02 again to finish: ${resumeLine(ctx, 'R02')}`;
+    }
+    return `redis-shared: ${now}${ctx.state.restored ? ', restored from the snapshot' : '; this run replaced none of its keys'}`;
   },
   next: (ctx) =>
     ctx.mode === 'drill'
