@@ -45,6 +45,8 @@ export interface PlanOptions {
   out: string;
   vars?: Record<string, string>;
   targets?: string[];
+  /** `-replace=ADDRESS`: resource instances to plan as a replace even when unchanged */
+  replace?: string[];
 }
 
 /**
@@ -150,7 +152,16 @@ export async function tofuPlan(ctx: TofuContext, options: PlanOptions): Promise<
     `${k}=${v}`,
   ]);
   const targets = (options.targets ?? []).map((t) => `-target=${t}`);
-  await ctx.tofu(['plan', '-input=false', '-no-color', `-out=${file}`, ...vars, ...targets]);
+  const replace = (options.replace ?? []).map((r) => `-replace=${r}`);
+  await ctx.tofu([
+    'plan',
+    '-input=false',
+    '-no-color',
+    `-out=${file}`,
+    ...vars,
+    ...targets,
+    ...replace,
+  ]);
   const sha256 = await fileSha256(file);
   const shown = await ctx.tofu(['show', '-json', '-no-color', file]);
   const changes = summariseChanges(JSON.parse(shown.stdout) as ShowJson);

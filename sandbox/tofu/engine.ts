@@ -26,7 +26,13 @@ export async function makePlan(
   desired: DesiredState,
   state: TofuState,
   client: KubeClient | undefined,
-  options: { destroy?: boolean; targets?: string[]; variables: Record<string, unknown> },
+  options: {
+    destroy?: boolean;
+    targets?: string[];
+    /** `-replace=ADDRESS`: instances planned as a replace even when nothing changed */
+    replace?: string[];
+    variables: Record<string, unknown>;
+  },
 ): Promise<SavedPlan> {
   const targeted = (address: string) =>
     !options.targets?.length ||
@@ -38,17 +44,33 @@ export async function makePlan(
   for (const address of refreshed.gone) delete prior[address];
   const wanted = options.destroy ? [] : desired.resources.filter((r) => targeted(r.address));
   const changes: PlannedChange[] = [];
+  // A replaced random_password has a result known only after apply, so everything that writes
+  // it (the Secret copies) is planned as an update, as OpenTofu plans a changed attribute.
+  const newPassword = wanted.some(
+    (r) => r.password && prior[r.address] && options.replace?.includes(r.address),
+  );
   for (const resource of wanted) {
     const current = prior[resource.address];
     let actions: Action[];
+    let actionReason: PlannedChange['actionReason'];
     if (!current) actions = ['create'];
-    else if (current.tainted) actions = ['delete', 'create'];
-    else if (current.digest !== resource.digest) actions = ['update'];
+    else if (current.tainted) {
+      actions = ['delete', 'create'];
+      actionReason = 'replace_because_tainted';
+    } else if (options.replace?.includes(resource.address)) {
+      // https://opentofu.org/docs/cli/commands/plan/#replacing-specific-resources: -replace
+      // plans a replace where the plan would otherwise update or leave the instance alone.
+      actions = ['delete', 'create'];
+      actionReason = 'replace_by_request';
+    } else if (current.digest !== resource.digest) actions = ['update'];
     else if (refreshed.drifted.includes(resource.address)) actions = ['update'];
+    else if (newPassword && JSON.stringify(resource.objects).includes(PASSWORD_MARKER))
+      actions = ['update'];
     else actions = ['no-op'];
-    changes.push(
-      change(resource, actions, current ? { objects: current.objects } : null, resource.after),
-    );
+    changes.push({
+      ...change(resource, actions, current ? { objects: current.objects } : null, resource.after),
+      ...(actionReason ? { actionReason } : {}),
+    });
   }
   const wantedAddresses = new Set(desired.resources.map((r) => r.address));
   for (const current of Object.values(prior).reverse()) {
@@ -218,7 +240,8 @@ export async function applyPlan(
     delete state.resources[c.address];
     if (c.type === 'random_password') delete state.password;
     report(`${c.address}: Destruction complete after ${elapsed(started)}`);
-    if (!c.actions.includes('create')) result.destroyed++;
+    // A replace counts as one added and one destroyed, as OpenTofu's summary counts it.
+    result.destroyed++;
     save();
   }
   for (const c of plan.changes) {

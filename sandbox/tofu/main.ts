@@ -30,6 +30,7 @@ interface Options {
   chdir: string;
   assignments: VarAssignment[];
   targets: string[];
+  replace: string[];
   out?: string;
   autoApprove: boolean;
   json: boolean;
@@ -48,6 +49,7 @@ function parseArgs(argv: string[]): { command: string; options: Options } {
     chdir: process.cwd(),
     assignments: [],
     targets: [],
+    replace: [],
     autoApprove: false,
     json: false,
     raw: false,
@@ -82,6 +84,9 @@ function parseArgs(argv: string[]): { command: string; options: Options } {
         break;
       case 'target':
         options.targets.push(value());
+        break;
+      case 'replace':
+        options.replace.push(value());
         break;
       case 'out':
         options.out = value();
@@ -250,6 +255,7 @@ async function buildPlan(options: Options): Promise<SavedPlan> {
   const plan = await makePlan(desired, readState(), client, {
     destroy: options.destroy,
     targets: options.targets,
+    replace: options.replace,
     variables: root.vars,
   });
   checkPreventDestroy(plan.changes, protectedResources(root));
@@ -306,7 +312,12 @@ function printPlan(plan: SavedPlan): { add: number; change: number; destroy: num
         : kind === 'update'
           ? ['~', 'will be updated in-place']
           : kind === 'replace'
-            ? ['-/+', 'is tainted, so must be replaced']
+            ? [
+                '-/+',
+                c.actionReason === 'replace_by_request'
+                  ? 'will be replaced, as requested'
+                  : 'is tainted, so must be replaced',
+              ]
             : ['-', 'will be destroyed'];
     out(`  # ${c.address} ${verb}`);
     out(`  ${symbol} resource "${c.type}" "${c.name}" {`);
@@ -444,6 +455,7 @@ function show(options: Options): number {
         type: c.type,
         name: c.name,
         ...(c.index !== undefined ? { index: c.index } : {}),
+        ...(c.actionReason ? { action_reason: c.actionReason } : {}),
         change: {
           actions: c.actions,
           before: c.before,

@@ -50,6 +50,8 @@ export interface PlannedChange {
   index?: string;
   moduleAddress: string;
   actions: Action[];
+  /** why a replace was planned, as `show -json` names it (`replace_because_tainted`, …) */
+  actionReason?: 'replace_because_tainted' | 'replace_by_request';
   before: Record<string, unknown> | null;
   after: Record<string, unknown> | null;
 }

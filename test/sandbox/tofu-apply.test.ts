@@ -252,6 +252,42 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
   });
 
   await t.test(
+    '-replace of the password: a replace by request, both Secret copies updated with the new value',
+    async (t) => {
+      const before = await secretPassword(kubectl, 'redis');
+      const address = 'module.redis_shared.random_password.redis';
+      const planned = await tofu([
+        'plan',
+        ...SANDBOX_VARS,
+        `-replace=${address}`,
+        '-target=module.redis_shared.random_password.redis',
+        '-target=module.redis_shared.kubernetes_secret_v1.credentials',
+        '-out=replace.tfplan',
+      ]);
+      t.equal(planned.code, 0, planned.stderr);
+      t.match(
+        planned.stdout,
+        /# module\.redis_shared\.random_password\.redis will be replaced, as requested/,
+      );
+      t.match(planned.stdout, /Plan: 1 to add, 2 to change, 1 to destroy\./);
+      const shown = JSON.parse((await tofu(['show', '-json', 'replace.tfplan'])).stdout);
+      const password = shown.resource_changes.find(
+        (c: { address: string }) => c.address === address,
+      );
+      t.same(password.change.actions, ['delete', 'create']);
+      t.equal(password.action_reason, 'replace_by_request');
+      t.notOk(planned.stdout.includes(before), 'the plan does not show the password');
+      const applied = await tofu(['apply', 'replace.tfplan']);
+      t.match(applied.stdout, /1 added, 2 changed, 1 destroyed/);
+      const after = await secretPassword(kubectl, 'redis');
+      t.not(after, before, 'a new password');
+      t.equal(await secretPassword(kubectl, 'beersystem'), after, 'the same in both copies');
+      const again = await tofu(['plan', '-detailed-exitcode', ...SANDBOX_VARS]);
+      t.equal(again.code, 0, 'nothing left to change');
+    },
+  );
+
+  await t.test(
     'the migration switch: true sets the env; false releases it without restoring, and is refused until the old values are back',
     async (t) => {
       const envOf = async () =>
@@ -400,7 +436,6 @@ t.test('tofu stand-in against the sandbox API', async (t) => {
       t.match(destroyed.stderr, /Error: Instance cannot be destroyed/);
       for (const guarded of [
         'module.redis_shared.kubernetes_namespace_v1.redis',
-        'module.redis_shared.random_password.redis',
         'module.redis_shared.kubernetes_secret_v1.credentials["beersystem"]',
       ]) {
         t.match(

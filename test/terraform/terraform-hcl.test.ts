@@ -271,16 +271,20 @@ t.test('US4: a literal REDIS_PASSWORD fails the plan before anything is applied'
 });
 
 t.test(
-  'destroy safety: the namespace, the password and its Secret copies cannot be destroyed',
+  'destroy safety: the namespace and the Secret copies cannot be destroyed; the password can be replaced',
   async (t) => {
     for (const [type, name] of [
       ['kubernetes_namespace_v1', 'redis'],
-      ['random_password', 'redis'],
       ['kubernetes_secret_v1', 'credentials'],
     ] as const) {
       const lifecycle = block(resource(redisShared, type, name), 'lifecycle');
       t.equal(lifecycle.prevent_destroy, true, `${type}.${name} has prevent_destroy`);
     }
+    // rotate-password plans -replace of it, which prevent_destroy would refuse.
+    t.notOk(
+      resource(redisShared, 'random_password', 'redis').lifecycle,
+      'random_password.redis can be replaced',
+    );
     const readme = await readFile(join(REDIS_SHARED_DIR, 'README.md'), 'utf8');
     t.match(readme, /^## Teardown$/m, 'the README says how to tear it down on purpose');
   },

@@ -7,10 +7,10 @@ resource "random_password" "redis" {
   min_lower   = 4
   min_numeric = 4
 
-  # A new password locks every client out until it is rolled out to them.
-  lifecycle {
-    prevent_destroy = true
-  }
+  # No prevent_destroy: a new password is made only by replacing this resource
+  # (runbooks/rotate-password.mts plans -replace), which prevent_destroy refuses. A replace by
+  # accident cannot happen unnoticed: nothing in it changes without -replace, and every plan is
+  # shown before it is applied. The namespace and the Secret copies keep prevent_destroy.
 }
 
 # T010/T011, FR-012/FR-012a: the same password in the Redis namespace and in every namespace
