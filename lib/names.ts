@@ -55,6 +55,7 @@ export const EVIDENCE_IDS = [
   'BACKUP',
   'RESTORE-RPO',
   'RESTORE-RTO',
+  'ROTATION',
 ] as const;
 export type EvidenceId = (typeof EVIDENCE_IDS)[number];
 

@@ -1,7 +1,7 @@
 // checklists/<runbook>.md mirror runbooks/<runbook>.mts one to one: every item names a step of
 // its runbook (any mode), every step has an item, and each item says what "done" looks like and
 // how to check it by hand. Holds for every phase checklist there is, 01 to 07, and for the day-2
-// runbooks beside them (backup, restore).
+// runbooks beside them (backup, restore, rotate-password).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,6 +110,7 @@ t.test('there are phase and day-2 checklists to check', async (t) => {
   t.ok(checklistFiles.length >= 8, `found ${checklistFiles.join(', ')}`);
   t.ok(checklistFiles.includes('backup.md'), 'the backup runbook is mirrored');
   t.ok(checklistFiles.includes('restore.md'), 'the restore runbook is mirrored');
+  t.ok(checklistFiles.includes('rotate-password.md'), 'the rotation runbook is mirrored');
 });
 
 for (const file of checklistFiles) {
