@@ -104,7 +104,10 @@ async function thePlan(ctx: StepContext): Promise<TofuPlan> {
   return plan;
 }
 
-/** The writer runs from before the apply to the last restart, in the process that rotates. */
+/**
+ * The writer runs from before the apply to the last restart, in the process that rotates: it
+ * starts with the Secret's password, which only that process can be sure Redis accepts.
+ */
 async function ensureWriter(ctx: StepContext): Promise<void> {
   if (ctx.dryRun || ctx.state.writer) return;
   const { startRotationWriter } = await import('../lib/redis/rotation-writer.ts');
@@ -152,7 +155,7 @@ export const runbook = defineRunbook({
   id: 'rotate-password',
   title: 'Rotate the redis-shared password (new from OpenTofu, no failed write)',
   description:
-    "Plans -replace of the module's random_password (with its Secret copies), applies exactly that plan after one confirmation, tells master and replica to accept the new password beside the old one (ACL SETUSER default >new, masterauth on the replica), restarts beersystem (when it reads the Secret), the replica and the master so they start with the new one from the Secret, then proves the old password refused (SC-008), the new one working, both Secret copies equal, beersystem healthy and the exporter scraping. A writer counts write errors through the LoadBalancer throughout. Passwords travel only in memory and in REDISCLI_AUTH, never in argv, output or the audit log.",
+    "Plans -replace of the module's random_password (with its Secret copies), applies exactly that plan after one confirmation, tells master and replica to accept the new password beside the old one (ACL SETUSER default >new, masterauth on the replica), restarts beersystem (when it reads the Secret), the replica and the master so they start with the new one from the Secret, then proves the old password refused (SC-008), the new one working, both Secret copies equal, beersystem healthy and the exporter scraping. A writer counts write errors through the LoadBalancer throughout. Passwords travel only in memory (ioredis), never in argv, output, notes or the audit log.",
   // redis-shared and its Secret are all a rotation needs; beersystem is restarted only when it
   // reads the Secret (after 05-migrate), so the password can be rotated before the migration too.
   requires: ['02-deploy'],
@@ -252,13 +255,13 @@ export const runbook = defineRunbook({
           );
           return;
         }
-        await ensureWriter(ctx);
         const old = oldPassword(ctx);
         if (!old) {
           throw new Error(
-            `the old password was only in the memory of the run that replaced it, and Redis accepts nothing else yet. Restart the pods so they read the new one from the Secret (writes stall while the master restarts): ${ctx.commandLine({ from: 'R05', dryRun: false })} --yes, then restart beersystem if it uses redis-shared: ${ctx.kubectlLine(['rollout', 'restart', `deployment/${ctx.cfg.beersystem.deployment}`, '-n', ctx.cfg.beersystem.namespace])}`,
+            `the old password was only in the memory of the run that replaced it, and Redis accepts nothing else yet. Restart redis-shared's pods so they read the new one from the Secret (writes stall while the master restarts): ${ctx.commandLine({ only: ['R05', 'R06'], dryRun: false })} --yes; then beersystem and the checks: ${ctx.commandLine({ only: ['R04', 'V02', 'V03', 'V04'], dryRun: false })} --yes`,
           );
         }
+        await ensureWriter(ctx);
         const password = await newPassword(ctx);
         registerSecret(password);
         const { openRedis } = await import('../lib/redis/redis-probe.ts');
@@ -296,7 +299,6 @@ export const runbook = defineRunbook({
           ? undefined
           : `beersystem does not read Secret ${ctx.cfg.redis.secretName}: nothing to restart`,
       run: async (ctx) => {
-        await ensureWriter(ctx);
         const { namespace, deployment } = ctx.cfg.beersystem;
         const { deployment: info } = await beersystemState(ctx);
         // biome-ignore lint/suspicious/noExplicitAny: the Deployment's spec as the API returns it
@@ -318,7 +320,6 @@ export const runbook = defineRunbook({
       risk: 'change',
       impact: 'the replica restarts: reads from it fail for seconds; writes go on at the master',
       run: async (ctx) => {
-        await ensureWriter(ctx);
         await restartStatefulSet(ctx, names(ctx).replica.set);
       },
       undo: (ctx) =>
@@ -331,7 +332,6 @@ export const runbook = defineRunbook({
       impact:
         'the master restarts: writes wait (clients that retry) or fail (clients that do not) until it is Ready again, as in the SC-007 drill; afterwards the old password is refused',
       run: async (ctx) => {
-        await ensureWriter(ctx);
         await restartStatefulSet(ctx, names(ctx).master.set);
       },
       undo: (ctx) =>
@@ -371,12 +371,16 @@ export const runbook = defineRunbook({
     strictCheck({
       id: 'V01',
       title: 'SC-008 re-proven: the old password is refused, the new one works, on both',
-      skip: notInDryRun,
+      skip: (ctx) =>
+        notInDryRun(ctx) ??
+        (oldPassword(ctx)
+          ? undefined
+          : 'the old password is known only to the run that replaced it (P01 in the same process): its refusal cannot be proven by this one'),
       check: async (ctx): Promise<Judgement> => {
         const { replica } = names(ctx);
         const { lbIp, port } = ctx.cfg.redis;
         const password = await newPassword(ctx);
-        const old = oldPassword(ctx);
+        const old = oldPassword(ctx) as string;
         const where: Array<[string, string]> = [
           [`${lbIp}:${port}`, lbIp],
           [replica.pod, (await podOf(ctx, replica.pod)).podIP as string],
@@ -385,19 +389,12 @@ export const runbook = defineRunbook({
         let ok = true;
         for (const [label, host] of where) {
           const withNew = await authReply(host, port, password);
-          const withOld = old ? await authReply(host, port, old) : undefined;
-          const refused = withOld === undefined || isWrongPassword(withOld);
+          const withOld = await authReply(host, port, old);
+          const refused = isWrongPassword(withOld);
           ok &&= withNew === 'OK' && refused;
           found.push(
-            `${label}: new ${withNew === 'OK' ? 'accepted' : `refused (${withNew})`}, old ${withOld === undefined ? 'not known to this process' : refused ? 'refused' : `ACCEPTED (${withOld})`}`,
+            `${label}: new ${withNew === 'OK' ? 'accepted' : `refused (${withNew})`}, old ${refused ? 'refused' : `ACCEPTED (${withOld})`}`,
           );
-        }
-        if (!old) {
-          return {
-            ok: false,
-            detail: `${found.join('; ')}`,
-            fix: `the old password was held only by the run that replaced it: its refusal cannot be proven here; the pods' restart (R05, R06) is what drops it`,
-          };
         }
         return ok
           ? { ok, detail: found.join('; ') }
