@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { openRedis } from '../../lib/redis/redis-probe.ts';
-import { MIGRATE, startCluster } from '../helpers/migrate-cluster.ts';
+import { MIGRATE, mutations, startCluster } from '../helpers/migrate-cluster.ts';
 import { REPO } from '../helpers/run-cli.ts';
 import { secretPassword } from '../helpers/secret.ts';
 
@@ -40,7 +40,9 @@ t.test('rotate-password in the sandbox, beersystem on redis-shared', async (t) =
   t.equal(await secret('beersystem'), old, 'one password in both copies before');
 
   await t.test('--dry-run shows the plan and changes nothing', async (t) => {
+    const before = mutations(c.journal()).length;
     const r = await c.run(ROTATE, ['--dry-run']);
+    t.equal(mutations(c.journal()).length, before, 'the journal gained no mutating request');
     t.equal(r.code, 0, 'exit 0', { stderr: r.stderr.slice(-3000) });
     const text = r.stdout + r.stderr;
     t.match(text, /replace module\.redis_shared\.random_password\.redis/);
@@ -95,12 +97,44 @@ t.test('rotate-password in the sandbox, beersystem on redis-shared', async (t) =
     t.match(String(health.body.redis), /redis-shared-master\.redis\.svc\.cluster\.local:6379/);
   });
 
+  let third = '';
+  await t.test(
+    'a failure after the apply: the runbook names the commands that finish the switch, and they do',
+    async (t) => {
+      const applied = await c.run(ROTATE, ['--only', 'P01,R01,R02', '--yes']);
+      t.equal(applied.code, 0, 'plan and apply only', { stderr: applied.stderr.slice(-3000) });
+      third = await secret('redis');
+      t.not(third, fresh, 'a third password is in the Secret');
+      t.equal(await auth(fresh), 'OK', 'Redis still takes only the one before');
+      t.match(await auth(third), /WRONGPASS/);
+      const resumed = await c.run(ROTATE, ['--from', 'R03', '--yes']);
+      t.equal(resumed.code, 1, 'R03 cannot tell Redis without the old password');
+      const text = resumed.stdout + resumed.stderr;
+      t.match(text, /the old password was only in the memory of the run that replaced it/);
+      t.match(text, /--only R05,R06\b/);
+      t.match(text, /--only R04,V02,V03,V04\b/);
+      const restarted = await c.run(ROTATE, ['--only', 'R05,R06', '--yes']);
+      t.equal(restarted.code, 0, 'the pods restart onto the Secret', {
+        stderr: restarted.stderr.slice(-3000),
+      });
+      const finished = await c.run(ROTATE, ['--only', 'R04,V02,V03,V04', '--yes']);
+      t.equal(finished.code, 0, 'beersystem restarted and the checks pass', {
+        stderr: finished.stderr.slice(-3000),
+      });
+      t.match(await auth(fresh), /WRONGPASS/, 'the password before is refused');
+      t.equal(await auth(third), 'OK', 'the third one works');
+      t.equal((await c.proxy('/healthz')).status, 200, 'beersystem is healthy');
+    },
+  );
+
   await t.test('neither password appears in any output or the audit log', async (t) => {
     const audit = readFileSync(c.env.AUDIT_LOG as string, 'utf8');
     for (const [name, value] of [
       ['old', old],
       ['new', fresh],
+      ['third', third],
     ] as const) {
+      if (!value) continue;
       t.notOk(
         c.outputs.some((o) => o.includes(value)),
         `the ${name} password is in no output`,
