@@ -58,7 +58,7 @@ export async function makePlan(
       actions = ['delete', 'create'];
       actionReason = 'replace_because_tainted';
     } else if (options.replace?.includes(resource.address)) {
-      // https://opentofu.org/docs/cli/commands/plan/#replacing-specific-resources: -replace
+      // https://opentofu.org/docs/cli/commands/plan/ (planning options): -replace
       // plans a replace where the plan would otherwise update or leave the instance alone.
       actions = ['delete', 'create'];
       actionReason = 'replace_by_request';
