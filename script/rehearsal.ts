@@ -86,6 +86,13 @@ export const RUNBOOKS = [
   '07-polish',
 ] as const;
 
+/** The day-2 runbooks the rehearsal runs after the change: title, runbook, its own flags. */
+const DAY2: readonly (readonly [string, string, string[]])[] = [
+  ['backup', 'backup', []],
+  ['restore --drill', 'restore', ['--drill', '--confirm', 'redis/redis-shared']],
+  ['rotate-password', 'rotate-password', []],
+];
+
 const SANDBOX_CLI = join(REPO_ROOT, 'sandbox', 'cli.ts');
 const REHEARSAL_MARKER = '.rehearsal';
 function runbookPath(id: string): string {
@@ -125,6 +132,9 @@ export function rehearsalStages(runDir: string, runbookArgs: string[] = []): Sta
       argv: runbook('06-decommission', ['--confirm', 'beersystem/redis']),
       expectExit: 0,
     },
+    // Day 2 before the report, so that 07's report carries their figures: a backup, the
+    // disaster-recovery drill (markers, lost data, restore: RPO and RTO) and a password rotation.
+    ...DAY2.map(([title, id, extra]) => ({ title, argv: runbook(id, extra), expectExit: 0 })),
     {
       title: '07-polish',
       argv: runbook('07-polish'),

@@ -58,12 +58,20 @@ t.test(
     );
     t.match(output, /── sandbox age 24h: exit 0/);
     t.match(output, /── 06-decommission: exit 0/);
+    for (const stage of ['backup', 'restore --drill', 'rotate-password']) {
+      t.match(output, new RegExp(`── ${stage}: exit 0`), `day 2: ${stage} ran and passed`);
+    }
     const report = /report:\s+(\S+\.md)/.exec(output)?.[1];
     t.ok(report && existsSync(report), `the report's path is printed: ${report}`);
     t.match(output, /downtime: [\d.]+m?s/, 'the measured downtime is printed');
     t.match(output, /sandbox stopped .*nothing left running/, 'the sandbox went down');
     const md = readFileSync(report!, 'utf8');
     t.equal(md.split('\n').filter((l) => /^\| SC-0\d\d \|/.test(l)).length, 10, 'ten SC rows');
+    // The day-2 figures: backup size and time, the drill's RPO markers and RTO, rotation's errors.
+    for (const id of ['BACKUP', 'RESTORE-RPO', 'RESTORE-RTO', 'ROTATION']) {
+      t.match(md, new RegExp(`^\\| ${id} \\|`, 'm'), `the report carries ${id}`);
+    }
+    t.match(md, /^\| ROTATION \|[^\n]*\b0 (write )?errors?/m, 'rotation: no write error');
     t.equal(existsSync(join(runDir, 'state.json')), false, 'no sandbox state left');
     // The password the rehearsal generated is in the stand-in's state (as in real tofu state).
     const state = JSON.parse(readFileSync(join(runDir, 'tofu', 'terraform.tfstate'), 'utf8'));

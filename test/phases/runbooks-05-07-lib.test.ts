@@ -228,6 +228,9 @@ t.test('the rehearsal: its stages in order, with the exit code each must end wit
       ['06-decommission (before the validation window)', 3],
       ['sandbox age 24h', 0],
       ['06-decommission', 0],
+      ['backup', 0],
+      ['restore --drill', 0],
+      ['rotate-password', 0],
       ['07-polish', 0],
     ],
   );
@@ -235,6 +238,7 @@ t.test('the rehearsal: its stages in order, with the exit code each must end wit
   t.same(six.slice(-3), ['--yes', '--confirm', 'beersystem/redis']);
   t.ok(six.includes('/tmp/r/.env.sandbox'));
   t.same(stages[7]!.argv.slice(-2), ['age', '24h']);
+  t.same(stages[10]!.argv.slice(-5), ['--yes', '--drill', '--confirm', 'redis/redis-shared']);
 });
 
 t.test(
