@@ -50,3 +50,13 @@ for (const [program, ...argv] of commands) {
     t.pass('the flags parse');
   });
 }
+
+t.test("every alert the guide names is one of the module's rules", async (t) => {
+  const rules = readFileSync(
+    join(REPO, 'terraform', 'modules', 'redis-shared', 'alerts.yaml'),
+    'utf8',
+  );
+  const named = [...new Set([...guide.matchAll(/`(Redis[A-Z]\w+)`/g)].map((m) => m[1] as string))];
+  t.ok(named.length >= 3, named.join(', '));
+  for (const alert of named) t.match(rules, new RegExp(`alert: ${alert}\\b`), alert);
+});
