@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { openRedis } from '../../lib/redis/redis-probe.ts';
 import { redisCli, startRedisServer } from '../helpers/redis-server.ts';
+import { REPO } from '../helpers/run-cli.ts';
 import { runbookSandbox, stepStatuses } from '../helpers/runbook-sandbox.ts';
 import { secretPassword } from '../helpers/secret.ts';
 import { type SandboxFixture, startWholeSandbox } from '../helpers/workloads-sandbox.ts';
@@ -152,5 +153,23 @@ t.test('backup of redis-shared in the sandbox', async (t) => {
     }
     const audit = readFileSync(rb.auditLog, 'utf8');
     t.match(audit, /redis-cli -h \S+ -p 6379 --rdb/, 'the command is audited, without a password');
+  });
+
+  // Last: the guide's own lines may restart a pod.
+  await t.test("the operations guide's kubectl lines run as written after 02", async (t) => {
+    const guide = readFileSync(join(REPO, 'docs', 'operations.md'), 'utf8');
+    const lines = [...guide.matchAll(/`(kubectl [^`<]+)`/g)].map((m) =>
+      (m[1] as string).replace(/\s+/g, ' ').trim(),
+    );
+    t.ok(lines.length >= 4, `${lines.length} kubectl lines`);
+    for (const line of lines) {
+      const out = await kubectl(line.split(' ').slice(1)).then(
+        () => 'ok',
+        (err: { stderr?: string }) => err.stderr ?? String(err),
+      );
+      // A pod that never restarted has no previous container: the API says so, as on K3s.
+      const expected = line.includes('--previous') ? /^ok$|previous terminated container/ : /^ok$/;
+      t.match(out, expected, line);
+    }
   });
 });

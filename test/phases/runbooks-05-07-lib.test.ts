@@ -238,7 +238,7 @@ t.test('the rehearsal: its stages in order, with the exit code each must end wit
   t.same(six.slice(-3), ['--yes', '--confirm', 'beersystem/redis']);
   t.ok(six.includes('/tmp/r/.env.sandbox'));
   t.same(stages[7]!.argv.slice(-2), ['age', '24h']);
-  t.same(stages[10]!.argv.slice(-5), ['--yes', '--drill', '--confirm', 'redis/redis-shared']);
+  t.same(stages[10]!.argv.slice(-4), ['--yes', '--drill', '--confirm', 'redis/redis-shared']);
 });
 
 t.test(
