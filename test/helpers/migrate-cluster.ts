@@ -3,6 +3,7 @@
 // kubectl and the tofu stand-in. The phases before 05 are laid down by the tofu stand-in and
 // recorded as completed, so a test starts where 05 starts; each runbook runs as a real child
 // process, and every output is kept for the password check.
+import './exit-promptly.ts';
 import { execFile, spawn } from 'node:child_process';
 import {
   existsSync,

@@ -1,5 +1,6 @@
 // A whole sandbox (API half + real workloads) in a temp dir for end-to-end tests, with kubectl
 // and the tofu stand-in pointed at it.
+import './exit-promptly.ts';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
