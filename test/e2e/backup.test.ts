@@ -163,9 +163,10 @@ t.test('backup of redis-shared in the sandbox', async (t) => {
     );
     t.ok(lines.length >= 4, `${lines.length} kubectl lines`);
     for (const line of lines) {
-      const out = await kubectl(line.split(' ').slice(1)).then(
+      const out = await kubectl(line.split(' ').slice(1), 60_000).then(
         () => 'ok',
-        (err: { stderr?: string }) => err.stderr ?? String(err),
+        (err: { stderr?: string; killed?: boolean }) =>
+          err.killed ? 'still waiting after 60 s' : (err.stderr ?? String(err)),
       );
       // A pod that never restarted has no previous container: the API says so, as on K3s.
       const expected = line.includes('--previous') ? /^ok$|previous terminated container/ : /^ok$/;

@@ -21,7 +21,8 @@ export interface SandboxFixture {
   workloads: Workloads;
   runDir: string;
   env: NodeJS.ProcessEnv;
-  kubectl(args: string[]): Promise<string>;
+  /** `timeoutMs` kills a kubectl that hangs, so the test fails on that line instead of the file's timeout. */
+  kubectl(args: string[], timeoutMs?: number): Promise<string>;
   tofu(args: string[]): Promise<{ stdout: string; stderr: string }>;
   /** POSTs an admin call (`fault`, `age`) as `npm run sandbox -- …` does. */
   admin(path: string, body: object): Promise<{ status: number; message: string }>;
@@ -56,8 +57,12 @@ export async function startWholeSandbox(): Promise<SandboxFixture> {
     workloads,
     runDir,
     env,
-    async kubectl(args) {
-      const { stdout } = await run('kubectl', args, { env, maxBuffer: 16 << 20 });
+    async kubectl(args, timeoutMs = 0) {
+      const { stdout } = await run('kubectl', args, {
+        env,
+        maxBuffer: 16 << 20,
+        timeout: timeoutMs,
+      });
       return stdout;
     },
     tofu(args) {
