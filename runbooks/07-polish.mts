@@ -16,13 +16,13 @@ import {
 import { runJobToEnd } from '../lib/cluster/job-run.ts';
 import { readNotes } from '../lib/engine/notes.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
-import { sharedRedisTarget } from '../lib/phases/beersystem.ts';
+import { sharedRedisTarget, withSharedRedis } from '../lib/phases/beersystem.ts';
 import { ipAssignments, renderIpTable } from '../lib/phases/ip-table.ts';
 import { sharedRedisHost } from '../lib/phases/migration.ts';
 import { BENCHMARK_NOTE } from '../lib/phases/migration-notes.ts';
 import { judgeLatency, judgeThroughput } from '../lib/phases/verdicts.ts';
 import { parseRedisBenchmarkCsv, runBench } from '../lib/redis/bench.ts';
-import { openRedis, summarizeLatencies } from '../lib/redis/redis-probe.ts';
+import { summarizeLatencies } from '../lib/redis/redis-probe.ts';
 
 const JOB_LABELS = {
   'app.kubernetes.io/managed-by': 'redis-shared-runbooks',
@@ -120,12 +120,7 @@ export const runbook = defineRunbook({
           opsPerSec: r.rps,
         }));
         ctx.state.figures = figures;
-        const client = await openRedis(await sharedRedisTarget(ctx, 'runbook-07'));
-        try {
-          await client.del(BENCHMARK_KEY);
-        } finally {
-          client.disconnect();
-        }
+        await withSharedRedis(ctx, 'runbook-07', (client) => client.del(BENCHMARK_KEY));
       },
       undo: (ctx) =>
         ctx.kubectlLine([

@@ -25,7 +25,7 @@ import {
   type SampledKey,
   snapshotsToRemove,
 } from '../lib/phases/backup.ts';
-import { sharedRedisTarget } from '../lib/phases/beersystem.ts';
+import { sharedRedisTarget, withSharedRedis } from '../lib/phases/beersystem.ts';
 
 const SAMPLE_SIZE = 100;
 
@@ -42,17 +42,11 @@ interface TakenSnapshot {
   liveRemovedBefore: number;
 }
 
-async function liveCounts(ctx: StepContext, name: string) {
-  const { openRedis } = await import('../lib/redis/redis-probe.ts');
-  const client = await openRedis(await sharedRedisTarget(ctx, name));
-  try {
-    return {
-      keys: keyspaceKeys(await client.info('keyspace')),
-      removed: keysRemovedByServer(await client.info('stats')),
-    };
-  } finally {
-    client.disconnect();
-  }
+function liveCounts(ctx: StepContext, name: string) {
+  return withSharedRedis(ctx, name, async (client) => ({
+    keys: keyspaceKeys(await client.info('keyspace')),
+    removed: keysRemovedByServer(await client.info('stats')),
+  }));
 }
 
 async function snapshotNames(dir: string): Promise<string[]> {

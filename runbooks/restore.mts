@@ -28,6 +28,7 @@ import {
   expectedSharedRedis,
   functionalCheck,
   sharedRedisTarget,
+  withSharedRedis,
 } from '../lib/phases/beersystem.ts';
 import {
   DRILL_MARKERS_NOTE,
@@ -61,20 +62,6 @@ const redisName = (ctx: StepContext) => `${ctx.cfg.redis.namespace}/${ctx.cfg.re
 /** This runbook from `step`, for real, with the answers a run without a terminal needs. */
 const resumeLine = (ctx: StepContext, step: string) =>
   `${ctx.commandLine({ from: step, dryRun: false })} --yes --confirm ${redisName(ctx)}`;
-
-async function withShared<T>(
-  ctx: StepContext,
-  name: string,
-  use: (client: import('ioredis').Redis) => Promise<T>,
-): Promise<T> {
-  const { openRedis } = await import('../lib/redis/redis-probe.ts');
-  const client = await openRedis(await sharedRedisTarget(ctx, name));
-  try {
-    return await use(client);
-  } finally {
-    client.disconnect();
-  }
-}
 
 /**
  * Deletes every key of redis-shared through the LoadBalancer: the chart disables FLUSHALL and
@@ -145,49 +132,30 @@ async function writeMarkers(ctx: StepContext, phase: MarkerPhase): Promise<void>
     return;
   }
   const { randomUUID } = await import('node:crypto');
-  const written: DrillMarker[] = await withShared(ctx, 'runbook-restore-drill', async (client) => {
-    const markers: DrillMarker[] = [];
-    for (const key of keys) {
-      const value = randomUUID();
-      await client.set(key, value, 'PX', MARKER_TTL_MS);
-      markers.push({ key, value, phase, writtenAt: new Date().toISOString() });
-    }
-    return markers;
-  });
+  const written: DrillMarker[] = await withSharedRedis(
+    ctx,
+    'runbook-restore-drill',
+    async (client) => {
+      const markers: DrillMarker[] = [];
+      for (const key of keys) {
+        const value = randomUUID();
+        await client.set(key, value, 'PX', MARKER_TTL_MS);
+        markers.push({ key, value, phase, writtenAt: new Date().toISOString() });
+      }
+      return markers;
+    },
+  );
   const earlier = (await ctx.recall<DrillMarker[]>(DRILL_MARKERS_NOTE)) ?? [];
   await ctx.note(DRILL_MARKERS_NOTE, [...earlier.filter((m) => m.phase !== phase), ...written]);
   ctx.log.info(`wrote ${written.length} markers ${phase} the backup: ${keys[0]}…`);
 }
 
-const [backupStep, verifyStep] = ['B01', 'B02'].map((id) => {
+// The same tools and the same Redis as a backup: its preflight, snapshot and verification.
+const [preflight, backupStep, verifyStep] = ['P01', 'B01', 'B02'].map((id) => {
   const step = backupRunbook.steps.find((s) => s.id === id);
   if (!step) throw new Error(`runbooks/backup.mts has no step ${id}`);
   return step;
-}) as [StepDefinition, StepDefinition];
-
-const preflight: StepDefinition = {
-  id: 'P01',
-  title: 'Check redis-cli and redis-server here, and redis-shared through the LoadBalancer',
-  risk: 'read',
-  run: async (ctx) => {
-    for (const tool of ['redis-cli', 'redis-server']) {
-      try {
-        const version = await ctx.run([tool, '--version'], { kind: 'read' });
-        ctx.log.info(version.stdout.trim());
-      } catch {
-        throw new Error(
-          `${tool} is not available on this machine: install it (apt-get install redis-tools redis-server), then run ${ctx.commandLine({ from: 'P01' })}`,
-        );
-      }
-    }
-    const keys = await withShared(ctx, 'runbook-restore', async (c) =>
-      keyspaceKeys(await c.info('keyspace')),
-    );
-    ctx.log.info(
-      `redis-shared answers at ${ctx.cfg.redis.lbIp}:${ctx.cfg.redis.port} with ${keys} keys`,
-    );
-  },
-};
+}) as [StepDefinition, StepDefinition, StepDefinition];
 
 const choose: StepDefinition = {
   id: 'R01',
@@ -214,7 +182,7 @@ const choose: StepDefinition = {
         `${refusal}. Name another snapshot of ${ctx.cfg.backupsDir} with --backup, or take a new one with ${ctx.commandLine({ runbook: 'backup', dryRun: false })} --yes`,
       );
     }
-    const liveKeys = await withShared(ctx, 'runbook-restore', async (c) =>
+    const liveKeys = await withSharedRedis(ctx, 'runbook-restore', async (c) =>
       keyspaceKeys(await c.info('keyspace')),
     );
     const choice: RestoreChoice = { file, metadata: metadata!, liveKeys };
@@ -417,7 +385,7 @@ const drillSteps: StepDefinition[] = [
         return;
       }
       const markers = (await ctx.recall<DrillMarker[]>(DRILL_MARKERS_NOTE)) ?? [];
-      const readbacks: MarkerReadback[] = await withShared(
+      const readbacks: MarkerReadback[] = await withSharedRedis(
         ctx,
         'runbook-restore-drill',
         async (c) => {
@@ -475,7 +443,7 @@ export const runbook = defineRunbook({
   standing: async (ctx) => {
     let now: string;
     try {
-      const keys = await withShared(ctx, 'runbook-restore', async (c) =>
+      const keys = await withSharedRedis(ctx, 'runbook-restore', async (c) =>
         keyspaceKeys(await c.info('keyspace')),
       );
       now = `it holds ${keys} keys`;

@@ -134,6 +134,24 @@ export async function sharedRedisTarget(ctx: StepContext, name: string): Promise
 }
 
 /**
+ * One connection to redis-shared through its LoadBalancer for `use`, closed afterwards. ioredis
+ * loads here, in the step that needs it, not when the runbook starts (`--help` stays light).
+ */
+export async function withSharedRedis<T>(
+  ctx: StepContext,
+  name: string,
+  use: (client: import('ioredis').Redis) => Promise<T>,
+): Promise<T> {
+  const { openRedis } = await import('../redis/redis-probe.ts');
+  const client = await openRedis(await sharedRedisTarget(ctx, name));
+  try {
+    return await use(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
  * The old Redis, reached at its pod's address from this machine (it has no LoadBalancer), with
  * the password beersystem's noted environment named. Undefined when it has no running pod.
  */

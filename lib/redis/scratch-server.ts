@@ -5,10 +5,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { freePort } from '../free-port.ts';
 import { openRedis } from './redis-probe.ts';
 
 const HOST = '127.0.0.1';
@@ -27,17 +27,6 @@ export interface ScratchServerOptions {
   /** how long loading may take before the start counts as failed */
   readyTimeoutMs?: number;
   signal?: AbortSignal;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (!address || typeof address === 'string') throw new Error('the system gave no free port');
-  return address.port;
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {

@@ -9,7 +9,10 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../../lib/free-port.ts';
 import type { RedisTarget } from '../../lib/redis/redis-probe.ts';
+
+export { freePort };
 
 export type Persistence = 'aof' | 'rdb' | 'none';
 
@@ -45,17 +48,6 @@ interface Teardown {
 
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 10_000;
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (!address || typeof address === 'string') throw new Error('no port from listen(0)');
-  return address.port;
-}
 
 /**
  * A TCP server that accepts connections and never answers (a hung Redis, a black-holing proxy);
