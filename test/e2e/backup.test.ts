@@ -4,8 +4,19 @@
 // with their metadata, verified, the oldest removed beyond BACKUP_KEEP; a snapshot that does not
 // match the live server fails its check; the password appears in no output, no audit line and
 // no metadata.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import t from 'tap';
 import { openRedis } from '../../lib/redis/redis-probe.ts';
 import { redisCli, startRedisServer } from '../helpers/redis-server.ts';
@@ -17,6 +28,7 @@ import { type SandboxFixture, startWholeSandbox } from '../helpers/workloads-san
 t.setTimeout(900_000);
 
 const KEYS = 200;
+const runProcess = promisify(execFile);
 
 t.test('backup of redis-shared in the sandbox', async (t) => {
   let fx: SandboxFixture | undefined;
@@ -173,4 +185,45 @@ t.test('backup of redis-shared in the sandbox', async (t) => {
       t.match(out, expected, line);
     }
   });
+
+  await t.test(
+    "the guide's redis-cli block runs as written from the repository's directory",
+    async (t) => {
+      const guide = readFileSync(join(REPO, 'docs', 'operations.md'), 'utf8');
+      const block = [...guide.matchAll(/```sh\n([\s\S]*?)```/g)]
+        .map((m) => m[1] as string)
+        .find((b) => b.includes('REDISCLI_AUTH='));
+      if (!block) return t.fail('the guide has a block that sets REDISCLI_AUTH');
+      // The repository's directory as an operator has it: .env with this cluster's settings.
+      const cwd = mkdtempSync(join(tmpdir(), 'guide-redis-cli-'));
+      t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
+      copyFileSync(rb.envFile, join(cwd, '.env'));
+      const result = await runProcess('bash', ['-euo', 'pipefail', '-c', block], {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', HOME: cwd },
+        timeout: 60_000,
+      }).then(
+        (r) => ({ code: 0, ...r }),
+        (err: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: err.code ?? -1,
+          stdout: err.stdout ?? '',
+          stderr: err.stderr ?? '',
+        }),
+      );
+      t.equal(result.code, 0, 'every line succeeded', { stderr: result.stderr });
+      t.match(result.stdout, /^used_memory:\d+/m, 'INFO memory answers through the LoadBalancer');
+      t.match(result.stdout, /^maxmemory:\d+/m, 'with maxmemory beside it');
+      t.match(result.stdout, /Sampled \d+ keys in the keyspace/, '--bigkeys scanned the keys');
+      t.match(
+        result.stdout,
+        /^\d+ \d+ \d+(\.\d+)? \d+$/m,
+        '--latency printed min, max, avg and samples',
+      );
+      t.notMatch(result.stderr, /NOAUTH|WRONGPASS|AUTH failed/, 'REDISCLI_AUTH was the password');
+      t.notOk(
+        `${result.stdout}${result.stderr}`.includes(password),
+        'the password was not printed',
+      );
+    },
+  );
 });
