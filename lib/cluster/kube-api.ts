@@ -1,9 +1,11 @@
 // The connection to the cluster behind lib/cluster/kube.ts (reads) and the run's own bookkeeping in the
 // cluster (the Lease lock, the phase records): client-node's kubeconfig handling and transport,
-// pinned to KUBE_CONTEXT/KUBECONFIG as kubectl is, imported on the first request only.
+// pinned to KUBE_CONTEXT/KUBECONFIG as kubectl is, imported on the first request only (as one
+// bundle: lib/cluster/client-node.ts).
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../config.ts';
 import { maskSecrets } from '../mask.ts';
+import { type ClientNode, loadClientNode } from './client-node.ts';
 
 /** An API answer other than success, or a cluster that could not be reached; masked. */
 export class KubeError extends Error {
@@ -19,7 +21,7 @@ export class KubeError extends Error {
 }
 
 export interface Loaded {
-  k8s: typeof import('@kubernetes/client-node');
+  k8s: ClientNode;
   kc: KubeConfig;
   server: string;
 }
@@ -101,7 +103,7 @@ export function createKubeApi(cfg: Config, opts: { signal?: AbortSignal } = {}):
 }
 
 async function loadClient(cfg: Config): Promise<Loaded> {
-  const k8s = await import('@kubernetes/client-node');
+  const k8s = await loadClientNode();
   const kc = new k8s.KubeConfig();
   try {
     if (cfg.kubeconfig) kc.loadFromFile(cfg.kubeconfig);

@@ -12,8 +12,8 @@ import { LOADER, REPO, runCli, startCli, withoutCoverage } from '../helpers/run-
 import { makeRunbookEnv } from '../helpers/runbook-env.ts';
 
 const SCRIPT = join(REPO, 'examples/example-runbook.ts');
-// A real run tries the cluster's Lease first (lib/lock/lease-lock.ts), loading client-node in every
-// child process: a dozen child runs on two shared cores need more than the default 120 s.
+// A real run tries the cluster's Lease first (lib/lock/lease-lock.ts), loading client-node (its
+// bundle) in every child process: a dozen child runs on two shared cores need more than 120 s.
 t.setTimeout(600_000);
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -62,6 +62,7 @@ t.test('--help loads neither client-node, ioredis, zx nor the settings', async (
   t.match(loaded, /lib\/engine\/runbook\.ts/, 'the trace saw the engine load');
   for (const heavy of [
     '@kubernetes/client-node',
+    '.cache/redis-shared-runbooks/client-node-',
     'ioredis',
     '/zx/',
     'dotenv',

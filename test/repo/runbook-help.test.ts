@@ -17,6 +17,7 @@ const NOT_FOR_HELP = [
   'node_modules/ioredis/',
   'node_modules/hdr-histogram-js/',
   'node_modules/@kubernetes/client-node/',
+  'node_modules/.cache/redis-shared-runbooks/client-node-',
   'lib/redis/latency-histogram.ts',
   'lib/phases/report.ts',
   'lib/phases/report-html.ts',
