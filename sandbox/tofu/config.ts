@@ -4,7 +4,7 @@
 // evaluator for the expressions these files use. Parsing is @cdktf/hcl2json (real HCL).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parse } from '@cdktf/hcl2json';
+import { parseHclValue, parseModuleFile } from './hcl-parse.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: hcl2json output
 type Hcl = Record<string, any>;
@@ -31,7 +31,7 @@ export async function loadModule(dir: string): Promise<ModuleSource> {
   const blocks: Hcl = {};
   for (const file of files) {
     const path = join(dir, file);
-    const parsed = await parse(path, readFileSync(path, 'utf8'));
+    const parsed = await parseModuleFile(path, readFileSync(path, 'utf8'));
     for (const [kind, value] of Object.entries(parsed)) {
       if (Array.isArray(value)) blocks[kind] = [...(blocks[kind] ?? []), ...value];
       else blocks[kind] = deepMerge(blocks[kind] ?? {}, value);
@@ -94,7 +94,7 @@ async function variableValues(
     const text = readFileSync(path, 'utf8');
     const parsed = path.endsWith('.json')
       ? (JSON.parse(text) as Record<string, unknown>)
-      : await parse(path, text);
+      : await parseHclValue(path, text);
     for (const [name, value] of Object.entries(parsed)) {
       if (!declared[name]) throw new Error(`Value for undeclared variable "${name}" (in ${path})`);
       values[name] = value;
@@ -136,7 +136,7 @@ async function typedValue(
       throw new Error(`variable "${name}": "${raw}" is not true or false`);
     return raw === 'true';
   }
-  const parsed = await parse(`${name}.tfvars`, `${name} = ${raw}`);
+  const parsed = await parseHclValue(`${name}.tfvars`, `${name} = ${raw}`);
   return parsed[name];
 }
 
