@@ -19,6 +19,7 @@ import {
   runBench,
 } from '../lib/redis/bench.ts';
 import { RespConnection } from '../lib/redis/bench-resp.ts';
+import { median } from './measure.ts';
 
 interface Setting {
   clients: number;
@@ -159,12 +160,6 @@ async function theirs(port: number, s: Setting): Promise<Record<Test, Measuremen
     };
   };
   return { SET: pick('SET'), GET: pick('GET') };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Throughput over everything a tool did in a setting: total operations / total time. */

@@ -1,15 +1,8 @@
-// `--help` cost: CPU time (user + system, not wall) of every runbook's `--help` started through
-// its shebang line, as a ratio to a bare script that imports zx and prints a line started the
-// same way (bench/bare-zx.mts, so the TypeScript loader's own cost is on both sides), measured in
-// one interleaved loop so the machine's load hits all alike. Target ≤ 1.3 for every runbook.
-// The same script under plain node (no loader) is printed beside it as a second yardstick.
-// `npm run bench:help [-- --rounds N]`; exits 1 when a runbook misses the target.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../lib/config.ts';
+import { cpuSeconds, median } from './measure.ts';
 
 const TARGET = 1.3;
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '7' } } });
@@ -19,7 +12,6 @@ const runbooks = readdirSync(join(REPO_ROOT, 'runbooks'))
   .filter((f) => f.endsWith('.mts'))
   .sort()
   .map((f) => join(REPO_ROOT, 'runbooks', f));
-const scratch = mkdtempSync(join(tmpdir(), 'bench-help-'));
 
 const PLAIN = 'plain node';
 const PLAIN_ARGV = [
@@ -29,45 +21,19 @@ const PLAIN_ARGV = [
   "const { $ } = await import('zx'); console.log('bare zx script', typeof $);",
 ];
 
-/** CPU seconds (user + system) of one run, from GNU time, which sums the process and its children. */
-function cpuSeconds(script: string, args: string[]): number {
-  const out = join(scratch, 'time');
-  const argv = script === PLAIN ? PLAIN_ARGV : [script, ...args];
-  const run = spawnSync('/usr/bin/time', ['-f', '%U %S', '-o', out, ...argv], {
-    cwd: REPO_ROOT,
-    stdio: 'ignore',
-  });
-  if (run.status !== 0) throw new Error(`${script} ${args.join(' ')} exited ${run.status}`);
-  const [user, system] = readFileSync(out, 'utf8')
-    .trim()
-    .split('\n')
-    .at(-1)!
-    .split(' ')
-    .map(Number);
-  return user! + system!;
+function cpuOf(script: string, args: string[]): number {
+  return cpuSeconds(script === PLAIN ? PLAIN_ARGV : [script, ...args], REPO_ROOT);
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 const samples = new Map<string, number[]>([
   [BARE, []],
   [PLAIN, []],
   ...runbooks.map((r) => [r, []] as [string, number[]]),
 ]);
-try {
-  for (let round = 0; round < rounds; round++) {
-    for (const script of samples.keys()) {
-      samples
-        .get(script)!
-        .push(cpuSeconds(script, script === BARE || script === PLAIN ? [] : ['--help']));
-    }
+for (let round = 0; round < rounds; round++) {
+  for (const script of samples.keys()) {
+    samples.get(script)!.push(cpuOf(script, script === BARE || script === PLAIN ? [] : ['--help']));
   }
-} finally {
-  rmSync(scratch, { recursive: true, force: true });
 }
 const bare = median(samples.get(BARE)!);
 const plain = median(samples.get(PLAIN)!);

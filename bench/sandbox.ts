@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type SandboxNetwork, tofuNetworkVars } from '../sandbox/lb-pool.ts';
 import { processTreeRssBytes } from '../sandbox/workloads/measure.ts';
+import { median } from './measure.ts';
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 const CLI = join(REPO, 'sandbox', 'cli.ts');
@@ -54,12 +55,6 @@ function up(runDir: string, extra: string[]): { up: Up; ms: number } {
   const res = cli(runDir, ['up', '--json', ...extra]);
   if (res.status !== 0) throw new Error(`sandbox up failed (${res.status}): ${res.stderr}`);
   return { up: JSON.parse(res.stdout) as Up, ms: res.ms };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function rssMb(pid: number): number {
