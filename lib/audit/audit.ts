@@ -6,6 +6,7 @@ import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/
 import { hostname, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Risk } from '../engine/risk.ts';
+import { parseJsonObject } from '../json-object.ts';
 import { processIsAlive } from '../lock/lock.ts';
 import { maskDeep } from '../mask.ts';
 import { hmacMatches, lineHmac } from './audit-hmac.ts';
@@ -289,14 +290,9 @@ function parseLockOwner(raw: string): LockOwner | undefined {
   const text = raw.trim();
   const legacy = /^(\d+)@(\S+)$/.exec(text);
   if (legacy) return { pid: Number(legacy[1]), host: legacy[2] as string };
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const { pid, host, token } = value as Record<string, unknown>;
+  const value = parseJsonObject(text);
+  if (!value) return undefined;
+  const { pid, host, token } = value;
   if (!Number.isInteger(pid) || (pid as number) <= 0 || typeof host !== 'string') return undefined;
   return { pid: pid as number, host, ...(typeof token === 'string' ? { token } : {}) };
 }

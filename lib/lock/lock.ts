@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { formatDuration } from '../duration.ts';
+import { parseJsonObject } from '../json-object.ts';
 import {
   createLockFile,
   readLockFile,
@@ -237,16 +238,10 @@ interface ReadLock {
 
 /** A holder, or undefined for anything else a lock file may hold (`null`, `[]`, `"x"`, torn). */
 function parseHolder(text: string): LockHolder | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const h = value as Record<string, unknown>;
+  const h = parseJsonObject(text);
+  if (!h) return undefined;
   const strings = ['runId', 'runbook', 'operator', 'host', 'acquiredAt', 'expiresAt'];
   if (!strings.every((key) => typeof h[key] === 'string')) return undefined;
   if (!Number.isInteger(h.pid)) return undefined;
-  return value as LockHolder;
+  return h as unknown as LockHolder;
 }

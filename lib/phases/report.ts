@@ -6,6 +6,7 @@
 import type { AuditEntry } from '../audit/audit.ts';
 import { formatDuration } from '../duration.ts';
 import { ATTEMPT_CLOSE_NOTE } from '../engine/attempts.ts';
+import type { Note } from '../engine/notes.ts';
 import { maskDeep, maskSecrets } from '../mask.ts';
 import type { LatencyBucket } from '../redis/latency-histogram.ts';
 import type { HealthRecord } from './health-prober.ts';
@@ -18,16 +19,7 @@ import {
 } from './migration-notes.ts';
 
 /** A note as lib/engine/notes.ts's readNotes returns it (real runs only). */
-export interface NoteRecord {
-  runbook: string;
-  run_id: string;
-  step: string | null;
-  ts: string;
-  key: string;
-  value: unknown;
-  /** the migration attempt the note belongs to (lib/engine/attempts.ts) */
-  attempt?: string;
-}
+export type NoteRecord = Note;
 
 export interface Criterion {
   id: string;
