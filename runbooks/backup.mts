@@ -30,17 +30,13 @@ import { sharedRedisTarget, withSharedRedis } from '../lib/phases/beersystem.ts'
 const SAMPLE_SIZE = 100;
 
 /** What B01 leaves for B02 (a note, so `--from B02` in another process finds it). */
-interface TakenSnapshot {
-  file: string;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  sizeBytes: number;
-  sha256: string;
-  source: string;
+type TakenSnapshot = Pick<
+  BackupMetadata,
+  'file' | 'startedAt' | 'finishedAt' | 'durationMs' | 'sizeBytes' | 'sha256' | 'source'
+> & {
   liveKeysBefore: number;
   liveRemovedBefore: number;
-}
+};
 
 function liveCounts(ctx: StepContext, name: string) {
   return withSharedRedis(ctx, name, async (client) => ({
