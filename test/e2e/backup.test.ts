@@ -3,7 +3,7 @@
 // redis-server to verify the snapshot. A dry run writes nothing; real runs leave 0600 snapshots
 // with their metadata, verified, the oldest removed beyond BACKUP_KEEP; a snapshot that does not
 // match the live server fails its check; the password appears in no output, no audit line and
-// no metadata.
+// no metadata. The operations guide's kubectl lines and its redis-cli block run here as written.
 import { execFile } from 'node:child_process';
 import {
   copyFileSync,
