@@ -2,21 +2,16 @@
 // runbook about a second of CPU at every start, most of a short run. `npm ci` bundles the
 // installed package into one file (script/bundle-client-node.ts: the same code, nothing left out);
 // this loads that bundle when it was made from the installed version, and the package otherwise.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CACHE_DIR, NODE_MODULES } from '../cache-dir.ts';
+import { CACHE_DIR, installedVersion } from '../cache-dir.ts';
 
 export type ClientNode = typeof import('@kubernetes/client-node');
 
-const PACKAGE_DIR = join(NODE_MODULES, '@kubernetes', 'client-node');
-
 /** The installed package's version: a bundle of another version is never loaded. */
 export function clientNodeVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(PACKAGE_DIR, 'package.json'), 'utf8')) as {
-    version: string;
-  };
-  return manifest.version;
+  return installedVersion('@kubernetes/client-node');
 }
 
 /** Where the bundle of the installed version is (or would be) written. */

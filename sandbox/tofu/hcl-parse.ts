@@ -7,22 +7,17 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE_DIR, NODE_MODULES } from '../../lib/cache-dir.ts';
+import { CACHE_DIR, installedVersion } from '../../lib/cache-dir.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: hcl2json output
 type Hcl = Record<string, any>;
 
 export const HCL_CACHE_DIR = join(CACHE_DIR, 'hcl2json');
 
-function hcl2jsonVersion(): string {
-  const manifest = join(NODE_MODULES, '@cdktf', 'hcl2json', 'package.json');
-  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
-}
-
 let version: string | undefined;
 
 export function hclCacheKey(text: string): string {
-  version ??= hcl2jsonVersion();
+  version ??= installedVersion('@cdktf/hcl2json');
   return createHash('sha256').update(`${version}\0${text}`).digest('hex');
 }
 
