@@ -25,6 +25,10 @@ export async function bundleClientNode(target = clientNodeBundlePath()): Promise
       target: 'node20',
       outfile: partial,
       logLevel: 'error',
+      minifyWhitespace: true,
+      minifySyntax: true,
+      legalComments: 'none',
+      charset: 'ascii',
       // Some dependencies are CommonJS and require() Node's built-ins.
       banner: {
         js: "import { createRequire as createRequireOfBundle } from 'node:module'; const require = createRequireOfBundle(import.meta.url);",

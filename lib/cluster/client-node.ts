@@ -16,7 +16,7 @@ export function clientNodeVersion(): string {
 
 /** Where the bundle of the installed version is (or would be) written. */
 export function clientNodeBundlePath(version = clientNodeVersion()): string {
-  return join(CACHE_DIR, `client-node-${version}.mjs`);
+  return join(CACHE_DIR, `client-node-${version}.min.mjs`);
 }
 
 let loading: Promise<ClientNode> | undefined;

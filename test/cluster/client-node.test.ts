@@ -2,7 +2,7 @@
 // package (lib/cluster/client-node.ts, script/bundle-client-node.ts): it must be there after
 // the install, be the same package (the same exports, a kubeconfig read and a request signed
 // alike), and give way to the package itself when it is missing or damaged.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -50,7 +50,18 @@ async function signedRequest(k8s: ClientNode) {
 
 t.test('npm ci left the bundle of the installed version', async (t) => {
   const path = clientNodeBundlePath();
-  t.match(path, new RegExp(`client-node-${clientNodeVersion().replaceAll('.', '\\.')}\\.mjs$`));
+  t.match(
+    path,
+    new RegExp(`client-node-${clientNodeVersion().replaceAll('.', '\\.')}\\.min\\.mjs$`),
+  );
+  const bytes = readFileSync(path);
+  // A non-ASCII byte anywhere makes Node decode the whole text the slow way (~0.3 s here).
+  t.equal(
+    bytes.findIndex((byte) => byte > 0x7f),
+    -1,
+    'ASCII only',
+  );
+  t.ok(bytes.length < 10_000_000, `without whitespace and comments (${bytes.length} bytes)`);
   const bundle = (await import(pathToFileURL(path).href)) as ClientNode;
   t.equal(typeof bundle.KubeConfig, 'function', 'it loads and has KubeConfig');
 });
