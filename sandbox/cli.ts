@@ -3,7 +3,6 @@
 // files a shell and the runbooks need, and stops it again leaving no process behind.
 import { type ChildProcess, spawn } from 'node:child_process';
 import {
-  existsSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -207,8 +206,8 @@ async function up(args: string[]): Promise<number> {
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
+      // The daemon starts from its cached bundle (launch.mjs), without the tsx loader's cost.
+      join(SANDBOX_DIR, 'launch.mjs'),
       fileURLToPath(import.meta.url),
       'daemon',
       ...(fake ? ['--fake'] : []),
@@ -390,16 +389,9 @@ async function daemon(args: string[]): Promise<void> {
   let runtime: import('./runtime.ts').PodRuntime | undefined;
   let plugins: import('./runtime.ts').SandboxPlugin[] = [];
   let network: SandboxNetwork | undefined;
-  const workloadsModule = join(SANDBOX_DIR, 'workloads', 'index.ts');
-  if (!fake && existsSync(workloadsModule)) {
+  if (!fake) {
     try {
-      const { createWorkloads } = (await import(workloadsModule)) as {
-        createWorkloads: (o: { runDir: string }) => Promise<{
-          runtime: import('./runtime.ts').PodRuntime;
-          plugins: import('./runtime.ts').SandboxPlugin[];
-          network: SandboxNetwork;
-        }>;
-      };
+      const { createWorkloads } = await import('./workloads/index.ts');
       ({ runtime, plugins, network } = await createWorkloads({ runDir: RUN_DIR }));
     } catch (err) {
       send({ type: 'error', message: (err as Error).message, exitCode: 2 });

@@ -8,7 +8,8 @@ import { httpOk } from './probes.ts';
 import type { WorkloadState } from './state.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const TSX_LOADER = `${REPO}node_modules/tsx/dist/loader.mjs`;
+/** Starts a sandbox program from its cached bundle (sandbox/launch.mjs). */
+const LAUNCH = `${REPO}sandbox/launch.mjs`;
 const BEERSYSTEM_APP = `${REPO}sandbox/beersystem/app.ts`;
 const BEERSYSTEM_PORT = 8080;
 
@@ -38,7 +39,7 @@ export function startBeersystemPod(
       state.supervisor.spawn({
         name: `${namespace}/${name}`,
         command: process.execPath,
-        args: ['--import', TSX_LOADER, BEERSYSTEM_APP],
+        args: [LAUNCH, BEERSYSTEM_APP],
         env: {
           ...resolveEnv(container, { pod, podIP: record.ip, cluster }),
           LISTEN_HOST: record.ip,

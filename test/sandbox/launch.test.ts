@@ -1,0 +1,137 @@
+// sandbox/launch.mjs starts the sandbox's own programs from a cached bundle: the program must see
+// what it sees under tsx (its argv, each module's own import.meta.url, packages from
+// node_modules, its exit code), an edited source must be seen at the next start, and a cache
+// that cannot be written must not stop the program (it then runs through tsx).
+import { execFile } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { REPO } from '../helpers/run-cli.ts';
+
+const run = promisify(execFile);
+
+/** A checkout of its own (ES modules, as this one): launch.mjs, the packages it and the program use, a program in two modules. */
+function checkout(): { root: string; program: string; helper: string; cache: string } {
+  const root = mkdtempSync(join(tmpdir(), 'launch-'));
+  mkdirSync(join(root, 'sandbox', 'tool', 'parts'), { recursive: true });
+  cpSync(join(REPO, 'sandbox', 'launch.mjs'), join(root, 'sandbox', 'launch.mjs'));
+  writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
+  mkdirSync(join(root, 'node_modules'));
+  for (const name of ['esbuild', 'tsx', 'yaml']) {
+    symlinkSync(join(REPO, 'node_modules', name), join(root, 'node_modules', name));
+  }
+  const program = join(root, 'sandbox', 'tool', 'main.ts');
+  const helper = join(root, 'sandbox', 'tool', 'parts', 'where.ts');
+  writeFileSync(
+    helper,
+    "export const where: string = import.meta.url;\nexport const word = 'first';\n",
+  );
+  writeFileSync(
+    program,
+    [
+      "import { stringify } from 'yaml';",
+      "import { where, word } from './parts/where.ts';",
+      'const answer: Record<string, unknown> = {',
+      '  argv: process.argv.slice(1),',
+      '  main: import.meta.url,',
+      '  where,',
+      '  word,',
+      '  yaml: stringify({ a: 1 }).trim(),',
+      "  lazy: (await import('./parts/where.ts')).word,",
+      '};',
+      'console.log(JSON.stringify(answer));',
+      "process.exit(process.argv.includes('--fail') ? 7 : 0);",
+      '',
+    ].join('\n'),
+  );
+  return {
+    root,
+    program,
+    helper,
+    cache: join(root, 'node_modules', '.cache', 'redis-shared-runbooks', 'programs'),
+  };
+}
+
+async function start(
+  root: string,
+  args: string[],
+): Promise<{ code: number; answer: Record<string, unknown> }> {
+  try {
+    const { stdout } = await run(process.execPath, [join(root, 'sandbox', 'launch.mjs'), ...args]);
+    return { code: 0, answer: JSON.parse(stdout) };
+  } catch (err) {
+    const failed = err as { code: number; stdout: string };
+    return { code: failed.code, answer: JSON.parse(failed.stdout) };
+  }
+}
+
+t.test(
+  'the program sees its argv, its own import.meta.url and node_modules, from a bundle',
+  async (t) => {
+    const c = checkout();
+    t.teardown(() => rmSync(c.root, { recursive: true, force: true }));
+    const { code, answer } = await start(c.root, [c.program, 'plan', '-out=x']);
+    t.equal(code, 0);
+    t.same(answer, {
+      argv: [c.program, 'plan', '-out=x'],
+      main: pathToFileURL(c.program).href,
+      where: pathToFileURL(c.helper).href,
+      word: 'first',
+      yaml: 'a: 1',
+      lazy: 'first',
+    });
+    const records = readdirSync(c.cache).filter((name) => name.endsWith('.json'));
+    t.equal(records.length, 1, 'one record of the bundle');
+    t.equal((await start(c.root, [c.program, '--fail'])).code, 7, 'the exit code passes through');
+  },
+);
+
+t.test('the next start reuses the bundle, and an edited module is seen at once', async (t) => {
+  const c = checkout();
+  t.teardown(() => rmSync(c.root, { recursive: true, force: true }));
+  await start(c.root, [c.program]);
+  const builds = () => readdirSync(c.cache).filter((name) => !name.endsWith('.json'));
+  const first = builds();
+  t.equal(first.length, 1, 'one build');
+  const builtAt = statSync(join(c.cache, first[0]!)).mtimeMs;
+  t.equal((await start(c.root, [c.program])).answer.word, 'first');
+  t.same(builds(), first, 'no new build for unchanged sources');
+  t.equal(statSync(join(c.cache, first[0]!)).mtimeMs, builtAt);
+  writeFileSync(
+    c.helper,
+    "export const where: string = import.meta.url;\nexport const word = 'second, longer';\n",
+  );
+  const edited = await start(c.root, [c.program]);
+  t.equal(edited.answer.word, 'second, longer', 'the edit is in the program');
+  t.equal(edited.answer.lazy, 'second, longer', 'and in its lazily imported module');
+  t.equal(builds().length, 2, 'a new build beside the old one (removed once it is stale)');
+});
+
+t.test(
+  'a cache that cannot be written: the program runs through tsx, as it sees it alike',
+  async (t) => {
+    const c = checkout();
+    t.teardown(() => rmSync(c.root, { recursive: true, force: true }));
+    writeFileSync(join(c.root, 'node_modules', '.cache'), 'not a directory\n');
+    const { code, answer } = await start(c.root, [c.program, 'apply']);
+    t.equal(code, 0);
+    t.same(answer.argv, [c.program, 'apply']);
+    t.equal(answer.main, pathToFileURL(c.program).href);
+    t.equal(answer.where, pathToFileURL(c.helper).href);
+    t.equal(answer.yaml, 'a: 1');
+    t.notOk(existsSync(c.cache), 'nothing was cached');
+  },
+);
