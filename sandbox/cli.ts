@@ -2,14 +2,7 @@
 // Starts the rehearsal cluster as a background daemon (this same file, `daemon`), writes the
 // files a shell and the runbooks need, and stops it again leaving no process behind.
 import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {

@@ -49,10 +49,15 @@ export function probeScript(input: ProbeJobInput): string {
     `${cli(m)} GET ${key}`,
     section('bench'),
     `redis-benchmark -h ${m} -p ${port} -a "$${PASSWORD_ENV}" -c 1 -n ${roundTrips} -t set,get --csv 2>/dev/null`,
+    section('info-replica'),
+    // A replica deployed moments ago may still be in its first sync: its link is given the
+    // marker's 5 s to come up before its INFO is taken (the same INFO at once otherwise), and
+    // the master's INFO, which counts its replicas, is taken after it.
+    'i=0',
+    `while [ $i -lt 50 ]; do s=$(${cli(r)} INFO replication); case "$s" in *master_link_status:up*) break ;; esac; i=$((i+1)); sleep 0.1; done`,
+    'printf \'%s\\n\' "$s"',
     section('info-master'),
     `${cli(m)} INFO replication`,
-    section('info-replica'),
-    `${cli(r)} INFO replication`,
     section('marker'),
     // US1 AS-2: the marker written on the master, read on the replica (asynchronous: retried).
     'i=0',

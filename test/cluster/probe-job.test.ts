@@ -15,7 +15,7 @@ import {
   readLoopScript,
   splitSections,
 } from '../../lib/cluster/probe-job.ts';
-import { startRedisServer, waitForReplicaLink } from '../helpers/redis-server.ts';
+import { redisCli, startRedisServer, waitForReplicaLink } from '../helpers/redis-server.ts';
 import { eventually } from '../helpers/workloads-cluster.ts';
 
 const exec = promisify(execFile);
@@ -129,6 +129,43 @@ t.test('the probe script, run for real against a master and its replica', async 
   t.type(out.markerTries, 'number', 'the marker written on the master was read on the replica');
   t.ok(out.complete);
 });
+
+t.test(
+  'a replica still in its first sync is given time: its link and the master count it',
+  async (t) => {
+    const master = await startRedisServer(t, { password: SECRET });
+    const replica = await startRedisServer(t, { password: SECRET });
+    const script = probeScript({
+      name: 'x',
+      namespace: 'beersystem',
+      image: 'unused',
+      secretName: 's',
+      secretKey: 'k',
+      masterHost: master.host,
+      replicaHost: 'localhost',
+      port: master.port,
+      replicaPort: replica.port,
+      probeKey: 'runbook:probe:sync',
+      roundTrips: 10,
+    });
+    const child = spawn('sh', ['-c', script], {
+      env: { ...process.env, REDIS_PASSWORD: SECRET, HOSTNAME: 'probe-pod' },
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = once(child, 'close');
+    // Only once the script waits on the replica's link does the replica start replicating.
+    await eventually('the script reached the replica', () => stdout.includes('==info-replica=='));
+    await redisCli(replica, ['CONFIG', 'SET', 'masterauth', SECRET]);
+    await redisCli(replica, ['REPLICAOF', master.host, String(master.port)]);
+    await exited;
+    const out = parseProbeOutput(stdout, 'probe-pod');
+    t.equal(out.replica.masterLinkStatus, 'up', 'the link came up while the script waited');
+    t.equal(out.master.connectedSlaves, 1, "the master's INFO, taken after, counts the replica");
+    t.type(out.markerTries, 'number');
+    t.ok(out.complete);
+  },
+);
 
 t.test(
   'the replica read loop counts reads from the marker on and stops on the done key',
