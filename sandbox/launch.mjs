@@ -73,23 +73,27 @@ const ownImportMetaUrl = {
 };
 
 async function makeBundle(entry) {
-  const { build } = await import('esbuild');
+  const esbuild = await import('esbuild');
   const record = recordPath(entry);
   const outdir = `${record.slice(0, -'.json'.length)}-${process.pid}-${Date.now()}`;
-  const result = await build({
-    entryPoints: [entry],
-    bundle: true,
-    splitting: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outdir,
-    outExtension: { '.js': '.mjs' },
-    packages: 'external',
-    metafile: true,
-    logLevel: 'silent',
-    plugins: [ownImportMetaUrl],
-  });
+  // esbuild's service process would otherwise live as long as the program (the daemon: as long
+  // as the sandbox, whose `down` counts it as a process left behind).
+  const result = await esbuild
+    .build({
+      entryPoints: [entry],
+      bundle: true,
+      splitting: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outdir,
+      outExtension: { '.js': '.mjs' },
+      packages: 'external',
+      metafile: true,
+      logLevel: 'silent',
+      plugins: [ownImportMetaUrl],
+    })
+    .finally(() => esbuild.stop());
   const inputs = Object.fromEntries(
     Object.keys(result.metafile.inputs).map((file) => {
       const path = resolve(REPO, file);

@@ -23,6 +23,46 @@ import { REPO } from '../helpers/run-cli.ts';
 
 const run = promisify(execFile);
 
+/** What the program saw, printed as JSON; `--fail` ends it with exit code 7. */
+const PROGRAM = `import { readdirSync, readFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { where, word } from './parts/where.ts';
+
+/** The command lines of this process's children, once none of them is esbuild (at most 5 s). */
+async function children(): Promise<string[]> {
+  const read = () =>
+    readdirSync('/proc/self/task')
+      .flatMap((task) => readFileSync(\`/proc/self/task/\${task}/children\`, 'utf8').split(' '))
+      .filter(Boolean)
+      .map((pid) => {
+        try {
+          return readFileSync(\`/proc/\${pid}/cmdline\`, 'utf8').replaceAll('\\0', ' ');
+        } catch {
+          return '';
+        }
+      })
+      .filter(Boolean);
+  const deadline = Date.now() + 5000;
+  while (read().some((line) => line.includes('esbuild')) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return read();
+}
+
+console.log(
+  JSON.stringify({
+    argv: process.argv.slice(1),
+    main: import.meta.url,
+    where,
+    word,
+    yaml: stringify({ a: 1 }).trim(),
+    lazy: (await import('./parts/where.ts')).word,
+    children: await children(),
+  }),
+);
+process.exit(process.argv.includes('--fail') ? 7 : 0);
+`;
+
 /** A checkout of its own (ES modules, as this one): launch.mjs, the packages it and the program use, a program in two modules. */
 function checkout(): { root: string; program: string; helper: string; cache: string } {
   const root = mkdtempSync(join(tmpdir(), 'launch-'));
@@ -39,24 +79,7 @@ function checkout(): { root: string; program: string; helper: string; cache: str
     helper,
     "export const where: string = import.meta.url;\nexport const word = 'first';\n",
   );
-  writeFileSync(
-    program,
-    [
-      "import { stringify } from 'yaml';",
-      "import { where, word } from './parts/where.ts';",
-      'const answer: Record<string, unknown> = {',
-      '  argv: process.argv.slice(1),',
-      '  main: import.meta.url,',
-      '  where,',
-      '  word,',
-      '  yaml: stringify({ a: 1 }).trim(),',
-      "  lazy: (await import('./parts/where.ts')).word,",
-      '};',
-      'console.log(JSON.stringify(answer));',
-      "process.exit(process.argv.includes('--fail') ? 7 : 0);",
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(program, PROGRAM);
   return {
     root,
     program,
@@ -79,7 +102,7 @@ async function start(
 }
 
 t.test(
-  'the program sees its argv, its own import.meta.url and node_modules, from a bundle',
+  'the program sees its argv, its own import.meta.url and node_modules, from a bundle, and no esbuild left beside it',
   async (t) => {
     const c = checkout();
     t.teardown(() => rmSync(c.root, { recursive: true, force: true }));
@@ -92,6 +115,7 @@ t.test(
       word: 'first',
       yaml: 'a: 1',
       lazy: 'first',
+      children: [],
     });
     const records = readdirSync(c.cache).filter((name) => name.endsWith('.json'));
     t.equal(records.length, 1, 'one record of the bundle');
