@@ -18,6 +18,7 @@ import { strictCheck } from '../lib/engine/check-step.ts';
 import { allOf, type Judgement } from '../lib/engine/judgement.ts';
 import { proven, recordProof } from '../lib/engine/proof.ts';
 import { defineRunbook, runMain, type StepContext } from '../lib/engine/runbook.ts';
+import { WaitTimeout } from '../lib/engine/wait.ts';
 import { releaseNames } from '../lib/names.ts';
 import {
   type AlertTiming,
@@ -51,10 +52,17 @@ async function unlessTimedOut<T>(wait: Promise<T | undefined>): Promise<T | unde
   try {
     return await wait;
   } catch (err) {
-    if (err instanceof Error && err.name === 'WaitTimeout') return undefined;
+    if (err instanceof WaitTimeout) return undefined;
     throw err;
   }
 }
+
+/**
+ * A pod that came back moments ago (03's and 04's drills stop and restore them) is a target of
+ * Prometheus again within a scrape interval or two: T023 judges once every target is up and
+ * fresh, or after this long with what Prometheus shows then.
+ */
+const TARGETS_SETTLE_MS = 30_000;
 
 // biome-ignore lint/suspicious/noExplicitAny: ServiceMonitor object
 type ServiceMonitor = any;
@@ -151,7 +159,20 @@ export const runbook = defineRunbook({
                 detail: `ServiceMonitor label release=${sm?.metadata?.labels?.release ?? 'missing'} (want ${wanted})`,
                 fix: 'metrics.serviceMonitor.additionalLabels.release in the values',
               };
-        const active = await prometheusTargets(ctx);
+        const settled = await unlessTimedOut(
+          ctx.waitFor(
+            `every ${n.metricsService} target up and scraped in the last 15 s`,
+            async () => {
+              const now = await prometheusTargets(ctx);
+              const up = judgeTargets(now, n.metricsService, n.pods).ok;
+              return up && judgeFreshness(now, n.metricsService, n.pods, Date.now()).ok
+                ? now
+                : undefined;
+            },
+            { timeoutMs: TARGETS_SETTLE_MS, intervalMs: 1000 },
+          ),
+        );
+        const active = settled ?? (await prometheusTargets(ctx));
         const targets = judgeTargets(active, n.metricsService, n.pods);
         // Measured, not configured: each target was really scraped within the last 15 s.
         const fresh = judgeFreshness(active, n.metricsService, n.pods, Date.now());
