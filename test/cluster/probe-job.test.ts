@@ -88,14 +88,14 @@ t.test('probe output parsing: anything missing is a failed check', async (t) => 
   });
 });
 
-t.test('the probe script, run for real against a master and its replica', async (t) => {
-  const master = await startRedisServer(t, { password: SECRET });
-  const replica = await startRedisServer(t, {
-    password: SECRET,
-    replicaOf: { host: master.host, port: master.port, password: SECRET },
-  });
-  await waitForReplicaLink(replica);
-  const script = probeScript({
+/** The probe Job's script against two local servers, run here by `sh` as the Job would. */
+function localProbeScript(
+  master: { host: string; port: number },
+  replica: { port: number },
+  probeKey: string,
+  roundTrips: number,
+): string {
+  return probeScript({
     name: 'x',
     namespace: 'beersystem',
     image: 'unused',
@@ -106,9 +106,19 @@ t.test('the probe script, run for real against a master and its replica', async 
     replicaHost: 'localhost',
     port: master.port,
     replicaPort: replica.port,
-    probeKey: 'runbook:probe:test',
-    roundTrips: 200,
+    probeKey,
+    roundTrips,
   });
+}
+
+t.test('the probe script, run for real against a master and its replica', async (t) => {
+  const master = await startRedisServer(t, { password: SECRET });
+  const replica = await startRedisServer(t, {
+    password: SECRET,
+    replicaOf: { host: master.host, port: master.port, password: SECRET },
+  });
+  await waitForReplicaLink(replica);
+  const script = localProbeScript(master, replica, 'runbook:probe:test', 200);
   const { stdout, stderr } = await exec('sh', ['-c', script], {
     env: { ...process.env, REDIS_PASSWORD: SECRET, HOSTNAME: 'probe-pod' },
   });
@@ -135,19 +145,7 @@ t.test(
   async (t) => {
     const master = await startRedisServer(t, { password: SECRET });
     const replica = await startRedisServer(t, { password: SECRET });
-    const script = probeScript({
-      name: 'x',
-      namespace: 'beersystem',
-      image: 'unused',
-      secretName: 's',
-      secretKey: 'k',
-      masterHost: master.host,
-      replicaHost: 'localhost',
-      port: master.port,
-      replicaPort: replica.port,
-      probeKey: 'runbook:probe:sync',
-      roundTrips: 10,
-    });
+    const script = localProbeScript(master, replica, 'runbook:probe:sync', 10);
     const child = spawn('sh', ['-c', script], {
       env: { ...process.env, REDIS_PASSWORD: SECRET, HOSTNAME: 'probe-pod' },
     });
