@@ -225,10 +225,10 @@ const replace: StepDefinition = {
     if (!choice) throw new Error(`no snapshot was chosen yet: run ${resumeLine(ctx, 'R01')}`);
     await ctx.note(RESTORE_DECIDED_NOTE, decidedAt);
     ctx.state.decidedAt = decidedAt;
-    const [{ startScratchServer }, { copyKeys }, { openRedis }] = await Promise.all([
+    const [{ startScratchServer }, { copyKeys }, { replicasAcknowledged }] = await Promise.all([
       import('../lib/redis/scratch-server.ts'),
       import('../lib/redis/redis-copy.ts'),
-      import('../lib/redis/redis-probe.ts'),
+      import('../lib/redis/replica-ack.ts'),
     ]);
     const scratch = await startScratchServer(choice.file, { signal: ctx.signal });
     try {
@@ -254,17 +254,12 @@ const replace: StepDefinition = {
           `the restore is incomplete (${copy.failed} key(s) failed${copy.errors.length ? `: ${copy.errors.slice(0, 3).join('; ')}` : ''}). Run it again — it empties the master and copies every key anew: ${resumeLine(ctx, 'R02')}`,
         );
       }
-      const master = await openRedis(target);
-      try {
-        const acked = Number(await master.call('WAIT', '1', String(REPLICA_ACK_TIMEOUT_MS)));
-        if (acked >= 1) ctx.log.info(`the replica acknowledged the restored data (WAIT: ${acked})`);
-        else {
-          ctx.log.warn(
-            `no replica acknowledged the restored data within ${formatDuration(REPLICA_ACK_TIMEOUT_MS)}: check its resync with ${ctx.kubectlLine(['get', 'pods', '-n', ctx.cfg.redis.namespace])} and redis-cli -h ${lbIp} INFO replication`,
-          );
-        }
-      } finally {
-        master.disconnect();
+      const acked = await replicasAcknowledged(target, REPLICA_ACK_TIMEOUT_MS);
+      if (acked >= 1) ctx.log.info(`the replica acknowledged the restored data (WAIT: ${acked})`);
+      else {
+        ctx.log.warn(
+          `no replica acknowledged the restored data within ${formatDuration(REPLICA_ACK_TIMEOUT_MS)}: check its resync with ${ctx.kubectlLine(['get', 'pods', '-n', ctx.cfg.redis.namespace])} and redis-cli -h ${lbIp} INFO replication`,
+        );
       }
       ctx.state.restored = { keys: copy.copied, durationMs: copy.durationMs };
     } finally {
