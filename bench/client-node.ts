@@ -11,7 +11,7 @@ const rounds = Number(values.rounds);
 const bundle = clientNodeBundlePath();
 if (!existsSync(bundle)) {
   console.error(
-    `no bundle at ${bundle}: run npm ci (or node --import tsx script/bundle-client-node.ts)`,
+    `no bundle at ${bundle}: run npm ci (or node --import ./lib/ts-loader/register.mjs script/bundle-client-node.ts)`,
   );
   process.exit(1);
 }

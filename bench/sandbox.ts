@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TS_LOADER } from '../lib/config.ts';
 import { type SandboxNetwork, tofuNetworkVars } from '../sandbox/lb-pool.ts';
 import { processTreeRssBytes } from '../sandbox/workloads/measure.ts';
 import { median } from './measure.ts';
@@ -38,7 +39,7 @@ function cli(
   args: string[],
 ): { status: number | null; stdout: string; stderr: string; ms: number } {
   const start = process.hrtime.bigint();
-  const res = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  const res = spawnSync(process.execPath, ['--import', TS_LOADER, CLI, ...args], {
     cwd: REPO,
     env: { ...process.env, SANDBOX_RUN_DIR: runDir },
     encoding: 'utf8',

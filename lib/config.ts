@@ -16,6 +16,8 @@ import {
 import { parseDuration } from './duration.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** `node --import` this to run the project's TypeScript (what the runbooks' shebang line does). */
+export const TS_LOADER = resolve(REPO_ROOT, 'lib', 'ts-loader', 'register.mjs');
 
 export interface Config {
   kubeContext: string;

@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/lib/ts-loader/register.mjs" "$0" "$@"
 // Phase 1 (tasks.md T001–T008) and the preflight checks: is this cluster ready for redis-shared,
 // and is the OpenTofu code in place? Reads only, plus `tofu init`. Every failed check is
 // collected and listed at once by P13, each with what to fix; nothing is changed.

@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/lib/ts-loader/register.mjs" "$0" "$@"
 // Phase 2 (tasks.md T009–T015): plan the redis-shared module with the migration disabled, apply
 // exactly that plan after one `high` confirmation, then verify what it created: both pods Ready
 // on 10Gi local-path volumes, the password Secret equal in both namespaces, authentication

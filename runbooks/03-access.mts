@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/lib/ts-loader/register.mjs" "$0" "$@"
 // Phases 3 and 5 (tasks.md US1 T016–T021, US2 T026–T030): redis-shared reached as an
 // application pod reaches it (a Job in beersystem, password by secretKeyRef) and as a host on
 // the private network reaches it (the LoadBalancer, from this machine). Every check that proves

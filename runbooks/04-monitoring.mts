@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/lib/ts-loader/register.mjs" "$0" "$@"
 // Phase 4 (tasks.md US3 T022–T025): the exporter beside both pods, the ServiceMonitor (SC-005),
 // Prometheus's targets, series and rules (US3 AS-1, AS-3), the dashboard; then the alert drill
 // (US3 AS-2, `high`, skippable): take the replica down, see the alert go pending or firing

@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/lib/ts-loader/register.mjs" "$0" "$@"
 // Phase 6, US4 (tasks.md T031–T041): move beersystem from its private Redis to redis-shared in
 // one planned downtime. Everything that can be prepared is prepared first (health of both
 // sides, backup, noted replica count and environment, the saved plan, who else owns the env);

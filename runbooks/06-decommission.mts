@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/lib/ts-loader/register.mjs" "$0" "$@"
 // Phase 6, US4 (tasks.md T042–T044): after VALIDATION_WINDOW (24 h) of beersystem on
 // redis-shared, proven from Prometheus and the cluster, back up and delete the old Redis. The
 // window is read from the migration record on beersystem's Deployment, never from this laptop.

@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/lib/ts-loader/register.mjs" "$0" "$@"
 // Phase 7 (tasks.md T045–T048): measure redis-shared where the applications run (redis-benchmark
 // as a Job) and from this machine through the LoadBalancer, regenerate the MetalLB address
 // table from the cluster, and write the report of the whole change (Markdown + HTML).

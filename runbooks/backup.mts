@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/lib/ts-loader/register.mjs" "$0" "$@"
 // Day 2: a backup of redis-shared without exec into the pod. redis-cli takes an RDB snapshot over
 // the Redis protocol (SYNC) through the private LoadBalancer address, with the password in
 // REDISCLI_AUTH, never in argv; the snapshot is loaded into a throw-away local redis-server and

@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/lib/ts-loader/register.mjs" "$0" "$@"
 // Day 2: restore a verified backup into redis-shared, and the drill that measures RPO and RTO.
 // The restore goes through the Redis protocol only: the snapshot is loaded into a throw-away
 // local redis-server, every key of redis-shared is deleted through the LoadBalancer (SCAN +

@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"
+//bin/true; exec node --import "$(dirname "$(dirname "$(realpath "$0")")")/lib/ts-loader/register.mjs" "$0" "$@"
 // Day 2: a new redis-shared password without a failed write. OpenTofu makes it (-replace of the
 // module's random_password, the saved plan shown and confirmed) and writes it into every Secret
 // copy; at once Redis is told to accept it beside the old one (ACL SETUSER default >new on both,

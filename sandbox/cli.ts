@@ -199,7 +199,7 @@ async function up(args: string[]): Promise<number> {
   const child = spawn(
     process.execPath,
     [
-      // The daemon starts from its cached bundle (launch.mjs), without the tsx loader's cost.
+      // The daemon starts from its cached bundle (launch.mjs), without a loader thread.
       join(SANDBOX_DIR, 'launch.mjs'),
       fileURLToPath(import.meta.url),
       'daemon',

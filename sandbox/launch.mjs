@@ -1,14 +1,15 @@
 // node sandbox/launch.mjs <program.ts> [args…]: starts one of the sandbox's own TypeScript
 // programs (the tofu stand-in, the beersystem stand-in, the daemon) from a bundle of it kept in
-// node_modules/.cache. Through the tsx loader every start costs some 0.5 s of CPU (a loader thread,
-// a transform-cache lookup per module); the tests start these programs hundreds of times, the
-// stand-in tofu alone once per command. The bundle is the same code (esbuild, packages left to
-// node_modules, each module's import.meta.url its own file's), and is made again whenever one of
-// its source files changed (size or mtime): edit a file and the next start sees the edit. Without
-// esbuild, or when the bundle cannot be made, the program runs through tsx as before.
+// node_modules/.cache. Even with compiled modules cached (lib/ts-loader), every start through the
+// TypeScript loader pays for a loader thread and a cache lookup per module; the tests start these
+// programs hundreds of times, the stand-in tofu alone once per command. The bundle is the same
+// code (esbuild, packages left to node_modules, each module's import.meta.url its own file's),
+// and is made again whenever one of its source files changed (size or mtime): edit a file and the
+// next start sees the edit. Without esbuild, or when the bundle cannot be made, the program runs
+// through the TypeScript loader.
 //
 // Only the sandbox's programs start this way: the runbooks, which an operator runs, always start
-// through their own shebang line and tsx.
+// through their own shebang line and the TypeScript loader.
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -58,7 +59,7 @@ function freshBundle(entry) {
   }
 }
 
-/** esbuild: each module's import.meta.url is its source file's, as it is under tsx. */
+/** esbuild: each module's import.meta.url is its source file's, as it is under the loader. */
 const ownImportMetaUrl = {
   name: 'own-import-meta-url',
   setup(build) {
@@ -124,7 +125,7 @@ function removeStaleBuilds(record, current) {
 
 export async function launch(entry, args) {
   const program = resolve(entry);
-  // The program sees the argv it would see started as `node --import tsx <program> args…`.
+  // The program sees the argv it would see started as `node --import <loader> <program> args…`.
   process.argv.splice(1, process.argv.length - 1, program, ...args);
   let main = freshBundle(program);
   if (!main) {
@@ -136,8 +137,7 @@ export async function launch(entry, args) {
     }
   }
   if (main) return import(pathToFileURL(main).href);
-  const { register } = await import('tsx/esm/api');
-  register();
+  await import('../lib/ts-loader/register.mjs');
   return import(pathToFileURL(program).href);
 }
 

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { REPO_ROOT } from '../lib/config.ts';
+import { REPO_ROOT, TS_LOADER } from '../lib/config.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { readNotes } from '../lib/engine/notes.ts';
 import { DOWNTIME_MS_NOTE, MIGRATE_RUNBOOK } from '../lib/phases/migration-notes.ts';
@@ -113,7 +113,7 @@ export function rehearsalStages(runDir: string, runbookArgs: string[] = []): Sta
   const sandbox = (...args: string[]) => [
     process.execPath,
     '--import',
-    'tsx',
+    TS_LOADER,
     SANDBOX_CLI,
     ...args,
   ];
@@ -285,7 +285,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       downExit = await runStage(
         {
           title: 'sandbox down',
-          argv: [process.execPath, '--import', 'tsx', SANDBOX_CLI, 'down'],
+          argv: [process.execPath, '--import', TS_LOADER, SANDBOX_CLI, 'down'],
           expectExit: 0,
         },
         baseEnv,

@@ -1,7 +1,7 @@
 // Reads and watches of the cluster through @kubernetes/client-node, pinned to KUBE_CONTEXT and
 // KUBECONFIG exactly as kubectl is (lib/engine/step-context.ts kubectlPinArgs). Only reads: mutations
 // stay kubectl/tofu commands run through the audited runner (docs/architecture.md), so everything here
-// also runs in a dry run. client-node costs over a second to import under tsx, so it is loaded
+// also runs in a dry run. client-node costs a good part of a second to import, so it is loaded
 // on the first call, never when this module is imported.
 import type { Config } from '../config.ts';
 import { registerSecret } from '../mask.ts';

@@ -13,13 +13,12 @@ import {
   verifyAuditLog,
 } from '../../lib/audit/audit.ts';
 import { filterEntries, formatAuditTable, parseSince } from '../../lib/audit/audit-view.ts';
-import { REPO_ROOT } from '../../lib/config.ts';
+import { REPO_ROOT, TS_LOADER } from '../../lib/config.ts';
 import { clearSecretsForTests, registerSecret } from '../../lib/mask.ts';
 import { withoutCoverage } from '../helpers/run-cli.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 const AUDIT_CLI = join(REPO_ROOT, 'runbooks/audit.mts');
-const TSX_LOADER = join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs');
 
 // Every log, lock and fake repository of this file lives under one directory, removed at the end.
 const root = mkdtempSync(join(tmpdir(), 'audit-test-'));
@@ -212,7 +211,7 @@ t.test('2 processes × 500 concurrent appends give 1000 intact, unshuffled lines
         process.execPath,
         [
           '--import',
-          TSX_LOADER,
+          TS_LOADER,
           join(REPO_ROOT, 'test/fixtures/audit-writer.ts'),
           path,
           '500',
@@ -247,7 +246,7 @@ t.test('3 writers that all find a dead writer’s lock take it over one at a tim
           process.execPath,
           [
             '--import',
-            TSX_LOADER,
+            TS_LOADER,
             join(REPO_ROOT, 'test/fixtures/audit-writer.ts'),
             path,
             '100',
@@ -502,7 +501,7 @@ function spawnWriter(path: string, count: number, id: number): Promise<number> {
       process.execPath,
       [
         '--import',
-        TSX_LOADER,
+        TS_LOADER,
         join(REPO_ROOT, 'test/fixtures/audit-writer.ts'),
         path,
         String(count),

@@ -28,7 +28,7 @@ import { REPO, runCli } from '../helpers/run-cli.ts';
 import { startTestSandbox } from '../helpers/sandbox.ts';
 
 const AUDIT = join(REPO, 'runbooks', 'audit.mts');
-// Each audit.mts run loads client-node (over a second under tsx), on two shared cores.
+// Each audit.mts run loads client-node (most of a second), on two shared cores.
 t.setTimeout(360_000);
 
 /** Appends one run (start, a command, end) as the engine would, and returns its run-end. */

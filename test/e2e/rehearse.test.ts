@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { TS_LOADER } from '../../lib/config.ts';
 import { REPO, withoutCoverage } from '../helpers/run-cli.ts';
 
 t.setTimeout(600_000);
@@ -18,7 +19,7 @@ t.test(
     t.teardown(() => rmSync(parent, { recursive: true, force: true }));
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', join(REPO, 'script', 'rehearse.ts')],
+      ['--import', TS_LOADER, join(REPO, 'script', 'rehearse.ts')],
       {
         cwd: REPO,
         env: withoutCoverage({ SANDBOX_RUN_DIR: runDir }),
@@ -89,11 +90,15 @@ t.test('a failing stage stops the rehearsal and the sandbox still goes down', as
   const runDir = join(parent, 'run');
   t.teardown(() => rmSync(parent, { recursive: true, force: true }));
   // A context that is not the sandbox's: 01 stops before its first call, exit 2.
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'script', 'rehearse.ts')], {
-    cwd: REPO,
-    env: withoutCoverage({ SANDBOX_RUN_DIR: runDir, KUBE_CONTEXT: 'not-the-sandbox' }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', TS_LOADER, join(REPO, 'script', 'rehearse.ts')],
+    {
+      cwd: REPO,
+      env: withoutCoverage({ SANDBOX_RUN_DIR: runDir, KUBE_CONTEXT: 'not-the-sandbox' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));

@@ -6,11 +6,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const LOADER = join(REPO, 'node_modules/tsx/dist/loader.mjs');
+export const LOADER = join(REPO, 'lib/ts-loader/register.mjs');
 
 /**
  * The environment of a runbook child process, with coverage collection switched off: V8
- * coverage of code compiled by the tsx loader maps back as if every line of lib/ had run, and
+ * coverage of code compiled in a child process maps back as if every line of lib/ had run, and
  * merged with the test processes' own coverage it garbles the line mapping, either way making
  * the coverage of lib/ meaningless. The engine's coverage comes from its in-process tests
  * (test/engine/run-session.test.ts and its neighbours); the child processes prove what only a

@@ -10,7 +10,7 @@ import { REPO, runCli, startCli } from '../helpers/run-cli.ts';
 import { type SandboxFixture, startTestSandbox } from '../helpers/sandbox.ts';
 
 const SCRIPT = join(REPO, 'test/fixtures/runbooks/cluster.ts');
-// Several runbook processes, each loading tsx and client-node, on two shared cores.
+// Several runbook processes, each loading client-node, on two shared cores.
 t.setTimeout(360_000);
 
 function operator(fx: SandboxFixture, name: string, extra: Record<string, string> = {}) {

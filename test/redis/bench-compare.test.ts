@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { TS_LOADER } from '../../lib/config.ts';
 import { withoutCoverage } from '../helpers/run-cli.ts';
 
 const run = (args: string[]) =>
-  promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/compare.ts', ...args], {
+  promisify(execFile)(process.execPath, ['--import', TS_LOADER, 'bench/compare.ts', ...args], {
     cwd: new URL('../..', import.meta.url).pathname,
     env: withoutCoverage({ FORCE_COLOR: '0' }),
   });

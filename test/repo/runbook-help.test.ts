@@ -61,7 +61,10 @@ t.test('every runbook starts through its shebang line', async (t) => {
   for (const file of RUNBOOKS) {
     const [first, second] = readFileSync(join(REPO, 'runbooks', file), 'utf8').split('\n');
     t.equal(first, '#!/bin/sh', `${file}: line 1`);
-    t.match(second, /^\/\/bin\/true; exec node --import .*tsx\/dist\/loader\.mjs" "\$0" "\$@"$/);
+    t.match(
+      second,
+      /^\/\/bin\/true; exec node --import .*lib\/ts-loader\/register\.mjs" "\$0" "\$@"$/,
+    );
     const run = runs.get(file)!;
     t.equal(run.code, 0, `${file} --help exits 0`, { stderr: run.stderr });
     t.match(run.stdout, /usage: \.\/runbooks\//i, `${file} --help prints its usage`);

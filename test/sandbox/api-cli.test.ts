@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { TS_LOADER } from '../../lib/config.ts';
 import type { UpResult } from '../../sandbox/cli.ts';
 import { runbookNetworkSettings, sandboxNetwork } from '../../sandbox/lb-pool.ts';
 import { isAlive as alive } from '../../sandbox/workloads/supervisor.ts';
@@ -35,7 +36,7 @@ t.test(
     const runDir = await mkdtemp(join(tmpdir(), 'sandbox-cli-'));
     const env = { ...process.env, SANDBOX_RUN_DIR: runDir };
     const sandbox = (...args: string[]) =>
-      run(process.execPath, ['--import', 'tsx', CLI, ...args], env);
+      run(process.execPath, ['--import', TS_LOADER, CLI, ...args], env);
     let pid = 0;
     t.teardown(async () => {
       if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
@@ -168,7 +169,7 @@ t.test(
     const runDir = await mkdtemp(join(tmpdir(), 'sandbox-cli-real-'));
     const env = { ...process.env, SANDBOX_RUN_DIR: runDir };
     const sandbox = (...args: string[]) =>
-      run(process.execPath, ['--import', 'tsx', CLI, ...args], env);
+      run(process.execPath, ['--import', TS_LOADER, CLI, ...args], env);
     t.teardown(async () => {
       // Also after the test's own `down`: then it says "not running" and exits 0.
       const down = await sandbox('down');
@@ -224,7 +225,7 @@ t.test(
     });
     // An empty PATH hides redis-server, prometheus and the rest from the workload half.
     const env = { ...process.env, SANDBOX_RUN_DIR: runDir, PATH: join(runDir, 'empty') };
-    const up = await run(process.execPath, ['--import', 'tsx', CLI, 'up'], env);
+    const up = await run(process.execPath, ['--import', TS_LOADER, CLI, 'up'], env);
     t.equal(up.code, 2);
     t.match(up.stderr, /not on the PATH\. Install with: sudo apt-get install/);
     t.notOk(existsSync(join(runDir, 'state.json')), 'no daemon was recorded');
@@ -235,7 +236,7 @@ t.test(
 t.test('fault --help lists every fault, without a sandbox running', async (t) => {
   const runDir = await mkdtemp(join(tmpdir(), 'sandbox-cli-'));
   t.teardown(() => rm(runDir, { recursive: true, force: true }));
-  const help = await run(process.execPath, ['--import', 'tsx', CLI, 'fault', '--help'], {
+  const help = await run(process.execPath, ['--import', TS_LOADER, CLI, 'fault', '--help'], {
     ...process.env,
     SANDBOX_RUN_DIR: runDir,
   });

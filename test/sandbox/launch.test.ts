@@ -1,7 +1,7 @@
 // sandbox/launch.mjs starts the sandbox's own programs from a cached bundle: the program must see
-// what it sees under tsx (its argv, each module's own import.meta.url, packages from
-// node_modules, its exit code), an edited source must be seen at the next start, and a cache
-// that cannot be written must not stop the program (it then runs through tsx).
+// what it sees under the TypeScript loader (its argv, each module's own import.meta.url, packages
+// from node_modules, its exit code), an edited source must be seen at the next start, and a cache
+// that cannot be written must not stop the program (it then runs through the loader).
 import { execFile } from 'node:child_process';
 import {
   cpSync,
@@ -68,9 +68,10 @@ function checkout(): { root: string; program: string; helper: string; cache: str
   const root = mkdtempSync(join(tmpdir(), 'launch-'));
   mkdirSync(join(root, 'sandbox', 'tool', 'parts'), { recursive: true });
   cpSync(join(REPO, 'sandbox', 'launch.mjs'), join(root, 'sandbox', 'launch.mjs'));
+  cpSync(join(REPO, 'lib', 'ts-loader'), join(root, 'lib', 'ts-loader'), { recursive: true });
   writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
   mkdirSync(join(root, 'node_modules'));
-  for (const name of ['esbuild', 'tsx', 'yaml']) {
+  for (const name of ['esbuild', 'typescript', 'yaml']) {
     symlinkSync(join(REPO, 'node_modules', name), join(root, 'node_modules', name));
   }
   const program = join(root, 'sandbox', 'tool', 'main.ts');
@@ -145,7 +146,7 @@ t.test('the next start reuses the bundle, and an edited module is seen at once',
 });
 
 t.test(
-  'a cache that cannot be written: the program runs through tsx, as it sees it alike',
+  'a cache that cannot be written: the program runs through the TypeScript loader, and sees the same',
   async (t) => {
     const c = checkout();
     t.teardown(() => rmSync(c.root, { recursive: true, force: true }));

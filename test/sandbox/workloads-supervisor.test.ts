@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { isAlive, Supervisor, sweepOrphans } from '../../sandbox/workloads/supervisor.ts';
 
-const TSX = fileURLToPath(new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url));
+const TS_LOADER = fileURLToPath(new URL('../../lib/ts-loader/register.mjs', import.meta.url));
 const CHILD = fileURLToPath(new URL('../helpers/workloads-crash-child.ts', import.meta.url));
 
 async function gone(pids: number[], timeoutMs = 10_000): Promise<boolean> {
@@ -21,7 +21,7 @@ async function gone(pids: number[], timeoutMs = 10_000): Promise<boolean> {
 t.test('processes die with a sandbox that is SIGKILLed', async (t) => {
   const runDir = mkdtempSync(join(tmpdir(), 'supervisor-crash-'));
   let pids: number[] = [];
-  const child = spawn(process.execPath, ['--import', TSX, CHILD, runDir], {
+  const child = spawn(process.execPath, ['--import', TS_LOADER, CHILD, runDir], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.teardown(() => {

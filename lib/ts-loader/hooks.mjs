@@ -1,0 +1,126 @@
+// Module hooks that run this project's TypeScript on Node 20, which cannot strip types itself.
+// A .ts/.mts file is compiled by TypeScript's own transpileModule, one file at a time, as
+// `tsc --isolatedModules` would (types erased, imports used only as types dropped, lines kept in
+// place, a source map inline), and the JavaScript is kept on disk under the hash of the file's
+// path and text. A later start reads that JavaScript and never loads the compiler: a runbook's
+// `--help` then costs little more than plain Node's.
+//
+// The cache is node_modules/.cache/redis-shared-runbooks/ts (npm ci empties it), or a folder in
+// the temp directory when node_modules cannot be written. Entries are written whole (a temp file
+// renamed into place), so two processes compiling the same file at once both read a whole one.
+import { createHash } from 'node:crypto';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const TYPESCRIPT_FILE = /\.m?ts$/;
+/** Part of every key: raise it when the compiler options below change. */
+const OPTIONS_VERSION = 1;
+
+const cacheDir = chooseCacheDir();
+let compiler;
+let compilerKey;
+
+function chooseCacheDir() {
+  for (const dir of [
+    join(REPO, 'node_modules', '.cache', 'redis-shared-runbooks', 'ts'),
+    join(tmpdir(), `redis-shared-runbooks-ts-${userInfo().uid}`),
+  ]) {
+    try {
+      mkdirSync(dir, { recursive: true });
+      accessSync(dir, constants.W_OK);
+      return dir;
+    } catch {
+      // the next place, or no cache at all
+    }
+  }
+  return undefined;
+}
+
+/** What a compilation depends on besides the file: the compiler's version and our options. */
+function compilerIdentity() {
+  if (compilerKey === undefined) {
+    const manifest = join(REPO, 'node_modules', 'typescript', 'package.json');
+    try {
+      compilerKey = `${OPTIONS_VERSION}:${JSON.parse(readFileSync(manifest, 'utf8')).version}`;
+    } catch (err) {
+      throw notInstalled(err);
+    }
+  }
+  return compilerKey;
+}
+
+const notInstalled = (err) =>
+  new Error(
+    `cannot run TypeScript: the typescript package is not installed in ${REPO}/node_modules (run 'npm ci' there): ${err.message}`,
+  );
+
+async function loadCompiler() {
+  try {
+    compiler ??= (await import('typescript')).default;
+    return compiler;
+  } catch (err) {
+    throw notInstalled(err);
+  }
+}
+
+async function compile(source, file) {
+  const ts = await loadCompiler();
+  const out = ts.transpileModule(source, {
+    fileName: file,
+    compilerOptions: {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.ESNext,
+      allowImportingTsExtensions: true,
+      isolatedModules: true,
+      esModuleInterop: true,
+      sourceMap: true,
+    },
+  });
+  const map = JSON.parse(out.sourceMapText);
+  map.file = file;
+  map.sources = [file];
+  const code = out.outputText.replace(/\/\/# sourceMappingURL=\S*\s*$/, '');
+  const inline = Buffer.from(JSON.stringify(map)).toString('base64');
+  return `${code}//# sourceMappingURL=data:application/json;base64,${inline}\n`;
+}
+
+function readCached(key) {
+  if (cacheDir === undefined) return undefined;
+  try {
+    return readFileSync(join(cacheDir, `${key}.js`), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function keep(key, code) {
+  if (cacheDir === undefined) return;
+  const tmp = join(cacheDir, `${key}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, code);
+    renameSync(tmp, join(cacheDir, `${key}.js`));
+  } catch {
+    // not kept: the next start compiles the file again
+  }
+}
+
+export async function load(url, context, nextLoad) {
+  if (!url.startsWith('file:') || !TYPESCRIPT_FILE.test(new URL(url).pathname)) {
+    return nextLoad(url, context);
+  }
+  const file = fileURLToPath(url);
+  const source = readFileSync(file, 'utf8');
+  const key = createHash('sha256')
+    .update(`${compilerIdentity()}\0${file}\0`)
+    .update(source)
+    .digest('hex');
+  let code = readCached(key);
+  if (code === undefined) {
+    code = await compile(source, file);
+    keep(key, code);
+  }
+  return { format: 'module', source: code, shortCircuit: true };
+}
