@@ -1,15 +1,25 @@
 // Module hooks that run this project's TypeScript on Node 20, which cannot strip types itself.
 // A .ts/.mts file is compiled by TypeScript's own transpileModule, one file at a time, as
-// `tsc --isolatedModules` would (types erased, imports used only as types dropped, lines kept in
-// place, a source map inline), and the JavaScript is kept on disk under the hash of the file's
-// path and text. A later start reads that JavaScript and never loads the compiler: a runbook's
-// `--help` then costs little more than plain Node's.
+// `tsc --isolatedModules` would (types erased, imports used only as types dropped, a source map
+// inline so stack traces and coverage name the .ts lines), and the JavaScript is kept on disk
+// under the hash of the file's path and text. A later start reads that JavaScript and never loads
+// the compiler: a runbook's `--help` then costs little more than plain Node's.
 //
-// The cache is node_modules/.cache/redis-shared-runbooks/ts (npm ci empties it), or a folder in
-// the temp directory when node_modules cannot be written. Entries are written whole (a temp file
-// renamed into place), so two processes compiling the same file at once both read a whole one.
+// The cache is node_modules/.cache/redis-shared-runbooks/ts (npm ci empties it), or a folder of
+// the user's own in the temp directory when node_modules cannot be written. What is in the cache
+// is run, so a folder another user could write to is never used (no cache then: each start
+// compiles). Entries are written whole (a temp file renamed into place), so two processes
+// compiling the same file at once both read a whole one.
 import { createHash } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,14 +39,20 @@ function chooseCacheDir() {
     join(tmpdir(), `redis-shared-runbooks-ts-${userInfo().uid}`),
   ]) {
     try {
-      mkdirSync(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       accessSync(dir, constants.W_OK);
-      return dir;
+      if (ownAndPrivate(dir)) return dir;
     } catch {
       // the next place, or no cache at all
     }
   }
   return undefined;
+}
+
+/** A real folder of this user's that no one else can write to. */
+function ownAndPrivate(dir) {
+  const stat = lstatSync(dir);
+  return stat.isDirectory() && stat.uid === process.getuid() && (stat.mode & 0o022) === 0;
 }
 
 /** What a compilation depends on besides the file: the compiler's version and our options. */

@@ -5,6 +5,7 @@
 // must not stop anything.
 import { execFile } from 'node:child_process';
 import {
+  chmodSync,
   cpSync,
   mkdirSync,
   mkdtempSync,
@@ -163,3 +164,20 @@ t.test(
     t.equal(cached(join(temp, dir!)).length, 2);
   },
 );
+
+t.test('a cache folder others can write to is never used: what is cached is run', async (t) => {
+  const c = checkout();
+  const temp = mkdtempSync(join(tmpdir(), 'ts-loader-tmp-'));
+  t.teardown(() => {
+    rmSync(c.root, { recursive: true, force: true });
+    rmSync(temp, { recursive: true, force: true });
+  });
+  writeFileSync(join(c.root, 'node_modules', '.cache'), 'not a directory\n');
+  const shared = join(temp, `redis-shared-runbooks-ts-${process.getuid?.()}`);
+  mkdirSync(shared);
+  chmodSync(shared, 0o777);
+  const { code, stdout, stderr } = await run(c, [], { TMPDIR: temp });
+  t.equal(code, 0, stderr);
+  t.match(stdout, /"area":13/, 'the program runs, compiled afresh');
+  t.same(readdirSync(shared), [], 'nothing written to the shared folder');
+});
