@@ -181,3 +181,32 @@ t.test('a cache folder others can write to is never used: what is cached is run'
   t.match(stdout, /"area":13/, 'the program runs, compiled afresh');
   t.same(readdirSync(shared), [], 'nothing written to the shared folder');
 });
+
+t.test(
+  'precompile fills the cache in one process: the first start needs no compiler',
+  async (t) => {
+    const c = checkout();
+    t.teardown(() => rmSync(c.root, { recursive: true, force: true }));
+    const hooks = join(c.root, 'lib', 'ts-loader', 'hooks.mjs');
+    const files = [c.program, join(c.root, 'src', 'shape.ts')];
+    const precompile = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        execFile(
+          process.execPath,
+          [
+            '--input-type=module',
+            '-e',
+            `const { precompile } = await import(${JSON.stringify(hooks)}); console.log(await precompile(${JSON.stringify(files)}));`,
+          ],
+          { env: withoutCoverage() },
+          (err, stdout) => (err ? reject(err) : resolve(stdout.trim())),
+        );
+      });
+    t.equal(await precompile(), '2', 'both files compiled');
+    t.equal(await precompile(), '0', 'and skipped the second time');
+    compilerThatMustNotLoad(c);
+    const first = await run(c);
+    t.equal(first.code, 0, `the first start ran from the cache: ${first.stderr}`);
+    t.match(first.stdout, /"area":13/);
+  },
+);
