@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { REPO, withoutCoverage } from '../helpers/run-cli.ts';
 
 const PROGRAM = `import type { Shape } from './shape.ts';
@@ -81,6 +81,18 @@ function run(c: Checkout, args: string[] = [], env: Record<string, string> = {})
       },
     );
   });
+}
+
+/** A checkout whose node_modules cannot take the cache, and a temp directory of its own. */
+function checkoutWithoutCacheInNodeModules(t: Test): { c: Checkout; temp: string } {
+  const c = checkout();
+  const temp = mkdtempSync(join(tmpdir(), 'ts-loader-tmp-'));
+  t.teardown(() => {
+    rmSync(c.root, { recursive: true, force: true });
+    rmSync(temp, { recursive: true, force: true });
+  });
+  writeFileSync(join(c.root, 'node_modules', '.cache'), 'not a directory\n');
+  return { c, temp };
 }
 
 const cached = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.js'));
@@ -149,13 +161,7 @@ t.test("a thrown error's stack names the TypeScript file and line", async (t) =>
 t.test(
   'node_modules that cannot be written: compiled files are kept in the temp directory',
   async (t) => {
-    const c = checkout();
-    const temp = mkdtempSync(join(tmpdir(), 'ts-loader-tmp-'));
-    t.teardown(() => {
-      rmSync(c.root, { recursive: true, force: true });
-      rmSync(temp, { recursive: true, force: true });
-    });
-    writeFileSync(join(c.root, 'node_modules', '.cache'), 'not a directory\n');
+    const { c, temp } = checkoutWithoutCacheInNodeModules(t);
     const { code, stdout, stderr } = await run(c, [], { TMPDIR: temp });
     t.equal(code, 0, stderr);
     t.match(stdout, /"area":13/);
@@ -166,13 +172,7 @@ t.test(
 );
 
 t.test('a cache folder others can write to is never used: what is cached is run', async (t) => {
-  const c = checkout();
-  const temp = mkdtempSync(join(tmpdir(), 'ts-loader-tmp-'));
-  t.teardown(() => {
-    rmSync(c.root, { recursive: true, force: true });
-    rmSync(temp, { recursive: true, force: true });
-  });
-  writeFileSync(join(c.root, 'node_modules', '.cache'), 'not a directory\n');
+  const { c, temp } = checkoutWithoutCacheInNodeModules(t);
   const shared = join(temp, `redis-shared-runbooks-ts-${process.getuid?.()}`);
   mkdirSync(shared);
   chmodSync(shared, 0o777);
