@@ -63,12 +63,12 @@ function freshBundle(entry) {
 const ownImportMetaUrl = {
   name: 'own-import-meta-url',
   setup(build) {
-    build.onLoad({ filter: /\.m?ts$/ }, async (args) => ({
+    build.onLoad({ filter: /\.(m?ts|mjs)$/ }, async (args) => ({
       contents: (await readFile(args.path, 'utf8')).replaceAll(
         'import.meta.url',
         JSON.stringify(pathToFileURL(args.path).href),
       ),
-      loader: 'ts',
+      loader: args.path.endsWith('.mjs') ? 'js' : 'ts',
     }));
   },
 };

@@ -3,21 +3,20 @@
 // cache in one process, so no later start loads the compiler (npm's postinstall and
 // script/bootstrap run it; a file already there is skipped, so a second run is quick).
 import { readdirSync, realpathSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { precompile } from '../lib/ts-loader/hooks.mjs';
+import { join } from 'node:path';
+import { REPO } from '../lib/cache-dir.mjs';
+import { precompile, TYPESCRIPT_FILE } from '../lib/ts-loader/hooks.mjs';
 
-const REPO = realpathSync(dirname(dirname(fileURLToPath(import.meta.url))));
+const CHECKOUT = realpathSync(REPO);
 const FOLDERS = ['lib', 'runbooks', 'test', 'sandbox', 'script', 'bench', 'examples'];
-const TYPESCRIPT_FILE = /\.m?ts$/;
 
 const files = FOLDERS.flatMap((folder) => {
   try {
-    return readdirSync(join(REPO, folder), { recursive: true })
+    return readdirSync(join(CHECKOUT, folder), { recursive: true })
       .map(String)
-      .filter((file) => TYPESCRIPT_FILE.test(file) && !file.endsWith('.d.ts'))
+      .filter((file) => TYPESCRIPT_FILE.test(file) && !/\.d\.m?ts$/.test(file))
       .filter((file) => !file.split('/').some((part) => part === 'node_modules' || part === '.run'))
-      .map((file) => join(REPO, folder, file));
+      .map((file) => join(CHECKOUT, folder, file));
   } catch {
     return [];
   }

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CACHE_DIR, installedVersion } from '../cache-dir.ts';
+import { CACHE_DIR, installedVersion } from '../cache-dir.mjs';
 
 export type ClientNode = typeof import('@kubernetes/client-node');
 

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import {
   accessSync,
   constants,
+  existsSync,
   lstatSync,
   mkdirSync,
   readFileSync,
@@ -21,11 +22,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CACHE_DIR, NODE_MODULES } from '../cache-dir.mjs';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const TYPESCRIPT_FILE = /\.m?ts$/;
+/** The files this loader compiles (declaration files are never run). */
+export const TYPESCRIPT_FILE = /\.m?ts$/;
 /** Part of every key: raise it when the compiler options below change. */
 const OPTIONS_VERSION = 1;
 
@@ -35,7 +37,7 @@ let compilerKey;
 
 function chooseCacheDir() {
   for (const dir of [
-    join(REPO, 'node_modules', '.cache', 'redis-shared-runbooks', 'ts'),
+    join(CACHE_DIR, 'ts'),
     join(tmpdir(), `redis-shared-runbooks-ts-${userInfo().uid}`),
   ]) {
     try {
@@ -58,7 +60,7 @@ function ownAndPrivate(dir) {
 /** What a compilation depends on besides the file: the compiler's version and our options. */
 function compilerIdentity() {
   if (compilerKey === undefined) {
-    const manifest = join(REPO, 'node_modules', 'typescript', 'package.json');
+    const manifest = join(NODE_MODULES, 'typescript', 'package.json');
     try {
       compilerKey = `${OPTIONS_VERSION}:${JSON.parse(readFileSync(manifest, 'utf8')).version}`;
     } catch (err) {
@@ -70,7 +72,7 @@ function compilerIdentity() {
 
 const notInstalled = (err) =>
   new Error(
-    `cannot run TypeScript: the typescript package is not installed in ${REPO}/node_modules (run 'npm ci' there): ${err.message}`,
+    `cannot run TypeScript: the typescript package is not installed in ${NODE_MODULES} (run 'npm ci' in ${dirname(NODE_MODULES)}): ${err.message}`,
   );
 
 async function loadCompiler() {
@@ -103,10 +105,12 @@ async function compile(source, file) {
   return `${code}//# sourceMappingURL=data:application/json;base64,${inline}\n`;
 }
 
+const cachedFile = (key) => join(cacheDir, `${key}.js`);
+
 function readCached(key) {
   if (cacheDir === undefined) return undefined;
   try {
-    return readFileSync(join(cacheDir, `${key}.js`), 'utf8');
+    return readFileSync(cachedFile(key), 'utf8');
   } catch {
     return undefined;
   }
@@ -117,7 +121,7 @@ function keep(key, code) {
   const tmp = join(cacheDir, `${key}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, code);
-    renameSync(tmp, join(cacheDir, `${key}.js`));
+    renameSync(tmp, cachedFile(key));
   } catch {
     // not kept: the next start compiles the file again
   }
@@ -136,7 +140,7 @@ export async function precompile(files) {
   for (const file of files) {
     const source = readFileSync(file, 'utf8');
     const key = keyOf(file, source);
-    if (readCached(key) !== undefined) continue;
+    if (cacheDir !== undefined && existsSync(cachedFile(key))) continue;
     keep(key, await compile(source, file));
     compiled += 1;
   }

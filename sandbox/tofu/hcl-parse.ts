@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE_DIR, installedVersion } from '../../lib/cache-dir.ts';
+import { CACHE_DIR, installedVersion } from '../../lib/cache-dir.mjs';
 
 // biome-ignore lint/suspicious/noExplicitAny: hcl2json output
 type Hcl = Record<string, any>;

@@ -27,6 +27,7 @@ const run = promisify(execFile);
 const PROGRAM = `import { readdirSync, readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { where, word } from './parts/where.ts';
+import { place } from './parts/place.mjs';
 
 /** The command lines of this process's children, once none of them is esbuild (at most 5 s). */
 async function children(): Promise<string[]> {
@@ -54,6 +55,7 @@ console.log(
     argv: process.argv.slice(1),
     main: import.meta.url,
     where,
+    place,
     word,
     yaml: stringify({ a: 1 }).trim(),
     lazy: (await import('./parts/where.ts')).word,
@@ -69,6 +71,7 @@ function checkout(): { root: string; program: string; helper: string; cache: str
   mkdirSync(join(root, 'sandbox', 'tool', 'parts'), { recursive: true });
   cpSync(join(REPO, 'sandbox', 'launch.mjs'), join(root, 'sandbox', 'launch.mjs'));
   cpSync(join(REPO, 'lib', 'ts-loader'), join(root, 'lib', 'ts-loader'), { recursive: true });
+  cpSync(join(REPO, 'lib', 'cache-dir.mjs'), join(root, 'lib', 'cache-dir.mjs'));
   writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
   mkdirSync(join(root, 'node_modules'));
   for (const name of ['esbuild', 'typescript', 'yaml']) {
@@ -79,6 +82,11 @@ function checkout(): { root: string; program: string; helper: string; cache: str
   writeFileSync(
     helper,
     "export const where: string = import.meta.url;\nexport const word = 'first';\n",
+  );
+  // Plain JavaScript among the TypeScript (as lib/cache-dir.mjs): its import.meta.url is its own too.
+  writeFileSync(
+    join(root, 'sandbox', 'tool', 'parts', 'place.mjs'),
+    'export const place = import.meta.url;\n',
   );
   writeFileSync(program, PROGRAM);
   return {
@@ -113,6 +121,7 @@ t.test(
       argv: [c.program, 'plan', '-out=x'],
       main: pathToFileURL(c.program).href,
       where: pathToFileURL(c.helper).href,
+      place: pathToFileURL(join(c.root, 'sandbox', 'tool', 'parts', 'place.mjs')).href,
       word: 'first',
       yaml: 'a: 1',
       lazy: 'first',
@@ -156,6 +165,10 @@ t.test(
     t.same(answer.argv, [c.program, 'apply']);
     t.equal(answer.main, pathToFileURL(c.program).href);
     t.equal(answer.where, pathToFileURL(c.helper).href);
+    t.equal(
+      answer.place,
+      pathToFileURL(join(c.root, 'sandbox', 'tool', 'parts', 'place.mjs')).href,
+    );
     t.equal(answer.yaml, 'a: 1');
     t.notOk(existsSync(c.cache), 'nothing was cached');
   },
