@@ -21,6 +21,7 @@ const files = FOLDERS.flatMap((folder) => {
     return [];
   }
 });
-const compiled = await precompile(files);
+const { compiled, removed } = await precompile(files);
 if (compiled > 0)
   console.error(`precompile: ${compiled} of ${files.length} TypeScript files compiled`);
+if (removed > 0) console.error(`precompile: ${removed} compiled versions of edited files removed`);

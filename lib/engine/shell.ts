@@ -3,7 +3,6 @@
 // command instead; everything printed, audited or thrown passes through the secret mask first.
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { $ } from 'zx';
 import type { AuditEvent } from '../audit/audit.ts';
 import { maskSecrets, registerSecret } from '../mask.ts';
 import { forgetGroup, watchGroup } from './command-watchdog.ts';
@@ -336,7 +335,15 @@ export async function stopRunningCommands(): Promise<number[]> {
   return survivors.flat();
 }
 
+// zx is loaded by the first command, not at import: a runbook's --help runs none.
+let zx: Promise<typeof import('zx')> | undefined;
+const loadZx = () => {
+  zx ??= import('zx');
+  return zx;
+};
+
 async function attemptOnce(argv: readonly string[], options: CommandOptions): Promise<Attempt> {
+  const { $ } = await loadZx();
   if (options.signal?.aborted) {
     return {
       stdout: '',

@@ -17,8 +17,11 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
+  statSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
@@ -31,15 +34,14 @@ export const TYPESCRIPT_FILE = /\.m?ts$/;
 /** Part of every key: raise it when the compiler options below change. */
 const OPTIONS_VERSION = 1;
 
+/** This checkout's own cache; the temp folder's is the fallback. */
+const OWN_CACHE = join(CACHE_DIR, 'ts');
 const cacheDir = chooseCacheDir();
 let compiler;
 let compilerKey;
 
 function chooseCacheDir() {
-  for (const dir of [
-    join(CACHE_DIR, 'ts'),
-    join(tmpdir(), `redis-shared-runbooks-ts-${userInfo().uid}`),
-  ]) {
+  for (const dir of [OWN_CACHE, join(tmpdir(), `redis-shared-runbooks-ts-${userInfo().uid}`)]) {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       accessSync(dir, constants.W_OK);
@@ -130,21 +132,44 @@ function keep(key, code) {
 const keyOf = (file, source) =>
   createHash('sha256').update(`${compilerIdentity()}\0${file}\0`).update(source).digest('hex');
 
+/** An entry no current file has is removed by precompile once it is this old (an edit's). */
+const UNUSED_ENTRY_MS = 60 * 60_000;
+
 /**
  * Compiles into the cache every file given that is not there yet, in this one process (npm's
  * postinstall, script/bootstrap): otherwise, after `npm ci`, each process that meets a file
- * first loads the compiler for it, and every test file is such a file once.
+ * first loads the compiler for it, and every test file is such a file once. The entries of
+ * earlier versions of the files (each edit adds one) are removed once they are an hour old.
  */
 export async function precompile(files) {
+  const current = new Set();
   let compiled = 0;
   for (const file of files) {
     const source = readFileSync(file, 'utf8');
     const key = keyOf(file, source);
+    current.add(`${key}.js`);
     if (cacheDir !== undefined && existsSync(cachedFile(key))) continue;
     keep(key, await compile(source, file));
     compiled += 1;
   }
-  return compiled;
+  return { compiled, removed: removeUnused(current) };
+}
+
+/** Only in this checkout's own cache: the temp folder's may hold other checkouts' files. */
+function removeUnused(current) {
+  if (cacheDir !== OWN_CACHE) return 0;
+  let removed = 0;
+  for (const name of readdirSync(cacheDir)) {
+    if (current.has(name) || !name.endsWith('.js')) continue;
+    try {
+      if (Date.now() - statSync(join(cacheDir, name)).mtimeMs < UNUSED_ENTRY_MS) continue;
+      unlinkSync(join(cacheDir, name));
+      removed += 1;
+    } catch {
+      // removed by another process first
+    }
+  }
+  return removed;
 }
 
 export async function load(url, context, nextLoad) {

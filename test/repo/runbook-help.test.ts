@@ -1,7 +1,8 @@
 // Every runbook as an operator starts it: `./runbooks/X.mts --help` through the shell, so its
 // `#!/bin/sh` + `//bin/true; exec node …` lines are what runs it (an automatic import sort once
 // moved an import above them). Its --help loads only what it prints: no Redis client, no
-// histogram, no Kubernetes client, no report code (those load inside the steps that use them).
+// histogram, no Kubernetes client, no report code, no zx (those load inside the steps that use
+// them, zx with the first command run).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ const TRACER = join(REPO, 'test', 'fixtures', 'trace-imports.mjs');
 const NOT_FOR_HELP = [
   'node_modules/ioredis/',
   'node_modules/hdr-histogram-js/',
+  'node_modules/zx/',
   'node_modules/@kubernetes/client-node/',
   'node_modules/.cache/redis-shared-runbooks/client-node-',
   'lib/redis/latency-histogram.ts',

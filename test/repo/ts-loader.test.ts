@@ -14,10 +14,11 @@ import {
   rmSync,
   symlinkSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import t, { type Test } from 'tap';
 import { REPO, withoutCoverage } from '../helpers/run-cli.ts';
 
@@ -184,7 +185,7 @@ t.test('a cache folder others can write to is never used: what is cached is run'
 });
 
 t.test(
-  'precompile fills the cache in one process: the first start needs no compiler',
+  'precompile fills the cache in one process: the first start needs no compiler; an old version of an edited file is removed',
   async (t) => {
     const c = checkout();
     t.teardown(() => rmSync(c.root, { recursive: true, force: true }));
@@ -197,14 +198,28 @@ t.test(
           [
             '--input-type=module',
             '-e',
-            `const { precompile } = await import(${JSON.stringify(hooks)}); console.log(await precompile(${JSON.stringify(files)}));`,
+            `const { precompile } = await import(${JSON.stringify(hooks)}); console.log(JSON.stringify(await precompile(${JSON.stringify(files)})));`,
           ],
           { env: withoutCoverage() },
           (err, stdout) => (err ? reject(err) : resolve(stdout.trim())),
         );
       });
-    t.equal(await precompile(), '2', 'both files compiled');
-    t.equal(await precompile(), '0', 'and skipped the second time');
+    t.same(JSON.parse(await precompile()), { compiled: 2, removed: 0 }, 'both files compiled');
+    const entries = () => readdirSync(c.cache).sort();
+    const compiledNow = entries();
+    // Entries no current file has: one from an edit an hour ago, one from a minute ago.
+    const old = join(c.cache, `${'0'.repeat(64)}.js`);
+    const recent = join(c.cache, `${'1'.repeat(64)}.js`);
+    writeFileSync(old, 'export {};\n');
+    writeFileSync(recent, 'export {};\n');
+    const hourAgo = new Date(Date.now() - 61 * 60_000);
+    utimesSync(old, hourAgo, hourAgo);
+    t.same(
+      JSON.parse(await precompile()),
+      { compiled: 0, removed: 1 },
+      'skipped the second time, and the hour-old entry removed',
+    );
+    t.same(entries(), [...compiledNow, basename(recent)].sort(), 'the recent one is left');
     compilerThatMustNotLoad(c);
     const first = await run(c);
     t.equal(first.code, 0, `the first start ran from the cache: ${first.stderr}`);

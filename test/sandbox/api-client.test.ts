@@ -1,8 +1,13 @@
 // @kubernetes/client-node against the emulator: the API calls lib/ makes, watches and informers,
-// CRDs that register kinds, and the watch history's limits.
-import * as k8s from '@kubernetes/client-node';
+// CRDs that register kinds, and the watch history's limits. The client is the one the runbooks
+// load (lib/cluster/client-node.ts: the installed package, bundled; test/cluster/client-node.test.ts
+// holds that it is the package).
+import type * as K8s from '@kubernetes/client-node';
 import t from 'tap';
+import { loadClientNode } from '../../lib/cluster/client-node.ts';
 import { type SandboxFixture, startTestSandbox } from '../helpers/sandbox.ts';
+
+const k8s = await loadClientNode();
 
 function clients(fx: SandboxFixture) {
   const kc = new k8s.KubeConfig();
@@ -20,7 +25,7 @@ function clients(fx: SandboxFixture) {
 
 /** Resolves with the first watched object `done` accepts; the watch is the only wait. */
 async function watchUntil<T>(
-  kc: k8s.KubeConfig,
+  kc: K8s.KubeConfig,
   path: string,
   query: Record<string, string>,
   done: (type: string, obj: T) => boolean,
@@ -60,7 +65,7 @@ t.test('read a Deployment, patch its scale, list pods by label and field selecto
   );
   t.equal(scale.spec?.replicas, 3);
   t.equal(scale.status?.selector, 'app=beersystem');
-  await watchUntil<k8s.V1Deployment>(
+  await watchUntil<K8s.V1Deployment>(
     kc,
     '/apis/apps/v1/namespaces/beersystem/deployments',
     { fieldSelector: 'metadata.name=beersystem' },
@@ -117,7 +122,7 @@ t.test('create a Job and watch it complete', async (t) => {
     job.spec?.selector?.matchLabels?.['batch.kubernetes.io/controller-uid'],
     job.metadata?.uid,
   );
-  const { obj } = await watchUntil<k8s.V1Job>(
+  const { obj } = await watchUntil<K8s.V1Job>(
     kc,
     '/apis/batch/v1/namespaces/default/jobs',
     { fieldSelector: 'metadata.name=probe' },
@@ -161,7 +166,7 @@ t.test('a Lease is created, renewed, and a stale renewal is a Conflict', async (
     })
     .then(
       () => undefined,
-      (err: k8s.ApiException<string>) => err,
+      (err: K8s.ApiException<string>) => err,
     );
   t.equal(stale?.code, 409);
   t.match(JSON.parse(stale!.body), { kind: 'Status', reason: 'Conflict', code: 409 });
@@ -254,7 +259,7 @@ t.test('a watch resumes from a list resourceVersion and replays what happened si
   });
   await core.deleteNamespacedConfigMap({ name: 'made-after-list', namespace: 'default' });
   const seen: string[] = [];
-  await watchUntil<k8s.V1ConfigMap>(
+  await watchUntil<K8s.V1ConfigMap>(
     kc,
     '/api/v1/namespaces/default/configmaps',
     { resourceVersion: list.metadata!.resourceVersion! },
