@@ -180,16 +180,7 @@ export class LeaseRunLock implements ClusterRunLock {
     const pid = pids[0];
     if (!held || this.lost || pid === undefined) return;
     const holder = { ...held.holder, pid, survivors: [...pids] };
-    await this.write('PUT', {
-      ...held.lease,
-      metadata: {
-        ...held.lease.metadata,
-        annotations: {
-          ...held.lease.metadata.annotations,
-          [HOLDER_ANNOTATION]: JSON.stringify(holder),
-        },
-      },
-    }).catch(() => undefined);
+    await this.write('PUT', recordingHolder(held.lease, holder)).catch(() => undefined);
   }
 
   private leaseFor(holder: LockHolder, current: LeaseObject | undefined): LeaseObject {
@@ -238,16 +229,10 @@ export class LeaseRunLock implements ClusterRunLock {
       ...held.holder,
       expiresAt: new Date(nowMs + this.durationSeconds * 1000).toISOString(),
     };
+    const recorded = recordingHolder(held.lease, holder);
     const next: LeaseObject = {
-      ...held.lease,
-      metadata: {
-        ...held.lease.metadata,
-        annotations: {
-          ...held.lease.metadata.annotations,
-          [HOLDER_ANNOTATION]: JSON.stringify(holder),
-        },
-      },
-      spec: { ...held.lease.spec, renewTime: microTime(nowMs) },
+      ...recorded,
+      spec: { ...recorded.spec, renewTime: microTime(nowMs) },
     };
     try {
       const renewed = await this.write('PUT', next);
@@ -327,6 +312,17 @@ export class LeaseRunLock implements ClusterRunLock {
     }
     return JSON.parse(body) as LeaseObject;
   }
+}
+
+/** `lease` with `holder` recorded in its annotation, everything else as it was. */
+function recordingHolder(lease: LeaseObject, holder: LockHolder): LeaseObject {
+  return {
+    ...lease,
+    metadata: {
+      ...lease.metadata,
+      annotations: { ...lease.metadata.annotations, [HOLDER_ANNOTATION]: JSON.stringify(holder) },
+    },
+  };
 }
 
 /** The holder recorded on a lease; undefined when it is free (released, never taken). */
