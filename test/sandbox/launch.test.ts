@@ -101,8 +101,14 @@ async function start(
   root: string,
   args: string[],
 ): Promise<{ code: number; answer: Record<string, unknown> }> {
+  // The loader's fallback cache (when node_modules cannot be written) is in the temp folder:
+  // the checkout's own, so that nothing is left in the user's.
+  const temp = join(root, 'tmp');
+  mkdirSync(temp, { recursive: true });
   try {
-    const { stdout } = await run(process.execPath, [join(root, 'sandbox', 'launch.mjs'), ...args]);
+    const { stdout } = await run(process.execPath, [join(root, 'sandbox', 'launch.mjs'), ...args], {
+      env: { ...process.env, TMPDIR: temp },
+    });
     return { code: 0, answer: JSON.parse(stdout) };
   } catch (err) {
     const failed = err as { code: number; stdout: string };
