@@ -24,9 +24,9 @@ import {
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CACHE_DIR, REPO } from '../lib/cache-dir.mjs';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CACHE_DIR = join(REPO, 'node_modules', '.cache', 'redis-shared-runbooks', 'programs');
+const PROGRAMS_DIR = join(CACHE_DIR, 'programs');
 /** A build another process may still be importing from is left this long before it is removed. */
 const STALE_BUILD_MS = 10 * 60_000;
 
@@ -43,7 +43,7 @@ function fingerprint(file) {
 /** Where the bundle of `entry` is recorded: one name per checkout and program. */
 function recordPath(entry) {
   const key = createHash('sha256').update(entry).digest('hex').slice(0, 12);
-  return join(CACHE_DIR, `${basename(dirname(entry))}-${basename(entry, '.ts')}-${key}.json`);
+  return join(PROGRAMS_DIR, `${basename(dirname(entry))}-${basename(entry, '.ts')}-${key}.json`);
 }
 
 /** The bundle's main file when the record says it was made from the sources as they are now. */
@@ -111,8 +111,8 @@ async function makeBundle(entry) {
 
 function removeStaleBuilds(record, current) {
   const prefix = basename(record, '.json');
-  for (const name of readdirSync(CACHE_DIR)) {
-    const path = join(CACHE_DIR, name);
+  for (const name of readdirSync(PROGRAMS_DIR)) {
+    const path = join(PROGRAMS_DIR, name);
     if (!name.startsWith(`${prefix}-`) || path === current) continue;
     try {
       if (Date.now() - statSync(path).mtimeMs > STALE_BUILD_MS)
@@ -130,7 +130,7 @@ export async function launch(entry, args) {
   let main = freshBundle(program);
   if (!main) {
     try {
-      mkdirSync(CACHE_DIR, { recursive: true });
+      mkdirSync(PROGRAMS_DIR, { recursive: true });
       main = await makeBundle(program);
     } catch {
       main = undefined;

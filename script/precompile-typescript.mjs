@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { REPO } from '../lib/cache-dir.mjs';
 import { precompile, TYPESCRIPT_FILE } from '../lib/ts-loader/hooks.mjs';
 
+// The loader keys an entry by the path Node resolved the file to: the real one.
 const CHECKOUT = realpathSync(REPO);
 const FOLDERS = ['lib', 'runbooks', 'test', 'sandbox', 'script', 'bench', 'examples'];
 
@@ -24,4 +25,4 @@ const files = FOLDERS.flatMap((folder) => {
 const { compiled, removed } = await precompile(files);
 if (compiled > 0)
   console.error(`precompile: ${compiled} of ${files.length} TypeScript files compiled`);
-if (removed > 0) console.error(`precompile: ${removed} compiled versions of edited files removed`);
+if (removed > 0) console.error(`precompile: ${removed} unused cache entries removed`);

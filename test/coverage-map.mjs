@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 
 const libFiles = readdirSync(new URL('../lib/', import.meta.url), { recursive: true })
   .map(String)
-  .filter((f) => f.endsWith('.ts'))
+  .filter((f) => /\.(ts|mjs)$/.test(f))
   .map((f) => `lib/${f}`);
 
 const NOT_TESTS_OF_LIB = ['test/sandbox/', 'test/e2e/', 'test/terraform/', 'test/repo/'];

@@ -25,9 +25,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CACHE_DIR, NODE_MODULES } from '../cache-dir.mjs';
+import { CACHE_DIR, NODE_MODULES, REPO } from '../cache-dir.mjs';
 
 /** The files this loader compiles (declaration files are never run). */
 export const TYPESCRIPT_FILE = /\.m?ts$/;
@@ -74,7 +74,7 @@ function compilerIdentity() {
 
 const notInstalled = (err) =>
   new Error(
-    `cannot run TypeScript: the typescript package is not installed in ${NODE_MODULES} (run 'npm ci' in ${dirname(NODE_MODULES)}): ${err.message}`,
+    `cannot run TypeScript: the typescript package is not installed in ${NODE_MODULES} (run 'npm ci' in ${REPO}): ${err.message}`,
   );
 
 async function loadCompiler() {
@@ -132,14 +132,15 @@ function keep(key, code) {
 const keyOf = (file, source) =>
   createHash('sha256').update(`${compilerIdentity()}\0${file}\0`).update(source).digest('hex');
 
-/** An entry no current file has is removed by precompile once it is this old (an edit's). */
+/** What precompile leaves of the entries no file given has (another process may be using it). */
 const UNUSED_ENTRY_MS = 60 * 60_000;
 
 /**
  * Compiles into the cache every file given that is not there yet, in this one process (npm's
  * postinstall, script/bootstrap): otherwise, after `npm ci`, each process that meets a file
- * first loads the compiler for it, and every test file is such a file once. The entries of
- * earlier versions of the files (each edit adds one) are removed once they are an hour old.
+ * first loads the compiler for it, and every test file is such a file once. Give it every file
+ * of the checkout: what no file given has (an earlier version of an edited file, a file since
+ * removed, a temp file a killed process left) is removed once it is an hour old.
  */
 export async function precompile(files) {
   const current = new Set();
@@ -160,7 +161,7 @@ function removeUnused(current) {
   if (cacheDir !== OWN_CACHE) return 0;
   let removed = 0;
   for (const name of readdirSync(cacheDir)) {
-    if (current.has(name) || !name.endsWith('.js')) continue;
+    if (current.has(name)) continue;
     try {
       if (Date.now() - statSync(join(cacheDir, name)).mtimeMs < UNUSED_ENTRY_MS) continue;
       unlinkSync(join(cacheDir, name));

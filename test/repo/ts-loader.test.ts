@@ -185,7 +185,7 @@ t.test('a cache folder others can write to is never used: what is cached is run'
 });
 
 t.test(
-  'precompile fills the cache in one process: the first start needs no compiler; an old version of an edited file is removed',
+  'precompile fills the cache in one process: the first start needs no compiler; what no file has is removed once an hour old',
   async (t) => {
     const c = checkout();
     t.teardown(() => rmSync(c.root, { recursive: true, force: true }));
@@ -207,17 +207,18 @@ t.test(
     t.same(JSON.parse(await precompile()), { compiled: 2, removed: 0 }, 'both files compiled');
     const entries = () => readdirSync(c.cache).sort();
     const compiledNow = entries();
-    // Entries no current file has: one from an edit an hour ago, one from a minute ago.
+    // Files no current file has: an entry from an edit an hour ago, the temp file of a writer
+    // killed an hour ago, and an entry from a minute ago.
     const old = join(c.cache, `${'0'.repeat(64)}.js`);
+    const killed = join(c.cache, `${'2'.repeat(64)}.4242.tmp`);
     const recent = join(c.cache, `${'1'.repeat(64)}.js`);
-    writeFileSync(old, 'export {};\n');
-    writeFileSync(recent, 'export {};\n');
     const hourAgo = new Date(Date.now() - 61 * 60_000);
-    utimesSync(old, hourAgo, hourAgo);
+    for (const file of [old, killed, recent]) writeFileSync(file, 'export {};\n');
+    for (const file of [old, killed]) utimesSync(file, hourAgo, hourAgo);
     t.same(
       JSON.parse(await precompile()),
-      { compiled: 0, removed: 1 },
-      'skipped the second time, and the hour-old entry removed',
+      { compiled: 0, removed: 2 },
+      'skipped the second time, and the hour-old files removed',
     );
     t.same(entries(), [...compiledNow, basename(recent)].sort(), 'the recent one is left');
     compilerThatMustNotLoad(c);
