@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, watch } from 'node:fs';
 import type { Test } from 'tap';
 import { readAuditEntries } from '../../lib/audit/audit.ts';
 import { MIGRATION_ANNOTATION } from '../../lib/names.ts';
+import { jsonLines } from './json-lines.ts';
 import {
   AUDIT,
   beersystemEnv,
@@ -76,7 +77,11 @@ async function until(what: string, file: string, check: () => boolean, timeoutMs
       else resolve();
     };
     const look = () => {
-      if (check()) done();
+      try {
+        if (check()) done();
+      } catch (err) {
+        done(err as Error);
+      }
     };
     try {
       watcher = watch(file, look);
@@ -91,26 +96,26 @@ async function until(what: string, file: string, check: () => boolean, timeoutMs
   });
 }
 
+/** The audit log's complete entries (the run being watched may be writing one). */
+function auditEntries(auditLog: string): { event: string; step?: string }[] {
+  try {
+    return jsonLines(readFileSync(auditLog, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
 /** The steps started by the runs after the first `from` entries of the audit log, in order. */
 function startedSteps(auditLog: string, from: number): string[] {
-  let lines: string[];
-  try {
-    lines = readFileSync(auditLog, 'utf8').split('\n').filter(Boolean).slice(from);
-  } catch {
-    return [];
-  }
-  return lines
-    .map((l) => JSON.parse(l) as { event: string; step?: string })
+  return auditEntries(auditLog)
+    .slice(from)
     .filter((e) => e.event === 'step-start' && e.step)
     .map((e) => e.step as string);
 }
 
 function auditLines(auditLog: string): number {
-  try {
-    return readFileSync(auditLog, 'utf8').split('\n').filter(Boolean).length;
-  } catch {
-    return 0;
-  }
+  return auditEntries(auditLog).length;
 }
 
 export async function migrationRecord(c: Cluster): Promise<string | undefined> {

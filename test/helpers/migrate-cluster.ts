@@ -23,6 +23,7 @@ import { AuditLog, readAuditEntries } from '../../lib/audit/audit.ts';
 import { logIdOf } from '../../lib/audit/cluster-records.ts';
 import type { JournalEntry } from '../../sandbox/api/journal.ts';
 import { runbookNetworkSettings } from '../../sandbox/lb-pool.ts';
+import { jsonLines } from './json-lines.ts';
 import { LOADER, REPO, type RunningCli, startCli, withoutCoverage } from './run-cli.ts';
 import { secretPassword } from './secret.ts';
 import {
@@ -145,10 +146,7 @@ export async function startCluster(t: Test): Promise<Cluster> {
           return '';
         }
       })();
-      return text
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as JournalEntry);
+      return jsonLines<JournalEntry>(text);
     },
     kubectl: (args) => fx.kubectl(args),
     async proxy(path) {

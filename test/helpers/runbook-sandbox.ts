@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { JournalEntry } from '../../sandbox/api/journal.ts';
 import { runbookNetworkSettings } from '../../sandbox/lb-pool.ts';
 import type { Sandbox } from '../../sandbox/server.ts';
+import { jsonLines } from './json-lines.ts';
 import { type CliResult, REPO, runCli } from './run-cli.ts';
 
 // A real run takes the Lease and writes its completion record and audit anchor (lib/lock/lease-lock.ts,
@@ -90,10 +91,7 @@ export function runbookSandbox(
       } catch {
         return [];
       }
-      return text
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as JournalEntry);
+      return jsonLines<JournalEntry>(text);
     },
     changes() {
       return this.journal().filter((e) => !RUN_BOOKKEEPING.test(e.path));

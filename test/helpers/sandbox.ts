@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../sandbox/api/journal.ts';
 import { type Sandbox, type SandboxOptions, startSandbox } from '../../sandbox/server.ts';
+import { jsonLines } from './json-lines.ts';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -81,10 +82,7 @@ export async function startTestSandbox(
     },
     async journal() {
       const text = await readFile(sandbox!.journalPath, 'utf8').catch(() => '');
-      return text
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as JournalEntry);
+      return jsonLines<JournalEntry>(text);
     },
   };
 }
