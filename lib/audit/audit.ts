@@ -401,11 +401,30 @@ function unreadableLog(path: string, err: unknown): AuditLogError {
   );
 }
 
+// A writer appends a line with one write, but a read at that moment can see its first part only.
+// A read that ends mid-line is taken again while the log is still changing or its writer still
+// holds the lock (milliseconds); a partial line that stays that long is the log's own.
+const SETTLE_MS = 1_000;
+const SETTLE_STEP_MS = 20;
+
+async function readSettled(path: string): Promise<Buffer> {
+  let bytes = await readFile(path);
+  for (let waited = 0; waited < SETTLE_MS; waited += SETTLE_STEP_MS) {
+    if (bytes.length === 0 || bytes[bytes.length - 1] === 0x0a) break;
+    await new Promise((r) => setTimeout(r, SETTLE_STEP_MS));
+    const again = await readFile(path);
+    const changed = !again.equals(bytes);
+    bytes = again;
+    if (!changed && !existsSync(`${path}.lock`)) break;
+  }
+  return bytes;
+}
+
 /** Reads every entry that parses and counts the lines that don't. An absent log is empty. */
 export async function readAuditLog(path: string): Promise<AuditLogContents> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readSettled(path)).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT')
       return { entries: [], unreadableLines: 0 };
@@ -477,7 +496,7 @@ export async function verifyAuditLog(
   let firstSigned: number | undefined;
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readSettled(path);
   } catch (err) {
     throw unreadableLog(path, err);
   }

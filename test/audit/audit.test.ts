@@ -10,6 +10,7 @@ import {
   GENESIS_HASH,
   gitRevision,
   readAuditEntries,
+  readAuditLog,
   verifyAuditLog,
 } from '../../lib/audit/audit.ts';
 import { filterEntries, formatAuditTable, parseSince } from '../../lib/audit/audit-view.ts';
@@ -157,6 +158,24 @@ t.test('tampering is detected and the first bad line is named', async (t) => {
     writeFileSync(path, text.slice(0, text.length - 40));
     t.match(await verifyAuditLog(path), { ok: false, line: 3, reason: 'truncated' });
   });
+  t.test(
+    'a line read while its writer is appending it is waited for, not called cut short',
+    async (t) => {
+      const path = await logWith(3);
+      const whole = readFileSync(path, 'utf8');
+      // what a read sees halfway through an append: part of the line, the writer's lock held
+      writeFileSync(path, whole.slice(0, -40));
+      writeFileSync(`${path}.lock`, JSON.stringify({ pid: process.pid, host: hostname() }));
+      setTimeout(() => {
+        writeFileSync(path, whole);
+        unlinkSync(`${path}.lock`);
+      }, 100);
+      const [verdict, contents] = await Promise.all([verifyAuditLog(path), readAuditLog(path)]);
+      t.match(verdict, { ok: true });
+      t.equal(contents.entries.length, 3);
+      t.equal(contents.unreadableLines, 0);
+    },
+  );
   t.test('a line that is not JSON', async (t) => {
     const path = await logWith(3);
     const rows = lines(path);
