@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request } from './http-request.ts';
 import {
   runbookNetworkSettings,
   type SandboxNetwork,
@@ -340,13 +341,13 @@ async function adminCall(path: string, body: unknown): Promise<number> {
     console.error('sandbox: not running; start it with `npm run sandbox -- up`');
     return 1;
   }
-  const res = await fetch(`${state.url}${path}`, {
+  const res = await request(`${state.url}${path}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
   });
-  const answer = (await res.json()) as { message?: string };
-  if (!res.ok) {
+  const answer = JSON.parse(res.text) as { message?: string };
+  if (res.status < 200 || res.status >= 300) {
     console.error(`sandbox: ${answer.message ?? res.statusText}`);
     return 1;
   }
@@ -361,8 +362,8 @@ async function status(): Promise<number> {
     return 1;
   }
   try {
-    const res = await fetch(`${state.url}/sandbox/status`);
-    const info = (await res.json()) as { objects: number; pendingApiErrors: number };
+    const res = await request(`${state.url}/sandbox/status`);
+    const info = JSON.parse(res.text) as { objects: number; pendingApiErrors: number };
     console.log(
       `sandbox is running at ${state.url} (pid ${state.pid}, ${state.fake ? 'fake' : 'real'} workloads, since ${state.startedAt}): ${info.objects} objects${info.pendingApiErrors ? `, ${info.pendingApiErrors} API errors armed` : ''}`,
     );

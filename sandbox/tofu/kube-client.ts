@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { parse } from 'yaml';
+import { type HttpAnswer, request } from '../http-request.ts';
 
 export interface KubeTarget {
   server: string;
@@ -104,11 +105,7 @@ export class KubeClient {
   async assertSandbox(): Promise<void> {
     let status = 0;
     try {
-      const response = await fetch(`${this.target.server}/sandbox/status`, {
-        signal: AbortSignal.timeout(5000),
-      });
-      await response.arrayBuffer();
-      status = response.status;
+      status = (await request(`${this.target.server}/sandbox/status`, { timeoutMs: 5000 })).status;
     } catch (err) {
       throw new Error(
         `cannot reach the cluster at ${this.target.server}: ${(err as Error).message}. Is the sandbox up? Start it with \`npm run sandbox -- up\`, then \`source sandbox/.run/env\``,
@@ -223,22 +220,22 @@ export class KubeClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
     if (body !== undefined) headers['content-type'] = contentType;
-    let response: Response;
+    let response: HttpAnswer;
     try {
-      response = await fetch(`${this.target.server}${path}`, {
+      response = await request(`${this.target.server}${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {
       throw new Error(
         `cannot reach the cluster at ${this.target.server}: ${(err as Error).message}. Is the sandbox up? Start it with \`npm run sandbox -- up\`, then \`source sandbox/.run/env\``,
       );
     }
-    const text = await response.text();
+    const text = response.text;
     const parsed = text ? safeJson(text) : {};
     if (
-      response.ok ||
+      (response.status >= 200 && response.status < 300) ||
       allowed.includes(response.status) ||
       (method === 'GET' && response.status === 404)
     ) {
