@@ -25,6 +25,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CACHE_DIR, REPO } from '../lib/cache-dir.mjs';
+import '../lib/ts-loader/wasm-baseline.mjs';
 
 const PROGRAMS_DIR = join(CACHE_DIR, 'programs');
 /** A build another process may still be importing from is left this long before it is removed. */
