@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { POD } from '../../sandbox/workloads/kinds.ts';
 import { runbookSandbox, stepStatuses } from '../helpers/runbook-sandbox.ts';
 import { run as runCommand } from '../helpers/sandbox.ts';
 import { secretPassword } from '../helpers/secret.ts';
@@ -127,6 +128,10 @@ t.test('phases 1–4 against the sandbox', async (t) => {
     }
     t.ok(pid > 0, 'the replica has a process');
     process.kill(pid, 'SIGSTOP');
+    const replicaReady = () =>
+      fx!
+        .object(POD, 'redis', 'redis-shared-replicas-0')
+        .status?.conditions?.find((c: { type: string }) => c.type === 'Ready')?.status;
     const resume = () => {
       try {
         process.kill(pid, 'SIGCONT');
@@ -137,16 +142,7 @@ t.test('phases 1–4 against the sandbox', async (t) => {
     t.teardown(resume);
     await eventually(
       'the paused replica not Ready',
-      async () =>
-        (await kubectl([
-          'get',
-          'pod',
-          'redis-shared-replicas-0',
-          '-n',
-          'redis',
-          '-o',
-          'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-        ])) === 'False' || undefined,
+      () => replicaReady() === 'False' || undefined,
       60_000,
     );
     const run = await rb.run('02-deploy', ['--only', 'T014', '--json'], { WAIT_TIMEOUT: '6s' });
@@ -159,16 +155,7 @@ t.test('phases 1–4 against the sandbox', async (t) => {
     resume();
     await eventually(
       'the replica Ready again',
-      async () =>
-        (await kubectl([
-          'get',
-          'pod',
-          'redis-shared-replicas-0',
-          '-n',
-          'redis',
-          '-o',
-          'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-        ])) === 'True' || undefined,
+      () => replicaReady() === 'True' || undefined,
       60_000,
     );
   });
@@ -194,13 +181,12 @@ t.test('phases 1–4 against the sandbox', async (t) => {
       await eventually(
         'Prometheus to load the changed rule',
         async () => {
-          const rules = JSON.parse(
-            await kubectl([
-              'get',
-              '--raw',
-              '/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:9090/proxy/api/v1/rules',
-            ]),
-          );
+          // what `kubectl get --raw` of this path reads, without a kubectl each look
+          const rules = await (
+            await fetch(
+              `${sandbox.url}/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:9090/proxy/api/v1/rules`,
+            )
+          ).json();
           const loaded = rules.data.groups
             .flatMap((g: { rules: { name: string; query: string }[] }) => g.rules)
             .find((r: { name: string }) => r.name === 'RedisNoReplicaConnected');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type SandboxNetwork, tofuNetworkVars } from '../../sandbox/lb-pool.ts';
+import type { KindRef, KubeObject } from '../../sandbox/runtime.ts';
 import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
 import { createWorkloads, type Workloads } from '../../sandbox/workloads/index.ts';
 
@@ -23,6 +24,11 @@ export interface SandboxFixture {
   env: NodeJS.ProcessEnv;
   /** `timeoutMs` kills a kubectl that hangs, so the test fails on that line instead of the file's timeout. */
   kubectl(args: string[], timeoutMs?: number): Promise<string>;
+  /**
+   * An object as `kubectl get -o json` prints it, read from the sandbox's store in this process:
+   * for conditions polled every 100 ms, which would otherwise start a kubectl each look.
+   */
+  object(kind: KindRef, namespace: string, name: string): KubeObject;
   tofu(args: string[]): Promise<{ stdout: string; stderr: string }>;
   /** POSTs an admin call (`fault`, `age`) as `npm run sandbox -- …` does. */
   admin(path: string, body: object): Promise<{ status: number; message: string }>;
@@ -64,6 +70,11 @@ export async function startWholeSandbox(): Promise<SandboxFixture> {
         timeout: timeoutMs,
       });
       return stdout;
+    },
+    object(kind, namespace, name) {
+      const found = sandbox.cluster.get(kind, namespace, name);
+      if (!found) throw new Error(`${kind.kind} ${namespace}/${name} not found`);
+      return JSON.parse(JSON.stringify(found));
     },
     tofu(args) {
       return run(TOFU, args, { env, cwd: ENVIRONMENT_DIR, maxBuffer: 16 << 20 });

@@ -7,13 +7,17 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import type { KindRef } from '../../sandbox/runtime.ts';
 import { chartObjects } from '../../sandbox/tofu/chart.ts';
 import { renderTemplate } from '../../sandbox/tofu/template.ts';
+import { POD } from '../../sandbox/workloads/kinds.ts';
 import { loadModule, REDIS_SHARED_DIR, resolveValue } from '../helpers/terraform-hcl.ts';
 import { eventually } from '../helpers/workloads-cluster.ts';
 import { type SandboxFixture, startWholeSandbox } from '../helpers/workloads-sandbox.ts';
 
 t.setTimeout(300_000);
+
+const ENDPOINTS: KindRef = { group: '', version: 'v1', kind: 'Endpoints' };
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests as YAML
 type Any = any;
@@ -69,8 +73,7 @@ t.test('the kubelet runs the chart probes', async (t) => {
   const manifest = join(runDir, 'chart.yaml');
   writeFileSync(manifest, objects.map((o) => `---\n${toYaml(o)}`).join(''));
   await kubectl(['apply', '-f', manifest]);
-  const pod = async (name: string): Promise<Any> =>
-    JSON.parse(await kubectl(['get', 'pod', name, '-n', 'redis', '-o', 'json']));
+  const pod = async (name: string): Promise<Any> => fx!.object(POD, 'redis', name);
   const ready = (p: Any) =>
     p.status?.conditions?.find((c: Any) => c.type === 'Ready')?.status === 'True';
   const restarts = (p: Any) => Number(p.status?.containerStatuses?.[0]?.restartCount ?? 0);
@@ -85,10 +88,8 @@ t.test('the kubelet runs the chart probes', async (t) => {
   const hosts = () => readFileSync(fx!.workloads.hostsFile('redis'), 'utf8');
   const replicaName = 'redis-shared-replicas-0.redis-shared-headless.redis.svc.cluster.local';
   t.match(hosts(), replicaName, 'a Ready pod has its name under the headless Service');
-  const endpoints = async () =>
-    JSON.parse(
-      await kubectl(['get', 'endpoints', 'redis-shared-replicas', '-n', 'redis', '-o', 'json']),
-    );
+  const endpoints = async (): Promise<Any> =>
+    fx!.object(ENDPOINTS, 'redis', 'redis-shared-replicas');
 
   await t.test(
     'with the chart default probes, a stopped master gets the replica restarted',
