@@ -26,7 +26,11 @@ const server = spawn(
   ],
   { stdio: ['ignore', 'pipe', 'ignore'] },
 );
-const [port] = (await once(server.stdout!, 'data')) as [Buffer];
+const started = once(server.stdout!, 'data') as Promise<[Buffer]>;
+const exited = once(server, 'exit').then(([code]) => {
+  throw new Error(`the API server stand-in exited (${code}) before it listened`);
+});
+const [port] = await Promise.race([started, exited]);
 const url = `http://127.0.0.1:${port.toString().trim()}`;
 
 const request = `

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Risk } from '../engine/risk.ts';
 import { parseJsonObject } from '../json-object.ts';
 import { processIsAlive } from '../lock/lock.ts';
@@ -100,7 +101,7 @@ export class AuditLog {
   /** Appends one entry under the log's lock and fsyncs it; secrets are masked before hashing. */
   async append(input: AuditInput): Promise<AuditEntry> {
     await mkdir(dirname(this.path), { recursive: true });
-    const lock = await acquireLock(`${this.path}.lock`);
+    const lock = await acquireLock(lockPathOf(this.path));
     try {
       const handle = await open(this.path, 'a+');
       try {
@@ -179,6 +180,9 @@ async function readLastEntry(
     `The last line of the audit log ${path} is not an audit entry, so nothing more is written to it. Run ./runbooks/audit.mts verify to see where it breaks.`,
   );
 }
+
+/** The lock file every writer of the log at `path` takes. */
+const lockPathOf = (path: string) => `${path}.lock`;
 
 // A writer holds the lock for milliseconds. One that holds it longer than STALE_LOCK_MS is stuck
 // (stopped, swapped out) and its lock is taken over; a waiting writer gives up only after
@@ -411,11 +415,11 @@ async function readSettled(path: string): Promise<Buffer> {
   let bytes = await readFile(path);
   for (let waited = 0; waited < SETTLE_MS; waited += SETTLE_STEP_MS) {
     if (bytes.length === 0 || bytes[bytes.length - 1] === 0x0a) break;
-    await new Promise((r) => setTimeout(r, SETTLE_STEP_MS));
+    await delay(SETTLE_STEP_MS);
     const again = await readFile(path);
     const changed = !again.equals(bytes);
     bytes = again;
-    if (!changed && !existsSync(`${path}.lock`)) break;
+    if (!changed && !existsSync(lockPathOf(path))) break;
   }
   return bytes;
 }
