@@ -49,6 +49,7 @@ import { HealthProber } from '../lib/phases/health-prober.ts';
 import {
   backupOf,
   describeRedisEnv,
+  downtimeUntilReady,
   expectedDowntimeLine,
   type RedisEnv,
   readyTimeOf,
@@ -66,6 +67,9 @@ import { copyKeys } from '../lib/redis/redis-copy.ts';
 import { listClients } from '../lib/redis/redis-probe.ts';
 
 const MIGRATION_MODULE = 'module.beersystem_migration';
+
+/** How the downtime lines name where the Ready time comes from (Kubernetes keeps it to the second). */
+const READY_RECORD = 'as the cluster recorded it, to the second';
 
 const notes = {
   replicas: 'beersystem.replicas',
@@ -308,10 +312,10 @@ async function downtimeEnd(
   await ctx.note(notes.downtimeEnd, ready.at);
   const started = await ctx.recall<string>(notes.downtimeStart);
   if (started) {
-    const ms = Date.parse(ready.at) - Date.parse(started);
+    const { ms, bound } = downtimeUntilReady(started, ready.at);
     await ctx.note(notes.downtimeMs, ms);
     ctx.log.info(
-      `downtime ${formatDuration(ms)} (T035 ${started} → Ready ${ready.at}, as the cluster recorded it)`,
+      `downtime ${formatDuration(ms)}${bound === 'at most' ? ' at most' : ''} (T035 ${started} → Ready ${ready.at}, ${READY_RECORD})`,
     );
   } else {
     ctx.log.info(
@@ -1011,10 +1015,10 @@ const rollback: StepDefinition[] = [
           `the rollback's downtime is unknown: beersystem was already stopped and no migration attempt noted when (Ready on its old Redis since ${ready.at ?? 'an unknown time'})`,
         );
       } else if (ready.at) {
-        const ms = Date.parse(ready.at) - Date.parse(down.at);
+        const { ms, bound } = downtimeUntilReady(down.at, ready.at);
         await ctx.note(notes.rollbackDowntimeMs, ms);
         ctx.log.info(
-          `downtime ${formatDuration(ms)} (${down.from} ${down.at} → Ready on the old Redis ${ready.at}, as the cluster recorded it)`,
+          `downtime ${formatDuration(ms)}${bound === 'at most' ? ' at most' : ''} (${down.from} ${down.at} → Ready on the old Redis ${ready.at}, ${READY_RECORD})`,
         );
       }
     },

@@ -183,6 +183,24 @@ export function readyTimeOf(
 }
 
 /**
+ * The downtime from its start to the Ready time the cluster recorded. Kubernetes keeps a
+ * condition's lastTransitionTime to the second (metav1.Time), so beersystem became Ready somewhere
+ * within that second: the downtime is counted to its end, an upper bound that cannot fall below
+ * zero when the whole outage fits inside one second. A time with a fraction is taken as it is.
+ */
+export function downtimeUntilReady(
+  startedAt: string,
+  readyAt: string,
+): { ms: number; bound: 'at most' | 'measured' } {
+  const ready = Date.parse(readyAt);
+  const toTheSecond = ready % 1000 === 0;
+  return {
+    ms: (toTheSecond ? ready + 1000 : ready) - Date.parse(startedAt),
+    bound: toTheSecond ? 'at most' : 'measured',
+  };
+}
+
+/**
  * The downtime to expect, said before the question at T035 and in a dry run: the last measured
  * one (a rehearsal's in the sandbox, the last real run's otherwise), named as such.
  */

@@ -4,6 +4,7 @@ import { formatDuration } from '../duration.ts';
 import {
   type BenchmarkFigures,
   counts,
+  downtimeFigure,
   type MigrationTimeline,
   type Report,
   shortRunId,
@@ -129,7 +130,9 @@ export function timelineSvg(timeline: MigrationTimeline | undefined): string {
   );
   const t1 = Math.max(
     ...steps.map((s) => Date.parse(s.endedAt ?? s.startedAt)),
-    timeline.downtime?.endedAt ? Date.parse(timeline.downtime.endedAt) : 0,
+    timeline.downtime?.ms !== undefined
+      ? Date.parse(timeline.downtime.startedAt) + timeline.downtime.ms
+      : 0,
     ...(users ? [Date.parse(users.stoppedAt)] : []),
   );
   const span = Math.max(t1 - t0, 1);
@@ -144,10 +147,10 @@ export function timelineSvg(timeline: MigrationTimeline | undefined): string {
   const d = timeline.downtime;
   if (d) {
     const ds = x(Date.parse(d.startedAt));
-    const de = x(d.endedAt ? Date.parse(d.endedAt) : t1);
+    const de = x(d.ms !== undefined ? Date.parse(d.startedAt) + d.ms : t1);
     parts.push(
       `<rect x="${ds.toFixed(1)}" y="${pad.top}" width="${Math.max(de - ds, 1).toFixed(1)}" height="${height - pad.top - pad.bottom}" fill="${COLORS.down}" opacity="0.12"/>`,
-      `<text x="${((ds + de) / 2).toFixed(1)}" y="${height - 10}" text-anchor="middle" fill="${COLORS.down}">downtime ${d.ms !== undefined ? formatDuration(d.ms) : '(end not recorded)'}</text>`,
+      `<text x="${((ds + de) / 2).toFixed(1)}" y="${height - 10}" text-anchor="middle" fill="${COLORS.down}">downtime ${downtimeFigure(d) ?? '(end not recorded)'}</text>`,
     );
   }
   if (users) {
@@ -235,7 +238,7 @@ export function renderHtml(report: Report): string {
 <div class="tile"><b>${c.met} / ${report.criteria.length}</b>success criteria met</div>
 <div class="tile"><b>${c['not met']}</b>not met</div>
 <div class="tile"><b>${c['not proven']}</b>not proven</div>
-<div class="tile"><b>${d?.ms !== undefined ? formatDuration(d.ms) : '—'}</b>downtime${report.timeline ? ` (run ${escapeHtml(shortRunId(report.timeline.runId))})` : ''}</div>
+<div class="tile"><b>${downtimeFigure(d) ?? '—'}</b>downtime${report.timeline ? ` (run ${escapeHtml(shortRunId(report.timeline.runId))})` : ''}</div>
 <div class="tile"><b>${best !== undefined ? formatNumber(best) : '—'}</b>ops/s, best measured</div>
 </div>
 <h2>Success criteria</h2>

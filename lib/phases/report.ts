@@ -10,6 +10,7 @@ import type { Note } from '../engine/notes.ts';
 import { maskDeep, maskSecrets } from '../mask.ts';
 import type { LatencyBucket } from '../redis/latency-histogram.ts';
 import type { HealthRecord } from './health-prober.ts';
+import { downtimeUntilReady } from './migration.ts';
 import {
   BENCHMARK_NOTE,
   DOWNTIME_END_NOTE,
@@ -129,7 +130,10 @@ export interface MigrationTimeline {
   runs: string[];
   outcome: 'completed' | 'rolled-back' | 'open';
   steps: TimelineStep[];
-  downtime: { startedAt: string; endedAt: string | undefined; ms: number | undefined } | undefined;
+  /** `ms` to the end of the second the cluster recorded Ready in (`atMost`): downtimeUntilReady */
+  downtime:
+    | { startedAt: string; endedAt: string | undefined; ms: number | undefined; atMost: boolean }
+    | undefined;
   /** beersystem's health endpoint as a prober of its own saw it through the window */
   users: HealthRecord | undefined;
 }
@@ -299,13 +303,18 @@ export function migrationAttempts(
         : 'completed';
     const startedAt = timeOf(start.value) ?? start.ts;
     const endedAt = end ? (timeOf(end.value) ?? end.ts) : undefined;
-    const ms = endedAt ? Date.parse(endedAt) - Date.parse(startedAt) : undefined;
+    const measured = endedAt ? downtimeUntilReady(startedAt, endedAt) : undefined;
     return {
       runId: start.run_id,
       runs,
       outcome,
       steps: stepsOf(audit, new Set(runs), titles),
-      downtime: { startedAt, endedAt, ms },
+      downtime: {
+        startedAt,
+        endedAt,
+        ms: measured?.ms,
+        atMost: measured?.bound === 'at most',
+      },
       users: usersSaw(notes.filter((n) => mine(n) && n.key === USER_HEALTH_NOTE)),
     };
   });
@@ -414,8 +423,15 @@ function usersLines(t: MigrationTimeline): string[] {
   return [`What its users saw: ${every}; ${seen}.`, ''];
 }
 
+/** `1.9s`, or `1.9s at most` when counted to the end of the second the cluster recorded. */
+export function downtimeFigure(d: MigrationTimeline['downtime']): string | undefined {
+  if (d?.ms === undefined) return undefined;
+  return `${formatDuration(d.ms)}${d.atMost ? ' at most' : ''}`;
+}
+
 function downtimeText(a: MigrationTimeline): string {
-  if (a.downtime?.ms !== undefined) return formatDuration(a.downtime.ms);
+  const figure = downtimeFigure(a.downtime);
+  if (figure) return figure;
   return a.outcome === 'rolled-back'
     ? 'unknown: rolled back before beersystem was Ready on redis-shared'
     : 'unknown: its end was not recorded';
@@ -562,7 +578,7 @@ export function renderMarkdown(report: Report): string {
     const across = t.runs.length > 1 ? ` (across runs ${t.runs.map(shortRunId).join(', ')})` : '';
     lines.push(
       d?.ms !== undefined
-        ? `The last attempt, ${t.outcome}${across}: downtime ${formatDuration(d.ms)}, from ${d.startedAt} (T035) to ${d.endedAt} (beersystem Ready and healthy).`
+        ? `The last attempt, ${t.outcome}${across}: downtime ${downtimeFigure(d)}, from ${d.startedAt} (T035) to ${d.endedAt} (beersystem Ready and healthy, as the cluster recorded it).`
         : `The last attempt, ${t.outcome}${across}: downtime started ${d?.startedAt} (T035); its end is unknown: no run of the attempt saw beersystem Ready on redis-shared.`,
       '',
       ...usersLines(t),

@@ -1,7 +1,7 @@
 // When beersystem became Ready, as the cluster recorded it: the migration record and the downtime
 // are taken from it, so a resume cannot carry an earlier attempt's time.
 import t from 'tap';
-import { readyTimeOf } from '../../lib/phases/migration.ts';
+import { downtimeUntilReady, readyTimeOf } from '../../lib/phases/migration.ts';
 
 const pod = (name: string, readySince: string | undefined, ready = true, deleting = false) => ({
   name,
@@ -29,5 +29,22 @@ t.test('unknown, with why, while pods are not all Ready or carry no time', async
   t.same(readyTimeOf([pod('a', undefined)], 1), {
     at: undefined,
     why: 'the Ready condition of a carries no lastTransitionTime',
+  });
+});
+
+t.test('the downtime is counted to the end of the second the cluster recorded', async (t) => {
+  // Kubernetes keeps lastTransitionTime to the second: an outage inside one second came out as
+  // -144ms when the Ready time was taken as exact.
+  t.same(downtimeUntilReady('2026-12-07T06:29:01.144Z', '2026-12-07T06:29:01.000Z'), {
+    ms: 856,
+    bound: 'at most',
+  });
+  t.same(downtimeUntilReady('2026-12-07T06:29:01.144Z', '2026-12-07T06:29:07.000Z'), {
+    ms: 6856,
+    bound: 'at most',
+  });
+  t.same(downtimeUntilReady('2026-12-07T06:29:01.144Z', '2026-12-07T06:29:07.250Z'), {
+    ms: 6106,
+    bound: 'measured',
   });
 });

@@ -456,7 +456,12 @@ t.test('plots draw what they are given', async (t) => {
         runId: 'x-1',
       },
     ],
-    downtime: { startedAt: '2026-01-01T00:00:00Z', endedAt: undefined, ms: undefined },
+    downtime: {
+      startedAt: '2026-01-01T00:00:00Z',
+      endedAt: undefined,
+      ms: undefined,
+      atMost: false,
+    },
     users: undefined,
   });
   t.match(tl, /end not recorded/);
@@ -509,3 +514,29 @@ t.test('a criterion recorded "not proven" says in its row what to set to prove i
   t.match(row.why, /^SC-004 configured, not proven: .*to prove it: set OUTSIDE_PROBE_SOURCE/);
   t.match(renderMarkdown(report), /SC-004.*not proven.*set OUTSIDE_PROBE_SOURCE/);
 });
+
+t.test(
+  'a downtime that ends in the second the cluster recorded Ready is counted to its end: never below zero',
+  async (t) => {
+    // Kubernetes keeps lastTransitionTime to the second: T035 at .144 and Ready "at" .000 of the
+    // same second read as -144ms before.
+    const sameSecond = [
+      ...notes.filter((n) => n.key !== DOWNTIME_START_NOTE && n.key !== DOWNTIME_END_NOTE),
+      note(DOWNTIME_START_NOTE, '2026-11-30T14:01:20.144Z', '2026-11-30T14:01:20.145Z', {
+        step: 'T035',
+      }),
+      note(DOWNTIME_END_NOTE, { at: '2026-11-30T14:01:20.000Z' }, '2026-11-30T14:01:20.900Z', {
+        step: 'T040',
+      }),
+    ];
+    const report = buildReport({ notes: sameSecond, audit });
+    t.same(report.timeline?.downtime, {
+      startedAt: '2026-11-30T14:01:20.144Z',
+      endedAt: '2026-11-30T14:01:20.000Z',
+      ms: 856,
+      atMost: true,
+    });
+    t.match(renderMarkdown(report), /The last attempt, completed: downtime 856ms at most, from/);
+    t.match(renderHtml(report), /downtime 856ms at most/);
+  },
+);
