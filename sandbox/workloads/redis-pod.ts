@@ -8,6 +8,7 @@ import { CONFIG_MAP, STATEFUL_SET } from './kinds.ts';
 import { type ContainerSpec, expandReferences, resolveEnv, secretData } from './pod-env.ts';
 import { killBackoff, launchPod } from './pod-process.ts';
 import { redisContainerProbe, redisPing, replicaLinkUp } from './probes.ts';
+import { SANDBOX_FOR_DIVISOR } from './prometheus-config.ts';
 import type { WorkloadState } from './state.ts';
 
 export type RedisRole = 'master' | 'replica' | 'standalone';
@@ -186,6 +187,11 @@ export function renderRedisConfig(config: RedisPodConfig): string {
     // Outgoing connections (replication) leave from the pod's own address, so the Service
     // proxies can tell which pod a connection comes from.
     `bind-source-addr ${config.ip}`,
+    // The alert rules run on a clock 30 times faster (prometheus-config.ts). Redis's own wait
+    // before a diskless sync (5 s by default, nothing near the chart's 1m RedisReplicationBroken
+    // `for:`) goes on the same clock, or each fresh replica's sync fired an alert the cluster
+    // never would, into 05's and 06's alert checks.
+    `repl-diskless-sync-delay ${Math.floor(disklessSyncDelayOf(config.included) / SANDBOX_FOR_DIVISOR)}`,
   ];
   if (config.password) lines.push(`requirepass ${quote(config.password)}`);
   // A command renamed twice stops redis-server: skip what the included configuration renames.
@@ -203,6 +209,12 @@ export function renderRedisConfig(config: RedisPodConfig): string {
     lines.push(`replica-announce-ip ${config.ip}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The master's wait before a diskless sync, as the included configuration sets it (Redis's default: 5 s). */
+function disklessSyncDelayOf(included: string | undefined): number {
+  const set = [...(included ?? '').matchAll(/^repl-diskless-sync-delay\s+(\d+)/gim)].at(-1);
+  return set ? Number(set[1]) : 5;
 }
 
 /** REDIS_MASTER_PASSWORD, or the file REDIS_MASTER_PASSWORD_FILE names (the chart's). */

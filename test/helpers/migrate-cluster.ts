@@ -23,9 +23,12 @@ import { AuditLog, readAuditEntries } from '../../lib/audit/audit.ts';
 import { logIdOf } from '../../lib/audit/cluster-records.ts';
 import type { JournalEntry } from '../../sandbox/api/journal.ts';
 import { runbookNetworkSettings } from '../../sandbox/lb-pool.ts';
+import { POD } from '../../sandbox/workloads/kinds.ts';
+import { replicaLinkUp } from '../../sandbox/workloads/probes.ts';
 import { jsonLines } from './json-lines.ts';
 import { LOADER, REPO, type RunningCli, startCli, withoutCoverage } from './run-cli.ts';
 import { secretPassword } from './secret.ts';
+import { eventually } from './workloads-cluster.ts';
 import {
   ENVIRONMENT_DIR,
   type SandboxFixture,
@@ -102,6 +105,19 @@ export async function startCluster(t: Test): Promise<Cluster> {
   }
   await fx.kubectl(['create', 'configmap', 'redis-shared-runbooks', '-n', 'default', ...records]);
   const secret = (ns: string, name: string) => secretPassword((a) => fx.kubectl(a), ns, name);
+  const password = await secret('redis', 'redis-credentials');
+  // 02-deploy (T014) and 03-access (T019) leave the replica in sync with the master; so does this
+  // stand-in for them, or a test's migration would start while the replica still syncs.
+  await eventually(
+    'redis-shared-replicas-0 in sync with the master',
+    async () => {
+      const ip = (
+        fx.object(POD, 'redis', 'redis-shared-replicas-0') as { status?: { podIP?: string } }
+      ).status?.podIP;
+      return ip !== undefined && (await replicaLinkUp(ip, 6379, password));
+    },
+    60_000,
+  );
   const env = {
     KUBE_CONTEXT: 'sandbox',
     KUBECONFIG: fx.sandbox.kubeconfigPath,
@@ -123,7 +139,7 @@ export async function startCluster(t: Test): Promise<Cluster> {
     out,
     env,
     outputs,
-    password: await secret('redis', 'redis-credentials'),
+    password,
     oldPassword: await secret('beersystem', 'beersystem-redis'),
     async run(script, args, input) {
       const r = await startCli(script, ['--env-file', '/dev/null', ...args], {
