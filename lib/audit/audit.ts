@@ -407,19 +407,33 @@ function unreadableLog(path: string, err: unknown): AuditLogError {
 
 // A writer appends a line with one write, but a read at that moment can see its first part only.
 // A read that ends mid-line is taken again while the log is still changing or its writer still
-// holds the lock (milliseconds); a partial line that stays that long is the log's own.
+// holds the lock (milliseconds); a partial line that stays that long is the log's own. The lock
+// is looked at before the read: a writer gone by then had finished its line, so the read sees it
+// (looked at after, a read begun before the writer finished could pass for the settled log).
 const SETTLE_MS = 1_000;
 const SETTLE_STEP_MS = 20;
 
-async function readSettled(path: string): Promise<Buffer> {
-  let bytes = await readFile(path);
+function readSettled(path: string): Promise<Buffer> {
+  return settledRead(
+    () => readFile(path),
+    () => existsSync(lockPathOf(path)),
+  );
+}
+
+/** readSettled's wait, on any read and writer's lock (exported for its test). */
+export async function settledRead(
+  read: () => Promise<Buffer>,
+  writerThere: () => boolean,
+): Promise<Buffer> {
+  let bytes = await read();
   for (let waited = 0; waited < SETTLE_MS; waited += SETTLE_STEP_MS) {
     if (bytes.length === 0 || bytes[bytes.length - 1] === 0x0a) break;
     await delay(SETTLE_STEP_MS);
-    const again = await readFile(path);
+    const writerWasThere = writerThere();
+    const again = await read();
     const changed = !again.equals(bytes);
     bytes = again;
-    if (!changed && !existsSync(lockPathOf(path))) break;
+    if (!changed && !writerWasThere) break;
   }
   return bytes;
 }

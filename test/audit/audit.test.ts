@@ -1,6 +1,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -11,6 +19,7 @@ import {
   gitRevision,
   readAuditEntries,
   readAuditLog,
+  settledRead,
   verifyAuditLog,
 } from '../../lib/audit/audit.ts';
 import { filterEntries, formatAuditTable, parseSince } from '../../lib/audit/audit-view.ts';
@@ -167,13 +176,32 @@ t.test('tampering is detected and the first bad line is named', async (t) => {
       writeFileSync(path, whole.slice(0, -40));
       writeFileSync(`${path}.lock`, JSON.stringify({ pid: process.pid, host: hostname() }));
       setTimeout(() => {
-        writeFileSync(path, whole);
+        appendFileSync(path, whole.slice(-40));
         unlinkSync(`${path}.lock`);
       }, 100);
       const [verdict, contents] = await Promise.all([verifyAuditLog(path), readAuditLog(path)]);
       t.match(verdict, { ok: true });
       t.equal(contents.entries.length, 3);
       t.equal(contents.unreadableLines, 0);
+    },
+  );
+  t.test(
+    'a read begun before the writer finished, ending after it let go, is taken again',
+    async (t) => {
+      // The writer completes its line and releases the lock while a read is under way: that
+      // read still holds the partial line. Looked at after the read, the lock was gone and the
+      // partial line passed for the settled log.
+      const whole = Buffer.from('{"seq":1}\n{"seq":2}\n');
+      const partial = whole.subarray(0, whole.length - 4);
+      let writing = true;
+      let reads = 0;
+      const read = async () => {
+        reads++;
+        if (reads === 2) writing = false;
+        return reads <= 2 ? partial : whole;
+      };
+      t.same(await settledRead(read, () => writing), whole);
+      t.equal(reads, 3);
     },
   );
   t.test('a line that is not JSON', async (t) => {
