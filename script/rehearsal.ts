@@ -9,7 +9,12 @@ import { join, resolve } from 'node:path';
 import { REPO_ROOT, TS_LOADER } from '../lib/config.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { readNotes } from '../lib/engine/notes.ts';
-import { DOWNTIME_MS_NOTE, MIGRATE_RUNBOOK } from '../lib/phases/migration-notes.ts';
+import { recordedToTheSecond } from '../lib/phases/migration.ts';
+import {
+  DOWNTIME_END_NOTE,
+  DOWNTIME_MS_NOTE,
+  MIGRATE_RUNBOOK,
+} from '../lib/phases/migration-notes.ts';
 import { criterionRows, type Evidence, toEvidence } from '../lib/phases/report.ts';
 
 /**
@@ -56,6 +61,8 @@ export interface RehearsalResult {
   reportMarkdown: string | undefined;
   reportHtml: string | undefined;
   downtimeMs: number | undefined;
+  /** counted to the end of the second the cluster recorded beersystem Ready in */
+  downtimeAtMost: boolean;
   totalMs: number;
   /** `sandbox down`'s exit code */
   downExit: number | undefined;
@@ -297,13 +304,17 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
   }
   let report: { markdown?: string; html?: string } = {};
   let downtimeMs: number | undefined;
+  let downtimeAtMost = false;
   let rows = criterionRows([]);
   try {
     report = newestReport(reportDir(opts.runDir));
     const notes = await readNotes(join(opts.runDir, 'audit.jsonl'));
-    const noted = notes.filter((n) => n.runbook === MIGRATE_RUNBOOK && n.key === DOWNTIME_MS_NOTE);
-    const last = noted.at(-1)?.value;
+    const lastOf = (key: string) =>
+      notes.filter((n) => n.runbook === MIGRATE_RUNBOOK && n.key === key).at(-1)?.value;
+    const last = lastOf(DOWNTIME_MS_NOTE);
+    const end = lastOf(DOWNTIME_END_NOTE);
     downtimeMs = typeof last === 'number' ? last : undefined;
+    downtimeAtMost = typeof end === 'string' && recordedToTheSecond(end);
     rows = criterionRows(notes.map(toEvidence).filter((e): e is Evidence => e !== undefined));
   } catch {
     // no settings file or audit log: the sandbox never came up
@@ -316,6 +327,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     reportMarkdown: report.markdown,
     reportHtml: report.html,
     downtimeMs,
+    downtimeAtMost,
     totalMs: Date.now() - started,
     downExit,
     criteriaShort: rows

@@ -27,7 +27,7 @@ print('');
 if (result.reportMarkdown) print(`report:   ${result.reportMarkdown}`);
 if (result.reportHtml) print(`          ${result.reportHtml}  (open it in a browser)`);
 print(
-  `downtime: ${result.downtimeMs !== undefined ? formatDuration(result.downtimeMs) : 'not measured (05 did not finish)'}`,
+  `downtime: ${result.downtimeMs !== undefined ? `${formatDuration(result.downtimeMs)}${result.downtimeAtMost ? ' at most (Ready is recorded to the second)' : ''}` : 'not measured (05 did not finish)'}`,
 );
 print(`audit:    ./runbooks/audit.mts --env-file ${join(runDir, '.env.sandbox')}`);
 print(

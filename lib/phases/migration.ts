@@ -182,6 +182,11 @@ export function readyTimeOf(
   return { at: new Date(Math.max(...times)).toISOString() };
 }
 
+/** A time as Kubernetes records a condition's transition: whole seconds, no fraction. */
+export function recordedToTheSecond(at: string): boolean {
+  return Date.parse(at) % 1000 === 0;
+}
+
 /**
  * The downtime from its start to the Ready time the cluster recorded. Kubernetes keeps a
  * condition's lastTransitionTime to the second (metav1.Time), so beersystem became Ready somewhere
@@ -193,7 +198,7 @@ export function downtimeUntilReady(
   readyAt: string,
 ): { ms: number; bound: 'at most' | 'measured' } {
   const ready = Date.parse(readyAt);
-  const toTheSecond = ready % 1000 === 0;
+  const toTheSecond = recordedToTheSecond(readyAt);
   return {
     ms: (toTheSecond ? ready + 1000 : ready) - Date.parse(startedAt),
     bound: toTheSecond ? 'at most' : 'measured',
