@@ -51,6 +51,7 @@ import {
   describeRedisEnv,
   downtimeUntilReady,
   expectedDowntimeLine,
+  formatDowntime,
   type RedisEnv,
   readyTimeOf,
   redisEnvOf,
@@ -312,10 +313,10 @@ async function downtimeEnd(
   await ctx.note(notes.downtimeEnd, ready.at);
   const started = await ctx.recall<string>(notes.downtimeStart);
   if (started) {
-    const { ms, bound } = downtimeUntilReady(started, ready.at);
-    await ctx.note(notes.downtimeMs, ms);
+    const downtime = downtimeUntilReady(started, ready.at);
+    await ctx.note(notes.downtimeMs, downtime.ms);
     ctx.log.info(
-      `downtime ${formatDuration(ms)}${bound === 'at most' ? ' at most' : ''} (T035 ${started} → Ready ${ready.at}, ${READY_RECORD})`,
+      `downtime ${formatDowntime(downtime)} (T035 ${started} → Ready ${ready.at}, ${READY_RECORD})`,
     );
   } else {
     ctx.log.info(
@@ -1015,10 +1016,10 @@ const rollback: StepDefinition[] = [
           `the rollback's downtime is unknown: beersystem was already stopped and no migration attempt noted when (Ready on its old Redis since ${ready.at ?? 'an unknown time'})`,
         );
       } else if (ready.at) {
-        const { ms, bound } = downtimeUntilReady(down.at, ready.at);
-        await ctx.note(notes.rollbackDowntimeMs, ms);
+        const downtime = downtimeUntilReady(down.at, ready.at);
+        await ctx.note(notes.rollbackDowntimeMs, downtime.ms);
         ctx.log.info(
-          `downtime ${formatDuration(ms)}${bound === 'at most' ? ' at most' : ''} (${down.from} ${down.at} → Ready on the old Redis ${ready.at}, ${READY_RECORD})`,
+          `downtime ${formatDowntime(downtime)} (${down.from} ${down.at} → Ready on the old Redis ${ready.at}, ${READY_RECORD})`,
         );
       }
     },

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { REPO_ROOT } from '../lib/config.ts';
 import { formatDuration } from '../lib/duration.ts';
+import { formatDowntime } from '../lib/phases/migration.ts';
 import { REHEARSAL_EXIT, RehearsalRefusedError, rehearsalVerdict, rehearse } from './rehearsal.ts';
 
 const runDir = process.env.SANDBOX_RUN_DIR ?? join(REPO_ROOT, 'sandbox', '.run', 'rehearsal');
@@ -26,9 +27,11 @@ const result = await rehearse({ runDir, print, signal: controller.signal }).catc
 print('');
 if (result.reportMarkdown) print(`report:   ${result.reportMarkdown}`);
 if (result.reportHtml) print(`          ${result.reportHtml}  (open it in a browser)`);
-print(
-  `downtime: ${result.downtimeMs !== undefined ? `${formatDuration(result.downtimeMs)}${result.downtimeAtMost ? ' at most (Ready is recorded to the second)' : ''}` : 'not measured (05 did not finish)'}`,
-);
+const downtime =
+  result.downtimeMs === undefined
+    ? 'not measured (05 did not finish)'
+    : `${formatDowntime({ ms: result.downtimeMs, atMost: result.downtimeAtMost })}${result.downtimeAtMost ? ' (Ready is recorded to the second)' : ''}`;
+print(`downtime: ${downtime}`);
 print(`audit:    ./runbooks/audit.mts --env-file ${join(runDir, '.env.sandbox')}`);
 print(
   `total:    ${formatDuration(result.totalMs)}${result.ok ? '' : ' — the rehearsal did NOT pass'}`,

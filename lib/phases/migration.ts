@@ -187,22 +187,27 @@ export function recordedToTheSecond(at: string): boolean {
   return Date.parse(at) % 1000 === 0;
 }
 
+/** A downtime in ms; `atMost` when counted to the end of the second Ready was recorded in. */
+export interface Downtime {
+  ms: number;
+  atMost: boolean;
+}
+
 /**
  * The downtime from its start to the Ready time the cluster recorded. Kubernetes keeps a
  * condition's lastTransitionTime to the second (metav1.Time), so beersystem became Ready somewhere
  * within that second: the downtime is counted to its end, an upper bound that cannot fall below
  * zero when the whole outage fits inside one second. A time with a fraction is taken as it is.
  */
-export function downtimeUntilReady(
-  startedAt: string,
-  readyAt: string,
-): { ms: number; bound: 'at most' | 'measured' } {
+export function downtimeUntilReady(startedAt: string, readyAt: string): Downtime {
   const ready = Date.parse(readyAt);
-  const toTheSecond = recordedToTheSecond(readyAt);
-  return {
-    ms: (toTheSecond ? ready + 1000 : ready) - Date.parse(startedAt),
-    bound: toTheSecond ? 'at most' : 'measured',
-  };
+  const atMost = recordedToTheSecond(readyAt);
+  return { ms: (atMost ? ready + 1000 : ready) - Date.parse(startedAt), atMost };
+}
+
+/** `1.9s`, or `1.9s at most` when counted to the end of the second the cluster recorded. */
+export function formatDowntime(d: Downtime): string {
+  return `${formatDuration(d.ms)}${d.atMost ? ' at most' : ''}`;
 }
 
 /**

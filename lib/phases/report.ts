@@ -10,7 +10,7 @@ import type { Note } from '../engine/notes.ts';
 import { maskDeep, maskSecrets } from '../mask.ts';
 import type { LatencyBucket } from '../redis/latency-histogram.ts';
 import type { HealthRecord } from './health-prober.ts';
-import { downtimeUntilReady } from './migration.ts';
+import { downtimeUntilReady, formatDowntime } from './migration.ts';
 import {
   BENCHMARK_NOTE,
   DOWNTIME_END_NOTE,
@@ -309,12 +309,7 @@ export function migrationAttempts(
       runs,
       outcome,
       steps: stepsOf(audit, new Set(runs), titles),
-      downtime: {
-        startedAt,
-        endedAt,
-        ms: measured?.ms,
-        atMost: measured?.bound === 'at most',
-      },
+      downtime: { startedAt, endedAt, ms: measured?.ms, atMost: measured?.atMost ?? false },
       users: usersSaw(notes.filter((n) => mine(n) && n.key === USER_HEALTH_NOTE)),
     };
   });
@@ -423,10 +418,9 @@ function usersLines(t: MigrationTimeline): string[] {
   return [`What its users saw: ${every}; ${seen}.`, ''];
 }
 
-/** `1.9s`, or `1.9s at most` when counted to the end of the second the cluster recorded. */
+/** The attempt's downtime as formatDowntime says it; undefined while its end is unknown. */
 export function downtimeFigure(d: MigrationTimeline['downtime']): string | undefined {
-  if (d?.ms === undefined) return undefined;
-  return `${formatDuration(d.ms)}${d.atMost ? ' at most' : ''}`;
+  return d?.ms === undefined ? undefined : formatDowntime({ ms: d.ms, atMost: d.atMost });
 }
 
 function downtimeText(a: MigrationTimeline): string {

@@ -2,6 +2,7 @@ import type { KindRef } from '../runtime.ts';
 
 export const POD: KindRef = { group: '', version: 'v1', kind: 'Pod' };
 export const SERVICE: KindRef = { group: '', version: 'v1', kind: 'Service' };
+export const ENDPOINTS: KindRef = { group: '', version: 'v1', kind: 'Endpoints' };
 export const SECRET: KindRef = { group: '', version: 'v1', kind: 'Secret' };
 export const CONFIG_MAP: KindRef = { group: '', version: 'v1', kind: 'ConfigMap' };
 export const STATEFUL_SET: KindRef = { group: 'apps', version: 'v1', kind: 'StatefulSet' };

@@ -111,9 +111,8 @@ export async function startCluster(t: Test): Promise<Cluster> {
   await eventually(
     'redis-shared-replicas-0 in sync with the master',
     async () => {
-      const ip = (
-        fx.object(POD, 'redis', 'redis-shared-replicas-0') as { status?: { podIP?: string } }
-      ).status?.podIP;
+      const ip: string | undefined = fx.object(POD, 'redis', 'redis-shared-replicas-0').status
+        ?.podIP;
       return ip !== undefined && (await replicaLinkUp(ip, 6379, password));
     },
     60_000,

@@ -37,14 +37,14 @@ t.test('the downtime is counted to the end of the second the cluster recorded', 
   // -144ms when the Ready time was taken as exact.
   t.same(downtimeUntilReady('2026-12-07T06:29:01.144Z', '2026-12-07T06:29:01.000Z'), {
     ms: 856,
-    bound: 'at most',
+    atMost: true,
   });
   t.same(downtimeUntilReady('2026-12-07T06:29:01.144Z', '2026-12-07T06:29:07.000Z'), {
     ms: 6856,
-    bound: 'at most',
+    atMost: true,
   });
   t.same(downtimeUntilReady('2026-12-07T06:29:01.144Z', '2026-12-07T06:29:07.250Z'), {
     ms: 6106,
-    bound: 'measured',
+    atMost: false,
   });
 });

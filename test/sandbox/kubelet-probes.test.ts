@@ -7,17 +7,14 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import type { KindRef } from '../../sandbox/runtime.ts';
 import { chartObjects } from '../../sandbox/tofu/chart.ts';
 import { renderTemplate } from '../../sandbox/tofu/template.ts';
-import { POD } from '../../sandbox/workloads/kinds.ts';
+import { ENDPOINTS, POD } from '../../sandbox/workloads/kinds.ts';
 import { loadModule, REDIS_SHARED_DIR, resolveValue } from '../helpers/terraform-hcl.ts';
 import { eventually } from '../helpers/workloads-cluster.ts';
 import { type SandboxFixture, startWholeSandbox } from '../helpers/workloads-sandbox.ts';
 
 t.setTimeout(300_000);
-
-const ENDPOINTS: KindRef = { group: '', version: 'v1', kind: 'Endpoints' };
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests as YAML
 type Any = any;
