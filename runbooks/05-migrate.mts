@@ -875,8 +875,13 @@ const migrate: StepDefinition[] = [
     risk: 'change',
     impact:
       'bookkeeping only: beersystem already runs on redis-shared; without the record 06 cannot open its 24 h gate',
-    done: async (ctx) =>
-      Boolean(migrationRecordOf((await beersystemState(ctx)).deployment.annotations)),
+    // Done once the record is written and its attempt closed: a run killed between the two left
+    // the attempt open (and its saved plan, which holds the password, on disk) for the resume.
+    done: async (ctx) => {
+      if (!migrationRecordOf((await beersystemState(ctx)).deployment.annotations)) return false;
+      const attempt = await ctx.attempt.current();
+      return !attempt || Boolean(attempt.closedAt);
+    },
     run: async (ctx) => {
       const { namespace, deployment } = bs(ctx);
       const end = await downtimeEnd(ctx, await notedReplicas(ctx));
